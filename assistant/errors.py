@@ -1,0 +1,19 @@
+"""The project's user-facing error type: every error says what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base class for errors a user can act on; ``hint`` says how to fix the problem."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  how to fix: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(AssistantError):
+    """Settings that cannot be loaded or do not make sense."""

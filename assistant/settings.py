@@ -1,0 +1,270 @@
+"""One typed settings class for the whole product.
+
+Precedence, lowest first: defaults < TOML file < environment (prefix ``ASSISTANT_``, nested with ``__``)
+< CLI flags. The TOML file is ``--config PATH``, else ``$ASSISTANT_CONFIG``, else ``./assistant.toml`` if
+it exists. Model tiers (``small``, ``large``, ``tiny`` and any others) are aliases, each pointing at a shipped
+package model, a GGUF path or an OpenAI-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from assistant.errors import ConfigError
+
+ENV_PREFIX = "ASSISTANT_"
+CONFIG_ENV_VAR = "ASSISTANT_CONFIG"
+DEFAULT_CONFIG_NAME = "assistant.toml"
+SHIPPED_PREFIX = "shipped:"
+
+ModelKind = Literal["shipped", "gguf", "openai"]
+
+
+class ModelSpec(BaseModel):
+    """Where one model tier comes from, and what its calls cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        description="'shipped:<name>' (see `assistant models list`), a path to a .gguf file, "
+        "or the base URL of an OpenAI-compatible endpoint (http://host:port/v1)."
+    )
+    remote_model: str = Field("", description="Model name sent to an OpenAI-compatible endpoint.")
+    api_key: SecretStr | None = Field(None, description="Bearer key for an OpenAI-compatible endpoint.")
+    sha256: str | None = Field(
+        None, description="Expected sha256 of a user GGUF file; shipped models always carry their own."
+    )
+    parameters: int | None = Field(
+        None, ge=1, description="Parameter count for FLOPs; read from the GGUF when not given."
+    )
+    price_per_million_tokens: float = Field(
+        0.0, ge=0.0, le=1000.0, description="Money cost in USD per 1M tokens (prompt + completion)."
+    )
+    n_ctx: int | None = Field(None, ge=256, le=131072, description="Context length; default llama.n_ctx.")
+    request_timeout_s: float = Field(300.0, gt=0, le=3600, description="HTTP timeout for endpoints.")
+
+    @property
+    def kind(self) -> ModelKind:
+        """Which backend serves this tier."""
+        if self.source.startswith(SHIPPED_PREFIX):
+            return "shipped"
+        if self.source.startswith(("http://", "https://")):
+            return "openai"
+        return "gguf"
+
+    @property
+    def shipped_name(self) -> str:
+        """The catalog name of a shipped model ('' for other kinds)."""
+        return self.source.removeprefix(SHIPPED_PREFIX) if self.kind == "shipped" else ""
+
+
+def default_model_tiers() -> dict[str, ModelSpec]:
+    """The default tiers. Prices are illustrative: USD 0.10 per 1M tokens per billion parameters."""
+    return {
+        "small": ModelSpec(
+            source="shipped:qwen2.5-coder-0.5b-instruct-q4_k_m", price_per_million_tokens=0.05
+        ),
+        "large": ModelSpec(
+            source="shipped:qwen2.5-coder-1.5b-instruct-q4_k_m", price_per_million_tokens=0.15
+        ),
+        "tiny": ModelSpec(source="shipped:smollm2-135m-instruct-q4_1", price_per_million_tokens=0.015),
+    }
+
+
+class LlamaSettings(BaseModel):
+    """How llama.cpp runs local GGUF models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_threads: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256, description="CPU threads."
+    )
+    n_ctx: int = Field(4096, ge=256, le=131072, description="Context length in tokens.")
+    n_batch: int = Field(512, ge=8, le=8192, description="Prompt-processing batch size.")
+    seed: int = Field(0, ge=0, description="Sampling seed (temperature 0 is greedy anyway).")
+
+
+class Settings(BaseSettings):
+    """Every setting of the product. Build it with :meth:`Settings.load`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=False,
+    )
+
+    cache_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_cache_path("small-first-assistant"),
+        description="Where model weights and indexes are cached (never inside the repository).",
+    )
+    auto_fetch: bool = Field(True, description="Fetch missing shipped weights on first use.")
+    models: dict[str, ModelSpec] = Field(
+        default_factory=default_model_tiers, description="Model tiers by alias."
+    )
+    llama: LlamaSettings = Field(default_factory=lambda: LlamaSettings())
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _merge_default_tiers(cls, value: Any) -> Any:
+        """A tier named in config changes only the fields it names; the default tiers stay."""
+        if not isinstance(value, Mapping):
+            return value
+        merged: dict[str, Any] = {
+            alias: spec.model_dump(exclude_none=True) for alias, spec in default_model_tiers().items()
+        }
+        for alias, spec in value.items():
+            given = spec.model_dump(exclude_none=True) if isinstance(spec, ModelSpec) else spec
+            if isinstance(given, Mapping) and alias in merged:
+                merged[alias] = {**merged[alias], **given}
+            else:
+                merged[alias] = given
+        return merged
+
+    @property
+    def models_dir(self) -> Path:
+        """Directory holding the joined, verified GGUF files."""
+        return self.cache_dir / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """CLI flags (init kwargs) > environment > TOML file > defaults."""
+        toml_path = _active_config_file.get()
+        if toml_path is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @classmethod
+    def load(cls, config_file: Path | str | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Load settings from defaults, the TOML file, the environment and ``overrides`` (CLI flags)."""
+        path = resolve_config_file(config_file)
+        token = _active_config_file.set(path)
+        try:
+            return cls(**dict(overrides or {}))
+        except ValidationError as error:
+            raise ConfigError(
+                f"invalid settings: {_describe_validation_error(error)}",
+                "check the TOML file, the ASSISTANT_* environment variables and the command-line flags",
+            ) from error
+        finally:
+            _active_config_file.reset(token)
+
+    def model_spec(self, alias: str) -> ModelSpec:
+        """The spec of a tier, with a helpful error for unknown aliases."""
+        try:
+            return self.models[alias]
+        except KeyError:
+            raise ConfigError(
+                f"no model tier named {alias!r}",
+                f"use one of {', '.join(sorted(self.models))}, or add [models.{alias}] to the settings file",
+            ) from None
+
+
+_active_config_file: ContextVar[Path | None] = ContextVar("assistant_config_file", default=None)
+
+
+def resolve_config_file(config_file: Path | str | None) -> Path | None:
+    """The TOML file to read: the argument, else $ASSISTANT_CONFIG, else ./assistant.toml if present."""
+    explicit = config_file or os.environ.get(CONFIG_ENV_VAR)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"settings file {path} does not exist",
+                f"create it, or drop --config / unset {CONFIG_ENV_VAR} to use the defaults",
+            )
+        return path
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.is_file() else None
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+# ---- CLI flags generated from the settings fields -------------------------------------------------
+
+_SCALAR_TYPES = (int, float, str, Path, bool)
+
+
+def _flag_fields() -> list[tuple[tuple[str, ...], type, str]]:
+    """(dotted path, type, help) for every scalar setting that gets its own flag."""
+    fields: list[tuple[tuple[str, ...], type, str]] = []
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub_name, sub_info in annotation.model_fields.items():
+                sub_type = sub_info.annotation
+                if isinstance(sub_type, type) and issubclass(sub_type, _SCALAR_TYPES):
+                    fields.append(((name, sub_name), sub_type, sub_info.description or ""))
+        elif isinstance(annotation, type) and issubclass(annotation, _SCALAR_TYPES):
+            fields.append(((name,), annotation, info.description or ""))
+    return fields
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Add --config, one flag per scalar setting, --small/--large/--tiny SOURCE and --set KEY=VALUE."""
+    group = parser.add_argument_group("settings (override the TOML file and ASSISTANT_* variables)")
+    group.add_argument("--config", type=Path, default=None, help="TOML settings file.")
+    for path, field_type, help_text in _flag_fields():
+        flag = "--" + "-".join(path).replace("_", "-")
+        dest = "setting__" + "__".join(path)
+        if field_type is bool:
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text)
+        else:
+            group.add_argument(flag, dest=dest, type=field_type, default=None, help=help_text)
+    for alias in default_model_tiers():
+        group.add_argument(f"--{alias}", dest=f"tier__{alias}", metavar="SOURCE", default=None,
+                           help=f"source of the {alias} tier (shipped:NAME, a .gguf path or an http URL)")
+    group.add_argument("--set", dest="set_values", action="append", default=[], metavar="KEY=VALUE",
+                       help="any setting by dotted name, e.g. models.large.price_per_million_tokens=0.2")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Turn parsed flags into the nested override dict that :meth:`Settings.load` takes."""
+    overrides: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if value is None:
+            continue
+        if key.startswith("setting__"):
+            _set_dotted(overrides, key.removeprefix("setting__").split("__"), value)
+        elif key.startswith("tier__"):
+            _set_dotted(overrides, ["models", key.removeprefix("tier__"), "source"], value)
+    for item in getattr(args, "set_values", []) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {item!r} is not KEY=VALUE", "write e.g. --set llama.n_ctx=8192")
+        _set_dotted(overrides, name.strip().split("."), value)
+    return overrides
+
+
+def _set_dotted(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value

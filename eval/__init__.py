@@ -1,0 +1,1 @@
+"""Evaluation: datasets, systems under test, metrics and reports (issue #7; not implemented yet)."""

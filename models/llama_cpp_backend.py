@@ -1,0 +1,152 @@
+"""GGUF models through llama-cpp-python, behind the ``ChatModel`` interface."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from models.base import Completion, FinishReason, Message, StreamItem, TextDelta, Usage, collect_stream
+from models.errors import ModelError
+from models.probabilities import TokenProbabilityRecorder
+
+
+class LlamaCppModel:
+    """A local GGUF model. One llama.cpp context serves one completion at a time: callers queue on a lock.
+
+    The chat template comes from the GGUF file and renders in llama-cpp-python's sandboxed Jinja
+    environment. Every call returns token probabilities via a logits processor (no ``logits_all``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str,
+        parameters: int,
+        price_per_million_tokens: float = 0.0,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        n_batch: int = 512,
+        seed: int = 0,
+    ) -> None:
+        import llama_cpp  # deferred: importing llama_cpp loads the shared library
+
+        self.name = name
+        self.path = path
+        self.parameters = parameters
+        self.price_per_million_tokens = price_per_million_tokens
+        self._llama_cpp: Any = llama_cpp  # typed as Any: its TypedDict stubs do not describe streaming
+        self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            self._llama: Any = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_batch=n_batch,
+                seed=seed,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"llama.cpp could not load {path}: {error}",
+                             "check the file is a chat GGUF model (`assistant models list`)") from error
+        self.load_seconds = time.perf_counter() - started
+        self.n_ctx = n_ctx
+
+    @property
+    def llama(self) -> Any:
+        """The underlying ``llama_cpp.Llama`` (for benchmarks; hold :attr:`lock` while using it)."""
+        return self._llama
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock serialising access to the llama.cpp context."""
+        return self._lock
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion:
+        """Answer the conversation (see ``ChatModel.chat``)."""
+        return collect_stream(self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                          json_schema=json_schema))
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Iterator[StreamItem]:
+        """Stream text deltas, then the ``Completion``. Closing the generator stops generation."""
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        grammar = self._grammar(json_schema) if json_schema is not None else None
+        with self._lock:
+            recorder = TokenProbabilityRecorder(self._is_end_of_generation)
+            wall_start, cpu_start = time.perf_counter(), time.process_time()
+            chunks = self._llama.create_chat_completion(
+                messages=[dict(message) for message in messages],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=list(stop or []),
+                stream=True,
+                grammar=grammar,
+                logits_processor=self._llama_cpp.LogitsProcessorList([recorder]),
+            )
+            pieces: list[str] = []
+            finish_reason: FinishReason = "stop"
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    text = choice["delta"].get("content") or ""
+                    if text:
+                        pieces.append(text)
+                        yield TextDelta(text)
+                    if choice.get("finish_reason") == "length":
+                        finish_reason = "length"
+            finally:
+                chunks.close()
+            completion_tokens = recorder.completion_tokens(finish_reason)
+            usage = Usage(
+                model=self.name,
+                prompt_tokens=recorder.prompt_tokens or 0,
+                completion_tokens=completion_tokens,
+                wall_seconds=time.perf_counter() - wall_start,
+                cpu_seconds=time.process_time() - cpu_start,
+                parameters=self.parameters,
+                price_per_million_tokens=self.price_per_million_tokens,
+            )
+            yield Completion(text="".join(pieces), finish_reason=finish_reason, usage=usage,
+                             token_probabilities=recorder.probabilities(completion_tokens))
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes in this model's vocabulary."""
+        return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
+
+    def _is_end_of_generation(self, token: int) -> bool:
+        return bool(self._llama_cpp.llama_vocab_is_eog(self._llama._model.vocab, token))
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            try:
+                self._grammars[key] = self._llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
+            except (ValueError, RuntimeError) as error:
+                raise ModelError(f"JSON schema cannot be turned into a grammar: {error}",
+                                 "simplify the schema (objects, arrays, enums, strings, numbers)") from error
+        return self._grammars[key]

@@ -1,0 +1,136 @@
+"""Turn a tier alias from the settings into a ready ``ChatModel``; describe every tier for `models list`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.settings import ModelSpec, Settings
+from models.base import ChatModel
+from models.catalog import shipped_model
+from models.errors import ModelError, ModelFileError
+from models.gguf import read_gguf_info
+from models.weights import ensure_shipped, read_stamp, shipped_path, verify_file
+
+
+@dataclass
+class TierInfo:
+    """What `assistant models list` shows for one tier."""
+
+    alias: str
+    kind: str
+    source: str
+    path: str
+    size: int | None
+    parameters: int | None
+    sha256_verified: bool
+    price_per_million_tokens: float
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def gguf_path(spec: ModelSpec, settings: Settings, *, fetch: bool | None = None, progress: bool = True) -> Path:
+    """The verified local GGUF file behind a shipped or path tier, fetching shipped weights if allowed."""
+    if spec.kind == "shipped":
+        model = shipped_model(spec.shipped_name)
+        return ensure_shipped(model, settings.models_dir, fetch=settings.auto_fetch if fetch is None else fetch,
+                              progress=progress)
+    if spec.kind == "gguf":
+        path = Path(spec.source).expanduser()
+        verify_file(path, spec.sha256, progress=progress)
+        return path
+    raise ModelError(f"{spec.source} is an endpoint, not a GGUF file", "use a shipped: or .gguf source")
+
+
+def load_model(settings: Settings, alias: str, *, progress: bool = True) -> ChatModel:
+    """Build the model of tier ``alias``: a ``LlamaCppModel`` or an ``OpenAICompatibleModel``."""
+    spec = settings.model_spec(alias)
+    if spec.kind == "openai":
+        from models.openai_backend import OpenAICompatibleModel
+
+        return OpenAICompatibleModel(
+            spec.source,
+            name=alias,
+            remote_model=spec.remote_model,
+            api_key=spec.api_key.get_secret_value() if spec.api_key else None,
+            parameters=spec.parameters or 0,
+            price_per_million_tokens=spec.price_per_million_tokens,
+            timeout_s=spec.request_timeout_s,
+        )
+    from models.llama_cpp_backend import LlamaCppModel
+
+    path = gguf_path(spec, settings, progress=progress)
+    info = read_gguf_info(path)
+    if not info.has_chat_template:
+        raise ModelFileError(f"{path} has no chat template (a base model, not an instruct model?)",
+                             "use an instruct/chat GGUF for this tier")
+    return LlamaCppModel(
+        path,
+        name=alias,
+        parameters=spec.parameters or info.parameters,
+        price_per_million_tokens=spec.price_per_million_tokens,
+        n_ctx=spec.n_ctx or settings.llama.n_ctx,
+        n_threads=settings.llama.n_threads,
+        n_batch=settings.llama.n_batch,
+        seed=settings.llama.seed,
+    )
+
+
+class ModelPool:
+    """Loads each tier once, on first use, and shares it between callers (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[str, ChatModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, alias: str) -> ChatModel:
+        """The model of tier ``alias``, loading it if needed."""
+        with self._lock:
+            if alias not in self._models:
+                self._models[alias] = load_model(self.settings, alias)
+            return self._models[alias]
+
+    def put(self, alias: str, model: ChatModel) -> None:
+        """Use ``model`` for tier ``alias`` (tests and embedding applications)."""
+        with self._lock:
+            self._models[alias] = model
+
+
+def describe_tier(settings: Settings, alias: str, *, verify: bool = False) -> TierInfo:
+    """Describe a tier without loading it; ``verify`` re-hashes local files."""
+    spec = settings.model_spec(alias)
+    info = TierInfo(alias=alias, kind=spec.kind, source=spec.source, path="", size=None,
+                    parameters=spec.parameters, sha256_verified=False,
+                    price_per_million_tokens=spec.price_per_million_tokens, detail="")
+    if spec.kind == "openai":
+        info.path = spec.source
+        info.detail = f"remote model {spec.remote_model or alias!r}; not checked"
+        return info
+    expected_sha: str | None
+    try:
+        if spec.kind == "shipped":
+            model = shipped_model(spec.shipped_name)
+            path, expected_sha, expected_size = shipped_path(model, settings.models_dir), model.sha256, model.size
+        else:
+            path, expected_sha, expected_size = Path(spec.source).expanduser(), spec.sha256, None
+        info.path = str(path)
+        if not path.is_file():
+            info.detail = "missing: run `assistant models fetch`" if spec.kind == "shipped" else "missing file"
+            return info
+        info.size = path.stat().st_size
+        stamp = read_stamp(path)
+        if verify or stamp is None:
+            verify_file(path, expected_sha, expected_size, force=verify)
+        info.sha256_verified = expected_sha is not None
+        if info.parameters is None:
+            info.parameters = read_gguf_info(path).parameters
+        info.detail = "ok" if expected_sha else "ok (no sha256 pinned for this file)"
+    except ModelError as error:
+        info.detail = error.message
+    return info

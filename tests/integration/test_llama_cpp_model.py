@@ -1,0 +1,128 @@
+"""The llama.cpp backend on the real tiny and small GGUF models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.settings import Settings
+from models.base import ChatModel, Completion, TextDelta, collect_stream
+from models.errors import ModelFileError
+from models.llama_cpp_backend import LlamaCppModel
+from models.registry import describe_tier, load_model
+
+QUESTION: list[Any] = [{"role": "user", "content": "Name three primary colors."}]
+
+
+@pytest.fixture(params=["tiny", "small"])
+def model(request: pytest.FixtureRequest) -> LlamaCppModel:
+    return request.getfixturevalue(f"{request.param}_model")  # type: ignore[no-any-return]
+
+
+def test_is_a_chat_model(model: LlamaCppModel) -> None:
+    assert isinstance(model, ChatModel)
+
+
+def test_chat_returns_text_usage_and_one_probability_per_token(model: LlamaCppModel) -> None:
+    completion = model.chat(QUESTION, max_tokens=40)
+    assert completion.text.strip()
+    assert completion.finish_reason in ("stop", "length")
+    usage = completion.usage
+    assert usage.prompt_tokens > 5 and usage.completion_tokens > 0
+    assert len(completion.token_probabilities) == usage.completion_tokens
+    assert all(0.0 <= p <= 1.0 for p in completion.token_probabilities)
+    assert usage.wall_seconds > 0 and usage.cpu_seconds > 0
+    assert usage.flops == 2 * model.parameters * usage.total_tokens
+
+
+def test_token_counts_match_llama_cpp(model: LlamaCppModel) -> None:
+    for max_tokens in (40, 3):
+        with model.lock:
+            raw = model.llama.create_chat_completion(messages=QUESTION, max_tokens=max_tokens, temperature=0.0)
+        ours = model.chat(QUESTION, max_tokens=max_tokens)
+        assert ours.text == raw["choices"][0]["message"]["content"]
+        assert ours.finish_reason == raw["choices"][0]["finish_reason"]
+        assert ours.usage.prompt_tokens == raw["usage"]["prompt_tokens"]
+        assert ours.usage.completion_tokens == raw["usage"]["completion_tokens"]
+
+
+def test_greedy_probabilities_are_confident_on_an_easy_answer(small_model: LlamaCppModel) -> None:
+    completion = small_model.chat([{"role": "user", "content": "What is the capital of France? One word."}],
+                                  max_tokens=5)
+    assert "Paris" in completion.text
+    assert completion.token_probabilities[0] > 0.5
+
+
+def test_json_schema_output_parses_and_validates(model: LlamaCppModel) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+              "required": ["name", "age"]}
+    completion = model.chat([{"role": "user", "content": "Describe a person called Ada, aged 36, as JSON."}],
+                            max_tokens=60, json_schema=schema)
+    data = json.loads(completion.text)
+    assert isinstance(data["name"], str) and isinstance(data["age"], int)
+
+
+def test_stream_equals_chat_at_temperature_zero(model: LlamaCppModel) -> None:
+    items = list(model.stream(QUESTION, max_tokens=40))
+    final = items[-1]
+    assert isinstance(final, Completion)
+    deltas = [item.text for item in items if isinstance(item, TextDelta)]
+    assert len(deltas) > 1
+    assert "".join(deltas) == final.text == model.chat(QUESTION, max_tokens=40).text
+
+
+def test_closing_a_stream_releases_the_model(tiny_model: LlamaCppModel) -> None:
+    stream = tiny_model.stream(QUESTION, max_tokens=200)
+    next(stream)
+    stream.close()
+    assert not tiny_model.lock.locked()
+    assert tiny_model.chat(QUESTION, max_tokens=5).text
+
+
+def test_four_threads_share_one_model(tiny_model: LlamaCppModel) -> None:
+    results: list[Completion] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            if index % 2:
+                results.append(collect_stream(tiny_model.stream(QUESTION, max_tokens=20)))
+            else:
+                results.append(tiny_model.chat(QUESTION, max_tokens=20))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(results) == 4
+    assert len({result.text for result in results}) == 1  # greedy: same answer, no cross-talk
+
+
+def test_corrupted_copy_is_never_loaded(real_settings: Settings, tmp_path: Path) -> None:
+    tiny = real_settings.models_dir / "smollm2-135m-instruct-q4_1.gguf"
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    copy = cache / "models" / tiny.name
+    shutil.copyfile(tiny, copy)
+    with copy.open("r+b") as stream:
+        stream.seek(50_000_000)
+        stream.write(b"\xde\xad\xbe\xef")
+    settings = Settings.load(None, {"cache_dir": str(cache), "auto_fetch": False})
+    with pytest.raises(ModelFileError, match="corrupted"):
+        load_model(settings, "tiny", progress=False)
+
+
+def test_models_list_reports_all_tiers_verified(real_settings: Settings) -> None:
+    for alias in ("small", "large", "tiny"):
+        info = describe_tier(real_settings, alias)
+        assert info.sha256_verified, info
+        assert info.parameters and info.parameters > 100_000_000

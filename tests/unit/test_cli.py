@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.cli import main
+
+
+def test_models_list_json_shows_every_tier_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--json"]) == 0
+    tiers = {tier["alias"]: tier for tier in json.loads(capsys.readouterr().out)}
+    assert set(tiers) == {"small", "large", "tiny"}
+    assert all(not tier["sha256_verified"] for tier in tiers.values())
+    assert "assistant models fetch" in tiers["small"]["detail"]
+
+
+def test_models_list_shows_an_endpoint_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--large", "http://127.0.0.1:9/v1"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("large"))
+    assert "openai" in line
+    assert "http://127.0.0.1:9/v1" in line
+
+
+def test_missing_model_without_fetch_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "hi", "--model", "tiny", "--no-auto-fetch"]) == 2
+    error = capsys.readouterr().err
+    assert "is missing" in error
+    assert "how to fix: run `assistant models fetch`" in error
+
+
+def test_unknown_tier_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "hi", "--model", "medium"]) == 2
+    assert "no model tier named 'medium'" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Tools the assistant calls: the safe SymPy calculator (issue #4; not implemented yet)."""
