@@ -12,7 +12,7 @@ import pytest
 
 from assistant.settings import Settings
 from models.base import ChatModel, Completion, TextDelta, collect_stream
-from models.errors import ModelFileError
+from models.errors import ModelError, ModelFileError
 from models.llama_cpp_backend import LlamaCppModel
 from models.registry import describe_tier, load_model
 
@@ -126,3 +126,12 @@ def test_models_list_reports_all_tiers_verified(real_settings: Settings) -> None
         info = describe_tier(real_settings, alias)
         assert info.sha256_verified, info
         assert info.parameters and info.parameters > 100_000_000
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error(tiny_model: LlamaCppModel) -> None:
+    too_long: list[Any] = [{"role": "user", "content": "word " * (tiny_model.n_ctx + 100)}]
+    with pytest.raises(ModelError, match="does not fit") as caught:
+        tiny_model.chat(too_long, max_tokens=5)
+    assert "n_ctx" in caught.value.hint
+    assert not tiny_model.lock.locked()
+    assert tiny_model.chat(QUESTION, max_tokens=3).text
