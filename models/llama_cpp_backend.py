@@ -111,7 +111,7 @@ class LlamaCppModel:
             pieces: list[str] = []
             finish_reason: FinishReason = "stop"
             try:
-                for chunk in self._checked(chunks):
+                for chunk in chunks:
                     choice = chunk["choices"][0]
                     text = choice["delta"].get("content") or ""
                     if text:
@@ -119,6 +119,11 @@ class LlamaCppModel:
                         yield TextDelta(text)
                     if choice.get("finish_reason") == "length":
                         finish_reason = "length"
+            except ValueError as error:
+                if "context window" not in str(error):
+                    raise
+                raise ModelError(f"the prompt does not fit the {self.name} model's context: {error}",
+                                 "shorten the conversation or raise llama.n_ctx / models.<tier>.n_ctx") from error
             finally:
                 chunks.close()
             completion_tokens = recorder.completion_tokens(finish_reason)
@@ -133,16 +138,6 @@ class LlamaCppModel:
             )
             yield Completion(text="".join(pieces), finish_reason=finish_reason, usage=usage,
                              token_probabilities=recorder.probabilities(completion_tokens))
-
-    def _checked(self, chunks: Iterator[Any]) -> Iterator[Any]:
-        """The chunks of a completion, with llama.cpp's context overflow turned into a ``ModelError``."""
-        try:
-            yield from chunks
-        except ValueError as error:
-            if "context window" not in str(error):
-                raise
-            raise ModelError(f"the prompt does not fit the {self.name} model's context: {error}",
-                             "shorten the conversation or raise llama.n_ctx / models.<tier>.n_ctx") from error
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes in this model's vocabulary."""
