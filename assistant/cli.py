@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--temperature", type=float, default=0.0)
     generate.add_argument("--json", action="store_true", help="print the completion as JSON")
     _with_settings(generate, _generate)
+
+    calc = commands.add_parser("calc", help="exact arithmetic with the safe calculator (plain language works too)")
+    calc.add_argument("expression", help="e.g. '347 * 29', 'what is 15%% of 240', 'solve 2x + 3 = 7'")
+    calc.add_argument("--json", action="store_true", help="print the result as JSON")
+    _with_settings(calc, _calc)
     return parser
 
 
@@ -108,6 +113,24 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
         verified = "ok" if tier.sha256_verified else "-"
         print(f"{tier.alias:<8} {tier.kind:<8} {size:>10} {params:>8} {verified:<8} "
               f"{tier.price_per_million_tokens:>6.3f}  {tier.path}  [{tier.detail}]")
+    return 0
+
+
+# ---- calculator ----------------------------------------------------------------------------------
+
+def _calc(args: argparse.Namespace, settings: Settings) -> int:
+    from tools.calculator import calculate
+    from tools.words import extract_expression
+    from tools.worker import configure_default_worker
+
+    configure_default_worker(settings.calculator.time_limit_s, settings.calculator.memory_mb)
+    result = calculate(extract_expression(args.expression) or args.expression)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif result.expression.startswith("solve "):
+        print(f"{result.expression}: {result}")
+    else:
+        print(f"{result.expression} = {result}")
     return 0
 
 

@@ -98,6 +98,15 @@ class LlamaSettings(BaseModel):
     seed: int = Field(0, ge=0, description="Sampling seed (temperature 0 is greedy anyway).")
 
 
+class CalculatorSettings(BaseModel):
+    """Limits of the calculator's worker process (inputs proven small run in-process without them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_s: float = Field(1.5, gt=0, le=60, description="Wall-clock limit of one calculation.")
+    memory_mb: int = Field(1024, ge=256, le=65536, description="Address-space cap of the calculator worker.")
+
+
 class Settings(BaseSettings):
     """Every setting of the product. Build it with :meth:`Settings.load`."""
 
@@ -117,6 +126,7 @@ class Settings(BaseSettings):
         default_factory=default_model_tiers, description="Model tiers by alias."
     )
     llama: LlamaSettings = Field(default_factory=lambda: LlamaSettings())
+    calculator: CalculatorSettings = Field(default_factory=lambda: CalculatorSettings())
 
     @field_validator("models", mode="before")
     @classmethod
