@@ -44,7 +44,7 @@ def size_bound(node: Node) -> float:
             return left + right + 1
         exponent = _literal_magnitude(node.right)
         if exponent is None:
-            exponent = 2.0**right if right < 16 else math.inf
+            exponent = math.pow(2.0, right) if right < 16 else math.inf
         return max(left, 1.0) * (exponent + 1)
     return _call_bound(node)
 
@@ -55,11 +55,11 @@ def _call_bound(node: Call) -> float:
         # exp(x) has about 1.45*|x| bits; other functions stay small, but only for moderate arguments.
         if sizes[0] > 64:
             return math.inf
-        return 1.45 * 2.0 ** sizes[0] if node.function == "exp" else 64.0
+        return 1.45 * math.pow(2.0, sizes[0]) if node.function == "exp" else 64.0
     if node.function in ("factorial", "binomial"):
         if sizes[0] > 16:
             return math.inf
-        largest = 2.0 ** sizes[0]
+        largest = math.pow(2.0, sizes[0])
         return largest * max(math.log2(largest), 1.0)
     return sum(sizes) + 1
 

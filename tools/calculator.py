@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from tools.bounds import is_small
+from tools.errors import CalculatorError
 from tools.evaluation import evaluate
 from tools.parsing import parse
 from tools.worker import CalculatorWorker, default_worker
@@ -51,7 +52,12 @@ def calculate(expression: str, *, worker: CalculatorWorker | None = None) -> Cal
     started = time.perf_counter()
     parsed = parse(expression)
     if is_small(parsed):
-        reply = evaluate(parsed)
+        try:
+            reply = evaluate(parsed)
+        except CalculatorError:
+            raise
+        except Exception as error:  # a SymPy failure must still reach the caller as a CalculatorError
+            raise CalculatorError(f"the calculation failed: {type(error).__name__}: {error}") from error
         where: Literal["process", "worker"] = "process"
     else:
         reply = (worker or default_worker()).evaluate(parsed.text)

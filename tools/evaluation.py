@@ -16,7 +16,7 @@ import sympy
 from sympy.core.evalf import PrecisionExhausted
 
 from tools.errors import CalculatorError, MathDomainError, ResultTooLargeError
-from tools.parsing import BinaryOp, Call, Name, Negate, Node, Number, ParsedInput
+from tools.parsing import BinaryOp, Name, Negate, Node, Number, ParsedInput
 
 MAX_RESULT_BITS = 100_000
 MAX_PRINT_DIGITS = 1000
@@ -104,6 +104,8 @@ class _Evaluator:
                 raise _too_large("the result", bits)
         if op in ("/", "//", "%") and right.is_zero:
             raise MathDomainError("division by zero")
+        if op in ("//", "%") and not (left.is_real and right.is_real):
+            raise MathDomainError(f"'{op}' needs real numbers")
         if op == "+":
             result = left + right
         elif op == "-":
@@ -159,7 +161,7 @@ class _Evaluator:
         if function in ("log", "ln", "log10", "log2"):
             return self._log(function, args)
         if function in ("sin", "cos", "tan", "asin", "acos", "atan"):
-            return getattr(sympy, function)(x)  # type: ignore[no-any-return]
+            return getattr(sympy, function)(x)
         if function == "abs":
             return sympy.Abs(x)
         if function == "floor":
@@ -275,7 +277,10 @@ def _integer_text(integer: int) -> str:
 
 def _trim_zeros(text: str) -> str:
     """'0.300000000000000' -> '0.3'; '1.50000000000000e+30' -> '1.5e+30'."""
-    return re.sub(r"(\d)\.(\d*?)0+(?=$|e|\D)", lambda m: f"{m.group(1)}.{m.group(2)}" if m.group(2) else m.group(1), text)
+    def shorten(match: re.Match[str]) -> str:
+        return f"{match.group(1)}.{match.group(2)}" if match.group(2) else match.group(1)
+
+    return re.sub(r"(\d)\.(\d*?)0+(?=$|e|\D)", shorten, text)
 
 
 def exact_text(value: sympy.Expr) -> str:

@@ -45,7 +45,8 @@ _REFUSED_CHARACTERS = {
     ".": "attribute access ('.') is not allowed", "[": "indexing ('[') is not allowed",
     "]": "indexing (']') is not allowed", ":": "lambdas and slices (':') are not allowed",
     "{": "sets and dicts ('{') are not allowed", "}": "sets and dicts ('}') are not allowed",
-    ";": "statements (';') are not allowed", "@": "'@' is not an operator here", "&": "bitwise operators are not allowed",
+    ";": "statements (';') are not allowed", "@": "'@' is not an operator here",
+    "&": "bitwise operators are not allowed",
     "|": "bitwise operators are not allowed", "~": "bitwise operators are not allowed",
     "<": "comparisons are not supported", ">": "comparisons are not supported", "\\": "backslashes are not allowed",
     "#": "comments are not allowed", "$": "'$' is not allowed", "`": "backticks are not allowed",
@@ -395,15 +396,16 @@ def _parse_tokens(tokens: list[_Token], unknowns: frozenset[str]) -> Node:
 def parse(text: str) -> ParsedInput:
     """Validate calculator input and return its tree; raises a CalculatorError subclass on anything else."""
     if len(text) > MAX_INPUT_CHARS:
-        raise UnsupportedConstructError(f"the input is too long ({len(text)} characters; the limit is {MAX_INPUT_CHARS})")
+        raise UnsupportedConstructError(
+            f"the input is too long ({len(text)} characters; the limit is {MAX_INPUT_CHARS})"
+        )
     for character, replacement in _UNICODE.items():
         text = text.replace(character, replacement)
+    command = re.match(r"\s*solve\b\s*:?", text, re.IGNORECASE)
+    solve = command is not None
+    if command is not None:
+        text = text[command.end() :]
     tokens = _tokenize(text.strip())
-    solve = bool(tokens) and tokens[0].text == "solve"
-    if solve:
-        tokens = tokens[1:]
-        if tokens and tokens[0].text == ":":
-            tokens = tokens[1:]
     equals = [index for index, token in enumerate(tokens) if token.text == "="]
     if not equals:
         if solve:

@@ -55,13 +55,13 @@ _PATTERNS: list[tuple[str, str]] = [
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in _PATTERNS]
 _ALLOWED_WORDS = frozenset(FUNCTION_ARITY) | frozenset(FUNCTION_ALIASES) | CONSTANTS | {"of", "solve"}
 _OPERATOR = re.compile(r"[-+*/%^!=]|\*\*|//")
-_UNITS = {
-    word: value for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen".split()
-    )
-}
-_TENS = {word: 10 * (index + 2) for index, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_UNIT_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)
+_TEN_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_UNITS = {word: value for value, word in enumerate(_UNIT_WORDS)}
+_TENS = {word: 10 * (index + 2) for index, word in enumerate(_TEN_WORDS)}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _NUMBER_WORD = re.compile(
     r"\b(?:(?:" + "|".join([*_UNITS, *_TENS, *_SCALES]) + r")(?:[\s-]+|\b))+", re.IGNORECASE

@@ -11,6 +11,7 @@ Run as ``python -m tools.worker MEMORY_MB`` (the parent does this); it prints ``
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import selectors
@@ -30,104 +31,135 @@ DEFAULT_MEMORY_MB = 1024
 STARTUP_TIMEOUT_S = 60.0
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 _ERROR_TYPES: dict[str, type[CalculatorError]] = {
-    name: value for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, CalculatorError)
+    name: value for name, value in vars(errors).items()
+    if isinstance(value, type) and issubclass(value, CalculatorError)
 }
 
 
+class _Process:
+    """One child process and the bytes read from it so far."""
+
+    def __init__(self, memory_mb: int) -> None:
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, environment.get("PYTHONPATH")]))
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "tools.worker", str(memory_mb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            bufsize=0, env=environment, start_new_session=True,
+        )
+        self.ready = False
+        self.buffer = b""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def read_line(self, deadline: float) -> bytes | None:
+        """The next line, b"" at end of file, or None when the deadline passes first."""
+        stdout = self.popen.stdout
+        assert stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in self.buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    return None
+                chunk = os.read(stdout.fileno(), 65536)
+                if not chunk:
+                    return b""
+                self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def kill(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+        for stream in (self.popen.stdin, self.popen.stdout):
+            if stream is not None:
+                stream.close()
+
+
 class CalculatorWorker:
-    """One warm worker process; ``evaluate`` is thread-safe (requests are served one at a time)."""
+    """A warm worker process plus a warm spare; ``evaluate`` is thread-safe (one request at a time).
+
+    When a calculation is killed at the time limit, the spare (already past its SymPy import) takes over at once
+    and a new spare starts in the background, so a run of hostile inputs is answered within the limit each time.
+    """
 
     def __init__(self, time_limit_s: float = DEFAULT_TIME_LIMIT_S, memory_mb: int = DEFAULT_MEMORY_MB) -> None:
         self.time_limit_s = time_limit_s
         self.memory_mb = memory_mb
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._ready = False
-        self._buffer = b""
+        self._current: _Process | None = None
+        self._spare: _Process | None = None
         self.restarts = 0
 
     def start(self) -> None:
-        """Start the process if none is running (returns at once; readiness is awaited on first use)."""
-        if self._process is not None and self._process.poll() is None:
-            return
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, environment.get("PYTHONPATH")]))
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tools.worker", str(self.memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            bufsize=0, env=environment, start_new_session=True,
-        )
-        self._ready = False
-        self._buffer = b""
+        """Start the worker and its spare if they are not running (returns at once)."""
+        for name in ("_current", "_spare"):
+            process = getattr(self, name)
+            if process is not None and not process.alive():
+                process.kill()
+                setattr(self, name, None)
+        if self._current is None:
+            self._current, self._spare = self._spare or _Process(self.memory_mb), None
+        if self._spare is None:
+            self._spare = _Process(self.memory_mb)
 
     @property
     def pid(self) -> int | None:
-        """The worker's process id, if it is running."""
-        return self._process.pid if self._process is not None and self._process.poll() is None else None
+        """The serving process's id, if it is running."""
+        current = self._current
+        return current.popen.pid if current is not None and current.alive() else None
 
     def evaluate(self, expression: str) -> dict[str, Any]:
         """Evaluate normalised calculator text in the worker; raises CalculatorError subclasses."""
         with self._lock:
             self.start()
-            if not self._ready:
-                self._read_line(time.monotonic() + STARTUP_TIMEOUT_S, "starting the calculator worker")
-                self._ready = True
-            process = self._process
-            assert process is not None and process.stdin is not None
+            process = self._current
+            assert process is not None and process.popen.stdin is not None
+            if not process.ready:
+                self._expect_line(process, STARTUP_TIMEOUT_S, "starting the calculator worker")
+                process.ready = True
             try:
-                process.stdin.write(json.dumps({"expression": expression}).encode() + b"\n")
-            except (BrokenPipeError, OSError):
-                self._restart()
+                process.popen.stdin.write(json.dumps({"expression": expression}).encode() + b"\n")
+            except OSError:
+                self._replace_current()
                 raise CalculatorError("the calculator worker stopped unexpectedly; please retry") from None
-            line = self._read_line(time.monotonic() + self.time_limit_s, "the calculation")
-        reply: dict[str, Any] = json.loads(line)
-        if reply.get("restart"):
-            with self._lock:
-                self._restart()
+            reply: dict[str, Any] = json.loads(self._expect_line(process, self.time_limit_s, "the calculation"))
+            if reply.get("restart"):
+                self._replace_current()
         if "error" in reply:
             error_type = _ERROR_TYPES.get(reply["error"], CalculatorError)
             raise error_type(reply["message"])
         return reply
 
-    def _read_line(self, deadline: float, what: str) -> bytes:
-        process = self._process
-        assert process is not None and process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    self._restart()
-                    raise CalcTimeLimitError(f"{what} took longer than the limit and was stopped")
-                chunk = os.read(process.stdout.fileno(), 65536)
-                if not chunk:
-                    self._restart()
-                    raise ResultTooLargeError(f"{what} stopped the worker (most likely at its {self.memory_mb} MB memory limit)")
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+    def _expect_line(self, process: _Process, timeout_s: float, what: str) -> bytes:
+        line = process.read_line(time.monotonic() + timeout_s)
+        if line is None:
+            self._replace_current()
+            raise CalcTimeLimitError(f"{what} took longer than the {timeout_s:g} s limit and was stopped")
+        if not line:
+            self._replace_current()
+            raise ResultTooLargeError(
+                f"{what} stopped the worker (most likely at its {self.memory_mb} MB memory limit)"
+            )
         return line
 
-    def _restart(self) -> None:
-        self.close()
+    def _replace_current(self) -> None:
+        if self._current is not None:
+            self._current.kill()
+        self._current = None
         self.restarts += 1
         self.start()
 
     def close(self) -> None:
-        """Kill the worker process (a new one starts on the next request)."""
-        process, self._process = self._process, None
-        self._ready = False
-        self._buffer = b""
-        if process is None:
-            return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        process.wait()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+        """Kill the worker and its spare (new ones start on the next request)."""
+        for process in (self._current, self._spare):
+            if process is not None:
+                process.kill()
+        self._current = self._spare = None
 
 
 _default_worker: CalculatorWorker | None = None
@@ -147,7 +179,7 @@ def configure_default_worker(time_limit_s: float, memory_mb: int) -> None:
             worker.time_limit_s = time_limit_s
             if worker.memory_mb != memory_mb:
                 worker.memory_mb = memory_mb
-                worker._restart()
+                worker.close()
 
 
 def default_worker() -> CalculatorWorker:
@@ -155,7 +187,8 @@ def default_worker() -> CalculatorWorker:
     global _default_worker
     with _default_lock:
         if _default_worker is None:
-            _default_worker = CalculatorWorker(float(_default_limits["time_limit_s"]), int(_default_limits["memory_mb"]))
+            limits = _default_limits
+            _default_worker = CalculatorWorker(float(limits["time_limit_s"]), int(limits["memory_mb"]))
             _default_worker.start()
             atexit.register(_default_worker.close)
         return _default_worker
@@ -187,11 +220,12 @@ def _serve(memory_mb: int) -> None:
         except CalculatorError as error:
             reply = {"error": type(error).__name__, "message": error.message}
         except MemoryError:
-            out_of_memory = {"error": "ResultTooLargeError", "message": "the calculation ran out of memory", "restart": 1}
+            message = "the calculation ran out of memory"
+            out_of_memory = {"error": "ResultTooLargeError", "message": message, "restart": 1}
             sys.stdout.write(json.dumps(out_of_memory) + "\n")
             sys.stdout.flush()
             return  # the heap may be in a bad state; the parent starts a fresh worker
-        except Exception as error:  # noqa: BLE001 - any other failure is reported, never fatal
+        except Exception as error:  # any other failure is reported, never fatal
             reply = {"error": "CalculatorError", "message": f"the calculation failed: {type(error).__name__}: {error}"}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
