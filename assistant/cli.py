@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
@@ -47,6 +48,34 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--temperature", type=float, default=0.0)
     generate.add_argument("--json", action="store_true", help="print the completion as JSON")
     _with_settings(generate, _generate)
+
+    index = commands.add_parser("index", help="the document index: add, remove, search, evaluate")
+    index_commands = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    add = index_commands.add_parser("add", help="index .txt, .md, .jsonl and .pdf files (directories recursively)")
+    add.add_argument("paths", nargs="+", type=Path)
+    _with_settings(add, _index_add)
+    remove = index_commands.add_parser("remove", help="remove a document and its chunks")
+    remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    _with_settings(remove, _index_remove)
+    info = index_commands.add_parser("info", help="what the index holds and how it was built")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    _with_settings(info, _index_info)
+    search = index_commands.add_parser("search", help="the best passages for a query")
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=None, help="passages to return (default: retrieval.k)")
+    search.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+    search.add_argument("--json", action="store_true", help="print JSON")
+    _with_settings(search, _index_search)
+    build = index_commands.add_parser("build", help="build the default knowledge base (SQuAD v1.1 dev paragraphs)")
+    build.add_argument("--force", action="store_true", help="re-add every paragraph (unchanged ones are skipped)")
+    _with_settings(build, _index_build)
+    rebuild = index_commands.add_parser("rebuild", help="re-embed every stored chunk with the running embedder")
+    _with_settings(rebuild, _index_rebuild)
+    evaluate = index_commands.add_parser("evaluate", help="Recall@1/5/20 and latency on SQuAD dev questions")
+    evaluate.add_argument("--dataset", choices=["squad-dev"], default="squad-dev")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    _with_settings(evaluate, _index_evaluate)
 
     calc = commands.add_parser("calc", help="exact arithmetic with the safe calculator (plain language works too)")
     calc.add_argument("expression", help="e.g. '347 * 29', 'what is 15%% of 240', 'solve 2x + 3 = 7'")
@@ -113,6 +142,121 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
         verified = "ok" if tier.sha256_verified else "-"
         print(f"{tier.alias:<8} {tier.kind:<8} {size:>10} {params:>8} {verified:<8} "
               f"{tier.price_per_million_tokens:>6.3f}  {tier.path}  [{tier.detail}]")
+    return 0
+
+
+# ---- index ---------------------------------------------------------------------------------------
+
+def _open_index(settings: Settings, knowledge_base: bool = False) -> Any:
+    from retrieval.knowledge_base import open_retriever
+
+    return open_retriever(settings, knowledge_base=knowledge_base, progress=True)
+
+
+def _index_add(args: argparse.Namespace, settings: Settings) -> int:
+    from retrieval.documents import read_paths
+
+    report = read_paths(args.paths)
+    for path, reason in report.failures:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    retriever = _open_index(settings)
+    if report.documents:
+        print(retriever.add_documents(report.documents).summary())
+    else:
+        print("no documents found", file=sys.stderr)
+    return 1 if report.failures or not report.documents else 0
+
+
+def _index_remove(args: argparse.Namespace, settings: Settings) -> int:
+    retriever = _open_index(settings)
+    missing = 0
+    for doc_id in args.doc_ids:
+        removed = retriever.remove(doc_id)
+        if removed:
+            print(f"removed {doc_id} ({removed} chunks)")
+        else:
+            missing += 1
+            print(f"no document {doc_id!r} in the index (see `assistant index info --json`)", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def _index_info(args: argparse.Namespace, settings: Settings) -> int:
+    from retrieval.store import read_manifest
+
+    retriever = _open_index(settings)
+    info = retriever.info() | {"manifest": read_manifest(retriever.directory)}
+    if args.json:
+        info["document_ids"] = sorted(retriever.store.documents())
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        for key in ("directory", "embedder", "index_type", "documents", "chunks", "generation", "faiss_version"):
+            print(f"{key:<14} {info[key]}")
+    return 0
+
+
+def _index_search(args: argparse.Namespace, settings: Settings) -> int:
+    retriever = _open_index(settings, knowledge_base=True)
+    hits = retriever.search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        text = " ".join(hit.text.split())
+        print(f"{rank}. [{hit.chunk_id}] {hit.title}  (score {hit.score:.4f})\n   {text[:300]}")
+    return 0
+
+
+def _index_build(args: argparse.Namespace, settings: Settings) -> int:
+    from retrieval.knowledge_base import ensure_knowledge_base
+
+    retriever = _open_index(settings)
+    report = ensure_knowledge_base(retriever, settings, progress=True, force=args.force)
+    if report is None:
+        knowledge_base = settings.retrieval.knowledge_base
+        print("the knowledge base is disabled (retrieval.knowledge_base = none)" if knowledge_base == "none"
+              else f"the default knowledge base is already indexed: {retriever.info()['chunks']} chunks")
+    else:
+        print(report.summary())
+    return 0
+
+
+def _index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from retrieval.embedders import load_embedder
+    from retrieval.retriever import Retriever
+    from retrieval.store import ChunkStore, read_manifest
+
+    manifest = read_manifest(settings.index_dir())
+    if manifest is None:
+        print(f"no index in {settings.index_dir()}", file=sys.stderr)
+        return 1
+    embedder = load_embedder(settings.retrieval.embedder)
+    # Read the chunks with the identity they were stored under, then re-embed them with the running embedder.
+    stored = ChunkStore.load(settings.index_dir(), manifest["embedder"], manifest["dimension"])
+    retriever = Retriever(embedder, stored, settings.index_dir(), settings.retrieval)
+    print(f"re-embedded {retriever.rebuild()} chunks with {embedder.id}")
+    return 0
+
+
+def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.datasets import load_squad_dev
+    from retrieval.evaluation import evaluate_retrieval
+
+    retriever = _open_index(settings, knowledge_base=True)
+    questions = load_squad_dev(settings.cache_dir).questions
+    questions = questions[: args.limit] if args.limit else questions
+    result = evaluate_retrieval(retriever, questions)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['questions']} questions over {result['documents']} documents ({result['chunks']} chunks), "
+          f"embedder {result['embedder']}")
+    print(f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'R@20':>6} {'p50 ms':>8} {'p95 ms':>8}")
+    for mode, recall in result["recall"].items():
+        latency = result["latency_ms"][mode]
+        print(f"{mode:<8} {recall['@1']:>6.3f} {recall['@5']:>6.3f} {recall['@20']:>6.3f} "
+              f"{latency['p50']:>8.2f} {latency['p95']:>8.2f}")
+    print(f"query embedding p50 {result['query_embedding_ms']['p50']} ms; "
+          f"indexing {result['indexing_chunks_per_s']} chunks/s")
     return 0
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import types
+import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -107,6 +109,26 @@ class CalculatorSettings(BaseModel):
     memory_mb: int = Field(1024, ge=256, le=65536, description="Address-space cap of the calculator worker.")
 
 
+class RetrievalSettings(BaseModel):
+    """How documents are chunked, embedded, indexed and searched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedder: str = Field("minilm", description="Embedder: minilm, e5-small-q4 or fake (tests).")
+    index_name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Index under cache_dir/indexes.")
+    index_dir: Path | None = Field(None, description="Explicit index directory (overrides index_name).")
+    index_type: Literal["flat", "hnsw"] = Field("flat", description="flat (exact) or hnsw (approximate).")
+    mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Default search mode.")
+    k: int = Field(5, ge=1, le=100, description="Passages returned by a search.")
+    candidates: int = Field(50, ge=1, le=1000, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(5, ge=1, le=1000, description="Reciprocal-rank-fusion constant (5 measured best on SQuAD).")
+    chunk_chars: int = Field(1000, ge=100, le=20000, description="Largest chunk, in characters.")
+    chunk_overlap_chars: int = Field(150, ge=0, le=5000, description="Overlap between consecutive chunks.")
+    knowledge_base: Literal["squad-dev", "none"] = Field(
+        "squad-dev", description="Default corpus indexed on first run (SQuAD v1.1 dev paragraphs) or none.")
+    faiss_threads: int = Field(1, ge=1, le=256, description="OpenMP threads for FAISS queries.")
+
+
 class Settings(BaseSettings):
     """Every setting of the product. Build it with :meth:`Settings.load`."""
 
@@ -127,6 +149,11 @@ class Settings(BaseSettings):
     )
     llama: LlamaSettings = Field(default_factory=lambda: LlamaSettings())
     calculator: CalculatorSettings = Field(default_factory=lambda: CalculatorSettings())
+    retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
+
+    def index_dir(self) -> Path:
+        """Where the retrieval index lives."""
+        return self.retrieval.index_dir or self.cache_dir / "indexes" / self.retrieval.index_name
 
     @field_validator("models", mode="before")
     @classmethod
@@ -222,18 +249,33 @@ def _describe_validation_error(error: ValidationError) -> str:
 _SCALAR_TYPES = (int, float, str, Path, bool)
 
 
-def _flag_fields() -> list[tuple[tuple[str, ...], type, str]]:
-    """(dotted path, type, help) for every scalar setting that gets its own flag."""
-    fields: list[tuple[tuple[str, ...], type, str]] = []
+def _flag_type(annotation: Any) -> tuple[type, tuple[str, ...] | None] | None:
+    """The argparse type (and choices) of a field: scalars, ``Literal`` strings and ``X | None``; else None."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal and all(isinstance(arg, str) for arg in args):
+        return str, tuple(args)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        return _flag_type(next(arg for arg in args if arg is not type(None)))
+    if isinstance(annotation, type) and issubclass(annotation, _SCALAR_TYPES):
+        return annotation, None
+    return None
+
+
+FlagField = tuple[tuple[str, ...], type, tuple[str, ...] | None, str]
+
+
+def _flag_fields() -> list[FlagField]:
+    """(dotted path, type, choices, help) for every scalar setting that gets its own flag."""
+    fields: list[FlagField] = []
     for name, info in Settings.model_fields.items():
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             for sub_name, sub_info in annotation.model_fields.items():
-                sub_type = sub_info.annotation
-                if isinstance(sub_type, type) and issubclass(sub_type, _SCALAR_TYPES):
-                    fields.append(((name, sub_name), sub_type, sub_info.description or ""))
-        elif isinstance(annotation, type) and issubclass(annotation, _SCALAR_TYPES):
-            fields.append(((name,), annotation, info.description or ""))
+                kind = _flag_type(sub_info.annotation)
+                if kind is not None:
+                    fields.append(((name, sub_name), kind[0], kind[1], sub_info.description or ""))
+        elif (kind := _flag_type(annotation)) is not None:
+            fields.append(((name,), kind[0], kind[1], info.description or ""))
     return fields
 
 
@@ -241,14 +283,15 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """Add --config, one flag per scalar setting, --small/--large/--tiny SOURCE and --set KEY=VALUE."""
     group = parser.add_argument_group("settings (override the TOML file and ASSISTANT_* variables)")
     group.add_argument("--config", type=Path, default=None, help="TOML settings file.")
-    for path, field_type, help_text in _flag_fields():
+    for path, field_type, choices, help_text in _flag_fields():
         flag = "--" + "-".join(path).replace("_", "-")
         dest = "setting__" + "__".join(path)
         if field_type is bool:
             group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)
         else:
-            group.add_argument(flag, dest=dest, type=field_type, default=None, help=help_text)
+            group.add_argument(flag, dest=dest, type=field_type, choices=choices, default=None, help=help_text,
+                               metavar="{" + ",".join(choices) + "}" if choices else path[-1].upper())
     for alias in default_model_tiers():
         group.add_argument(f"--{alias}", dest=f"tier__{alias}", metavar="SOURCE", default=None,
                            help=f"source of the {alias} tier (shipped:NAME, a .gguf path or an http URL)")

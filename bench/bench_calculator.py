@@ -83,7 +83,8 @@ def main() -> None:
     print("| group | calls | calls/s | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|---|")
     for group in ("small_in_process", "plain_language", "worker_path"):
         row = results[group]
-        print(f"| {group} | {row['calls']} | {row['calls_per_s']} | {row['p50_ms']} | {row['p95_ms']} | {row['max_ms']} |")
+        cells = [group, row["calls"], row["calls_per_s"], row["p50_ms"], row["p95_ms"], row["max_ms"]]
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
     print("\n| hostile input | seconds | outcome |\n|---|---|---|")
     for row in results["hostile"]:
         print(f"| `{row['input']}` | {row['seconds']} | {row['outcome']} |")

@@ -72,12 +72,13 @@ def _write_stamp(path: Path, sha256: str, extra: dict[str, Any] | None = None) -
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old or the new content, never a mix."""
-    with _atomic_output(path) as stream:
+    with atomic_output(path) as stream:
         stream.write(data)
 
 
 @contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
+def atomic_output(path: Path) -> Iterator[IO[bytes]]:
+    """A binary stream whose content replaces ``path`` atomically (temp file, fsync, rename) when it closes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the `with handle` below
         dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
@@ -88,13 +89,14 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink inside ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -242,7 +244,7 @@ def _join_verified(model: ShippedModel, sources: list[tuple[PackagePart, Path]],
                    progress: bool) -> None:
     digest = hashlib.sha256()
     written = 0
-    with _atomic_output(path) as output, tqdm(total=model.size, unit="B", unit_scale=True,
+    with atomic_output(path) as output, tqdm(total=model.size, unit="B", unit_scale=True,
                                               disable=not progress, desc=f"join {model.filename}") as bar:
         for part, source in sources:
             with _open_part(part, source) as stream:

@@ -1,0 +1,111 @@
+"""Reading documents from files: .txt, .md, .jsonl and .pdf; directories are searched recursively."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.errors import RetrievalError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".pdf")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document to index: a stable id, its text, and a title and source for citations."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the text: the same text is never indexed twice."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ReadReport:
+    """Documents read from the given paths, and the files that could not be read (with the reason)."""
+
+    documents: list[Document] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _title_of(path: Path, text: str) -> str:
+    for line in text.splitlines()[:20]:
+        if line.startswith("# "):
+            return line[2:].strip()
+    return path.stem.replace("_", " ").replace("-", " ")
+
+
+def _read_jsonl(path: Path, base_id: str) -> Iterator[Document]:
+    with path.open(encoding="utf-8") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RetrievalError(f"{path}:{number} is not valid JSON: {error.msg}") from None
+            if not isinstance(record, dict):
+                raise RetrievalError(f"{path}:{number} is not a JSON object")
+            text = record.get("text", record.get("content", record.get("context")))
+            if not isinstance(text, str) or not text.strip():
+                raise RetrievalError(f"{path}:{number} has no 'text' (or 'content'/'context') string")
+            doc_id = str(record.get("id", record.get("doc_id", f"{base_id}:{number}")))
+            yield Document(doc_id, text, str(record.get("title", "")), f"{path}:{number}")
+
+
+def _read_pdf(path: Path) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(path))
+    return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+
+
+def read_file(path: Path, doc_id: str) -> list[Document]:
+    """The documents in one file (a .jsonl file holds one per line)."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return list(_read_jsonl(path, doc_id))
+    if suffix == ".pdf":
+        text = _read_pdf(path)
+    elif suffix in SUPPORTED_SUFFIXES:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    else:
+        raise RetrievalError(f"{path}: unsupported file type {suffix!r}",
+                             f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
+    if not text.strip():
+        raise RetrievalError(f"{path} has no text")
+    return [Document(doc_id, text, _title_of(path, text), str(path))]
+
+
+def read_paths(paths: list[Path]) -> ReadReport:
+    """Every supported document under ``paths``; unreadable files are reported, not fatal.
+
+    A file's id is its path relative to the directory given (or its name, for a file given directly).
+    """
+    report = ReadReport()
+    for given in paths:
+        if given.is_dir():
+            files = sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            pairs = [(file, file.relative_to(given).as_posix()) for file in files]
+        elif given.is_file():
+            pairs = [(given, given.name)]
+        else:
+            report.failures.append((str(given), "no such file or directory"))
+            continue
+        for file, doc_id in pairs:
+            try:
+                report.documents.extend(read_file(file, doc_id))
+            except (OSError, UnicodeError, RetrievalError) as error:
+                report.failures.append((str(file), str(error)))
+            except Exception as error:  # a broken PDF can raise anything; report it and go on
+                report.failures.append((str(file), f"{type(error).__name__}: {error}"))
+    return report

@@ -1,0 +1,247 @@
+"""The retriever: add and remove documents, search by dense vectors, BM25, or both fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import faiss
+from tqdm import tqdm
+
+from assistant.settings import RetrievalSettings
+from retrieval.bm25 import BM25Index
+from retrieval.chunking import chunk_text
+from retrieval.documents import Document
+from retrieval.embedders import Embedder
+from retrieval.errors import RetrievalError
+from retrieval.store import ChunkRecord, ChunkStore, read_current
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+EMBED_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk. ``score`` is the fused score in hybrid mode, else that retriever's own score."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    title: str
+    source: str
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field."""
+        return asdict(self)
+
+
+@dataclass
+class AddReport:
+    """What :meth:`Retriever.add_documents` did, document by document."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    chunks_added: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        rate = f", {self.chunks_added / self.seconds:.0f} chunks/s" if self.seconds and self.chunks_added else ""
+        return (f"{len(self.added)} added, {len(self.replaced)} replaced, {len(self.unchanged)} unchanged, "
+                f"{len(self.duplicates)} duplicates skipped; {self.chunks_added} chunks in {self.seconds:.1f} s{rate}")
+
+
+def lexical_text(record: ChunkRecord) -> str:
+    """What BM25 indexes for a chunk: its document title, then its text.
+
+    The title names the topic a paragraph never repeats ("Super Bowl 50"). Measured on the first 1,500 SQuAD dev
+    questions: BM25 Recall@5 0.907 -> 0.924, hybrid 0.949 -> 0.959. Embedding the title too made dense retrieval
+    slightly worse (0.856 -> 0.849), so vectors are computed from the text alone.
+    """
+    return f"{record.title}\n{record.text}" if record.title else record.text
+
+
+class Retriever:
+    """A chunk store on disk plus an embedder and an in-memory BM25 index over the same chunks."""
+
+    def __init__(self, embedder: Embedder, store: ChunkStore, directory: Path, settings: RetrievalSettings) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.directory = directory
+        self.settings = settings
+        self._bm25: BM25Index | None = None
+        faiss.omp_set_num_threads(settings.faiss_threads)
+
+    @classmethod
+    def open(cls, directory: Path, embedder: Embedder, settings: RetrievalSettings) -> Retriever:
+        """The index in ``directory`` (an empty one if there is none yet)."""
+        if read_current(directory) is None:
+            store = ChunkStore(embedder.id, embedder.dimension, settings.index_type)
+        else:
+            store = ChunkStore.load(directory, embedder.id, embedder.dimension)
+        return cls(embedder, store, directory, settings)
+
+    # ---- changes -------------------------------------------------------------------------------------
+
+    def add_documents(self, documents: Iterable[Document], *, progress: bool = True, save: bool = True) -> AddReport:
+        """Chunk, embed and index documents; a document whose text is already indexed is not embedded again.
+
+        A document id that exists with different text is replaced. The index is saved once at the end.
+        """
+        started = time.perf_counter()
+        report = AddReport()
+        existing = {doc_id: records[0].doc_hash for doc_id, records in self.store.documents().items()}
+        by_hash = {content_hash: doc_id for doc_id, content_hash in existing.items()}
+        pending: list[tuple[Document, list[tuple[int, int]]]] = []
+        for document in documents:
+            content_hash = document.content_hash
+            if existing.get(document.doc_id) == content_hash:
+                report.unchanged.append(document.doc_id)
+                continue
+            if content_hash in by_hash and by_hash[content_hash] != document.doc_id:
+                report.duplicates.append((document.doc_id, by_hash[content_hash]))
+                continue
+            if document.doc_id in existing:
+                by_hash.pop(existing[document.doc_id], None)
+                self.remove(document.doc_id, save=False)
+                report.replaced.append(document.doc_id)
+            else:
+                report.added.append(document.doc_id)
+            existing[document.doc_id] = content_hash
+            by_hash[content_hash] = document.doc_id
+            spans = chunk_text(document.text, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
+            pending.append((document, [(span.start, span.end) for span in spans]))
+        records = self._records(pending)
+        quiet = not progress or not records
+        with tqdm(total=len(records), desc="embedding chunks", unit="chunk", disable=quiet) as bar:
+            for first in range(0, len(records), EMBED_BATCH):
+                batch = records[first : first + EMBED_BATCH]
+                self.store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
+                bar.update(len(batch))
+        report.chunks_added = len(records)
+        self._bm25 = None
+        if save and (records or report.replaced):
+            self.save()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _records(self, pending: list[tuple[Document, list[tuple[int, int]]]]) -> list[ChunkRecord]:
+        records: list[ChunkRecord] = []
+        for document, spans in pending:
+            seen: set[str] = set()
+            unique = []
+            for start, end in spans:
+                text = document.text[start:end].strip()
+                if text and text not in seen:
+                    seen.add(text)
+                    unique.append((start, end, text))
+            ids = self.store.allocate_ids(len(unique))
+            for position, ((start, end, text), vector_id) in enumerate(zip(unique, ids, strict=True)):
+                records.append(ChunkRecord(vector_id, f"{document.doc_id}#{position}", document.doc_id, position,
+                                           text, document.title, document.source, document.content_hash, start, end))
+        return records
+
+    def remove(self, doc_id: str, *, save: bool = True) -> int:
+        """Remove every chunk of a document; returns how many chunks went."""
+        ids = [record.vector_id for record in self.store.documents().get(doc_id, [])]
+        removed = self.store.remove(ids)
+        if removed:
+            self._bm25 = None
+            if save:
+                self.save()
+        return removed
+
+    def rebuild(self, *, progress: bool = True) -> int:
+        """Re-embed every stored chunk with the running embedder into a fresh index; returns the chunk count."""
+        records, _ = self.store.vectors_in_order()
+        store = ChunkStore(self.embedder.id, self.embedder.dimension, self.settings.index_type)
+        store.next_id = self.store.next_id
+        store.generation = self.store.generation
+        with tqdm(total=len(records), desc="re-embedding", unit="chunk", disable=not progress) as bar:
+            for first in range(0, len(records), EMBED_BATCH):
+                batch = records[first : first + EMBED_BATCH]
+                store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
+                bar.update(len(batch))
+        self.store = store
+        self._bm25 = None
+        self.save()
+        return len(records)
+
+    def save(self) -> Path:
+        """Persist the index (atomically: a crash leaves the previous generation loadable)."""
+        return self.store.save(self.directory)
+
+    # ---- search --------------------------------------------------------------------------------------
+
+    def _bm25_index(self) -> BM25Index:
+        if self._bm25 is None:
+            records, _ = self.store.vectors_in_order()
+            self._bm25 = BM25Index([record.vector_id for record in records], [lexical_text(r) for r in records])
+        return self._bm25
+
+    def dense_candidates(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(FAISS id, cosine) of the ``k`` nearest chunks."""
+        return self.store.search(self.embedder.embed_queries([query])[0], k)
+
+    def bm25_candidates(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(FAISS id, BM25 score) of the ``k`` best lexical matches."""
+        return self._bm25_index().search(query, k)
+
+    def search(self, query: str, k: int | None = None, mode: SearchMode | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``; hybrid mode fuses dense and BM25 ranks (RRF)."""
+        if not query.strip():
+            raise RetrievalError("the query is empty")
+        k = k or self.settings.k
+        mode = mode or self.settings.mode
+        depth = max(k, self.settings.candidates)
+        dense = self.dense_candidates(query, depth) if mode in ("dense", "hybrid") else []
+        lexical = self.bm25_candidates(query, depth) if mode in ("bm25", "hybrid") else []
+        return self.fuse(dense, lexical, k, mode)
+
+    def fuse(self, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], k: int,
+             mode: SearchMode) -> list[Hit]:
+        """Hits from candidate lists: one list as it is, or both fused by reciprocal rank (hybrid)."""
+        dense_rank = {vector_id: rank for rank, (vector_id, _) in enumerate(dense, start=1)}
+        bm25_rank = {vector_id: rank for rank, (vector_id, _) in enumerate(lexical, start=1)}
+        dense_score, bm25_score = dict(dense), dict(lexical)
+        if mode == "dense":
+            ranked = [(vector_id, score) for vector_id, score in dense]
+        elif mode == "bm25":
+            ranked = [(vector_id, score) for vector_id, score in lexical]
+        else:
+            fused: dict[int, float] = {}
+            for ranks in (dense_rank, bm25_rank):
+                for vector_id, rank in ranks.items():
+                    fused[vector_id] = fused.get(vector_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
+            ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        hits = []
+        for vector_id, score in ranked[:k]:
+            record = self.store.chunks[vector_id]
+            hits.append(Hit(record.chunk_id, record.doc_id, record.text, record.title, record.source, score,
+                            dense_score.get(vector_id), bm25_score.get(vector_id), dense_rank.get(vector_id),
+                            bm25_rank.get(vector_id)))
+        return hits
+
+    def info(self) -> dict[str, Any]:
+        """Counts, embedder, index type and location."""
+        return {
+            "directory": str(self.directory),
+            "embedder": self.embedder.id,
+            "dimension": self.embedder.dimension,
+            "index_type": self.store.index_type,
+            "documents": len(self.store.documents()),
+            "chunks": len(self.store),
+            "faiss_ntotal": self.store.ntotal,
+            "generation": self.store.generation,
+            "faiss_version": faiss.__version__,
+        }

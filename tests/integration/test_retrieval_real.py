@@ -1,0 +1,58 @@
+"""Retrieval with the real shipped embedders on a small SQuAD corpus, and the default knowledge base loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.settings import RetrievalSettings, Settings
+from eval.datasets import SquadDev, load_squad_dev
+from retrieval.documents import Document
+from retrieval.embedders import load_embedder
+from retrieval.retriever import Retriever
+
+
+@pytest.fixture(scope="module")
+def squad(real_settings: Settings) -> SquadDev:
+    return load_squad_dev(real_settings.cache_dir, progress=False)
+
+
+def _corpus(squad: SquadDev) -> list[Document]:
+    """The first 25 paragraphs of Super Bowl 50 plus 40 paragraphs from other articles."""
+    chosen = [p for p in squad.paragraphs if p.doc_id.startswith("squad-dev/00/")][:25]
+    chosen += [p for p in squad.paragraphs if not p.doc_id.startswith("squad-dev/00/")][::50][:40]
+    return [Document(p.doc_id, p.text, p.title) for p in chosen]
+
+
+def test_squad_dev_loads_with_its_checksum(squad: SquadDev) -> None:
+    assert len(squad.paragraphs) == 2067 and len(squad.questions) == 10565
+    first = squad.questions[0]
+    assert first.question == "Which NFL team represented the AFC at Super Bowl 50?"
+    assert "Denver Broncos" in first.answers and first.doc_id == "squad-dev/00/000"
+
+
+@pytest.mark.parametrize("embedder_name", ["minilm", "e5-small-q4"])
+def test_the_right_paragraph_is_found_for_known_questions(
+    squad: SquadDev, tmp_path: Path, embedder_name: str
+) -> None:
+    embedder = load_embedder(embedder_name)
+    vectors = embedder.embed_queries(["a question", "another question"])
+    assert vectors.shape == (2, embedder.dimension) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+    corpus = _corpus(squad)
+    settings = RetrievalSettings(embedder=embedder_name, knowledge_base="none")
+    retriever = Retriever.open(tmp_path / "index", embedder, settings)
+    retriever.add_documents(corpus, progress=False)
+    in_corpus = {document.doc_id for document in corpus}
+    questions = [q for q in squad.questions if q.doc_id in in_corpus][::7][:40]
+    for mode in ("dense", "hybrid"):
+        found = sum(q.doc_id in {hit.doc_id for hit in retriever.search(q.question, k=5, mode=mode)}  # type: ignore[arg-type]
+                    for q in questions)
+        assert found / len(questions) >= 0.8, (embedder_name, mode, found)
+    question = "Which NFL team represented the AFC at Super Bowl 50?"
+    hits = retriever.search(question, k=3)
+    assert "squad-dev/00/000#0" in [hit.chunk_id for hit in hits]
+    assert any("Denver Broncos" in hit.text for hit in hits)
+    reopened = Retriever.open(tmp_path / "index", embedder, settings)
+    assert [hit.chunk_id for hit in reopened.search(question, k=3)] == [hit.chunk_id for hit in hits]
