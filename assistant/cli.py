@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     _with_settings(evaluate, _index_evaluate)
 
+    evaluation = commands.add_parser("eval", help="the evaluation suite (datasets so far; systems and runner to come)")
+    eval_commands = evaluation.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
+    datasets = eval_commands.add_parser("datasets", help="list the datasets the suite can load")
+    _with_settings(datasets, _eval_datasets)
+
     calc = commands.add_parser("calc", help="exact arithmetic with the safe calculator (plain language works too)")
     calc.add_argument("expression", help="e.g. '347 * 29', 'what is 15%% of 240', 'solve 2x + 3 = 7'")
     calc.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -257,6 +262,16 @@ def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
               f"{latency['p50']:>8.2f} {latency['p95']:>8.2f}")
     print(f"query embedding p50 {result['query_embedding_ms']['p50']} ms; "
           f"indexing {result['indexing_chunks_per_s']} chunks/s")
+    return 0
+
+
+# ---- eval ----------------------------------------------------------------------------------------
+
+def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.datasets import available_datasets
+
+    for name, description in available_datasets().items():
+        print(f"{name:<20} {description}")
     return 0
 
 

