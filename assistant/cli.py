@@ -34,8 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--verify", action="store_true", help="re-hash every local file")
     _with_settings(listing, _models_list)
 
-    chat = commands.add_parser("chat", help="interactive chat with one model tier")
-    chat.add_argument("--model", default="small", help="tier alias (default: small)")
+    ask = commands.add_parser("ask", help="answer one question with the routed assistant; shows route, sources, cost")
+    ask.add_argument("question")
+    _add_turn_options(ask)
+    ask.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    _with_settings(ask, _ask)
+
+    chat = commands.add_parser("chat", help="interactive session with the assistant (or one tier with --model)")
+    chat.add_argument("--model", default=None, help="talk to one tier directly instead of the routed assistant")
+    _add_turn_options(chat)
     chat.add_argument("--max-tokens", type=int, default=512)
     chat.add_argument("--temperature", type=float, default=0.0)
     chat.add_argument("--system", default="You are a helpful, concise assistant.", help="system prompt")
@@ -87,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     calc.add_argument("--json", action="store_true", help="print the result as JSON")
     _with_settings(calc, _calc)
     return parser
+
+
+def _add_turn_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--escalation", choices=["auto", "never", "always"], default=None,
+                        help="escalate uncertain turns (auto), never, or always (default: assistant.escalation)")
+    parser.add_argument("--thread", default=None, help="conversation thread id (continues its history)")
+    parser.add_argument("--threshold", type=float, default=None, help="confidence threshold for this turn")
+    parser.add_argument("--cost-cap", type=float, default=None, help="largest cost of a turn, in USD")
 
 
 def _with_settings(parser: argparse.ArgumentParser, handler: Handler) -> None:
@@ -313,10 +328,75 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_answer(answer: Any) -> None:
+    print(answer.text)
+    cost = answer.cost["total"]
+    escalated = f"escalated: {answer.escalation_reason}" if answer.escalated else "not escalated"
+    print(f"[{answer.route} via {answer.route_stage}; confidence {answer.confidence:.2f}; {escalated}; "
+          f"{cost['prompt_tokens'] + cost['completion_tokens']:.0f} tokens, {cost['flops']:.2e} FLOPs, "
+          f"${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s]")
+    for source in answer.cited:
+        print(f"  source [{source['chunk_id']}] {source['title']} (score {source['score']:.3f})")
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.api import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    answer = assistant.ask(args.question, args.thread, escalation=args.escalation, threshold=args.threshold,
+                           cost_cap_usd=args.cost_cap)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        _print_answer(answer)
+    assistant.close()
+    return 0
+
+
+def _assistant_chat(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    from assistant.api import Assistant
+
+    print("loading the assistant...", file=sys.stderr)
+    assistant = Assistant.from_settings(settings)
+    thread = args.thread or uuid.uuid4().hex[:12]
+    print(f"thread {thread}; an empty line or Ctrl-D ends the session", file=sys.stderr)
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        for event in assistant.stream(question, thread, escalation=args.escalation, threshold=args.threshold,
+                                      cost_cap_usd=args.cost_cap):
+            if event["type"] == "token":
+                print(event["text"], end="", flush=True)
+            elif event["type"] == "escalate":
+                print(f"\n[escalating: {event.get('reason', '')}]", flush=True)
+            elif event["type"] == "answer":
+                answer = event["answer"]
+                if answer.route == "MATH":
+                    print(answer.text, end="")
+                print()
+                _print_answer_footer(answer)
+    assistant.close()
+    return 0
+
+
+def _print_answer_footer(answer: Any) -> None:
+    cost = answer.cost["total"]
+    print(f"[{answer.route}; confidence {answer.confidence:.2f}; "
+          f"{'escalated' if answer.escalated else 'small only'}; ${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s]")
+
+
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from models.base import Completion
     from models.registry import load_model
 
+    if args.model is None:
+        return _assistant_chat(args, settings)
     print(f"loading the {args.model} model...", file=sys.stderr)
     model = load_model(settings, args.model)
     messages: list[Any] = [{"role": "system", "content": args.system}]

@@ -129,6 +129,27 @@ class RetrievalSettings(BaseModel):
     faiss_threads: int = Field(1, ge=1, le=256, description="OpenMP threads for FAISS queries.")
 
 
+class AssistantSettings(BaseModel):
+    """How the graph routes, answers and escalates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.5, ge=0, le=1, description="Escalate when confidence is below this.")
+    escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")
+    word_problems: Literal["large", "small"] = Field(
+        "large", description="Who writes word-problem expressions: large (measured capability) or small (sampled).")
+    word_problem_samples: int = Field(3, ge=1, le=9, description="Small-model expressions sampled per problem.")
+    fact_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for a FACT question.")
+    evidence_chars: int = Field(700, ge=100, le=20000, description="Evidence sent to the model, in characters.")
+    evidence_chunks: int = Field(3, ge=1, le=20, description="Chunks the evidence may come from.")
+    fact_max_tokens: int = Field(48, ge=4, le=1024, description="Longest FACT answer, in tokens.")
+    chat_max_tokens: int = Field(256, ge=8, le=4096, description="Longest CHAT answer, in tokens.")
+    history_turns: int = Field(4, ge=0, le=50, description="Earlier exchanges of the thread sent with CHAT.")
+    router_neighbours: int = Field(7, ge=1, le=50, description="Exemplars voting on a route.")
+    router_min_margin: float = Field(1.0, ge=0, le=50, description="Vote margin below which the small model decides.")
+    checkpoint_path: Path | None = Field(None, description="SQLite file of conversation threads.")
+
+
 class Settings(BaseSettings):
     """Every setting of the product. Build it with :meth:`Settings.load`."""
 
@@ -150,6 +171,11 @@ class Settings(BaseSettings):
     llama: LlamaSettings = Field(default_factory=lambda: LlamaSettings())
     calculator: CalculatorSettings = Field(default_factory=lambda: CalculatorSettings())
     retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
+    assistant: AssistantSettings = Field(default_factory=lambda: AssistantSettings())
+
+    def checkpoint_path(self) -> Path:
+        """Where conversation threads are stored."""
+        return self.assistant.checkpoint_path or self.cache_dir / "threads.sqlite"
 
     def index_dir(self) -> Path:
         """Where the retrieval index lives."""

@@ -1,0 +1,248 @@
+"""The Python API for people and agents: ``Assistant.from_settings().ask(question) -> Answer``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
+from assistant.routing import CascadeRouter, Router
+from assistant.settings import Settings
+from models.base import ChatModel
+from retrieval.embedders import Embedder
+from retrieval.retriever import Hit, Retriever
+from tools.calculator import calculate
+
+os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answered turn: text, route, sources, confidence, escalation, cost, and the graph's trace."""
+
+    text: str
+    route: str
+    thread_id: str
+    confidence: float
+    escalated: bool
+    escalation_reason: str
+    route_stage: str = ""
+    route_reason: str = ""
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict)
+    calculation: dict[str, Any] | None = None
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        """Tokens, FLOPs and money per model tier and in total."""
+        per_tier: dict[str, dict[str, float]] = {}
+        for item in self.usage:
+            tier = per_tier.setdefault(item["tier"], {"prompt_tokens": 0, "completion_tokens": 0, "flops": 0.0,
+                                                      "cost_usd": 0.0, "wall_seconds": 0.0, "calls": 0})
+            for key in ("prompt_tokens", "completion_tokens", "flops", "cost_usd", "wall_seconds"):
+                tier[key] += item.get(key, 0)
+            tier["calls"] += 1
+        total = {key: sum(values[key] for values in per_tier.values())
+                 for key in ("prompt_tokens", "completion_tokens", "flops", "cost_usd", "calls")}
+        return {"per_model": per_tier, "total": total}
+
+    @property
+    def cited(self) -> list[dict[str, Any]]:
+        """The sources whose sentences were sent to the model."""
+        return [source for source in self.sources if source.get("used")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict with the cost summary."""
+        return asdict(self) | {"cost": self.cost}
+
+
+def _answer(state: dict[str, Any], thread_id: str, started: float) -> Answer:
+    return Answer(
+        text=state.get("answer", ""), route=state.get("route", ""), thread_id=thread_id,
+        confidence=float(state.get("confidence", 0.0)), escalated=bool(state.get("escalated", False)),
+        escalation_reason=state.get("escalation_reason", ""), route_stage=state.get("route_stage", ""),
+        route_reason=state.get("route_reason", ""), sources=list(state.get("sources", [])),
+        signals=dict(state.get("signals", {})), calculation=state.get("calculation"),
+        usage=list(state.get("usage", [])), trace=list(state.get("trace", [])),
+        wall_seconds=round(time.perf_counter() - started, 4),
+    )
+
+
+class Assistant:
+    """The routed assistant. Build it with :meth:`from_settings` (real models) or directly (any parts)."""
+
+    def __init__(self, small: ChatModel, large: ChatModel, router: Router, retriever: Retriever | None,
+                 settings: Settings, checkpoint_path: Path | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        path = checkpoint_path if checkpoint_path is not None else settings.checkpoint_path()
+        self._connection: sqlite3.Connection | None = None
+        checkpointer = None
+        if str(path) != ":none:":
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(str(path), check_same_thread=False)
+            checkpointer = SqliteSaver(self._connection)
+        deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
+                         settings=settings.assistant)
+        self.graph = build_graph(deps, checkpointer)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:
+        """The default product: shipped models, MiniLM, the default knowledge base, threads in SQLite."""
+        from models.registry import ModelPool
+        from retrieval.knowledge_base import open_retriever
+
+        settings = settings or Settings.load()
+        pool = ModelPool(settings)
+        retriever = open_retriever(settings, progress=progress)
+        small = pool.get("small")
+        router = CascadeRouter(retriever.embedder, small, neighbours=settings.assistant.router_neighbours,
+                               min_margin=settings.assistant.router_min_margin)
+        return cls(small, _LazyModel(pool, "large"), router, retriever, settings)
+
+    @classmethod
+    def from_parts(cls, small: ChatModel, large: ChatModel, embedder: Embedder, retriever: Retriever | None,
+                   settings: Settings, checkpoint_path: Path | None = None) -> Assistant:
+        """An assistant over given parts (tests, custom deployments); the router uses ``embedder`` and ``small``."""
+        router = CascadeRouter(embedder, small, neighbours=settings.assistant.router_neighbours,
+                               min_margin=settings.assistant.router_min_margin)
+        return cls(small, large, router, retriever, settings, checkpoint_path)
+
+    def _search(self, question: str, k: int) -> list[Hit]:
+        if self.retriever is None or not len(self.retriever.store):
+            return []
+        return self.retriever.search(question, k=k)
+
+    def _inputs(self, question: str, escalation: Escalation | None, threshold: float | None,
+                cost_cap_usd: float | None) -> TurnState:
+        if not question.strip():
+            raise ValueError("the question is empty")
+        return {"question": question, "escalation": escalation or self.settings.assistant.escalation,
+                "threshold": self.settings.assistant.threshold if threshold is None else threshold,
+                "cost_cap_usd": cost_cap_usd}
+
+    def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
+            threshold: float | None = None, cost_cap_usd: float | None = None) -> Answer:
+        """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history)."""
+        thread = thread_id or uuid.uuid4().hex
+        started = time.perf_counter()
+        state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd),
+                                  {"configurable": {"thread_id": thread}})
+        return _answer(state, thread, started)
+
+    def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
+               threshold: float | None = None, cost_cap_usd: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield ``{"type": "step"|"token"|"escalate"|"answer", ...}`` events; the last one carries the Answer."""
+        thread = thread_id or uuid.uuid4().hex
+        started = time.perf_counter()
+        config = {"configurable": {"thread_id": thread}}
+        for mode, payload in self.graph.stream(self._inputs(question, escalation, threshold, cost_cap_usd), config,
+                                               stream_mode=["updates", "custom"]):
+            if mode == "custom":
+                if "token" in payload:
+                    yield {"type": "token", "text": payload["token"], "model": payload["model"]}
+                else:
+                    yield {"type": payload.get("event", "event"), **payload}
+            else:
+                for node, update in payload.items():
+                    trace = (update or {}).get("trace") or [{}]
+                    yield {"type": "step", "step": node, "detail": trace[-1]}
+        state = self.graph.get_state(config).values
+        yield {"type": "answer", "answer": _answer(state, thread, started)}
+
+    async def aask(self, question: str, thread_id: str | None = None, **knobs: Any) -> Answer:
+        """:meth:`ask` without blocking the event loop (runs in a worker thread)."""
+        return await asyncio.to_thread(self.ask, question, thread_id, **knobs)
+
+    async def astream(self, question: str, thread_id: str | None = None, **knobs: Any) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`stream` as an async iterator (the graph runs in a worker thread)."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def produce() -> None:
+            try:
+                for event in self.stream(question, thread_id, **knobs):
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        task = loop.run_in_executor(None, produce)
+        while (event := await queue.get()) is not None:
+            yield event
+        await task
+
+    def history(self, thread_id: str) -> list[dict[str, str]]:
+        """The messages of a thread, oldest first."""
+        state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+        return list(state.get("messages", []))
+
+    def as_tool(self) -> AssistantTool:
+        """This assistant as a tool with a name, description and JSON schema, for agents to register."""
+        return AssistantTool(self)
+
+    def close(self) -> None:
+        """Close the thread database."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class AssistantTool:
+    """A callable tool for LangGraph/LangChain or OpenAI tool-calling agents: ``tool(question=...) -> str``."""
+
+    name = "local_assistant"
+    description = (
+        "Answers a question locally: arithmetic exactly with a calculator, facts from the indexed documents with "
+        "citations, anything else with a small language model that escalates to a larger one when unsure."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"question": {"type": "string", "description": "The question to answer."}},
+        "required": ["question"],
+        "additionalProperties": False,
+    }
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def __call__(self, question: str) -> str:
+        """The answer text, with its sources' chunk ids when it used documents."""
+        answer = self.assistant.ask(question)
+        cited = ", ".join(source["chunk_id"] for source in answer.cited)
+        return f"{answer.text}" + (f" (sources: {cited})" if cited and "[" not in answer.text else "")
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``tools=[...]`` entry."""
+        return {"type": "function",
+                "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+
+
+class _LazyModel:
+    """A tier loaded on first use, so the large model costs nothing until a turn escalates."""
+
+    def __init__(self, pool: Any, alias: str) -> None:
+        self._pool = pool
+        self._alias = alias
+        self.name = alias
+        self.price_per_million_tokens = float(pool.settings.models[alias].price_per_million_tokens)
+        self.parameters = 0  # known once loaded; usage records carry the real count
+
+    def chat(self, messages: Any, **options: Any) -> Any:
+        return self._pool.get(self._alias).chat(messages, **options)
+
+    def stream(self, messages: Any, **options: Any) -> Any:
+        return self._pool.get(self._alias).stream(messages, **options)

@@ -1,0 +1,316 @@
+"""The routing graph (LangGraph): route -> calculate | word problem | retrieve + answer | chat -> check -> escalate?
+
+State values are plain JSON-like data so the SQLite checkpointer stores them with strict msgpack. Every node
+appends one entry to ``trace`` (its name, milliseconds, and what it decided); model calls append to ``usage``.
+Tokens are streamed through LangGraph's custom stream as ``{"token": text, "model": alias}``.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from assistant.confidence import agreement, chat_confidence, citations, fact_confidence
+from assistant.passages import Evidence, select_evidence
+from assistant.prompts import NOT_FOUND, PROGRAM_SCHEMA, chat_messages, fact_messages, program_messages
+from assistant.routing import RouteDecision, Router
+from assistant.settings import AssistantSettings
+from models.base import ChatModel, Completion, Message, TextDelta
+from retrieval.retriever import Hit
+from tools.calculator import CalcResult
+from tools.errors import CalculatorError
+
+Escalation = Literal["auto", "never", "always"]
+Search = Callable[[str, int], list[Hit]]
+Calculator = Callable[[str], CalcResult]
+
+
+class TurnState(TypedDict, total=False):
+    """One turn's state; ``messages`` (the thread's history) accumulates across turns via the checkpointer."""
+
+    question: str
+    escalation: Escalation
+    threshold: float
+    cost_cap_usd: float | None
+    messages: Annotated[list[dict[str, str]], operator.add]
+    route: str
+    route_stage: str
+    route_reason: str
+    expression: str | None
+    sources: list[dict[str, Any]]
+    evidence: str
+    draft: str
+    answer: str
+    confidence: float
+    signals: dict[str, float]
+    escalated: bool
+    escalation_reason: str
+    calculation: dict[str, Any] | None
+    usage: list[dict[str, Any]]
+    trace: list[dict[str, Any]]
+
+
+@dataclass
+class GraphDeps:
+    """What the graph needs: both model tiers, the router, a search function and the calculator."""
+
+    small: ChatModel
+    large: ChatModel
+    router: Router
+    search: Search
+    calculate: Calculator
+    settings: AssistantSettings
+
+
+def _step(state: TurnState, name: str, started: float, **details: Any) -> list[dict[str, Any]]:
+    entry = {"step": name, "ms": round((time.perf_counter() - started) * 1000, 3), **details}
+    return [*state.get("trace", []), entry]
+
+
+def _usage(state: TurnState, step: str, tier: str, completion: Completion) -> list[dict[str, Any]]:
+    return [*state.get("usage", []), {"step": step, "tier": tier, **completion.usage.to_dict()}]
+
+
+def _stream(model: ChatModel, tier: str, messages: list[Message], **options: Any) -> Completion:
+    """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming)."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:
+        writer = None
+    completion: Completion | None = None
+    items: Iterator[Any] = model.stream(messages, **options)
+    for item in items:
+        if isinstance(item, TextDelta):
+            if writer is not None and not options.get("json_schema"):
+                writer({"token": item.text, "model": tier})
+        else:
+            completion = item
+    assert completion is not None
+    return completion
+
+
+def _format(result: CalcResult) -> str:
+    return result.exact if result.exact == result.decimal else f"{result.exact} (≈ {result.decimal})"
+
+
+class _Nodes:
+    def __init__(self, deps: GraphDeps) -> None:
+        self.deps = deps
+        self.settings = deps.settings
+
+    # ---- routing ---------------------------------------------------------------------------------
+
+    def route(self, state: TurnState) -> TurnState:
+        started = time.perf_counter()
+        decision: RouteDecision = self.deps.router.route(state["question"])
+        update: TurnState = {
+            "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
+            "expression": decision.expression, "sources": [], "evidence": "", "draft": "", "answer": "",
+            "confidence": 0.0, "signals": {}, "escalated": False, "escalation_reason": "", "calculation": None,
+            "usage": [], "trace": [],
+        }
+        if decision.usage is not None:
+            update["usage"] = [{"step": "route", "tier": "small", **decision.usage.to_dict()}]
+        update["trace"] = _step({}, "route", started, route=decision.route, stage=decision.stage,
+                                scores=decision.scores)
+        return update
+
+    @staticmethod
+    def after_route(state: TurnState) -> str:
+        if state["route"] == "MATH":
+            return "calculate" if state.get("expression") else "word_problem"
+        return "retrieve" if state["route"] == "FACT" else "chat"
+
+    # ---- MATH ------------------------------------------------------------------------------------
+
+    def calculate(self, state: TurnState) -> TurnState:
+        started = time.perf_counter()
+        expression = state.get("expression") or ""
+        try:
+            result = self.deps.calculate(expression)
+        except CalculatorError as error:
+            return {"draft": f"The calculator could not evaluate {expression}: {error.message}", "confidence": 0.0,
+                    "signals": {"calculator": 0.0}, "trace": _step(state, "calculate", started, ok=False)}
+        return {"draft": _format(result), "confidence": 1.0, "signals": {"calculator": 1.0},
+                "calculation": result.to_dict(), "trace": _step(state, "calculate", started, ok=True)}
+
+    def _programs(self, state: TurnState, model: ChatModel, tier: str, samples: int,
+                  step: str) -> tuple[TurnState, list[CalcResult | None], list[str]]:
+        usage = list(state.get("usage", []))
+        results: list[CalcResult | None] = []
+        expressions: list[str] = []
+        for index in range(samples):
+            completion = model.chat(program_messages(state["question"]), max_tokens=96,
+                                    temperature=0.0 if index == 0 else 0.7, json_schema=PROGRAM_SCHEMA)
+            usage.append({"step": step, "tier": tier, **completion.usage.to_dict()})
+            try:
+                expression = str(json.loads(completion.text)["expression"])
+                expressions.append(expression)
+                results.append(self.deps.calculate(expression))
+            except (ValueError, KeyError, TypeError, CalculatorError):
+                results.append(None)
+        return {"usage": usage}, results, expressions
+
+    def _program_answer(self, results: list[CalcResult | None], expressions: list[str]) -> TurnState:
+        values = [result.exact if result else None for result in results]
+        share = agreement(values)
+        successful = [result for result in results if result is not None]
+        if not successful:
+            return {"draft": "I could not turn this into a calculation.", "confidence": 0.0,
+                    "signals": {"agreement": 0.0, "calculator": 0.0}, "calculation": None}
+        best = max(successful, key=lambda result: values.count(result.exact))
+        return {"draft": _format(best), "confidence": round(share, 4), "expression": best.expression,
+                "signals": {"agreement": round(share, 4), "calculator": 1.0, "samples": float(len(results))},
+                "calculation": best.to_dict() | {"sampled_expressions": expressions}}
+
+    def word_problem(self, state: TurnState) -> TurnState:
+        started = time.perf_counter()
+        if self.settings.word_problems == "large":
+            update, results, expressions = self._programs(state, self.deps.large, "large", 1, "word_problem")
+            answer = self._program_answer(results, expressions)
+            answer["escalated"] = True
+            answer["escalation_reason"] = ("word problems go to the large model: the small model's "
+                                           "program-of-thought was measured right 4-12% of the time (DESIGN.md)")
+        else:
+            update, results, expressions = self._programs(state, self.deps.small, "small",
+                                                          self.settings.word_problem_samples, "word_problem")
+            answer = self._program_answer(results, expressions)
+        update.update(answer)
+        update["trace"] = _step(state, "word_problem", started, expressions=expressions)
+        return update
+
+    # ---- FACT ------------------------------------------------------------------------------------
+
+    def retrieve(self, state: TurnState) -> TurnState:
+        started = time.perf_counter()
+        hits = self.deps.search(state["question"], self.settings.fact_k)
+        evidence = select_evidence(state["question"], hits, self.settings.evidence_chars,
+                                   self.settings.evidence_chunks)
+        sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
+        return {"sources": sources, "evidence": json.dumps([item.__dict__ for item in evidence]),
+                "trace": _step(state, "retrieve", started, hits=len(hits), evidence=len(evidence))}
+
+    @staticmethod
+    def _evidence(state: TurnState) -> list[Evidence]:
+        return [Evidence(**item) for item in json.loads(state.get("evidence") or "[]")]
+
+    def _fact_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
+        started = time.perf_counter()
+        evidence = self._evidence(state)
+        completion = _stream(model, tier, fact_messages(state["question"], evidence),
+                             max_tokens=self.settings.fact_max_tokens, temperature=0.0)
+        text = completion.text.strip()
+        top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
+        not_found = NOT_FOUND in text.lower()
+        confidence, signals = fact_confidence(completion.token_probabilities, text,
+                                              " ".join(item.text for item in evidence), top_dense, not_found)
+        return {"draft": text, "confidence": confidence, "signals": signals,
+                "usage": _usage(state, step, tier, completion),
+                "trace": _step(state, step, started, tier=tier, cited=citations(text))}
+
+    def answer_fact(self, state: TurnState) -> TurnState:
+        return self._fact_answer(state, self.deps.small, "small", "answer")
+
+    # ---- CHAT ------------------------------------------------------------------------------------
+
+    def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
+        started = time.perf_counter()
+        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
+        completion = _stream(model, tier, messages, max_tokens=self.settings.chat_max_tokens, temperature=0.0)
+        confidence, signals = chat_confidence(completion.token_probabilities)
+        return {"draft": completion.text.strip(), "confidence": confidence, "signals": signals,
+                "usage": _usage(state, step, tier, completion), "trace": _step(state, step, started, tier=tier)}
+
+    def chat(self, state: TurnState) -> TurnState:
+        return self._chat_answer(state, self.deps.small, "small", "chat")
+
+    # ---- check and escalate ----------------------------------------------------------------------
+
+    def check(self, state: TurnState) -> TurnState:
+        started = time.perf_counter()
+        escalate, reason = self._decide(state)
+        return {"escalated": escalate or state.get("escalated", False),
+                "escalation_reason": reason if reason else state.get("escalation_reason", ""),
+                "trace": _step(state, "check", started, escalate=escalate, reason=reason,
+                               confidence=state.get("confidence", 0.0))}
+
+    def _decide(self, state: TurnState) -> tuple[bool, str]:
+        mode = state.get("escalation", "auto")
+        threshold = state.get("threshold", self.settings.threshold)
+        confidence = state.get("confidence", 0.0)
+        if state.get("expression") and state.get("route_stage") == "calculator":
+            return False, "plain arithmetic: the calculator's answer is exact"
+        if state.get("escalated"):
+            return False, ""
+        if mode == "never":
+            return False, f"escalation disabled for this request (confidence {confidence:.2f})"
+        if mode == "always":
+            return True, "escalation forced for this request"
+        if confidence >= threshold:
+            return False, f"confidence {confidence:.2f} >= threshold {threshold:.2f}"
+        cap = state.get("cost_cap_usd")
+        if cap is not None:
+            spent = sum(item.get("cost_usd", 0.0) for item in state.get("usage", []))
+            prompt_tokens = max((item.get("prompt_tokens", 0) for item in state.get("usage", [])), default=0)
+            price = getattr(self.deps.large, "price_per_million_tokens", 0.0)
+            estimate = (prompt_tokens + self.settings.chat_max_tokens) * price / 1_000_000
+            if spent + estimate > cap:
+                return False, (f"confidence {confidence:.2f} < threshold {threshold:.2f}, but the large model "
+                               f"(~${estimate:.6f}) would pass the cost cap ${cap:.6f}")
+        return True, f"confidence {confidence:.2f} < threshold {threshold:.2f}"
+
+    @staticmethod
+    def after_check(state: TurnState) -> str:
+        trace = state.get("trace", [])
+        return "escalate" if trace and trace[-1].get("escalate") else "finish"
+
+    def escalate(self, state: TurnState) -> TurnState:
+        try:
+            writer = get_stream_writer()
+            writer({"event": "escalate", "reason": state.get("escalation_reason", "")})
+        except RuntimeError:
+            pass
+        route = state["route"]
+        if route == "FACT":
+            update = self._fact_answer(state, self.deps.large, "large", "escalate")
+        elif route == "CHAT":
+            update = self._chat_answer(state, self.deps.large, "large", "escalate")
+        else:
+            started = time.perf_counter()
+            update, results, expressions = self._programs(state, self.deps.large, "large", 1, "escalate")
+            update.update(self._program_answer(results, expressions))
+            update["trace"] = _step(state, "escalate", started, tier="large", expressions=expressions)
+        return update
+
+    def finish(self, state: TurnState) -> TurnState:
+        started = time.perf_counter()
+        answer = state.get("draft", "")
+        return {"answer": answer, "trace": _step(state, "finish", started),
+                "messages": [{"role": "user", "content": state["question"]},
+                             {"role": "assistant", "content": answer}]}
+
+
+def build_graph(deps: GraphDeps, checkpointer: Any = None) -> Any:
+    """The compiled graph for these models, router, search and calculator (one per Assistant)."""
+    nodes = _Nodes(deps)
+    graph = StateGraph(TurnState)
+    for name in ("route", "calculate", "word_problem", "retrieve", "answer_fact", "chat", "check", "escalate",
+                 "finish"):
+        graph.add_node(name, getattr(nodes, name))
+    graph.add_edge(START, "route")
+    graph.add_conditional_edges("route", nodes.after_route,
+                                ["calculate", "word_problem", "retrieve", "chat"])
+    graph.add_edge("retrieve", "answer_fact")
+    for name in ("calculate", "word_problem", "answer_fact", "chat"):
+        graph.add_edge(name, "check")
+    graph.add_conditional_edges("check", nodes.after_check, ["escalate", "finish"])
+    graph.add_edge("escalate", "finish")
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer)

@@ -1,0 +1,78 @@
+"""Routing accuracy on the labelled mixed suite: confusion matrix, stage shares, latency per question.
+
+Usage: python bench/bench_router.py [--with-model] [--output DIR]
+
+Labels come from the suite: fact -> FACT, arithmetic and word_problem -> MATH, chat -> CHAT. Without
+``--with-model`` the router stops at the exemplar vote (no language model); with it, split votes go to the small model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from assistant.routing import ROUTES, CascadeRouter
+from assistant.settings import Settings
+from eval.datasets import mixed_suite
+from retrieval.embedders import load_embedder
+
+EXPECTED = {"fact": "FACT", "arithmetic": "MATH", "word_problem": "MATH", "chat": "CHAT"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with-model", action="store_true", help="let the small model settle split votes")
+    parser.add_argument("--output", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    settings = Settings.load()
+    model = None
+    if args.with_model:
+        from models.registry import load_model
+
+        model = load_model(settings, "small", progress=False)
+    router = CascadeRouter(load_embedder(settings.retrieval.embedder), model,
+                           neighbours=settings.assistant.router_neighbours,
+                           min_margin=settings.assistant.router_min_margin)
+    suite = mixed_suite(settings.cache_dir, progress=False)
+    confusion: Counter[tuple[str, str]] = Counter()
+    stages: Counter[str] = Counter()
+    latency: list[float] = []
+    mistakes = []
+    for item in suite:
+        started = time.perf_counter()
+        decision = router.route(item.question)
+        latency.append((time.perf_counter() - started) * 1000)
+        expected = EXPECTED[item.kind]
+        confusion[(expected, decision.route)] += 1
+        stages[decision.stage] += 1
+        if decision.route != expected:
+            mistakes.append({"id": item.id, "kind": item.kind, "got": decision.route, "question": item.question[:120]})
+    correct = sum(count for (expected, got), count in confusion.items() if expected == got)
+    result = {
+        "items": len(suite),
+        "accuracy": round(correct / len(suite), 4),
+        "confusion": {expected: {got: confusion[(expected, got)] for got in ROUTES} for expected in ROUTES},
+        "stages": dict(stages),
+        "latency_ms": {"p50": round(statistics.median(latency), 2),
+                       "p95": round(sorted(latency)[int(0.95 * (len(latency) - 1))], 2)},
+        "with_model": args.with_model,
+        "mistakes": mistakes,
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    name = "bench_router_model.json" if args.with_model else "bench_router.json"
+    (args.output / name).write_text(json.dumps(result, indent=2))
+    print(f"accuracy {result['accuracy']:.4f} on {len(suite)} items; stages {dict(stages)}; "
+          f"latency p50 {result['latency_ms']['p50']} ms")
+    print("expected \\ routed  " + "  ".join(f"{route:>5}" for route in ROUTES))
+    for expected in ROUTES:
+        print(f"{expected:<17} " + "  ".join(f"{confusion[(expected, got)]:>5}" for got in ROUTES))
+    for mistake in mistakes[:15]:
+        print(f"  {mistake['kind']:<12} -> {mistake['got']:<5} {mistake['question']}")
+
+
+if __name__ == "__main__":
+    main()
