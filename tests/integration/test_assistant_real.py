@@ -1,0 +1,91 @@
+"""The assistant on the real models, the real MiniLM index of the default knowledge base, and the calculator."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+
+from assistant.api import Assistant
+from assistant.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def assistant(real_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    settings = real_settings.model_copy(deep=True)
+    settings.assistant.checkpoint_path = tmp_path_factory.mktemp("threads") / "threads.sqlite"
+    instance = Assistant.from_settings(settings, progress=False)
+    yield instance  # type: ignore[misc]
+    instance.close()
+
+
+def test_plain_arithmetic_needs_no_language_model(assistant: Assistant) -> None:
+    answer = assistant.ask("What is 347 * 29?")
+    assert answer.text == "10063" and answer.route == "MATH" and answer.route_stage == "calculator"
+    assert answer.usage == [] and answer.cost["total"]["flops"] == 0
+
+
+def test_factual_question_is_answered_from_the_right_chunk(assistant: Assistant) -> None:
+    answer = assistant.ask("Which NFL team represented the AFC at Super Bowl 50?", escalation="never")
+    assert answer.route == "FACT"
+    assert "denver broncos" in answer.text.lower(), answer.text
+    assert "squad-dev/00/000#0" in [source["chunk_id"] for source in answer.cited]
+    assert answer.usage and answer.usage[0]["tier"] == "small"
+
+
+def test_a_word_problem_is_solved_through_the_calculator(assistant: Assistant) -> None:
+    answer = assistant.ask("A baker bakes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. "
+                           "How many muffins does she have left?")
+    assert answer.route == "MATH" and answer.calculation is not None
+    assert answer.text == "12", (answer.text, answer.calculation)
+
+
+@pytest.mark.parametrize("knobs", [{"escalation": "always"}, {"threshold": 1.0}])
+def test_forced_escalation_reaches_the_large_model(assistant: Assistant, knobs: dict[str, Any]) -> None:
+    answer = assistant.ask("Write one sentence about the sea.", **knobs)
+    assert answer.escalated
+    assert [item["tier"] for item in answer.usage][-1] == "large"
+    assert answer.text
+
+
+def test_as_tool_inside_a_real_langgraph_agent_node(assistant: Assistant) -> None:
+    tool = assistant.as_tool()
+
+    class AgentState(TypedDict):
+        question: str
+        observation: str
+
+    def call_tool(state: AgentState) -> dict[str, str]:
+        return {"observation": tool(question=state["question"])}
+
+    graph = StateGraph(AgentState)
+    graph.add_node("tool", call_tool)
+    graph.add_edge(START, "tool")
+    graph.add_edge("tool", END)
+    result = graph.compile().invoke({"question": "What is 12 times 12?", "observation": ""})
+    assert re.fullmatch(r"144", result["observation"])
+
+
+def test_thread_memory_with_real_models(assistant: Assistant, tmp_path: Path) -> None:
+    assistant.ask("Hello! My favourite colour is green.", thread_id="real-thread", escalation="never")
+    history = assistant.history("real-thread")
+    assert history[0]["content"] == "Hello! My favourite colour is green." and len(history) == 2
+
+
+def test_cli_ask_json(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(tmp_path / "threads.sqlite"))
+    command = [str(Path(sys.executable).with_name("assistant")), "ask", "What is 15% of 240?", "--json"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads(completed.stdout)
+    assert data["text"] == "36" and data["route"] == "MATH" and data["cost"]["total"]["calls"] == 0
+    plain = subprocess.run(command[:-1], capture_output=True, text=True, timeout=300, env=env)
+    assert plain.stdout.splitlines()[0] == "36" and "MATH via calculator" in plain.stdout
