@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -362,13 +362,7 @@ def _assistant_chat(args: argparse.Namespace, settings: Settings) -> int:
     assistant = Assistant.from_settings(settings)
     thread = args.thread or uuid.uuid4().hex[:12]
     print(f"thread {thread}; an empty line or Ctrl-D ends the session", file=sys.stderr)
-    while True:
-        try:
-            question = input("> ").strip()
-        except EOFError:
-            break
-        if not question:
-            break
+    for question in _typed_questions():
         for event in assistant.stream(question, thread, escalation=args.escalation, threshold=args.threshold,
                                       cost_cap_usd=args.cost_cap):
             if event["type"] == "token":
@@ -383,6 +377,18 @@ def _assistant_chat(args: argparse.Namespace, settings: Settings) -> int:
                 _print_answer_footer(answer)
     assistant.close()
     return 0
+
+
+def _typed_questions() -> Iterator[str]:
+    """Lines typed at a ``> `` prompt until an empty line or end of input."""
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            return
+        if not question:
+            return
+        yield question
 
 
 def _print_answer_footer(answer: Any) -> None:
@@ -401,13 +407,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     model = load_model(settings, args.model)
     messages: list[Any] = [{"role": "system", "content": args.system}]
     print("chat with the model; an empty line or Ctrl-D ends the session", file=sys.stderr)
-    while True:
-        try:
-            question = input("> ").strip()
-        except EOFError:
-            break
-        if not question:
-            break
+    for question in _typed_questions():
         messages.append({"role": "user", "content": question})
         reply = ""
         for item in model.stream(messages, max_tokens=args.max_tokens, temperature=args.temperature):

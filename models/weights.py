@@ -158,7 +158,7 @@ def fetch_shipped(model: ShippedModel, models_dir: Path, *, progress: bool = Tru
     """
     models_dir.mkdir(parents=True, exist_ok=True)
     path = shipped_path(model, models_dir)
-    with _file_lock(models_dir / f".{model.filename}.lock"):
+    with file_lock(models_dir / f".{model.filename}.lock"):
         stamp = None if force else read_stamp(path)
         if stamp and stamp.get("sha256") == model.sha256:
             return path  # another process fetched it while we waited for the lock
@@ -169,7 +169,9 @@ def fetch_shipped(model: ShippedModel, models_dir: Path, *, progress: bool = Tru
 
 
 @contextlib.contextmanager
-def _file_lock(lock_path: Path) -> Iterator[None]:
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (created if needed) for the ``with`` block."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -7,7 +7,6 @@ returns L2-normalised float32 rows, so inner product is cosine similarity.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import os
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from assistant.errors import choice_hint
 from models.weights import sha256_file
 from retrieval.errors import RetrievalError
 
@@ -191,9 +191,7 @@ def load_embedder(name: str) -> Embedder:
     """The embedder called ``name`` (loaded once per process); unknown names get a did-you-mean hint."""
     factory = _FACTORIES.get(name)
     if factory is None:
-        close = difflib.get_close_matches(name, _FACTORIES, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(embedder_names())}"
-        raise RetrievalError(f"unknown embedder {name!r}", hint)
+        raise RetrievalError(f"unknown embedder {name!r}", choice_hint(name, _FACTORIES))
     with _cache_lock:
         if name not in _cache:
             _cache[name] = factory()

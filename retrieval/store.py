@@ -17,13 +17,11 @@ same number of rows.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +29,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from models.weights import atomic_output, atomic_write_bytes, fsync_dir, sha256_file
+from models.weights import atomic_output, atomic_write_bytes, file_lock, fsync_dir, sha256_file
 from retrieval.errors import IndexCorruptError, IndexMismatchError, RetrievalError
 
 SCHEMA_VERSION = 1
@@ -178,7 +176,7 @@ class ChunkStore:
         ``fail_after`` (tests only) raises right after the named step, to prove every crash point is safe.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        with _directory_lock(directory):
+        with file_lock(directory / ".lock"):
             current = read_current(directory)
             self.generation = max(self.generation, _generation_number(current) if current else 0) + 1
             target = directory / f"gen-{self.generation:06d}"
@@ -294,13 +292,3 @@ def _remove_old_generations(directory: Path, keep: set[str]) -> None:
 def _step(fail_after: str | None, step: str) -> None:
     if fail_after == step:
         raise RetrievalError(f"injected failure after {step}")
-
-
-@contextlib.contextmanager
-def _directory_lock(directory: Path) -> Iterator[None]:
-    with (directory / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

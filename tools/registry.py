@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, choice_hint
 from tools.base import Tool
 from tools.calculator_tool import CalculatorTool
 
@@ -21,7 +20,5 @@ def get_tool(name: str) -> Tool:
     """A new instance of the tool called ``name``; unknown names get a did-you-mean hint."""
     factory = _FACTORIES.get(name)
     if factory is None:
-        close = difflib.get_close_matches(name, _FACTORIES, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known tools: {', '.join(tool_names())}"
-        raise ConfigError(f"unknown tool {name!r}", hint)
+        raise ConfigError(f"unknown tool {name!r}", choice_hint(name, _FACTORIES, "known tools"))
     return factory()
