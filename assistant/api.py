@@ -89,18 +89,15 @@ class Assistant:
                  settings: Settings, checkpoint_path: Path | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
-        path = checkpoint_path if checkpoint_path is not None else settings.checkpoint_path()
-        self._connection: sqlite3.Connection | None = None
-        checkpointer = None
-        if str(path) != ":none:":
-            from langgraph.checkpoint.sqlite import SqliteSaver
+        from langgraph.checkpoint.sqlite import SqliteSaver
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(str(path), check_same_thread=False)
-            # WAL + synchronous=NORMAL: a crash never corrupts the file; a power cut may lose the last turn.
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            checkpointer = SqliteSaver(self._connection)
+        path = checkpoint_path if checkpoint_path is not None else settings.checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection: sqlite3.Connection | None = sqlite3.connect(str(path), check_same_thread=False)
+        # WAL + synchronous=NORMAL: a crash never corrupts the file; a power cut may lose the last turn.
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        checkpointer = SqliteSaver(self._connection)
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
                          settings=settings.assistant)
         self.graph = build_graph(deps, checkpointer)
@@ -111,8 +108,10 @@ class Assistant:
         """The default product: shipped models, MiniLM, the default knowledge base, threads in SQLite."""
         from models.registry import ModelPool
         from retrieval.knowledge_base import open_retriever
+        from tools.calculator import warm_up
 
         settings = settings or Settings.load()
+        warm_up()  # the calculator's worker imports SymPy in the background while the models load
         pool = ModelPool(settings)
         retriever = open_retriever(settings, progress=progress)
         small = pool.get("small")

@@ -7,6 +7,7 @@ Tokens are streamed through LangGraph's custom stream as ``{"token": text, "mode
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import time
@@ -272,11 +273,8 @@ class _Nodes:
         return "escalate" if trace and trace[-1].get("escalate") else "finish"
 
     def escalate(self, state: TurnState) -> TurnState:
-        try:
-            writer = get_stream_writer()
-            writer({"event": "escalate", "reason": state.get("escalation_reason", "")})
-        except RuntimeError:
-            pass
+        with contextlib.suppress(RuntimeError):  # not streaming
+            get_stream_writer()({"event": "escalate", "reason": state.get("escalation_reason", "")})
         route = state["route"]
         if route == "FACT":
             update = self._fact_answer(state, self.deps.large, "large", "escalate")
