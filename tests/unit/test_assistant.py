@@ -251,3 +251,21 @@ def test_cascade_router_asks_the_model_only_when_the_vote_is_close() -> None:
     assert "Tell me about" in model.calls[0].messages[1]["content"]
     fallback = router.route("Another question about 2 things")
     assert fallback.stage == "exemplars" and "unusable" in fallback.reason
+
+
+def test_cli_chat_session_keeps_the_thread(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                           settings: Settings, retriever: Retriever, small: FakeChatModel,
+                                           large: FakeChatModel, tmp_path: Path) -> None:
+    from assistant.cli import main
+
+    instance = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
+    monkeypatch.setattr(Assistant, "from_settings", classmethod(lambda cls, settings=None, **_: instance))
+    typed = iter(["What is 6 * 7?", "Write a poem about the sea", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    small.enqueue("Waves roll in", probability=0.95)
+    assert main(["chat", "--thread", "cli-thread"]) == 0
+    out = capsys.readouterr().out
+    assert "42" in out and "Waves roll in" in out and "[CHAT; confidence 0.95; small only" in out
+    reopened = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
+    assert [m["content"] for m in reopened.history("cli-thread")][::2] == ["What is 6 * 7?",
+                                                                             "Write a poem about the sea"]
