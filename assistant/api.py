@@ -89,6 +89,7 @@ class Assistant:
                  settings: Settings, checkpoint_path: Path | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
+        self.router = router
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         path = checkpoint_path if checkpoint_path is not None else settings.checkpoint_path()

@@ -99,7 +99,7 @@ _IMPERATIVE_START = re.compile(
     r"^(?:please\s+)?(?:write|compose|draft|describe|explain|imagine|pretend|create|give|tell|help|suggest|rewrite|"
     r"translate|summari[sz]e|list|act|brainstorm|design|develop|implement|edit|craft|compare|evaluate|discuss|"
     r"provide|generate|make|plan|critique|analy[sz]e|identify|extract|can you|could you|would you|i want|i need|"
-    r"i'm|i am|let's|hi|hello|thanks|thank you)\b", re.IGNORECASE)
+    r"i'm|i am|let's|hi|hello|thanks|thank you|given|consider|suppose|based on|read|use|find out)\b", re.IGNORECASE)
 
 
 def question_shape(question: str) -> dict[str, float]:
@@ -111,6 +111,7 @@ def question_shape(question: str) -> dict[str, float]:
         "wh_question": float(bool(_WH_START.match(text)) and text.endswith("?")),
         "asks_what": float(bool(_WH_ANYWHERE.search(text)) and text.rstrip().endswith("?")),
         "instruction": float(bool(_IMPERATIVE_START.match(text))),
+        "questions": float(text.count("?")),
     }
 
 
@@ -128,6 +129,8 @@ def shape_votes(shape: dict[str, float]) -> dict[Route, float]:
     if shape["words"] <= 25:
         votes["FACT"] += 4.0 if shape["wh_question"] else 2.0 if shape["asks_what"] else 0.0
     if shape["instruction"]:
+        votes["CHAT"] += 5.0
+    if shape["questions"] >= 2:
         votes["CHAT"] += 3.0
     if shape["words"] > 40 and shape["numbers"] < 2:
         votes["CHAT"] += 2.0

@@ -146,7 +146,9 @@ class AssistantSettings(BaseModel):
     chat_max_tokens: int = Field(256, ge=8, le=4096, description="Longest CHAT answer, in tokens.")
     history_turns: int = Field(4, ge=0, le=50, description="Earlier exchanges of the thread sent with CHAT.")
     router_neighbours: int = Field(7, ge=1, le=50, description="Exemplars voting on a route.")
-    router_min_margin: float = Field(1.0, ge=0, le=50, description="Vote margin below which the small model decides.")
+    router_min_margin: float = Field(
+        0.0, ge=0, le=50,
+        description="Vote margin below which the small model decides (0: never; it measured worse than the vote).")
     checkpoint_path: Path | None = Field(None, description="SQLite file of conversation threads.")
 
 
