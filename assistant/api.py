@@ -90,6 +90,7 @@ class Assistant:
         self.settings = settings
         self.retriever = retriever
         self.router = router
+        self.models: dict[str, ChatModel] = {"small": small, "large": large}
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         path = checkpoint_path if checkpoint_path is not None else settings.checkpoint_path()

@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--verify", action="store_true", help="re-hash every local file")
     _with_settings(listing, _models_list)
 
+    serve = commands.add_parser("serve", help="the chat web page and OpenAI-compatible API (default 127.0.0.1:8000)")
+    serve.add_argument("--host", default=None, help="address to bind (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="TCP port (default: server.port, 8000)")
+    _with_settings(serve, _serve)
+
     ask = commands.add_parser("ask", help="answer one question with the routed assistant; shows route, sources, cost")
     ask.add_argument("question")
     _add_turn_options(ask)
@@ -337,6 +342,24 @@ def _print_answer(answer: Any) -> None:
           f"${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s]")
     for source in answer.cited:
         print(f"  source [{source['chunk_id']}] {source['title']} (score {source['score']:.3f})")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from assistant.api import Assistant
+    from assistant.server import check_bind, create_app
+
+    server = settings.server.model_copy(update={key: value for key, value in
+                                                 (("host", args.host), ("port", args.port)) if value is not None})
+    check_bind(server)
+    assistant = Assistant.from_settings(settings)
+    app = create_app(assistant, server)
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions)", flush=True)
+    uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
+    assistant.close()
+    return 0
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:

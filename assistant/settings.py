@@ -152,6 +152,21 @@ class AssistantSettings(BaseModel):
     checkpoint_path: Path | None = Field(None, description="SQLite file of conversation threads.")
 
 
+class ServerSettings(BaseModel):
+    """The local web endpoint: where it listens and what it accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to bind; anything but loopback needs an API key.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    api_key: SecretStr | None = Field(None, description="Bearer key required on /v1/* when set.")
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+                                     description="Host header allowlist (DNS-rebinding defence).")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
+    max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body.")
+    max_tokens_cap: int = Field(1024, ge=16, le=8192, description="Largest max_tokens a request may ask for.")
+
+
 class Settings(BaseSettings):
     """Every setting of the product. Build it with :meth:`Settings.load`."""
 
@@ -174,6 +189,7 @@ class Settings(BaseSettings):
     calculator: CalculatorSettings = Field(default_factory=lambda: CalculatorSettings())
     retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
     assistant: AssistantSettings = Field(default_factory=lambda: AssistantSettings())
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings())
 
     def checkpoint_path(self) -> Path:
         """Where conversation threads are stored."""

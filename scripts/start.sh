@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install everything and start the assistant on the default models (an interactive chat with the small tier
-# until the web server lands). Extra arguments go to `assistant chat`.
+# Install everything (models, datasets, the default knowledge base), then serve the chat page and the
+# OpenAI-compatible API on http://127.0.0.1:8000/. Extra arguments go to `assistant serve` (e.g. --port 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-exec .venv/bin/assistant chat "$@"
+exec .venv/bin/assistant serve "$@"

@@ -1,0 +1,282 @@
+"""The local web endpoint: an OpenAI-compatible chat API and a one-file chat page, built by an app factory.
+
+``POST /v1/chat/completions`` answers with the routed assistant (model ``assistant``) or one tier directly
+(``small``, ``large``), streamed as server-sent events or not. The standard fields keep their meaning; the route,
+escalation, sources, confidence and cost travel in ``X-Assistant-*`` headers and in one namespaced body key,
+``x_assistant``. The thread id comes from the ``X-Thread-Id`` header or the body's ``thread_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from assistant.api import Answer, Assistant
+from assistant.errors import ConfigError
+from assistant.settings import ServerSettings
+from models.base import Completion, TextDelta
+
+STATIC = Path(__file__).parent / "static"
+MODELS = ("assistant", "small", "large")
+
+
+class ChatMessage(BaseModel):
+    """One OpenAI chat message (text content only)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The message's text, joining text parts of a multi-part content list."""
+        if isinstance(self.content, list):
+            return "".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """The subset of the OpenAI chat-completions request this server honours (other fields are accepted)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = "assistant"
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    thread_id: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    escalation: Literal["auto", "never", "always"] | None = None
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: ServerSettings) -> None:
+    """Refuse to listen beyond loopback without an API key."""
+    if not is_loopback(settings.host) and settings.api_key is None:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without an API key: anyone who can reach it could use it",
+            "set server.api_key (ASSISTANT_SERVER__API_KEY=...) or keep the default host 127.0.0.1")
+
+
+def _usage(answer_usage: list[dict[str, Any]]) -> dict[str, int]:
+    prompt = int(sum(item.get("prompt_tokens", 0) for item in answer_usage))
+    completion = int(sum(item.get("completion_tokens", 0) for item in answer_usage))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _metadata(answer: Answer) -> dict[str, Any]:
+    return {
+        "route": answer.route, "route_stage": answer.route_stage, "thread_id": answer.thread_id,
+        "confidence": answer.confidence, "escalated": answer.escalated,
+        "escalation_reason": answer.escalation_reason,
+        "sources": [{key: source.get(key) for key in ("chunk_id", "doc_id", "title", "score", "text", "used")}
+                    for source in answer.sources],
+        "cost": answer.cost, "wall_seconds": answer.wall_seconds,
+    }
+
+
+def _headers(answer: Answer) -> dict[str, str]:
+    cited = ",".join(source["chunk_id"] for source in answer.cited)
+    return {
+        "X-Assistant-Route": answer.route, "X-Assistant-Escalated": str(answer.escalated).lower(),
+        "X-Assistant-Thread-Id": answer.thread_id, "X-Assistant-Confidence": f"{answer.confidence:.4f}",
+        "X-Assistant-Cost-USD": f"{answer.cost['total']['cost_usd']:.8f}",
+        "X-Assistant-Sources": cited.encode("ascii", "replace").decode(),
+    }
+
+
+def _completion_body(request_id: str, model: str, text: str, usage: dict[str, int],
+                     metadata: dict[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+    if metadata is not None:
+        body["x_assistant"] = metadata
+    return body
+
+
+def _chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | None = None,
+           extra: dict[str, Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if extra:
+        body.update(extra)
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+
+def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
+    """The FastAPI application serving ``assistant`` under ``settings`` (bind checks happen in ``serve``)."""
+    app = FastAPI(title="small-first-assistant", version="0.1.0")
+    key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return JSONResponse({"error": {"message": f"request body over {settings.max_body_bytes} bytes",
+                                           "type": "invalid_request_error"}}, status_code=413)
+        if key is not None and request.url.path.startswith("/v1/") and request.method != "OPTIONS":
+            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(supplied, key):
+                return JSONResponse({"error": {"message": "invalid or missing API key",
+                                               "type": "authentication_error"}}, status_code=401)
+        response: Response = await call_next(request)
+        return response
+
+    # Added after the guard, so they run before it: CORS answers preflights, the Host check runs first of all.
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Thread-Id"],
+                           expose_headers=["X-Assistant-Route", "X-Assistant-Escalated", "X-Assistant-Thread-Id"])
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "models": list(MODELS)}
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        created = int(time.time())
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
+                                            "owned_by": "small-first-assistant"} for name in MODELS]}
+
+    @app.get("/")
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(body: ChatRequest, request: Request) -> Response:
+        if body.model not in MODELS:
+            raise HTTPException(404, f"unknown model {body.model!r}; choose one of {', '.join(MODELS)}")
+        requested = body.max_completion_tokens or body.max_tokens
+        if requested is not None and requested > settings.max_tokens_cap:
+            raise HTTPException(400, f"max_tokens {requested} is over the server's cap {settings.max_tokens_cap}")
+        question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "").strip()
+        if not question:
+            raise HTTPException(400, "the conversation has no user message with text")
+        thread = request.headers.get("x-thread-id") or body.thread_id or uuid.uuid4().hex
+        request_id = f"chatcmpl-{uuid.uuid4().hex}"
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        if body.model != "assistant":
+            return await _direct(assistant, body, requested, request_id, include_usage)
+        if not body.stream:
+            answer = await assistant.aask(question, thread, escalation=body.escalation)
+            return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer.usage),
+                                                 _metadata(answer)), headers=_headers(answer))
+        return StreamingResponse(_stream_answer(assistant, question, thread, body, request_id, include_usage),
+                                 media_type="text/event-stream",
+                                 headers={"X-Assistant-Thread-Id": thread, "Cache-Control": "no-cache"})
+
+    return app
+
+
+async def _stream_answer(assistant: Assistant, question: str, thread: str, body: ChatRequest, request_id: str,
+                         include_usage: bool) -> AsyncIterator[bytes]:
+    """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE]."""
+    yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
+    streamed = False
+    try:
+        async for event in assistant.astream(question, thread, escalation=body.escalation):
+            if event["type"] == "token":
+                streamed = True
+                yield _chunk(request_id, body.model, {"content": event["text"]})
+            elif event["type"] == "escalate":
+                note = "\n\n[escalated to the large model]\n\n" if streamed else ""
+                yield _chunk(request_id, body.model, {"content": note} if note else {},
+                             extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
+            elif event["type"] == "answer":
+                answer: Answer = event["answer"]
+                if not streamed or answer.route == "MATH":
+                    yield _chunk(request_id, body.model, {"content": answer.text})
+                yield _chunk(request_id, body.model, {}, "stop", extra={"x_assistant": _metadata(answer)})
+                if include_usage:
+                    usage = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                             "model": body.model, "choices": [], "usage": _usage(answer.usage)}
+                    yield f"data: {json.dumps(usage)}\n\n".encode()
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # the stream has begun: report the error in-band, then end it cleanly
+        payload = {"error": {"message": f"{type(error).__name__}: {error}", "type": "server_error"}}
+        yield f"event: error\ndata: {json.dumps(payload)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | None, request_id: str,
+                  include_usage: bool) -> Response:
+    """One tier answering the conversation as given (no routing, no tools)."""
+    model = assistant.models[body.model]
+    messages: list[Any] = [{"role": m.role if m.role in ("system", "user", "assistant") else "user",
+                            "content": m.text()} for m in body.messages]
+    options: dict[str, Any] = {"max_tokens": max_tokens or 512, "temperature": body.temperature or 0.0}
+    if not body.stream:
+        completion: Completion = await asyncio.to_thread(model.chat, messages, **options)
+        usage = {"prompt_tokens": completion.usage.prompt_tokens,
+                 "completion_tokens": completion.usage.completion_tokens,
+                 "total_tokens": completion.usage.total_tokens}
+        return JSONResponse(_completion_body(request_id, body.model, completion.text, usage, None))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
+        final: Completion | None = None
+        async for item in _in_thread(lambda: model.stream(messages, **options)):
+            if isinstance(item, TextDelta):
+                yield _chunk(request_id, body.model, {"content": item.text})
+            else:
+                final = item
+        yield _chunk(request_id, body.model, {}, final.finish_reason if final else "stop")
+        if include_usage and final is not None:
+            usage = {"prompt_tokens": final.usage.prompt_tokens, "completion_tokens": final.usage.completion_tokens,
+                     "total_tokens": final.usage.total_tokens}
+            chunk = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": body.model, "choices": [], "usage": usage}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(chunks(), media_type="text/event-stream")
+
+
+async def _in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+    """Iterate a blocking iterator in a worker thread without blocking the event loop."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def produce() -> None:
+        try:
+            for item in make():
+                loop.call_soon_threadsafe(queue.put_nowait, (False, item))
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+
+    task = loop.run_in_executor(None, produce)
+    while True:
+        done, item = await queue.get()
+        if done:
+            break
+        yield item
+    await task

@@ -1,0 +1,70 @@
+"""`assistant serve` as a user runs it: a real process, the default models and knowledge base, a real socket."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+ASSISTANT = str(Path(sys.executable).with_name("assistant"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(log.parent / "threads.sqlite"))
+    with log.open("w") as output:
+        process = subprocess.Popen([ASSISTANT, "serve", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT,
+                                   env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+    assert f"open {url}/" in log.read_text()
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_arithmetic_and_a_fact_through_the_real_server(served: str) -> None:
+    client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused", timeout=120)
+    math = client.chat.completions.with_raw_response.create(
+        model="assistant", messages=[{"role": "user", "content": "What is 347 * 29?"}])
+    assert math.parse().choices[0].message.content == "10063" and math.headers["x-assistant-route"] == "MATH"
+    stream = client.chat.completions.create(
+        model="assistant", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Which NFL team represented the AFC at Super Bowl 50?"}],
+        extra_body={"escalation": "never"})
+    chunks = list(stream)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert "broncos" in text.lower()
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert httpx.get(served + "/").text.startswith("<!doctype html>")
+
+
+def test_binding_beyond_loopback_without_a_key_is_refused() -> None:
+    completed = subprocess.run([ASSISTANT, "serve", "--host", "0.0.0.0"], capture_output=True, text=True,
+                               timeout=60)
+    assert completed.returncode == 2 and "without an API key" in completed.stderr

@@ -1,0 +1,191 @@
+"""The server over a real socket: the official openai client, raw SSE bytes, and the S4/S5 hardening cases."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from assistant.api import Assistant
+from assistant.errors import ConfigError
+from assistant.server import check_bind, create_app, is_loopback
+from assistant.settings import ServerSettings, Settings
+from models.fake import FakeChatModel
+from retrieval.documents import Document
+from retrieval.embedders import FakeEmbedder
+from retrieval.retriever import Retriever
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Running:
+    """A uvicorn server in a thread on a free loopback port."""
+
+    def __init__(self, assistant: Assistant, settings: ServerSettings) -> None:
+        self.port = _free_port()
+        config = uvicorn.Config(create_app(assistant, settings), host="127.0.0.1", port=self.port,
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def fakes() -> tuple[FakeChatModel, FakeChatModel]:
+    return (FakeChatModel(name="small", parameters=630_000_000, price_per_million_tokens=0.05),
+            FakeChatModel(name="large", parameters=1_777_000_000, price_per_million_tokens=0.15))
+
+
+@pytest.fixture
+def assistant(tmp_path: Path, fakes: tuple[FakeChatModel, FakeChatModel]) -> Iterator[Assistant]:
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
+    retriever.add_documents([Document("sb50.txt", "The Denver Broncos won Super Bowl 50 in Santa Clara.",
+                                      "Super Bowl 50")], progress=False)
+    instance = Assistant.from_parts(fakes[0], fakes[1], FakeEmbedder(), retriever, settings,
+                                    tmp_path / "threads.sqlite")
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def server(assistant: Assistant) -> Iterator[Running]:
+    with Running(assistant, ServerSettings()) as running:
+        yield running
+
+
+def test_openai_client_non_streaming(server: Running) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    response = client.chat.completions.with_raw_response.create(
+        model="assistant", messages=[{"role": "user", "content": "What is 347 * 29?"}])
+    completion = response.parse()
+    assert completion.choices[0].message.content == "10063"
+    assert response.headers["x-assistant-route"] == "MATH" and response.headers["x-assistant-escalated"] == "false"
+    extra = completion.model_extra or {}
+    assert extra["x_assistant"]["route"] == "MATH" and completion.usage is not None
+    assert [model.id for model in client.models.list()] == ["assistant", "small", "large"]
+
+
+def test_openai_client_streaming_with_usage(server: Running, fakes: tuple[FakeChatModel, FakeChatModel]) -> None:
+    fakes[0].enqueue("Denver Broncos [sb50.txt#0]", probability=0.95)
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    stream = client.chat.completions.create(
+        model="assistant", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Which team won Super Bowl 50?"}])
+    chunks = list(stream)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == "Denver Broncos [sb50.txt#0]"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    final = next(chunk for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason == "stop")
+    assert (final.model_extra or {})["x_assistant"]["sources"][0]["chunk_id"] == "sb50.txt#0"
+
+
+def test_raw_sse_bytes_and_threads(server: Running, fakes: tuple[FakeChatModel, FakeChatModel]) -> None:
+    fakes[0].enqueue("Hello Ada", "You are Ada")
+    body = {"model": "assistant", "stream": True, "messages": [{"role": "user", "content": "Hi, I am Ada. Say hi."}]}
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body,
+                      headers={"X-Thread-Id": "sse-thread"}) as response:
+        raw = b"".join(response.iter_bytes())
+    events = [block for block in raw.decode().split("\n\n") if block]
+    assert all(block.startswith("data: ") for block in events)
+    assert events[-1] == "data: [DONE]"
+    first = json.loads(events[0][6:])
+    assert first["object"] == "chat.completion.chunk" and first["choices"][0]["delta"]["role"] == "assistant"
+    second = httpx.post(f"{server.url}/v1/chat/completions",
+                        json={"messages": [{"role": "user", "content": "Tell me my name, please."}],
+                              "thread_id": "sse-thread"})
+    assert second.json()["x_assistant"]["thread_id"] == "sse-thread"
+    history = [m["content"] for m in fakes[0].calls[-1].messages]
+    assert "Hi, I am Ada. Say hi." in history
+
+
+def test_direct_tiers(server: Running, fakes: tuple[FakeChatModel, FakeChatModel]) -> None:
+    fakes[1].enqueue("from the large model")
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    completion = client.chat.completions.create(model="large", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content == "from the large model"
+    fakes[0].enqueue("streamed small words")
+    chunks = list(client.chat.completions.create(model="small", stream=True,
+                                                 messages=[{"role": "user", "content": "hi"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed small words"
+
+
+def test_page_and_health(server: Running) -> None:
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "textContent" in page.text and "innerHTML" not in page.text
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+
+
+def test_request_limits(server: Running) -> None:
+    url = f"{server.url}/v1/chat/completions"
+    big = httpx.post(url, content=b"x" * 70_000, headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    capped = httpx.post(url, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100_000})
+    assert capped.status_code == 400 and "cap" in capped.text
+    assert httpx.post(url, json={"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}).status_code == 404
+    assert httpx.post(url, json={"messages": []}).status_code == 422
+    assert httpx.post(url, json={"messages": [{"role": "system", "content": "only"}]}).status_code == 400
+
+
+def test_s5_host_allowlist_and_cors(server: Running) -> None:
+    rebinding = httpx.get(server.url + "/health", headers={"Host": "evil.example.com"})
+    assert rebinding.status_code == 400
+    preflight = httpx.options(f"{server.url}/v1/chat/completions",
+                              headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_s4_api_key_and_cors_allowlist(assistant: Assistant) -> None:
+    settings = ServerSettings(api_key=SecretStr("s3cret"), cors_origins=["https://allowed.example"])
+    with Running(assistant, settings) as running:
+        url = f"{running.url}/v1/models"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert httpx.get(running.url + "/health").status_code == 200
+        allowed = httpx.options(url, headers={"Origin": "https://allowed.example",
+                                              "Access-Control-Request-Method": "GET"})
+        assert allowed.headers.get("access-control-allow-origin") == "https://allowed.example"
+        foreign = httpx.options(url, headers={"Origin": "https://evil.example",
+                                              "Access-Control-Request-Method": "GET"})
+        assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_s4_binding_beyond_loopback_needs_a_key() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    check_bind(ServerSettings())
+    with pytest.raises(ConfigError, match="without an API key"):
+        check_bind(ServerSettings(host="0.0.0.0"))
+    check_bind(ServerSettings(host="0.0.0.0", api_key=SecretStr("k")))
+    assert ServerSettings().host == "127.0.0.1"
