@@ -12,8 +12,10 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import math
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -22,10 +24,12 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from assistant.api import Answer, Assistant
 from assistant.errors import ConfigError
+from assistant.metrics import Metrics
 from assistant.settings import ServerSettings
 from models.base import Completion, TextDelta
 
@@ -130,13 +134,87 @@ def _chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | Non
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
+class QueueFullError(Exception):
+    """No room in the waiting line; ``retry_after`` is a hint in seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the server is busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Admission:
+    """A bounded FIFO in front of the models: ``concurrency`` requests run, ``queue_size`` wait, the rest get 429."""
+
+    def __init__(self, concurrency: int, queue_size: int) -> None:
+        self.concurrency = concurrency
+        self.queue_size = queue_size
+        self.waiting = 0
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._durations: deque[float] = deque(maxlen=20)
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free, from recent request durations."""
+        average = sum(self._durations) / len(self._durations) if self._durations else 5.0
+        return max(1, math.ceil(average * (self.waiting + 1) / self.concurrency))
+
+    async def acquire(self) -> Slot:
+        """Wait for a slot (FIFO); raises QueueFullError when the line is full."""
+        if self.waiting >= self.queue_size and self._semaphore.locked():
+            raise QueueFullError(self.retry_after())
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        return Slot(self)
+
+    def _free(self, seconds: float) -> None:
+        self._durations.append(seconds)
+        self._semaphore.release()
+
+
+class Slot:
+    """A held admission slot; ``release`` is idempotent, so every exit path may call it."""
+
+    def __init__(self, admission: Admission) -> None:
+        self._admission = admission
+        self._started = time.perf_counter()
+        self._released = False
+
+    def release(self) -> None:
+        """Give the slot back (once)."""
+        if not self._released:
+            self._released = True
+            self._admission._free(time.perf_counter() - self._started)
+
+
+def _record(metrics: Metrics, answer: Answer) -> None:
+    metrics.inc("assistant_routes_total", "Answered turns by route.", route=answer.route)
+    if answer.escalated:
+        metrics.inc("assistant_escalations_total", "Turns answered (also) by the large model.")
+    for item in answer.usage:
+        metrics.inc("assistant_tokens_total", "Tokens processed, by model tier.",
+                    item.get("prompt_tokens", 0) + item.get("completion_tokens", 0), tier=str(item.get("tier")))
+
+
 def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
     """The FastAPI application serving ``assistant`` under ``settings`` (bind checks happen in ``serve``)."""
     app = FastAPI(title="small-first-assistant", version="0.1.0")
+    metrics = Metrics()
+    admission = Admission(settings.concurrency, settings.queue_size)
     key = settings.api_key.get_secret_value().encode() if settings.api_key else None
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response = await _guarded(request, call_next)
+        metrics.inc("assistant_requests_total", "HTTP requests by path and status.", path=request.url.path,
+                    status=str(response.status_code))
+        metrics.observe("assistant_request_seconds", "Time to the response's first byte.",
+                        time.perf_counter() - started, path=request.url.path)
+        return response
+
+    async def _guarded(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             return JSONResponse({"error": {"message": f"request body over {settings.max_body_bytes} bytes",
@@ -155,6 +233,16 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "X-Thread-Id"],
                            expose_headers=["X-Assistant-Route", "X-Assistant-Escalated", "X-Assistant-Thread-Id"])
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        metrics.set("assistant_queue_depth", "Chat requests waiting for a slot.", admission.waiting)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.exception_handler(QueueFullError)
+    async def busy(request: Request, error: QueueFullError) -> Response:
+        return JSONResponse({"error": {"message": str(error), "type": "rate_limit_error"}}, status_code=429,
+                            headers={"Retry-After": str(error.retry_after)})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -183,21 +271,34 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
         thread = request.headers.get("x-thread-id") or body.thread_id or uuid.uuid4().hex
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         include_usage = bool((body.stream_options or {}).get("include_usage"))
+        slot = await admission.acquire()
         if body.model != "assistant":
-            return await _direct(assistant, body, requested, request_id, include_usage)
+            return await _direct(assistant, body, requested, request_id, include_usage, slot)
         if not body.stream:
-            answer = await assistant.aask(question, thread, escalation=body.escalation)
+            try:
+                answer = await assistant.aask(question, thread, escalation=body.escalation)
+            finally:
+                slot.release()
+            _record(metrics, answer)
             return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer.usage),
                                                  _metadata(answer)), headers=_headers(answer))
-        return StreamingResponse(_stream_answer(assistant, question, thread, body, request_id, include_usage),
-                                 media_type="text/event-stream",
+
+        async def released() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in _stream_answer(assistant, question, thread, body, request_id, include_usage,
+                                                  metrics):
+                    yield chunk
+            finally:
+                slot.release()
+
+        return StreamingResponse(released(), media_type="text/event-stream", background=BackgroundTask(slot.release),
                                  headers={"X-Assistant-Thread-Id": thread, "Cache-Control": "no-cache"})
 
     return app
 
 
 async def _stream_answer(assistant: Assistant, question: str, thread: str, body: ChatRequest, request_id: str,
-                         include_usage: bool) -> AsyncIterator[bytes]:
+                         include_usage: bool, metrics: Metrics) -> AsyncIterator[bytes]:
     """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE]."""
     yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
     streamed = False
@@ -212,6 +313,7 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
                              extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
             elif event["type"] == "answer":
                 answer: Answer = event["answer"]
+                _record(metrics, answer)
                 if not streamed or answer.route == "MATH":
                     yield _chunk(request_id, body.model, {"content": answer.text})
                 yield _chunk(request_id, body.model, {}, "stop", extra={"x_assistant": _metadata(answer)})
@@ -228,14 +330,17 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
 
 
 async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | None, request_id: str,
-                  include_usage: bool) -> Response:
-    """One tier answering the conversation as given (no routing, no tools)."""
+                  include_usage: bool, slot: Slot) -> Response:
+    """One tier answering the conversation as given (no routing, no tools); releases the admission slot."""
     model = assistant.models[body.model]
     messages: list[Any] = [{"role": m.role if m.role in ("system", "user", "assistant") else "user",
                             "content": m.text()} for m in body.messages]
     options: dict[str, Any] = {"max_tokens": max_tokens or 512, "temperature": body.temperature or 0.0}
     if not body.stream:
-        completion: Completion = await asyncio.to_thread(model.chat, messages, **options)
+        try:
+            completion: Completion = await asyncio.to_thread(model.chat, messages, **options)
+        finally:
+            slot.release()
         usage = {"prompt_tokens": completion.usage.prompt_tokens,
                  "completion_tokens": completion.usage.completion_tokens,
                  "total_tokens": completion.usage.total_tokens}
@@ -244,11 +349,14 @@ async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | Non
     async def chunks() -> AsyncIterator[bytes]:
         yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
         final: Completion | None = None
-        async for item in _in_thread(lambda: model.stream(messages, **options)):
-            if isinstance(item, TextDelta):
-                yield _chunk(request_id, body.model, {"content": item.text})
-            else:
-                final = item
+        try:
+            async for item in _in_thread(lambda: model.stream(messages, **options)):
+                if isinstance(item, TextDelta):
+                    yield _chunk(request_id, body.model, {"content": item.text})
+                else:
+                    final = item
+        finally:
+            slot.release()
         yield _chunk(request_id, body.model, {}, final.finish_reason if final else "stop")
         if include_usage and final is not None:
             usage = {"prompt_tokens": final.usage.prompt_tokens, "completion_tokens": final.usage.completion_tokens,
@@ -258,7 +366,7 @@ async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | Non
             yield f"data: {json.dumps(chunk)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
-    return StreamingResponse(chunks(), media_type="text/event-stream")
+    return StreamingResponse(chunks(), media_type="text/event-stream", background=BackgroundTask(slot.release))
 
 
 async def _in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:

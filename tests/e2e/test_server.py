@@ -189,3 +189,41 @@ def test_s4_binding_beyond_loopback_needs_a_key() -> None:
         check_bind(ServerSettings(host="0.0.0.0"))
     check_bind(ServerSettings(host="0.0.0.0", api_key=SecretStr("k")))
     assert ServerSettings().host == "127.0.0.1"
+
+
+def test_metrics_in_prometheus_format(server: Running) -> None:
+    httpx.post(f"{server.url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "What is 2+3?"}]})
+    text = httpx.get(server.url + "/metrics").text
+    assert '# TYPE assistant_requests_total counter' in text
+    assert 'assistant_routes_total{route="MATH"} 1' in text
+    assert 'assistant_request_seconds_bucket{path="/v1/chat/completions",le="+Inf"} 1' in text
+    assert "assistant_queue_depth 0" in text
+
+
+def test_a_full_queue_answers_429_with_retry_after(assistant: Assistant,
+                                                   fakes: tuple[FakeChatModel, FakeChatModel]) -> None:
+    def slow(messages: object) -> str:
+        time.sleep(1.5)
+        return "a slow answer"
+
+    fakes[0].responder = slow
+    settings = ServerSettings(concurrency=1, queue_size=1)
+    with Running(assistant, settings) as running:
+        url = f"{running.url}/v1/chat/completions"
+        body = {"model": "small", "messages": [{"role": "user", "content": "hello"}]}
+        results: list[httpx.Response] = []
+
+        def call() -> None:
+            results.append(httpx.post(url, json=body, timeout=30))
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.2)
+        for thread in threads:
+            thread.join()
+        statuses = sorted(response.status_code for response in results)
+        assert statuses == [200, 200, 429]
+        refused = next(response for response in results if response.status_code == 429)
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert httpx.post(url, json=body, timeout=30).status_code == 200, "the queue drains"
