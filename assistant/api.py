@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
+from assistant.graph import Escalation, GraphDeps, TurnCancelledError, TurnState, build_graph
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from models.base import ChatModel
@@ -100,8 +100,9 @@ class Assistant:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         checkpointer = SqliteSaver(self._connection)
+        self._cancelled: set[str] = set()
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
-                         settings=settings.assistant)
+                         settings=settings.assistant, cancelled=self._cancelled.__contains__)
         self.graph = build_graph(deps, checkpointer)
         self._lock = threading.Lock()
 
@@ -138,7 +139,8 @@ class Assistant:
                 cost_cap_usd: float | None) -> TurnState:
         if not question.strip():
             raise ValueError("the question is empty")
-        return {"question": question, "escalation": escalation or self.settings.assistant.escalation,
+        return {"question": question, "request_id": uuid.uuid4().hex,
+                "escalation": escalation or self.settings.assistant.escalation,
                 "threshold": self.settings.assistant.threshold if threshold is None else threshold,
                 "cost_cap_usd": cost_cap_usd}
 
@@ -158,6 +160,7 @@ class Assistant:
         started = time.perf_counter()
         config = {"configurable": {"thread_id": thread}}
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd)
+        yield {"type": "start", "request_id": inputs["request_id"], "thread_id": thread}
         for mode, payload in self.graph.stream(inputs, config, stream_mode=["updates", "custom"],
                                                durability=DURABILITY):
             if mode == "custom":
@@ -185,13 +188,30 @@ class Assistant:
             try:
                 for event in self.stream(question, thread_id, **knobs):
                     loop.call_soon_threadsafe(queue.put_nowait, event)
+            except TurnCancelledError:
+                pass
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         task = loop.run_in_executor(None, produce)
-        while (event := await queue.get()) is not None:
-            yield event
-        await task
+        request_id = ""
+        finished = False
+        try:
+            while (event := await queue.get()) is not None:
+                if event["type"] == "start":
+                    request_id = event["request_id"]
+                yield event
+            finished = True
+        finally:
+            if not finished:
+                self.cancel(request_id)  # the consumer left: stop generating at the next token
+            else:
+                await task
+
+    def cancel(self, request_id: str) -> None:
+        """Stop the turn ``request_id`` at its next generated token (streaming callers that went away)."""
+        if request_id:
+            self._cancelled.add(request_id)
 
     def history(self, thread_id: str) -> list[dict[str, str]]:
         """The messages of a thread, oldest first."""

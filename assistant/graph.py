@@ -33,10 +33,15 @@ Search = Callable[[str, int], list[Hit]]
 Calculator = Callable[[str], CalcResult]
 
 
+class TurnCancelledError(Exception):
+    """The caller went away; generation stopped at the next token."""
+
+
 class TurnState(TypedDict, total=False):
     """One turn's state; ``messages`` (the thread's history) accumulates across turns via the checkpointer."""
 
     question: str
+    request_id: str
     escalation: Escalation
     threshold: float
     cost_cap_usd: float | None
@@ -68,6 +73,7 @@ class GraphDeps:
     search: Search
     calculate: Calculator
     settings: AssistantSettings
+    cancelled: Callable[[str], bool] = lambda request_id: False
 
 
 def _step(state: TurnState, name: str, started: float, **details: Any) -> list[dict[str, Any]]:
@@ -79,8 +85,13 @@ def _usage(state: TurnState, step: str, tier: str, completion: Completion) -> li
     return [*state.get("usage", []), {"step": step, "tier": tier, **completion.usage.to_dict()}]
 
 
-def _stream(model: ChatModel, tier: str, messages: list[Message], **options: Any) -> Completion:
-    """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming)."""
+def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Callable[[], bool],
+            **options: Any) -> Completion:
+    """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming).
+
+    ``cancelled`` is checked after every token; when it turns true the model's generator is closed (llama.cpp
+    stops generating) and the turn ends with TurnCancelledError.
+    """
     try:
         writer = get_stream_writer()
     except RuntimeError:
@@ -88,6 +99,11 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], **options: Any
     completion: Completion | None = None
     items: Iterator[Any] = model.stream(messages, **options)
     for item in items:
+        if cancelled():
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+            raise TurnCancelledError("the client went away")
         if isinstance(item, TextDelta):
             if writer is not None and not options.get("json_schema"):
                 writer({"token": item.text, "model": tier})
@@ -105,6 +121,10 @@ class _Nodes:
     def __init__(self, deps: GraphDeps) -> None:
         self.deps = deps
         self.settings = deps.settings
+
+    def _cancelled(self, state: TurnState) -> Callable[[], bool]:
+        request_id = state.get("request_id", "")
+        return lambda: self.deps.cancelled(request_id)
 
     # ---- routing ---------------------------------------------------------------------------------
 
@@ -205,7 +225,7 @@ class _Nodes:
     def _fact_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
         started = time.perf_counter()
         evidence = self._evidence(state)
-        completion = _stream(model, tier, fact_messages(state["question"], evidence),
+        completion = _stream(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
                              max_tokens=self.settings.fact_max_tokens, temperature=0.0)
         text = completion.text.strip()
         top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
@@ -224,7 +244,8 @@ class _Nodes:
     def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
         started = time.perf_counter()
         messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
-        completion = _stream(model, tier, messages, max_tokens=self.settings.chat_max_tokens, temperature=0.0)
+        completion = _stream(model, tier, messages, self._cancelled(state), max_tokens=self.settings.chat_max_tokens,
+                             temperature=0.0)
         confidence, signals = chat_confidence(completion.token_probabilities)
         return {"draft": completion.text.strip(), "confidence": confidence, "signals": signals,
                 "usage": _usage(state, step, tier, completion), "trace": _step(state, step, started, tier=tier)}

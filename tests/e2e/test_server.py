@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -227,3 +228,41 @@ def test_a_full_queue_answers_429_with_retry_after(assistant: Assistant,
         refused = next(response for response in results if response.status_code == 429)
         assert int(refused.headers["Retry-After"]) >= 1
         assert httpx.post(url, json=body, timeout=30).status_code == 200, "the queue drains"
+
+
+class SlowModel(FakeChatModel):
+    """Streams a long answer one word every 50 ms and counts the words it produced."""
+
+    produced: int = 0
+
+    def stream(self, messages: Any, **options: Any) -> Iterator[Any]:
+        from models.base import Completion, TextDelta, Usage
+
+        for index in range(400):
+            time.sleep(0.05)
+            self.produced += 1
+            yield TextDelta(f" word{index}")
+        yield Completion("...", "stop", Usage(self.name, 1, 400, 20.0, 20.0, self.parameters, 0.0), [0.9] * 400)
+
+
+def test_generation_stops_within_a_second_of_a_disconnect(tmp_path: Path) -> None:
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    slow = SlowModel(name="small")
+    instance = Assistant.from_parts(slow, FakeChatModel(name="large"), FakeEmbedder(), None, settings,
+                                    tmp_path / "threads.sqlite")
+    with Running(instance, ServerSettings()) as running:
+        body = {"stream": True, "messages": [{"role": "user", "content": "Write a very long story about a dragon."}]}
+        with httpx.stream("POST", f"{running.url}/v1/chat/completions", json=body, timeout=30) as response:
+            received = 0
+            for line in response.iter_lines():
+                received += line.startswith("data: ")
+                if received >= 5:
+                    break
+        closed_at = slow.produced
+        time.sleep(1.5)
+        stopped_at = slow.produced
+        time.sleep(1.0)
+        assert slow.produced == stopped_at, "generation went on after the client left"
+        assert stopped_at - closed_at <= 20, (closed_at, stopped_at)  # 20 words = 1 s at 50 ms a word
+    instance.close()

@@ -199,7 +199,7 @@ def test_stream_yields_steps_tokens_and_the_answer(settings: Settings, retriever
     large.enqueue("confident words")
     events = list(_assistant(settings, retriever, "CHAT", small, large).stream("Say something"))
     kinds = [event["type"] for event in events]
-    assert kinds[0] == "step" and kinds[-1] == "answer" and "escalate" in kinds
+    assert kinds[:2] == ["start", "step"] and kinds[-1] == "answer" and "escalate" in kinds
     tokens = [(event["model"], event["text"]) for event in events if event["type"] == "token"]
     assert tokens == [("small", "uncertain"), ("small", " words"), ("large", "confident"), ("large", " words")]
     final: Answer = events[-1]["answer"]
