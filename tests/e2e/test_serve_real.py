@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -68,3 +69,48 @@ def test_binding_beyond_loopback_without_a_key_is_refused() -> None:
     completed = subprocess.run([ASSISTANT, "serve", "--host", "0.0.0.0"], capture_output=True, text=True,
                                timeout=60)
     assert completed.returncode == 2 and "without an API key" in completed.stderr
+
+
+def _browser() -> object:
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium and chromium-driver are missing; scripts/test.sh installs them")
+        pytest.skip("chromium is not installed (bash scripts/test.sh installs it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,900"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_the_page_in_a_real_browser(served: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser: Any = _browser()
+    try:
+        browser.get(served + "/")
+        asked = [("What is 347 * 29?", "MATH"), ("Which NFL team represented the AFC at Super Bowl 50?", "FACT")]
+        for index, (question, route) in enumerate(asked):
+            box = browser.find_element(By.ID, "question")
+            box.send_keys(question)
+            browser.find_element(By.ID, "send").click()
+            WebDriverWait(browser, 180).until(expected_conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, f".turn:nth-child({index + 1}) .answer[data-state='done']")))
+            turn = browser.find_elements(By.CSS_SELECTOR, ".turn")[index]
+            assert turn.find_element(By.CSS_SELECTOR, ".route").text == route
+        answers = [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".answer")]
+        assert answers[0] == "10063"
+        assert "broncos" in answers[1].lower()
+        screenshot = Path("bench/results/browser.png")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+    finally:
+        browser.quit()
