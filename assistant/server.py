@@ -276,7 +276,7 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
             return await _direct(assistant, body, requested, request_id, include_usage, slot)
         if not body.stream:
             try:
-                answer = await assistant.aask(question, thread, escalation=body.escalation)
+                answer = await _answer_within(assistant, question, thread, body, settings.request_timeout_s)
             finally:
                 slot.release()
             _record(metrics, answer)
@@ -286,7 +286,7 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
         async def released() -> AsyncIterator[bytes]:
             try:
                 async for chunk in _stream_answer(assistant, question, thread, body, request_id, include_usage,
-                                                  metrics):
+                                                  metrics, settings.request_timeout_s):
                     yield chunk
             finally:
                 slot.release()
@@ -297,13 +297,30 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
     return app
 
 
+async def _answer_within(assistant: Assistant, question: str, thread: str, body: ChatRequest,
+                         timeout_s: float) -> Answer:
+    """The turn's Answer, streamed internally so that a turn past the time limit is stopped, not abandoned."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for event in assistant.astream(question, thread, escalation=body.escalation):
+                if event["type"] == "answer":
+                    answer: Answer = event["answer"]
+                    return answer
+    except TimeoutError:
+        raise HTTPException(504, f"the answer took longer than the {timeout_s:g} s limit and was stopped") from None
+    raise HTTPException(500, "the turn ended without an answer")
+
+
 async def _stream_answer(assistant: Assistant, question: str, thread: str, body: ChatRequest, request_id: str,
-                         include_usage: bool, metrics: Metrics) -> AsyncIterator[bytes]:
+                         include_usage: bool, metrics: Metrics, timeout_s: float) -> AsyncIterator[bytes]:
     """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE]."""
     yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
     streamed = False
+    deadline = time.monotonic() + timeout_s
     try:
         async for event in assistant.astream(question, thread, escalation=body.escalation):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the answer took longer than the {timeout_s:g} s limit and was stopped")
             if event["type"] == "token":
                 streamed = True
                 yield _chunk(request_id, body.model, {"content": event["text"]})

@@ -166,6 +166,7 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body.")
     max_tokens_cap: int = Field(1024, ge=16, le=8192, description="Largest max_tokens a request may ask for.")
     concurrency: int = Field(2, ge=1, le=64, description="Chat requests answered at the same time.")
+    request_timeout_s: float = Field(120.0, gt=0, le=3600, description="Longest a chat request may run.")
     queue_size: int = Field(16, ge=0, le=10000, description="Chat requests allowed to wait; more get 429.")
 
 

@@ -266,3 +266,51 @@ def test_generation_stops_within_a_second_of_a_disconnect(tmp_path: Path) -> Non
         assert slow.produced == stopped_at, "generation went on after the client left"
         assert stopped_at - closed_at <= 20, (closed_at, stopped_at)  # 20 words = 1 s at 50 ms a word
     instance.close()
+
+
+class BrokenModel(FakeChatModel):
+    """Streams two words, then fails like a crashed backend."""
+
+    def stream(self, messages: Any, **options: Any) -> Iterator[Any]:
+        from models.base import TextDelta
+
+        yield TextDelta("partial")
+        yield TextDelta(" answer")
+        raise RuntimeError("the backend crashed")
+
+
+def _assistant_with(tmp_path: Path, small: FakeChatModel) -> Assistant:
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    return Assistant.from_parts(small, FakeChatModel(name="large"), FakeEmbedder(), None, settings,
+                                tmp_path / "threads.sqlite")
+
+
+def test_an_error_after_the_stream_began_is_an_sse_error_event_then_done(tmp_path: Path) -> None:
+    instance = _assistant_with(tmp_path, BrokenModel(name="small"))
+    with Running(instance, ServerSettings()) as running:
+        body = {"stream": True, "messages": [{"role": "user", "content": "Write a poem about rivers."}]}
+        with httpx.stream("POST", f"{running.url}/v1/chat/completions", json=body, timeout=30) as response:
+            assert response.status_code == 200
+            blocks = [block for block in b"".join(response.iter_bytes()).decode().split("\n\n") if block]
+    assert blocks[-1] == "data: [DONE]"
+    error = next(block for block in blocks if block.startswith("event: error"))
+    assert "the backend crashed" in error
+    assert any('"partial"' in block for block in blocks)
+    instance.close()
+
+
+def test_a_request_past_the_time_limit_is_stopped(tmp_path: Path) -> None:
+    slow = SlowModel(name="small")
+    instance = _assistant_with(tmp_path, slow)
+    with Running(instance, ServerSettings(request_timeout_s=1.0)) as running:
+        started = time.monotonic()
+        response = httpx.post(f"{running.url}/v1/chat/completions", timeout=30,
+                              json={"messages": [{"role": "user", "content": "Write a long story about a dragon."}]})
+        elapsed = time.monotonic() - started
+        assert response.status_code == 504 and "1 s limit" in response.text
+        assert elapsed < 3.0
+        stopped_at = slow.produced
+        time.sleep(1.0)
+        assert slow.produced - stopped_at <= 1, "generation went on after the time limit"
+    instance.close()
