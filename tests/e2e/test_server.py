@@ -314,3 +314,16 @@ def test_a_request_past_the_time_limit_is_stopped(tmp_path: Path) -> None:
         time.sleep(1.0)
         assert slow.produced - stopped_at <= 1, "generation went on after the time limit"
     instance.close()
+
+
+def test_schemathesis_finds_no_server_error(server: Running) -> None:
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
+               "--checks", "not_a_server_error", "--max-examples", "40", "--request-timeout", "20",
+               "--suppress-health-check", "all"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                               env={**__import__("os").environ, "NO_COLOR": "1"})
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+    assert "/v1/chat/completions" in completed.stdout
