@@ -32,6 +32,7 @@ from assistant.errors import ConfigError
 from assistant.metrics import Metrics
 from assistant.settings import ServerSettings
 from models.base import Completion, TextDelta
+from tools.words import extract_expression
 
 STATIC = Path(__file__).parent / "static"
 MODELS = ("assistant", "small", "large")
@@ -176,14 +177,19 @@ class Admission:
 class Slot:
     """A held admission slot; ``release`` is idempotent, so every exit path may call it."""
 
-    def __init__(self, admission: Admission) -> None:
+    def __init__(self, admission: Admission | None) -> None:
         self._admission = admission
         self._started = time.perf_counter()
         self._released = False
 
+    @classmethod
+    def unused(cls) -> Slot:
+        """A slot for requests that need no model (plain arithmetic): releasing it does nothing."""
+        return cls(None)
+
     def release(self) -> None:
         """Give the slot back (once)."""
-        if not self._released:
+        if not self._released and self._admission is not None:
             self._released = True
             self._admission._free(time.perf_counter() - self._started)
 
@@ -271,7 +277,9 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
         thread = request.headers.get("x-thread-id") or body.thread_id or uuid.uuid4().hex
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         include_usage = bool((body.stream_options or {}).get("include_usage"))
-        slot = await admission.acquire()
+        # Plain arithmetic never touches a model, so it never waits behind one in the queue.
+        needs_model = body.model != "assistant" or extract_expression(question) is None
+        slot = await admission.acquire() if needs_model else Slot.unused()
         if body.model != "assistant":
             return await _direct(assistant, body, requested, request_id, include_usage, slot)
         if not body.stream:
