@@ -16,7 +16,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -135,6 +135,83 @@ def _chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | Non
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Pure ASGI: body-size cap (Content-Length and streamed bytes), API key on /v1/*, request metrics."""
+
+    def __init__(self, app: Any, *, max_body_bytes: int, key: bytes | None, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.key = key
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = str(scope["path"])
+        status = 500
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        length = headers.get("content-length")
+
+        async def recording_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                self.metrics.observe("assistant_request_seconds", "Time to the response's first byte.",
+                                     time.perf_counter() - started, path=path)
+            await send(message)
+
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                raise _BodyTooLargeError
+            if self.key is not None and path.startswith("/v1/") and scope["method"] != "OPTIONS":
+                supplied = headers.get("authorization", "").removeprefix("Bearer ").encode()
+                if not hmac.compare_digest(supplied, self.key):
+                    error = {"error": {"message": "invalid or missing API key", "type": "authentication_error"}}
+                    await JSONResponse(error, status_code=401)(scope, receive, recording_send)
+                    return
+            await self.app(scope, await self._buffered(receive), recording_send)
+        except _BodyTooLargeError:
+            error = {"error": {"message": f"request body over {self.max_body_bytes} bytes",
+                               "type": "invalid_request_error"}}
+            await JSONResponse(error, status_code=413)(scope, receive, recording_send)
+        finally:
+            self.metrics.inc("assistant_requests_total", "HTTP requests by path and status.", path=path,
+                             status=str(status))
+
+    async def _buffered(self, receive: Any) -> Any:
+        """Read the whole body first (at most max_body_bytes, however it is sent), then replay it to the app."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                chunks = []
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                raise _BodyTooLargeError
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            message: dict[str, Any] = await receive()
+            return message
+
+        return replay
+
+
 class QueueFullError(Exception):
     """No room in the waiting line; ``retry_after`` is a hint in seconds."""
 
@@ -210,28 +287,7 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
     admission = Admission(settings.concurrency, settings.queue_size)
     key = settings.api_key.get_secret_value().encode() if settings.api_key else None
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response = await _guarded(request, call_next)
-        metrics.inc("assistant_requests_total", "HTTP requests by path and status.", path=request.url.path,
-                    status=str(response.status_code))
-        metrics.observe("assistant_request_seconds", "Time to the response's first byte.",
-                        time.perf_counter() - started, path=request.url.path)
-        return response
-
-    async def _guarded(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return JSONResponse({"error": {"message": f"request body over {settings.max_body_bytes} bytes",
-                                           "type": "invalid_request_error"}}, status_code=413)
-        if key is not None and request.url.path.startswith("/v1/") and request.method != "OPTIONS":
-            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
-            if not hmac.compare_digest(supplied, key):
-                return JSONResponse({"error": {"message": "invalid or missing API key",
-                                               "type": "authentication_error"}}, status_code=401)
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, key=key, metrics=metrics)
 
     # Added after the guard, so they run before it: CORS answers preflights, the Host check runs first of all.
     if settings.cors_origins:
@@ -284,7 +340,10 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
             return await _direct(assistant, body, requested, request_id, include_usage, slot)
         if not body.stream:
             try:
-                answer = await _answer_within(assistant, question, thread, body, settings.request_timeout_s)
+                if needs_model:
+                    answer = await _answer_within(assistant, question, thread, body, settings.request_timeout_s)
+                else:  # the calculator answers in milliseconds: no streaming machinery, no time limit needed
+                    answer = await asyncio.to_thread(assistant.ask, question, thread, escalation=body.escalation)
             finally:
                 slot.release()
             _record(metrics, answer)

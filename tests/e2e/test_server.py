@@ -151,6 +151,12 @@ def test_request_limits(server: Running) -> None:
     url = f"{server.url}/v1/chat/completions"
     big = httpx.post(url, content=b"x" * 70_000, headers={"Content-Type": "application/json"})
     assert big.status_code == 413
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the streamed bytes are counted
+        for _ in range(70):
+            yield b"x" * 1000
+
+    assert httpx.post(url, content=chunked(), headers={"Content-Type": "application/json"}).status_code == 413
     capped = httpx.post(url, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100_000})
     assert capped.status_code == 400 and "cap" in capped.text
     assert httpx.post(url, json={"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}).status_code == 404
