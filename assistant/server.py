@@ -409,7 +409,7 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
         raise
     except Exception as error:  # the stream has begun: report the error in-band, then end it cleanly
         payload = {"error": {"message": f"{type(error).__name__}: {error}", "type": "server_error"}}
-        yield f"event: error\ndata: {json.dumps(payload)}\n\n".encode()
+        yield f"data: {json.dumps(payload)}\n\n".encode()
     yield b"data: [DONE]\n\n"
 
 
