@@ -332,8 +332,8 @@ def test_schemathesis_finds_no_server_error(server: Running) -> None:
     import sys
 
     command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
-               "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "40", "--request-timeout", "20",
-               "--suppress-health-check", "all"]
+               "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "40",
+               "--request-timeout", "20", "--suppress-health-check", "all"]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600,
                                env={**__import__("os").environ, "NO_COLOR": "1"})
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
