@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -104,7 +103,6 @@ class Assistant:
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
                          settings=settings.assistant, cancelled=self._cancelled.__contains__)
         self.graph = build_graph(deps, checkpointer)
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:
@@ -141,7 +139,7 @@ class Assistant:
             raise ValueError("the question is empty")
         return {"question": question, "request_id": uuid.uuid4().hex,
                 "escalation": escalation or self.settings.assistant.escalation,
-                "threshold": self.settings.assistant.threshold if threshold is None else threshold,
+                "threshold": threshold,
                 "cost_cap_usd": cost_cap_usd}
 
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
@@ -180,33 +178,34 @@ class Assistant:
         return await asyncio.to_thread(self.ask, question, thread_id, **knobs)
 
     async def astream(self, question: str, thread_id: str | None = None, **knobs: Any) -> AsyncIterator[dict[str, Any]]:
-        """:meth:`stream` as an async iterator (the graph runs in a worker thread)."""
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
+        """:meth:`stream` as an async iterator (the graph runs in a worker thread).
 
-        def produce() -> None:
-            try:
-                for event in self.stream(question, thread_id, **knobs):
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
-            except TurnCancelledError:
-                pass
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        task = loop.run_in_executor(None, produce)
+        A consumer that stops early cancels the turn: generation stops at the next token.
+        """
         request_id = ""
         finished = False
         try:
-            while (event := await queue.get()) is not None:
+            async for event in iterate_in_thread(lambda: self._stream_until_cancelled(question, thread_id, knobs)):
                 if event["type"] == "start":
                     request_id = event["request_id"]
                 yield event
             finished = True
         finally:
             if not finished:
-                self.cancel(request_id)  # the consumer left: stop generating at the next token
-            else:
-                await task
+                self.cancel(request_id)
+
+    def _stream_until_cancelled(self, question: str, thread_id: str | None,
+                                knobs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        request_id = ""
+        try:
+            for event in self.stream(question, thread_id, **knobs):
+                if event["type"] == "start":
+                    request_id = event["request_id"]
+                yield event
+        except TurnCancelledError:
+            return
+        finally:
+            self._cancelled.discard(request_id)  # the turn is over: its cancellation flag is no longer needed
 
     def cancel(self, request_id: str) -> None:
         """Stop the turn ``request_id`` at its next generated token (streaming callers that went away)."""
@@ -227,6 +226,30 @@ class Assistant:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+async def iterate_in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+    """Iterate a blocking iterator in a worker thread without blocking the event loop.
+
+    An exception raised by the iterator is raised here once the items before it are consumed.
+    """
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def produce() -> None:
+        try:
+            for item in make():
+                loop.call_soon_threadsafe(queue.put_nowait, (False, item))
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+
+    task = loop.run_in_executor(None, produce)
+    while True:
+        done, item = await queue.get()
+        if done:
+            break
+        yield item
+    await task
 
 
 class AssistantTool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from assistant.errors import AssistantError
 from assistant.settings import Settings, add_settings_flags, overrides_from_args
+from eval.names import ALL_SYSTEMS, DEFAULT_SYSTEMS
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -89,10 +91,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     _with_settings(evaluate, _index_evaluate)
 
-    evaluation = commands.add_parser("eval", help="the evaluation suite (datasets so far; systems and runner to come)")
+    evaluation = commands.add_parser("eval", help="accuracy and cost of the routed system against the large model")
     eval_commands = evaluation.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
     datasets = eval_commands.add_parser("datasets", help="list the datasets the suite can load")
     _with_settings(datasets, _eval_datasets)
+    run = eval_commands.add_parser("run", help="run systems on a suite (resumes from the per-item cache)")
+    run.add_argument("--suite", default="mixed", help="a suite name (see `eval datasets`) or a JSONL file")
+    run.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
+                     help=f"comma-separated, from: {', '.join(ALL_SYSTEMS)} (default: all)")
+    run.add_argument("--limit", type=int, default=None, help="a stratified subset of N items")
+    run.add_argument("--corpus", type=Path, default=None, help="documents for fact questions (default: the index)")
+    run.add_argument("--output", type=Path, default=Path("eval-results"), help="where results and report go")
+    _with_settings(run, _eval_run)
+    report = eval_commands.add_parser("report", help="re-render report.md and the plots from a results file")
+    report.add_argument("location", type=Path, nargs="?", default=Path("eval-results"),
+                        help="a results_*.json or the directory holding it (default: eval-results)")
+    _with_settings(report, _eval_report)
+    calibrate = eval_commands.add_parser("calibrate", help="write the threshold meeting a target to the settings")
+    target = calibrate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-escalation", type=float, help="largest share of turns to escalate, e.g. 0.2")
+    target.add_argument("--target-accuracy", type=float, help="accuracy to reach with the least escalation, e.g. 0.6")
+    calibrate.add_argument("--results", type=Path, default=Path("eval-results"),
+                           help="a results_*.json or its directory (default: eval-results)")
+    calibrate.add_argument("--settings-file", type=Path, default=None,
+                           help="the TOML file to update (default: --config, $ASSISTANT_CONFIG or ./assistant.toml)")
+    _with_settings(calibrate, _eval_calibrate)
 
     calc = commands.add_parser("calc", help="exact arithmetic with the safe calculator (plain language works too)")
     calc.add_argument("expression", help="e.g. '347 * 29', 'what is 15%% of 240', 'solve 2x + 3 = 7'")
@@ -292,6 +315,45 @@ def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
 
     for name, description in available_datasets().items():
         print(f"{name:<20} {description}")
+    return 0
+
+
+def _eval_run(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.run import run_eval
+
+    systems = [name.strip() for name in args.systems.split(",") if name.strip()]
+    command = "assistant " + " ".join(shlex.quote(part) for part in sys.argv[1:])
+    try:
+        outcome = run_eval(settings, suite=args.suite, systems=systems, limit=args.limit, output=args.output,
+                           corpus=args.corpus, command=command)
+    except KeyboardInterrupt:
+        print("interrupted: every answered item is cached; run the same command again to resume", file=sys.stderr)
+        return 130
+    for name, run in outcome.runs.items():
+        errors = f", {len(run.errors)} failed (not cached; rerun to retry)" if run.errors else ""
+        print(f"{name}: {run.computed} answered, {run.reused} from the cache{errors}")
+    for path in outcome.written:
+        print(f"wrote {path}")
+    return 1 if any(run.errors for run in outcome.runs.values()) else 0
+
+
+def _eval_report(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.report import latest_results, load_results, write_report
+
+    path = latest_results(args.location)
+    for written in write_report(load_results(path), path.parent):
+        print(f"wrote {written}")
+    return 0
+
+
+def _eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.settings import DEFAULT_CONFIG_NAME, resolve_config_file
+    from eval.calibrate import calibrate
+
+    settings_file = args.settings_file or resolve_config_file(args.config) or Path(DEFAULT_CONFIG_NAME)
+    result = calibrate(args.results, settings_file, target_escalation=args.target_escalation,
+                       target_accuracy=args.target_accuracy)
+    print(result.summary())
     return 0
 
 

@@ -12,14 +12,14 @@ import json
 import operator
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from assistant.confidence import agreement, chat_confidence, citations, fact_confidence
-from assistant.passages import Evidence, select_evidence
+from assistant.passages import Evidence, cite, select_evidence
 from assistant.prompts import NOT_FOUND, PROGRAM_SCHEMA, chat_messages, fact_messages, program_messages
 from assistant.routing import RouteDecision, Router
 from assistant.settings import AssistantSettings
@@ -43,7 +43,7 @@ class TurnState(TypedDict, total=False):
     question: str
     request_id: str
     escalation: Escalation
-    threshold: float
+    threshold: float | None
     cost_cap_usd: float | None
     messages: Annotated[list[dict[str, str]], operator.add]
     route: str
@@ -51,7 +51,7 @@ class TurnState(TypedDict, total=False):
     route_reason: str
     expression: str | None
     sources: list[dict[str, Any]]
-    evidence: str
+    evidence: list[dict[str, Any]]
     draft: str
     answer: str
     confidence: float
@@ -105,7 +105,7 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Cal
                 close()
             raise TurnCancelledError("the client went away")
         if isinstance(item, TextDelta):
-            if writer is not None and not options.get("json_schema"):
+            if writer is not None:
                 writer({"token": item.text, "model": tier})
         else:
             completion = item
@@ -133,7 +133,7 @@ class _Nodes:
         decision: RouteDecision = self.deps.router.route(state["question"])
         update: TurnState = {
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
-            "expression": decision.expression, "sources": [], "evidence": "", "draft": "", "answer": "",
+            "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
             "confidence": 0.0, "signals": {}, "escalated": False, "escalation_reason": "", "calculation": None,
             "usage": [], "trace": [],
         }
@@ -162,8 +162,9 @@ class _Nodes:
         return {"draft": _format(result), "confidence": 1.0, "signals": {"calculator": 1.0},
                 "calculation": result.to_dict(), "trace": _step(state, "calculate", started, ok=True)}
 
-    def _programs(self, state: TurnState, model: ChatModel, tier: str, samples: int,
-                  step: str) -> tuple[TurnState, list[CalcResult | None], list[str]]:
+    def _program_turn(self, state: TurnState, model: ChatModel, tier: str, samples: int, step: str) -> TurnState:
+        """``samples`` expressions from ``model`` (the first greedy), each evaluated; the most agreed value wins."""
+        started = time.perf_counter()
         usage = list(state.get("usage", []))
         results: list[CalcResult | None] = []
         expressions: list[str] = []
@@ -177,35 +178,27 @@ class _Nodes:
                 results.append(self.deps.calculate(expression))
             except (ValueError, KeyError, TypeError, CalculatorError):
                 results.append(None)
-        return {"usage": usage}, results, expressions
-
-    def _program_answer(self, results: list[CalcResult | None], expressions: list[str]) -> TurnState:
+        update: TurnState = {"usage": usage, "trace": _step(state, step, started, tier=tier, expressions=expressions)}
         values = [result.exact if result else None for result in results]
         share = agreement(values)
         successful = [result for result in results if result is not None]
         if not successful:
-            return {"draft": "I could not turn this into a calculation.", "confidence": 0.0,
-                    "signals": {"agreement": 0.0, "calculator": 0.0}, "calculation": None}
+            return update | {"draft": "I could not turn this into a calculation.", "confidence": 0.0,
+                             "signals": {"agreement": 0.0, "calculator": 0.0}, "calculation": None}
         best = max(successful, key=lambda result: values.count(result.exact))
-        return {"draft": _format(best), "confidence": round(share, 4), "expression": best.expression,
-                "signals": {"agreement": round(share, 4), "calculator": 1.0, "samples": float(len(results))},
-                "calculation": best.to_dict() | {"sampled_expressions": expressions}}
+        return update | {"draft": _format(best), "confidence": round(share, 4), "expression": best.expression,
+                         "signals": {"agreement": round(share, 4), "calculator": 1.0, "samples": float(len(results))},
+                         "calculation": best.to_dict() | {"sampled_expressions": expressions}}
 
     def word_problem(self, state: TurnState) -> TurnState:
-        started = time.perf_counter()
-        if self.settings.word_problems == "large":
-            update, results, expressions = self._programs(state, self.deps.large, "large", 1, "word_problem")
-            answer = self._program_answer(results, expressions)
-            answer["escalated"] = True
-            answer["escalation_reason"] = ("word problems go to the large model: the small model's "
-                                           "program-of-thought was measured right 4-12% of the time (DESIGN.md)")
-        else:
-            update, results, expressions = self._programs(state, self.deps.small, "small",
-                                                          self.settings.word_problem_samples, "word_problem")
-            answer = self._program_answer(results, expressions)
-        update.update(answer)
-        update["trace"] = _step(state, "word_problem", started, expressions=expressions)
-        return update
+        if self.settings.word_problems == "small":
+            return self._program_turn(state, self.deps.small, "small", self.settings.word_problem_samples,
+                                      "word_problem")
+        return self._program_turn(state, self.deps.large, "large", 1, "word_problem") | {
+            "escalated": True,
+            "escalation_reason": ("word problems go to the large model: the small model's program-of-thought "
+                                  "was measured right 4-12% of the time (DESIGN.md)"),
+        }
 
     # ---- FACT ------------------------------------------------------------------------------------
 
@@ -215,19 +208,19 @@ class _Nodes:
         evidence = select_evidence(state["question"], hits, self.settings.evidence_chars,
                                    self.settings.evidence_chunks)
         sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
-        return {"sources": sources, "evidence": json.dumps([item.__dict__ for item in evidence]),
+        return {"sources": sources, "evidence": [asdict(item) for item in evidence],
                 "trace": _step(state, "retrieve", started, hits=len(hits), evidence=len(evidence))}
 
     @staticmethod
     def _evidence(state: TurnState) -> list[Evidence]:
-        return [Evidence(**item) for item in json.loads(state.get("evidence") or "[]")]
+        return [Evidence(**item) for item in state.get("evidence", [])]
 
     def _fact_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
         started = time.perf_counter()
         evidence = self._evidence(state)
         completion = _stream(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
                              max_tokens=self.settings.fact_max_tokens, temperature=0.0)
-        text = completion.text.strip()
+        text = cite(completion.text.strip(), evidence)
         top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
         not_found = NOT_FOUND in text.lower()
         confidence, signals = fact_confidence(completion.token_probabilities, text,
@@ -265,7 +258,9 @@ class _Nodes:
 
     def _decide(self, state: TurnState) -> tuple[bool, str]:
         mode = state.get("escalation", "auto")
-        threshold = state.get("threshold", self.settings.threshold)
+        threshold = state.get("threshold")
+        if threshold is None:
+            threshold = self.settings.chat_threshold if state.get("route") == "CHAT" else self.settings.threshold
         confidence = state.get("confidence", 0.0)
         if state.get("expression") and state.get("route_stage") == "calculator":
             return False, "plain arithmetic: the calculator's answer is exact"
@@ -302,10 +297,7 @@ class _Nodes:
         elif route == "CHAT":
             update = self._chat_answer(state, self.deps.large, "large", "escalate")
         else:
-            started = time.perf_counter()
-            update, results, expressions = self._programs(state, self.deps.large, "large", 1, "escalate")
-            update.update(self._program_answer(results, expressions))
-            update["trace"] = _step(state, "escalate", started, tier="large", expressions=expressions)
+            update = self._program_turn(state, self.deps.large, "large", 1, "escalate")
         return update
 
     def finish(self, state: TurnState) -> TurnState:

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from assistant.confidence import citations, strip_citations, support
 from retrieval.bm25 import tokenize
 from retrieval.retriever import Hit
 
@@ -75,3 +76,17 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 700, max
             text = " ".join(chunk_sentences[rank][p] for p in positions)
             evidence.append(Evidence(hit.chunk_id, hit.title, text, hit.score))
     return evidence
+
+
+def cite(answer: str, evidence: list[Evidence]) -> str:
+    """The answer with its source: the model's citations of chunks it was shown, else the chunk that supports the
+    answer best (most of its words), so a small model need not spend its attention on the citation format."""
+    shown = {item.chunk_id for item in evidence}
+    valid = [chunk_id for chunk_id in citations(answer) if chunk_id in shown]
+    bare = strip_citations(answer)
+    if valid:
+        return f"{bare} " + " ".join(f"[{chunk_id}]" for chunk_id in dict.fromkeys(valid))
+    best = max(evidence, key=lambda item: support(bare, item.text), default=None)
+    if best is None or support(bare, best.text) == 0:
+        return bare
+    return f"{bare} [{best.chunk_id}]"

@@ -16,7 +16,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from assistant.api import Answer, Assistant
+from assistant.api import Answer, Assistant, iterate_in_thread
 from assistant.errors import ConfigError
 from assistant.metrics import Metrics
 from assistant.settings import ServerSettings
@@ -87,10 +87,24 @@ def check_bind(settings: ServerSettings) -> None:
             "set server.api_key (ASSISTANT_SERVER__API_KEY=...) or keep the default host 127.0.0.1")
 
 
-def _usage(answer_usage: list[dict[str, Any]]) -> dict[str, int]:
-    prompt = int(sum(item.get("prompt_tokens", 0) for item in answer_usage))
-    completion = int(sum(item.get("completion_tokens", 0) for item in answer_usage))
+def _usage(answer: Answer) -> dict[str, int]:
+    """The OpenAI usage record of a turn: every model call's tokens."""
+    total = answer.cost["total"]
+    prompt, completion = int(total["prompt_tokens"]), int(total["completion_tokens"])
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _completion_usage(completion: Completion) -> dict[str, int]:
+    """The OpenAI usage record of one model call."""
+    return {"prompt_tokens": completion.usage.prompt_tokens, "completion_tokens": completion.usage.completion_tokens,
+            "total_tokens": completion.usage.total_tokens}
+
+
+def _usage_chunk(request_id: str, model: str, usage: dict[str, int]) -> bytes:
+    """The last chunk before ``[DONE]`` when ``stream_options.include_usage`` is set: no choices, full usage."""
+    chunk = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+             "choices": [], "usage": usage}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
 def _metadata(answer: Answer) -> dict[str, Any]:
@@ -347,7 +361,7 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
             finally:
                 slot.release()
             _record(metrics, answer)
-            return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer.usage),
+            return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer),
                                                  _metadata(answer)), headers=_headers(answer))
 
         async def released() -> AsyncIterator[bytes]:
@@ -402,9 +416,7 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
                     yield _chunk(request_id, body.model, {"content": answer.text})
                 yield _chunk(request_id, body.model, {}, "stop", extra={"x_assistant": _metadata(answer)})
                 if include_usage:
-                    usage = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
-                             "model": body.model, "choices": [], "usage": _usage(answer.usage)}
-                    yield f"data: {json.dumps(usage)}\n\n".encode()
+                    yield _usage_chunk(request_id, body.model, _usage(answer))
     except asyncio.CancelledError:
         raise
     except Exception as error:  # the stream has begun: report the error in-band, then end it cleanly
@@ -425,16 +437,14 @@ async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | Non
             completion: Completion = await asyncio.to_thread(model.chat, messages, **options)
         finally:
             slot.release()
-        usage = {"prompt_tokens": completion.usage.prompt_tokens,
-                 "completion_tokens": completion.usage.completion_tokens,
-                 "total_tokens": completion.usage.total_tokens}
-        return JSONResponse(_completion_body(request_id, body.model, completion.text, usage, None))
+        return JSONResponse(_completion_body(request_id, body.model, completion.text, _completion_usage(completion),
+                                             None))
 
     async def chunks() -> AsyncIterator[bytes]:
         yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
         final: Completion | None = None
         try:
-            async for item in _in_thread(lambda: model.stream(messages, **options)):
+            async for item in iterate_in_thread(lambda: model.stream(messages, **options)):
                 if isinstance(item, TextDelta):
                     yield _chunk(request_id, body.model, {"content": item.text})
                 else:
@@ -443,32 +453,7 @@ async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | Non
             slot.release()
         yield _chunk(request_id, body.model, {}, final.finish_reason if final else "stop")
         if include_usage and final is not None:
-            usage = {"prompt_tokens": final.usage.prompt_tokens, "completion_tokens": final.usage.completion_tokens,
-                     "total_tokens": final.usage.total_tokens}
-            chunk = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
-                     "model": body.model, "choices": [], "usage": usage}
-            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield _usage_chunk(request_id, body.model, _completion_usage(final))
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(chunks(), media_type="text/event-stream", background=BackgroundTask(slot.release))
-
-
-async def _in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
-    """Iterate a blocking iterator in a worker thread without blocking the event loop."""
-    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-
-    def produce() -> None:
-        try:
-            for item in make():
-                loop.call_soon_threadsafe(queue.put_nowait, (False, item))
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, (True, None))
-
-    task = loop.run_in_executor(None, produce)
-    while True:
-        done, item = await queue.get()
-        if done:
-            break
-        yield item
-    await task

@@ -134,7 +134,11 @@ class AssistantSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    threshold: float = Field(0.5, ge=0, le=1, description="Escalate when confidence is below this.")
+    threshold: float = Field(0.5, ge=0, le=1, description="Escalate FACT and MATH turns below this confidence.")
+    chat_threshold: float = Field(
+        0.15, ge=0, le=1,
+        description="Escalate CHAT turns below this confidence (the 10th-percentile token probability of a long "
+                    "free-form answer is low even when it is fine, so chat needs its own, lower threshold).")
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")
     word_problems: Literal["large", "small"] = Field(
         "large", description="Who writes word-problem expressions: large (measured capability) or small (sampled).")

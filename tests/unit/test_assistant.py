@@ -140,8 +140,9 @@ def test_a_document_cannot_change_the_route_or_the_system_prompt(settings: Setti
 
 @pytest.mark.parametrize(
     ("probability", "escalation", "threshold", "escalated"),
-    [(0.9, "auto", None, False), (0.2, "auto", None, True), (0.2, "never", None, False),
-     (0.9, "always", None, True), (0.9, "auto", 1.0, True), (0.2, "auto", 0.1, False)],
+    # CHAT's own default threshold is assistant.chat_threshold (0.15); a per-request threshold overrides it
+    [(0.9, "auto", None, False), (0.1, "auto", None, True), (0.2, "auto", None, False), (0.1, "never", None, False),
+     (0.9, "always", None, True), (0.9, "auto", 1.0, True), (0.2, "auto", 0.1, False), (0.2, "auto", 0.5, True)],
 )
 def test_chat_escalation_branches(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                   large: FakeChatModel, probability: float, escalation: str,

@@ -1,0 +1,9 @@
+"""The evaluation's user-facing error."""
+
+from __future__ import annotations
+
+from assistant.errors import AssistantError
+
+
+class EvalError(AssistantError):
+    """An evaluation that cannot run or report as asked (unknown system, no results, bad target)."""

@@ -1,0 +1,137 @@
+"""Scoring one prediction: SQuAD EM/F1 with the official normalisation, and numeric match with a tolerance."""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+
+from assistant.confidence import strip_citations
+from assistant.prompts import NOT_FOUND
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+# A number as people and models write it: -1,234.5 / 3/4 / 1e6 / .5 (thousands separators only in groups of 3).
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?(?:\s*/\s*\d+)?")
+ANSWER_MARKER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1's official normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, truth: str) -> float:
+    """1.0 when the normalised strings are equal."""
+    return float(normalize_answer(prediction) == normalize_answer(truth))
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    """Token-overlap F1 of the normalised strings (SQuAD v1.1's definition)."""
+    predicted = normalize_answer(prediction).split()
+    expected = normalize_answer(truth).split()
+    common = Counter(predicted) & Counter(expected)
+    overlap = sum(common.values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / len(predicted)
+    recall = overlap / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def clean_fact_answer(text: str) -> str:
+    """The answer a model gave, without citations or the "not in the documents" refusal."""
+    stripped = strip_citations(text)
+    return "" if NOT_FOUND in stripped.lower() else stripped
+
+
+def squad_scores(prediction: str, answers: tuple[str, ...] | list[str]) -> tuple[float, float]:
+    """(EM, F1), each the maximum over the reference answers, as the official script computes them."""
+    if not answers:
+        return 0.0, 0.0
+    cleaned = clean_fact_answer(prediction)
+    return (max(exact_match(cleaned, truth) for truth in answers),
+            max(f1_score(cleaned, truth) for truth in answers))
+
+
+def parse_number(text: str) -> Fraction | None:
+    """One number written as an integer, decimal, thousands-separated, scientific or a/b fraction; else None."""
+    text = text.strip().replace("−", "-")
+    if not text or not any(ch.isdigit() for ch in text):
+        return None
+    try:
+        if "/" in text:
+            numerator, denominator = (part.strip().replace(",", "") for part in text.split("/", 1))
+            return Fraction(Fraction(numerator), Fraction(denominator))
+        return Fraction(text.replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def numbers_in(text: str) -> list[Fraction]:
+    """Every number in ``text``, in order."""
+    found = []
+    for match in _NUMBER.finditer(text.replace("−", "-").replace("$", "")):
+        value = parse_number(match.group())
+        if value is not None:
+            found.append(value)
+    return found
+
+
+def predicted_number(text: str) -> Fraction | None:
+    """The number a free-text answer commits to: the first after the last "answer:" marker, else the last one.
+
+    The calculator's own format ``exact (≈ decimal)`` yields the exact value.
+    """
+    text = strip_citations(text)
+    markers = list(ANSWER_MARKER.finditer(text))
+    if markers:
+        after = numbers_in(text[markers[-1].end():])
+        if after:
+            return after[0]
+    if "≈" in text:
+        before = numbers_in(text.split("≈", 1)[0])
+        if before:
+            return before[-1]
+    found = numbers_in(text)
+    return found[-1] if found else None
+
+
+def numeric_match(prediction: str, answers: tuple[str, ...] | list[str], *, relative: float = 1e-6,
+                  absolute: float = 1e-6) -> float:
+    """1.0 when the predicted number equals a reference within the tolerance (either one suffices)."""
+    value = predicted_number(prediction)
+    if value is None:
+        return 0.0
+    for answer in answers:
+        truth = parse_number(answer)
+        if truth is None:
+            continue
+        if value == truth or math.isclose(float(value), float(truth), rel_tol=relative, abs_tol=absolute):
+            return 1.0
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Score:
+    """How one prediction scored: ``correct`` is what accuracy averages (EM for facts, numeric match else)."""
+
+    correct: float | None
+    exact_match: float | None = None
+    f1: float | None = None
+
+
+def score(kind: str, prediction: str, answers: tuple[str, ...] | list[str]) -> Score:
+    """Score a prediction for an item of ``kind``; items without answers (chat) are not scored."""
+    if not answers:
+        return Score(None)
+    if kind == "fact":
+        em, f1 = squad_scores(prediction, answers)
+        return Score(em, em, f1)
+    return Score(numeric_match(prediction, answers))

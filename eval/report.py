@@ -1,0 +1,346 @@
+"""Turn a run's records into results: scores, summaries by system and kind, the sweep, markdown and PNG plots.
+
+Everything here reads the results JSON (or the records it will hold), so ``assistant eval report DIR`` re-renders
+a report, with the current metrics, without running a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from eval.datasets import KINDS, EvalItem
+from eval.errors import EvalError
+from eval.metrics import score
+from eval.sweep import Sweep, accuracy, oracle_records, routed_records, sweep, uses_large
+
+EXPECTED_ROUTE = {"fact": "FACT", "arithmetic": "MATH", "word_problem": "MATH", "chat": "CHAT"}
+ROUTES = ("FACT", "MATH", "CHAT")
+BASELINE = "large-only"
+
+
+def scored(records: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Records with ``correct``, ``exact_match`` and ``f1`` computed against their items' answers."""
+    result = {}
+    for item_id, record in records.items():
+        item = items[item_id]
+        value = score(item["kind"], record.get("text", ""), item["answers"])
+        result[item_id] = record | {"correct": value.correct, "exact_match": value.exact_match, "f1": value.f1}
+    return result
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` percentile (0-100) with linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, EM/F1, escalation, tokens per model, FLOPs, money, wall and CPU seconds, p50/p95 latency."""
+    values = list(records.values())
+    tokens: dict[str, dict[str, int]] = {}
+    for record in values:
+        for usage in record.get("usage", []):
+            tier = tokens.setdefault(usage.get("tier", "?"), {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0})
+            tier["prompt_tokens"] += int(usage.get("prompt_tokens", 0))
+            tier["completion_tokens"] += int(usage.get("completion_tokens", 0))
+            tier["calls"] += 1
+    walls = [float(record.get("wall_seconds", 0.0)) for record in values]
+    facts = [record for record in values if record.get("f1") is not None]
+    return {
+        "items": len(values),
+        "scored": sum(1 for record in values if record.get("correct") is not None),
+        "accuracy": accuracy(records),
+        "exact_match": _mean([record["exact_match"] for record in facts]),
+        "f1": _mean([record["f1"] for record in facts]),
+        "escalated": sum(1 for record in values if record.get("escalated")),
+        "large_calls": sum(1 for record in values if uses_large(record)),
+        "tokens": tokens,
+        "flops": sum(usage.get("flops", 0.0) for record in values for usage in record.get("usage", [])),
+        "cost_usd": sum(usage.get("cost_usd", 0.0) for record in values for usage in record.get("usage", [])),
+        "wall_seconds": sum(walls),
+        "cpu_seconds": sum(float(record.get("cpu_seconds", 0.0)) for record in values),
+        "latency_p50": percentile(walls, 50),
+        "latency_p95": percentile(walls, 95),
+    }
+
+
+def confusion(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Routes taken per kind of question: ``{kind: {route: count}}``."""
+    matrix: dict[str, Counter[str]] = {}
+    for record in records.values():
+        matrix.setdefault(record["kind"], Counter())[record.get("route") or "-"] += 1
+    return {kind: dict(counts) for kind, counts in matrix.items()}
+
+
+def routing_accuracy(matrix: dict[str, dict[str, int]]) -> float | None:
+    """Share of items routed to their kind's expected route."""
+    total = sum(sum(row.values()) for row in matrix.values())
+    right = sum(row.get(EXPECTED_ROUTE.get(kind, ""), 0) for kind, row in matrix.items())
+    return right / total if total else None
+
+
+def build_results(items: list[EvalItem], runs: dict[str, dict[str, dict[str, Any]]], *, composed: list[str],
+                  threshold: float, chat_threshold: float | None, meta: dict[str, Any]) -> dict[str, Any]:
+    """The results document: items, every system's scored records, summaries and the sweep."""
+    item_table = {item.id: {"kind": item.kind, "question": item.question, "answers": list(item.answers),
+                            "source": item.source} for item in items}
+    return rescore({"meta": meta | {"threshold": threshold, "chat_threshold": chat_threshold, "composed": composed},
+                    "items": item_table,
+                    "runs": runs})
+
+
+def rescore(results: dict[str, Any]) -> dict[str, Any]:
+    """Recompute scores, composed systems, summaries and the sweep from the raw records in ``results``."""
+    items = results["items"]
+    runs = {name: scored(records, items) for name, records in results["runs"].items()}
+    meta = results["meta"]
+    systems: dict[str, dict[str, dict[str, Any]]] = dict(runs)
+    weak, strong = runs.get("routed-no-escalation"), runs.get("large-pipeline")
+    the_sweep: Sweep | None = None
+    if weak is not None and strong is not None:
+        chat_threshold = meta.get("chat_threshold")
+        if "routed" in meta.get("composed", []):
+            systems["routed"] = routed_records(weak, strong, float(meta["threshold"]), chat_threshold)
+        if "oracle" in meta.get("composed", []):
+            systems["oracle"] = oracle_records(weak, strong)
+        the_sweep = sweep(weak, strong, chat_threshold)
+    summaries = {name: summarize(records) | {"by_kind": {
+        kind: summarize({key: value for key, value in records.items() if items[key]["kind"] == kind})
+        for kind in KINDS if any(items[key]["kind"] == kind for key in records)}}
+        for name, records in systems.items()}
+    routed_like = next((systems[name] for name in ("routed-no-escalation", "routed", "large-pipeline")
+                        if name in systems), None)
+    matrix = confusion(routed_like) if routed_like else {}
+    return {"meta": meta, "items": items, "runs": results["runs"], "systems": systems, "summaries": summaries,
+            "routing": {"confusion": matrix, "accuracy": routing_accuracy(matrix)},
+            "sweep": the_sweep.to_dict() if the_sweep else None}
+
+
+def machine() -> dict[str, Any]:
+    """Where the run happened."""
+    import os
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+
+
+# ---- rendering -----------------------------------------------------------------------------------
+
+SYSTEM_ORDER = ("large-only", "large-pipeline", "small-only", "routed", "routed-no-escalation", "oracle")
+
+
+def _fmt(value: float | None, digits: int = 1, scale: float = 100.0) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The report: headline table, per-kind tables, routing confusion matrix, sweep, goals."""
+    summaries = results["summaries"]
+    meta = results["meta"]
+    names = [name for name in SYSTEM_ORDER if name in summaries]
+    base = summaries.get(BASELINE)
+    counts = Counter(item["kind"] for item in results["items"].values())
+    lines = [f"# Evaluation: suite `{meta.get('suite')}`, {len(results['items'])} items "
+             f"({', '.join(f'{counts[kind]} {kind}' for kind in KINDS if counts[kind])})", ""]
+    lines += [f"Run {meta.get('created', '')} on {meta.get('machine', {}).get('cpu', '?')} "
+              f"({meta.get('machine', {}).get('cores', '?')} cores). Command: `{meta.get('command', '')}`. "
+              f"Routed thresholds: {meta.get('threshold')} (fact, math), {meta.get('chat_threshold')} (chat).", ""]
+    lines += ["Accuracy is over items with answers (chat items count for routing and cost only): SQuAD exact match "
+              "for facts, numeric match for arithmetic and word problems. FLOPs = 2 x parameters x tokens.", ""]
+    lines += ["| system | accuracy % | fact EM / F1 | large-model turns | escalated | FLOPs | x large-only | "
+              "wall s | x large-only | CPU s | p50 / p95 s | cost $ |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        summary = summaries[name]
+        lines.append(
+            f"| {name} | {_fmt(summary['accuracy'])} | {_fmt(summary['exact_match'])} / {_fmt(summary['f1'])} | "
+            f"{summary['large_calls']}/{summary['items']} | {summary['escalated']} | {summary['flops']:.3g} | "
+            f"{_ratio(summary['flops'], base and base['flops'])} | {summary['wall_seconds']:.0f} | "
+            f"{_ratio(summary['wall_seconds'], base and base['wall_seconds'])} | {summary['cpu_seconds']:.0f} | "
+            f"{_fmt(summary['latency_p50'], 2, 1)} / {_fmt(summary['latency_p95'], 2, 1)} | "
+            f"{summary['cost_usd']:.4f} |")
+    lines += ["", "## By kind of question", "",
+              "| system | " + " | ".join(f"{kind} acc % / FLOPs / wall s" for kind in KINDS if counts[kind]) + " |",
+              "|---|" + "---|" * sum(1 for kind in KINDS if counts[kind])]
+    for name in names:
+        cells = []
+        for kind in KINDS:
+            if not counts[kind]:
+                continue
+            part = summaries[name]["by_kind"].get(kind)
+            cells.append("-" if part is None else
+                         f"{_fmt(part['accuracy'])} / {part['flops']:.2g} / {part['wall_seconds']:.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    routing = results["routing"]
+    if routing["confusion"]:
+        lines += ["", f"## Routing (accuracy {_fmt(routing['accuracy'])}%)", "",
+                  "| kind \\ route | " + " | ".join(ROUTES) + " |", "|---|" + "---|" * len(ROUTES)]
+        for kind in KINDS:
+            row = routing["confusion"].get(kind)
+            if row:
+                lines.append(f"| {kind} | " + " | ".join(str(row.get(route, 0)) for route in ROUTES) + " |")
+    the_sweep = results.get("sweep")
+    if the_sweep:
+        lines += ["", "## Threshold sweep (routed = routed-no-escalation + escalations answered as large-pipeline)",
+                  "", f"APGR {_fmt(the_sweep['apgr'], 3, 1)} (random router 0.500); CPT(50%) "
+                  f"{_fmt(the_sweep['cpt']['50%'])}% and CPT(80%) {_fmt(the_sweep['cpt']['80%'])}% of escalatable "
+                  f"turns ({_fmt(the_sweep['cpt_large_share']['50%'])}% / "
+                  f"{_fmt(the_sweep['cpt_large_share']['80%'])}% of all turns using the large model). Weak "
+                  f"{_fmt(the_sweep['weak_accuracy'])}%, strong {_fmt(the_sweep['strong_accuracy'])}%.", "",
+                  "| threshold | accuracy % | PGR | escalated | large-model turns % | FLOPs |",
+                  "|---|---|---|---|---|---|"]
+        for point in _thin(the_sweep["points"], 12):
+            threshold = point["threshold"]
+            lines.append(f"| {threshold if isinstance(threshold, str) else f'{threshold:.3f}'} | "
+                         f"{_fmt(point['accuracy'])} | {_fmt(point['pgr'], 2, 1)} | "
+                         f"{point['escalated']}/{point['escalatable']} | {_fmt(point['large_share'])} | "
+                         f"{point['flops']:.3g} |")
+    lines += ["", "## Goals", "", *goals(summaries, the_sweep)]
+    return "\n".join(lines) + "\n"
+
+
+def _thin(points: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    if len(points) <= count:
+        return points
+    step = (len(points) - 1) / (count - 1)
+    return [points[round(index * step)] for index in range(count)]
+
+
+def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None) -> list[str]:
+    """The issue's targets, each with the measured value and met / not met."""
+    routed, large, pipeline = summaries.get("routed"), summaries.get("large-only"), summaries.get("large-pipeline")
+    lines = []
+
+    def line(label: str, value: float | None, goal: str, met: bool | None) -> None:
+        state = "n/a" if met is None else ("met" if met else "NOT met")
+        lines.append(f"- {label}: {'-' if value is None else f'{value:.3g}'} (goal {goal}): {state}")
+
+    if routed and large and routed["accuracy"] is not None and large["accuracy"] is not None:
+        gain = (routed["accuracy"] - large["accuracy"]) * 100
+        line("routed vs large-only, accuracy points", gain, ">= +25", gain >= 25)
+        flops = routed["flops"] / large["flops"] if large["flops"] else None
+        line("routed vs large-only, FLOPs ratio", flops, "<= 0.35", None if flops is None else flops <= 0.35)
+        wall = routed["wall_seconds"] / large["wall_seconds"] if large["wall_seconds"] else None
+        line("routed vs large-only, wall-time ratio", wall, "<= 0.35", None if wall is None else wall <= 0.35)
+    if routed and pipeline and routed["accuracy"] is not None and pipeline["accuracy"]:
+        share = routed["accuracy"] / pipeline["accuracy"]
+        line("routed vs large-pipeline, accuracy ratio", share, ">= 0.95", share >= 0.95)
+        flops = routed["flops"] / pipeline["flops"] if pipeline["flops"] else None
+        line("routed vs large-pipeline, FLOPs ratio", flops, "<= 0.35", None if flops is None else flops <= 0.35)
+    if the_sweep is not None:
+        apgr = the_sweep.get("apgr")
+        line("APGR routed-no-escalation -> large-pipeline", apgr, ">= 0.85", None if apgr is None else apgr >= 0.85)
+    return lines or ["- not enough systems in this run to check the goals"]
+
+
+def render_plots(results: dict[str, Any], directory: Path) -> list[Path]:
+    """The cost-quality curve: accuracy against large-model share and against FLOPs, with the random router."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summaries = results["summaries"]
+    the_sweep = results.get("sweep")
+    figure, (share_axis, flops_axis) = plt.subplots(1, 2, figsize=(12, 5))
+    base_flops = (summaries.get(BASELINE) or {}).get("flops") or None
+    for name in SYSTEM_ORDER:
+        summary = summaries.get(name)
+        if summary is None or summary["accuracy"] is None:
+            continue
+        share = summary["large_calls"] / max(1, summary["items"])
+        flops = summary["flops"] / base_flops if base_flops else summary["flops"]
+        for axis, x in ((share_axis, share), (flops_axis, flops)):
+            axis.scatter([x], [summary["accuracy"] * 100], s=50, zorder=3)
+            axis.annotate(name, (x, summary["accuracy"] * 100), textcoords="offset points", xytext=(5, 5),
+                          fontsize=8)
+    if the_sweep:
+        points = the_sweep["points"]
+        shares = [point["large_share"] for point in points]
+        flops = [point["flops"] / base_flops if base_flops else point["flops"] for point in points]
+        accuracies = [point["accuracy"] * 100 for point in points]
+        share_axis.plot(shares, accuracies, "-", color="tab:blue", label="routed, threshold sweep")
+        flops_axis.plot(flops, accuracies, "-", color="tab:blue", label="routed, threshold sweep")
+        for axis, xs in ((share_axis, shares), (flops_axis, flops)):
+            axis.plot([xs[0], xs[-1]], [accuracies[0], accuracies[-1]], "--", color="gray", label="random router")
+    share_axis.set_xlabel("share of turns using the large model")
+    flops_axis.set_xlabel("FLOPs (x large-only)" if base_flops else "FLOPs")
+    for axis in (share_axis, flops_axis):
+        axis.set_ylabel("accuracy (%)")
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="lower right", fontsize=8)
+    figure.suptitle(f"Cost-quality: suite {results['meta'].get('suite')}, {len(results['items'])} items")
+    figure.tight_layout()
+    path = directory / "cost_quality.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return [path]
+
+
+def write_report(results: dict[str, Any], directory: Path, *, results_name: str | None = None) -> list[Path]:
+    """Write ``results_<timestamp>.json`` (unless re-rendering), ``report.md`` and the PNG into ``directory``."""
+    from models.weights import atomic_output
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    if results_name is not None:
+        path = directory / results_name
+        with atomic_output(path) as handle:
+            handle.write(json.dumps(_raw(results), indent=1, default=str).encode())
+        written.append(path)
+    with atomic_output(directory / "report.md") as handle:
+        handle.write(render_markdown(results).encode())
+    written.append(directory / "report.md")
+    written += render_plots(results, directory)
+    return written
+
+
+def _raw(results: dict[str, Any]) -> dict[str, Any]:
+    """What the results file keeps: meta, items, raw records, and the derived numbers for readers."""
+    return {key: results[key] for key in ("meta", "items", "runs", "summaries", "routing", "sweep")}
+
+
+def latest_results(location: Path) -> Path:
+    """``location`` itself if it is a file, else the newest ``results_*.json`` inside it."""
+    if location.is_file():
+        return location
+    found = sorted(location.glob("results_*.json")) if location.is_dir() else []
+    if not found:
+        raise EvalError(f"no results_*.json in {location}",
+                        "run `assistant eval run --output DIR` first, or pass the directory it wrote")
+    return found[-1]
+
+
+def load_results(location: Path) -> dict[str, Any]:
+    """Read a results file (or the newest in a directory) and recompute everything derived from it."""
+    path = latest_results(location)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise EvalError(f"cannot read {path}: {error}", "pass a results_*.json written by `assistant eval run`"
+                        ) from None
+    return rescore(raw)

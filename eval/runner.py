@@ -1,0 +1,157 @@
+"""Run systems over a suite with a per-item cache: an interrupted run resumes and nothing is computed twice.
+
+Each run system keeps one append-only JSONL file per fingerprint (system, model hashes, settings, prompts) under
+``<cache_dir>/eval/items/``; a record is flushed and fsynced as soon as its item is answered. A line cut short by a
+crash is ignored on the next start and its item is answered again. Errors are reported, not cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from eval.datasets import KINDS, EvalItem
+from eval.errors import EvalError
+from eval.systems import System, fingerprint_key
+
+
+def question_hash(item: EvalItem) -> str:
+    """A short hash of what the item asks, so a cached record never answers a changed question."""
+    material = json.dumps([item.kind, item.question], ensure_ascii=False)
+    return hashlib.sha256(material.encode()).hexdigest()[:12]
+
+
+class ItemCache:
+    """The cached records of one system fingerprint: an append-only JSONL file, one line per answered item."""
+
+    def __init__(self, directory: Path, system: System) -> None:
+        self.fingerprint = system.fingerprint()
+        self.key = fingerprint_key(self.fingerprint)
+        self.path = directory / f"{system.name}-{self.key}.jsonl"
+        self.records: dict[str, dict[str, Any]] = {}
+        self._handle: Any = None
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Read every complete line; a torn last line (a crash mid-write) is skipped."""
+        self.records = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and "item_id" in record:
+                    self.records[f"{record['item_id']}|{record.get('question_sha', '')}"] = record
+        return self.records
+
+    def get(self, item: EvalItem) -> dict[str, Any] | None:
+        """The cached record of ``item``, if any."""
+        return self.records.get(f"{item.id}|{question_hash(item)}")
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[ItemCache]:
+        """Hold the file for appending (exclusively: two runs of one fingerprint would answer items twice)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fingerprint_file = self.path.with_suffix(".fingerprint.json")
+        if not fingerprint_file.exists():
+            fingerprint_file.write_text(json.dumps(self.fingerprint, indent=2, default=str), encoding="utf-8")
+        with self.path.open("a", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise EvalError(f"another evaluation is writing {self.path}",
+                                "wait for it to finish (runs of the same system and settings resume each other)"
+                                ) from None
+            self.load()
+            self._handle = handle
+            try:
+                yield self
+            finally:
+                self._handle = None
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def add(self, item: EvalItem, record: dict[str, Any]) -> dict[str, Any]:
+        """Append ``record`` for ``item`` and make it durable before returning."""
+        assert self._handle is not None, "use `with cache.open():`"
+        full = {"item_id": item.id, "question_sha": question_hash(item), **record}
+        self._handle.write(json.dumps(full, ensure_ascii=False, default=str) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.records[f"{item.id}|{full['question_sha']}"] = full
+        return full
+
+
+@dataclass
+class SystemRun:
+    """What one run system produced over the suite: records by item id, plus counts for the progress report."""
+
+    name: str
+    key: str
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    reused: int = 0
+    computed: int = 0
+
+
+def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progress: bool = True,
+               on_record: Callable[[EvalItem, dict[str, Any]], None] | None = None) -> SystemRun:
+    """Answer every item not yet cached for this system's fingerprint; return all records for ``items``."""
+    cache = ItemCache(cache_dir, system)
+    run = SystemRun(system.name, cache.key)
+    with cache.open():
+        todo = []
+        for item in items:
+            cached = cache.get(item)
+            if cached is not None:
+                run.records[item.id] = cached
+                run.reused += 1
+            else:
+                todo.append(item)
+        bar = tqdm(todo, desc=f"{system.name:>22}", unit="item", disable=not progress or not todo,
+                   initial=0, total=len(todo))
+        for item in bar:
+            try:
+                record = system.answer(item)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as error:
+                run.errors[item.id] = f"{type(error).__name__}: {error}"
+                continue
+            run.records[item.id] = cache.add(item, {"system": system.name, "kind": item.kind, **record})
+            run.computed += 1
+            if on_record is not None:
+                on_record(item, run.records[item.id])
+    return run
+
+
+def stratified_limit(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
+    """The first ``limit`` items keeping each kind's share (largest remainders first), in suite order."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    if limit <= 0:
+        raise EvalError("--limit must be positive", "pass a number of items, e.g. --limit 50")
+    by_kind = {kind: [item for item in items if item.kind == kind] for kind in KINDS}
+    exact = {kind: limit * len(group) / len(items) for kind, group in by_kind.items()}
+    counts = {kind: int(value) for kind, value in exact.items()}
+    for kind in sorted(exact, key=lambda name: exact[name] - counts[name], reverse=True):
+        if sum(counts.values()) >= limit:
+            break
+        if counts[kind] < len(by_kind[kind]):
+            counts[kind] += 1
+    chosen = {item.id for kind, group in by_kind.items() for item in group[: counts[kind]]}
+    return [item for item in items if item.id in chosen]
+
+
+def timestamp() -> str:
+    """A filesystem-safe UTC timestamp for result files."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

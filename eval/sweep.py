@@ -1,0 +1,216 @@
+"""Escalation from cached results: ``routed`` at any threshold, the ``oracle``, the cost-quality sweep and APGR/CPT.
+
+Nothing here runs a model. The routed system at threshold t answers an item with its small-model record unless the
+turn could escalate and its confidence is below t; then the large model's answer is large-pipeline's record of the
+same item (same route, same passages, same prompt) and its cost is added on top of the small model's.
+
+RouteLLM's conventions (Ong et al., 2024): PGR = (accuracy - weak) / (strong - weak), where weak is routed with no
+escalation and strong is large-pipeline; APGR is the area under PGR against the share of escalatable turns sent to
+the large model (a random router scores 0.5); CPT(x%) is the smallest such share whose PGR reaches x%.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+INFINITE = math.inf
+
+
+def model_seconds(record: dict[str, Any], key: str) -> float:
+    """Seconds spent in a record's model calls (``wall_seconds`` or ``cpu_seconds``)."""
+    return float(sum(usage.get(key, 0.0) for usage in record.get("usage", [])))
+
+
+def escalate_record(weak: dict[str, Any], strong: dict[str, Any], reason: str) -> dict[str, Any]:
+    """``weak``'s turn escalated: the large model's answer from ``strong``, both models' cost and time."""
+    added = [usage | {"step": "escalate"} for usage in strong.get("usage", [])]
+    return weak | {
+        "text": strong.get("text", ""), "escalated": True, "escalation_reason": reason,
+        "usage": [*weak.get("usage", []), *added],
+        "wall_seconds": round(weak.get("wall_seconds", 0.0) + model_seconds(strong, "wall_seconds"), 4),
+        "cpu_seconds": round(weak.get("cpu_seconds", 0.0) + model_seconds(strong, "cpu_seconds"), 4),
+        "correct": strong.get("correct"), "exact_match": strong.get("exact_match"), "f1": strong.get("f1"),
+    }
+
+
+def escalates(record: dict[str, Any], threshold: float, chat_threshold: float | None = None) -> bool:
+    """Whether the routed system sends this turn to the large model: CHAT turns compare their confidence with
+    ``chat_threshold`` (when given), every other turn with ``threshold``."""
+    if record.get("route") == "CHAT" and chat_threshold is not None:
+        threshold = chat_threshold
+    return bool(record.get("can_escalate")) and float(record.get("confidence") or 0.0) < threshold
+
+
+def swept(record: dict[str, Any], chat_threshold: float | None) -> bool:
+    """Whether the sweep's threshold decides this turn (CHAT turns with their own threshold are not swept)."""
+    return bool(record.get("can_escalate")) and not (record.get("route") == "CHAT" and chat_threshold is not None)
+
+
+def routed_records(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]], threshold: float,
+                   chat_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+    """The routed system's records at ``threshold`` (items missing from ``strong`` never escalate)."""
+    composed = {}
+    for item_id, record in weak.items():
+        if escalates(record, threshold, chat_threshold) and item_id in strong:
+            reason = f"confidence {float(record.get('confidence') or 0.0):.2f} below the threshold"
+            composed[item_id] = escalate_record(record, strong[item_id], reason)
+        else:
+            composed[item_id] = record
+    return composed
+
+
+def oracle_records(weak: dict[str, dict[str, Any]],
+                   strong: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The upper bound: escalate exactly the turns the small model got wrong and the large model gets right."""
+    composed = {}
+    for item_id, record in weak.items():
+        other = strong.get(item_id)
+        if (record.get("can_escalate") and other is not None and record.get("correct") is not None
+                and (record.get("correct") or 0.0) < (other.get("correct") or 0.0)):
+            composed[item_id] = escalate_record(record, other, "oracle: the large model is right, the small wrong")
+        else:
+            composed[item_id] = record
+    return composed
+
+
+def uses_large(record: dict[str, Any]) -> bool:
+    """Whether any model call of the turn went to the large tier."""
+    return any(usage.get("tier") == "large" for usage in record.get("usage", []))
+
+
+def accuracy(records: dict[str, dict[str, Any]]) -> float | None:
+    """Mean ``correct`` over scored records (chat items have none)."""
+    scored = [record["correct"] for record in records.values() if record.get("correct") is not None]
+    return sum(scored) / len(scored) if scored else None
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The routed system at one threshold."""
+
+    threshold: float
+    accuracy: float
+    escalated: int
+    escalatable: int
+    large_share: float
+    flops: float
+    wall_seconds: float
+    pgr: float | None
+
+    @property
+    def escalated_share(self) -> float:
+        """Share of the escalatable turns sent to the large model."""
+        return self.escalated / self.escalatable if self.escalatable else 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepPoint:
+        """The point :meth:`to_dict` wrote."""
+        threshold = math.inf if data["threshold"] == "always" else float(data["threshold"])
+        return cls(threshold=threshold, accuracy=float(data["accuracy"]), escalated=int(data["escalated"]),
+                   escalatable=int(data["escalatable"]), large_share=float(data["large_share"]),
+                   flops=float(data["flops"]), wall_seconds=float(data["wall_seconds"]), pgr=data.get("pgr"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, with the derived share; an infinite threshold becomes the string "always"."""
+        data = asdict(self) | {"escalated_share": self.escalated_share}
+        if math.isinf(self.threshold):
+            data["threshold"] = "always"
+        return data
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The cost-quality curve of the routed system and its RouteLLM summary numbers."""
+
+    points: list[SweepPoint]
+    weak_accuracy: float
+    strong_accuracy: float
+    apgr: float | None
+    cpt: dict[str, float | None]
+    cpt_large_share: dict[str, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return {"points": [point.to_dict() for point in self.points], "weak_accuracy": self.weak_accuracy,
+                "strong_accuracy": self.strong_accuracy, "apgr": self.apgr, "cpt": self.cpt,
+                "cpt_large_share": self.cpt_large_share}
+
+
+def thresholds(weak: dict[str, dict[str, Any]], chat_threshold: float | None = None) -> list[float]:
+    """Every threshold that changes which turns escalate: 0, each distinct confidence, then "always"."""
+    confidences = {float(record.get("confidence") or 0.0) for record in weak.values()
+                   if swept(record, chat_threshold)}
+    candidates = sorted({0.0, *confidences})
+    return [*candidates, INFINITE]
+
+
+def _point(threshold: float, weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
+           pgr: Callable[[float], float | None], chat_threshold: float | None) -> SweepPoint:
+    records = routed_records(weak, strong, threshold, chat_threshold)
+    value = accuracy(records) or 0.0
+    return SweepPoint(
+        threshold=threshold, accuracy=value,
+        escalated=sum(1 for item_id, record in weak.items()
+                      if swept(record, chat_threshold) and escalates(record, threshold) and item_id in strong),
+        escalatable=sum(1 for record in weak.values() if swept(record, chat_threshold)),
+        large_share=sum(1 for record in records.values() if uses_large(record)) / max(1, len(records)),
+        flops=sum(usage.get("flops", 0.0) for record in records.values() for usage in record.get("usage", [])),
+        wall_seconds=sum(record.get("wall_seconds", 0.0) for record in records.values()),
+        pgr=pgr(value),
+    )
+
+
+def sweep(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
+          chat_threshold: float | None = None) -> Sweep:
+    """The routed system at every threshold that matters, with APGR and CPT(50%), CPT(80%).
+
+    With ``chat_threshold``, CHAT turns escalate at that fixed threshold at every point (chat is not scored, so
+    the sweep cannot tell how much its escalation is worth) and the sweep moves the FACT/MATH threshold.
+    """
+    weak_accuracy = accuracy(weak) or 0.0
+    strong_accuracy = accuracy({item_id: strong[item_id] for item_id in weak if item_id in strong}) or 0.0
+    gap = strong_accuracy - weak_accuracy
+
+    def pgr(value: float) -> float | None:
+        return (value - weak_accuracy) / gap if gap > 0 else None
+
+    points = [_point(threshold, weak, strong, pgr, chat_threshold) for threshold in thresholds(weak, chat_threshold)]
+    apgr = area_under_pgr(points) if gap > 0 else None
+    cpt: dict[str, float | None] = {}
+    cpt_large: dict[str, float | None] = {}
+    for target in (0.5, 0.8):
+        reaching = [point for point in points if point.pgr is not None and point.pgr >= target]
+        best = min(reaching, key=lambda point: point.escalated_share) if reaching else None
+        cpt[f"{int(target * 100)}%"] = best.escalated_share if best else None
+        cpt_large[f"{int(target * 100)}%"] = best.large_share if best else None
+    return Sweep(points, weak_accuracy, strong_accuracy, apgr, cpt, cpt_large)
+
+
+def area_under_pgr(points: list[SweepPoint]) -> float:
+    """Trapezoid area under PGR over the escalated share, from 0 to 1 (the curve is monotone in the share)."""
+    curve = sorted((point.escalated_share, point.pgr or 0.0) for point in points)
+    if not curve:
+        return 0.0
+    if curve[0][0] > 0:
+        curve.insert(0, (0.0, 0.0))
+    area = 0.0
+    for (x0, y0), (x1, y1) in itertools.pairwise(curve):
+        area += (x1 - x0) * (y0 + y1) / 2
+    return area
+
+
+def choose_threshold(points: list[SweepPoint], *, target_escalation: float | None = None,
+                     target_accuracy: float | None = None, total_items: int) -> SweepPoint | None:
+    """The threshold meeting a target: the most escalation up to ``target_escalation`` (a share of all turns), or
+    the least escalation reaching ``target_accuracy``; None when no threshold reaches the accuracy."""
+    if target_escalation is not None:
+        allowed = [point for point in points if point.escalated / max(1, total_items) <= target_escalation + 1e-12]
+        return max(allowed, key=lambda point: (point.escalated, point.threshold)) if allowed else None
+    if target_accuracy is not None:
+        reaching = [point for point in points if point.accuracy >= target_accuracy - 1e-12]
+        return min(reaching, key=lambda point: (point.escalated, point.threshold)) if reaching else None
+    raise ValueError("give target_escalation or target_accuracy")

@@ -1,0 +1,226 @@
+"""The systems an evaluation compares, each answering one item at a time into a JSON-able record.
+
+Run systems call models: ``large-only`` and ``small-only`` (one model answers alone: no retrieval, no tools),
+``routed-no-escalation`` (this product with escalation off) and ``large-pipeline`` (the same graph, router,
+retrieval and calculator with the large model in every role). ``routed`` and ``oracle`` are composed from the
+last two without running anything (see eval/sweep.py): the large model's escalation turn sends the same prompt
+as large-pipeline's answer step, so its answer and cost are already known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from assistant.api import Answer, Assistant
+from assistant.errors import choice_hint
+from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM, PROGRAM_SYSTEM
+from assistant.routing import CascadeRouter, Router
+from assistant.settings import Settings
+from eval.datasets import EvalItem
+from eval.errors import EvalError
+from eval.names import ALL_SYSTEMS, COMPOSED_SYSTEMS, RUN_SYSTEMS
+from models.base import ChatModel, Message
+
+# Bumped when a system's prompts or record format change, so cached records of the old behaviour are not reused.
+EVAL_VERSION = 1
+
+# The monolithic baseline does not know what kind of question it gets: one prompt for everything, asking for short
+# factual answers and brief step-by-step reasoning with a final "Answer:" line for calculations.
+DIRECT_SYSTEM = (
+    "You are a helpful assistant. Answer the user's question. For a factual question, reply with just the answer in "
+    "as few words as possible. For a calculation or a word problem, reason briefly step by step, then end with a "
+    "final line 'Answer: <number>'."
+)
+DIRECT_MAX_TOKENS = 256
+
+
+class System(Protocol):
+    """One way of answering the suite's questions."""
+
+    name: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that changes this system's answers (models, settings, prompts): the cache key's material."""
+        ...
+
+    def answer(self, item: EvalItem) -> dict[str, Any]:
+        """Answer one item: text, route, confidence, escalation, usage per model call, wall and CPU seconds."""
+        ...
+
+
+def model_fingerprint(settings: Settings, alias: str) -> dict[str, Any]:
+    """What identifies a tier's weights: the shipped file's sha256, a GGUF's sha256 (or size), or the endpoint."""
+    spec = settings.model_spec(alias)
+    if spec.kind == "shipped":
+        from models.catalog import shipped_model
+
+        return {"alias": alias, "sha256": shipped_model(spec.shipped_name).sha256}
+    if spec.kind == "gguf":
+        path = Path(spec.source).expanduser()
+        size = path.stat().st_size if path.exists() else None
+        return {"alias": alias, "sha256": spec.sha256, "path": str(path), "size": size}
+    return {"alias": alias, "endpoint": spec.source, "model": spec.remote_model}
+
+
+def fingerprint_key(material: dict[str, Any]) -> str:
+    """A short stable hash of a fingerprint."""
+    canonical = json.dumps(material, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _usage_record(step: str, tier: str, usage: dict[str, Any]) -> dict[str, Any]:
+    return {"step": step, "tier": tier, **usage}
+
+
+class DirectSystem:
+    """One model answers alone, closed-book: ``large-only`` (the monolithic baseline) and ``small-only``."""
+
+    def __init__(self, name: str, tier: str, model: ChatModel | Callable[[], ChatModel], settings: Settings,
+                 max_tokens: int = DIRECT_MAX_TOKENS) -> None:
+        self.name = name
+        self.tier = tier
+        self._model = model
+        self.settings = settings
+        self.max_tokens = max_tokens
+
+    @property
+    def model(self) -> ChatModel:
+        """The model, loaded on first use."""
+        if callable(self._model) and not hasattr(self._model, "chat"):
+            self._model = self._model()
+        return self._model  # type: ignore[return-value]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Model weights, prompt, token budget and sampling settings."""
+        return {"system": self.name, "version": EVAL_VERSION, "model": model_fingerprint(self.settings, self.tier),
+                "prompt": DIRECT_SYSTEM, "max_tokens": self.max_tokens, "llama": self.settings.llama.model_dump()}
+
+    def answer(self, item: EvalItem) -> dict[str, Any]:
+        """The model's reply to the question with the baseline prompt, greedy."""
+        messages: list[Message] = [{"role": "system", "content": DIRECT_SYSTEM},
+                                   {"role": "user", "content": item.question}]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        completion = self.model.chat(messages, max_tokens=self.max_tokens, temperature=0.0)
+        return {"text": completion.text.strip(), "route": "", "route_stage": "", "confidence": None,
+                "escalated": False, "can_escalate": False, "escalation_reason": "",
+                "usage": [_usage_record("answer", self.tier, completion.usage.to_dict())], "sources": [],
+                "wall_seconds": round(time.perf_counter() - started, 4),
+                "cpu_seconds": round(time.process_time() - cpu_started, 4)}
+
+
+def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
+                  tiers: tuple[str, str] = ("small", "large")) -> dict[str, Any]:
+    """The cached record of one graph turn; ``tiers`` names the models in the graph's small and large roles."""
+    can_escalate = not answer.escalated and answer.route_stage != "calculator"
+    roles = {"small": tiers[0], "large": tiers[1]}
+    usage = [item | {"tier": roles.get(item.get("tier", ""), item.get("tier", ""))} for item in answer.usage]
+    return {"text": answer.text, "route": answer.route, "route_stage": answer.route_stage,
+            "confidence": answer.confidence, "escalated": answer.escalated, "can_escalate": can_escalate,
+            "escalation_reason": answer.escalation_reason, "signals": answer.signals, "usage": usage,
+            "sources": [{"chunk_id": source.get("chunk_id"), "doc_id": source.get("doc_id"),
+                         "score": source.get("score"), "used": source.get("used", False)}
+                        for source in answer.sources],
+            "wall_seconds": round(wall_seconds, 4), "cpu_seconds": round(cpu_seconds, 4)}
+
+
+class PipelineSystem:
+    """The product's graph answering with escalation off: ``routed-no-escalation`` and ``large-pipeline``."""
+
+    def __init__(self, name: str, tiers: tuple[str, str], assistant: Assistant | Callable[[], Assistant],
+                 settings: Settings) -> None:
+        self.name = name
+        self.tiers = tiers
+        self._assistant = assistant
+        self.settings = settings
+
+    @property
+    def assistant(self) -> Assistant:
+        """The assistant, built on first use."""
+        if not isinstance(self._assistant, Assistant):
+            self._assistant = self._assistant()
+        return self._assistant
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Models, retrieval and assistant settings except the escalation knobs (the sweep sets those)."""
+        assistant = self.settings.assistant.model_dump(mode="json",
+                                                       exclude={"threshold", "escalation", "checkpoint_path"})
+        retrieval = self.settings.retrieval.model_dump(mode="json")
+        return {"system": self.name, "version": EVAL_VERSION,
+                "models": [model_fingerprint(self.settings, tier) for tier in self.tiers],
+                "assistant": assistant, "retrieval": retrieval, "index": str(self.settings.index_dir()),
+                "prompts": [FACT_SYSTEM, CHAT_SYSTEM, PROGRAM_SYSTEM],
+                "llama": self.settings.llama.model_dump()}
+
+    def answer(self, item: EvalItem) -> dict[str, Any]:
+        """One turn on a fresh thread, escalation off."""
+        started, cpu_started = time.perf_counter(), time.process_time()
+        answer = self.assistant.ask(item.question, escalation="never")
+        return answer_record(answer, time.perf_counter() - started, time.process_time() - cpu_started, self.tiers)
+
+
+@dataclass
+class SystemFactory:
+    """Builds the run systems over shared parts: one model pool, one retriever, one router (identical routes)."""
+
+    settings: Settings
+    checkpoint_path: Path
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self._pool: Any = None
+        self._router: Router | None = None
+        self._retriever: Any = None
+
+    def _model(self, alias: str) -> ChatModel:
+        from models.registry import ModelPool
+
+        if self._pool is None:
+            self._pool = ModelPool(self.settings)
+        model: ChatModel = self._pool.get(alias)
+        return model
+
+    def _shared(self) -> tuple[Router, Any]:
+        if self._router is None:
+            from retrieval.knowledge_base import open_retriever
+
+            self._retriever = open_retriever(self.settings, progress=self.progress)
+            assistant_settings = self.settings.assistant
+            small = self._model("small") if assistant_settings.router_min_margin > 0 else None
+            self._router = CascadeRouter(self._retriever.embedder, small,
+                                         neighbours=assistant_settings.router_neighbours,
+                                         min_margin=assistant_settings.router_min_margin)
+        return self._router, self._retriever
+
+    def _assistant(self, small: str, large: str) -> Assistant:
+        router, retriever = self._shared()
+        return Assistant(self._model(small), self._model(large), router, retriever, self.settings,
+                         self.checkpoint_path)
+
+    def build(self, name: str) -> System:
+        """The run system called ``name``."""
+        if name == "large-only":
+            return DirectSystem(name, "large", lambda: self._model("large"), self.settings)
+        if name == "small-only":
+            return DirectSystem(name, "small", lambda: self._model("small"), self.settings)
+        if name == "routed-no-escalation":
+            return PipelineSystem(name, ("small", "large"), lambda: self._assistant("small", "large"), self.settings)
+        if name == "large-pipeline":
+            return PipelineSystem(name, ("large", "large"), lambda: self._assistant("large", "large"), self.settings)
+        raise KeyError(name)
+
+
+def expand_systems(names: list[str]) -> tuple[list[str], list[str]]:
+    """(systems to run, systems to compose) for the requested names, run dependencies included, in a fixed order."""
+    for name in names:
+        if name not in ALL_SYSTEMS:
+            raise EvalError(f"unknown system {name!r}", choice_hint(name, ALL_SYSTEMS, "use any of"))
+    needed = {dependency for name in names for dependency in COMPOSED_SYSTEMS.get(name, (name,))}
+    run = [name for name in RUN_SYSTEMS if name in needed]
+    composed = [name for name in COMPOSED_SYSTEMS if name in names]
+    return run, composed

@@ -1,0 +1,56 @@
+"""The eval with the real models: `assistant eval run` on a user JSONL file and its own corpus, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval.report import load_results
+
+QUESTIONS = [
+    {"id": "capital", "question": "What is the capital city of Freedonia?", "answers": ["Fredville"],
+     "kind": "fact"},
+    {"id": "mul", "question": "What is 347 * 29?", "answers": ["10063"], "kind": "arithmetic"},
+    {"id": "apples", "question": "Ana has 12 apples. She gives 5 apples to Ben and then buys 7 more apples. "
+     "How many apples does Ana have now?", "answers": ["14"], "kind": "word_problem"},
+    {"id": "haiku", "question": "Write a haiku about autumn leaves.", "kind": "chat"},
+]
+CORPUS = [
+    {"id": "freedonia", "title": "Freedonia",
+     "text": "Freedonia is a small fictional country. Its capital city is Fredville, on the river Fred."},
+    {"id": "sylvania", "title": "Sylvania", "text": "Sylvania borders Freedonia. Its capital is Sylvan Heights."},
+]
+
+
+@pytest.mark.slow
+def test_eval_run_on_a_user_file_with_the_real_models(tmp_path: Path) -> None:
+    questions, corpus, output = tmp_path / "questions.jsonl", tmp_path / "corpus.jsonl", tmp_path / "out"
+    questions.write_text("\n".join(json.dumps(item) for item in QUESTIONS) + "\n")
+    corpus.write_text("\n".join(json.dumps(item) for item in CORPUS) + "\n")
+    command = [sys.executable, "-m", "assistant.cli", "eval", "run", "--suite", str(questions), "--corpus",
+               str(corpus), "--systems", "routed,large-only,oracle", "--output", str(output)]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("ASSISTANT_")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1200, env=environment, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "routed-no-escalation: 4 answered" in done.stdout or "from the cache" in done.stdout
+    results = load_results(output)
+    summaries = results["summaries"]
+    assert set(summaries) == {"routed-no-escalation", "large-pipeline", "large-only", "routed", "oracle"}
+    pipeline = results["systems"]["routed-no-escalation"]
+    # the calculator answers plain arithmetic exactly with no model; the fact comes from the user's corpus
+    assert pipeline["mul"]["correct"] == 1.0 and pipeline["mul"]["usage"] == []
+    assert pipeline["capital"]["route"] == "FACT" and pipeline["capital"]["correct"] == 1.0
+    assert pipeline["capital"]["sources"][0]["doc_id"] == "freedonia"
+    assert pipeline["haiku"]["route"] == "CHAT" and pipeline["haiku"]["correct"] is None
+    assert summaries["large-only"]["tokens"]["large"]["calls"] == 4
+    assert summaries["routed"]["flops"] < summaries["large-only"]["flops"]
+    assert {"report.md", "cost_quality.png"} <= {path.name for path in output.iterdir()}
+    # a second run answers nothing again: every item comes from the cache
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "0 answered, 4 from the cache" in again.stdout
