@@ -220,9 +220,11 @@ class _Nodes:
         evidence = self._evidence(state)
         completion = _stream(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
                              max_tokens=self.settings.fact_max_tokens, temperature=0.0)
-        text = cite(completion.text.strip(), evidence)
-        top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
+        text = completion.text.strip()
         not_found = NOT_FOUND in text.lower()
+        if not not_found:
+            text = cite(text, evidence)
+        top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
         confidence, signals = fact_confidence(completion.token_probabilities, text,
                                               " ".join(item.text for item in evidence), top_dense, not_found)
         return {"draft": text, "confidence": confidence, "signals": signals,

@@ -397,6 +397,7 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
     """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE]."""
     yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
     streamed = False
+    answer_so_far = ""  # what the model answering now has streamed (a FACT answer gets its citation at the end)
     deadline = time.monotonic() + timeout_s
     try:
         async for event in assistant.astream(question, thread, escalation=body.escalation):
@@ -404,8 +405,10 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
                 raise TimeoutError(f"the answer took longer than the {timeout_s:g} s limit and was stopped")
             if event["type"] == "token":
                 streamed = True
+                answer_so_far += event["text"]
                 yield _chunk(request_id, body.model, {"content": event["text"]})
             elif event["type"] == "escalate":
+                answer_so_far = ""
                 note = "\n\n[escalated to the large model]\n\n" if streamed else ""
                 yield _chunk(request_id, body.model, {"content": note} if note else {},
                              extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
@@ -414,6 +417,8 @@ async def _stream_answer(assistant: Assistant, question: str, thread: str, body:
                 _record(metrics, answer)
                 if not streamed or answer.route == "MATH":
                     yield _chunk(request_id, body.model, {"content": answer.text})
+                elif answer.text.startswith(answer_so_far.strip()) and len(answer.text) > len(answer_so_far.strip()):
+                    yield _chunk(request_id, body.model, {"content": answer.text[len(answer_so_far.strip()):]})
                 yield _chunk(request_id, body.model, {}, "stop", extra={"x_assistant": _metadata(answer)})
                 if include_usage:
                     yield _usage_chunk(request_id, body.model, _usage(answer))

@@ -65,7 +65,9 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "accuracy": accuracy(records),
         "exact_match": _mean([record["exact_match"] for record in facts]),
         "f1": _mean([record["f1"] for record in facts]),
-        "escalated": sum(1 for record in values if record.get("escalated")),
+        # escalations by confidence (word problems routed to the large model by capability are not counted)
+        "escalated": sum(1 for record in values
+                         if any(usage.get("step") == "escalate" for usage in record.get("usage", []))),
         "large_calls": sum(1 for record in values if uses_large(record)),
         "tokens": tokens,
         "flops": sum(usage.get("flops", 0.0) for record in values for usage in record.get("usage", [])),
@@ -169,6 +171,11 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += [f"Run {meta.get('created', '')} on {meta.get('machine', {}).get('cpu', '?')} "
               f"({meta.get('machine', {}).get('cores', '?')} cores). Command: `{meta.get('command', '')}`. "
               f"Routed thresholds: {meta.get('threshold')} (fact, math), {meta.get('chat_threshold')} (chat).", ""]
+    failed = sorted({item_id for errors in meta.get("errors", {}).values() for item_id in errors})
+    if failed:
+        lines += [f"**{len(failed)} items are left out of every system** because a system failed on them (run the "
+                  f"same command again to retry them): {', '.join(failed[:10])}{' ...' if len(failed) > 10 else ''}",
+                  ""]
     lines += ["Accuracy is over items with answers (chat items count for routing and cost only): SQuAD exact match "
               "for facts, numeric match for arithmetic and word problems. FLOPs = 2 x parameters x tokens.", ""]
     lines += ["| system | accuracy % | fact EM / F1 | large-model turns | escalated | FLOPs | x large-only | "

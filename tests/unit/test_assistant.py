@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.api import Answer, Assistant
+from assistant.passages import Evidence, cite
 from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM
 from assistant.routing import CascadeRouter, RouteDecision, question_shape
 from assistant.settings import Settings
@@ -104,7 +105,7 @@ def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, 
 def test_fact_answers_from_delimited_untrusted_passages_and_cites(settings: Settings, retriever: Retriever,
                                                                    small: FakeChatModel,
                                                                    large: FakeChatModel) -> None:
-    small.enqueue("Denver Broncos [sb50.txt#0]", probability=0.95)
+    small.enqueue("Denver Broncos", probability=0.95)  # the model answers; the graph cites the supporting chunk
     answer = _assistant(settings, retriever, "FACT", small, large).ask(
         "Which NFL team represented the AFC at Super Bowl 50?")
     assert answer.text == "Denver Broncos [sb50.txt#0]" and not answer.escalated
@@ -114,6 +115,17 @@ def test_fact_answers_from_delimited_untrusted_passages_and_cites(settings: Sett
     assert user["content"].startswith("<documents>\n[sb50.txt#0]") and "</documents>\nQuestion:" in user["content"]
     assert answer.signals["support"] == 1.0 and answer.confidence >= 0.5
     assert [item["tier"] for item in answer.usage] == ["small"]
+
+
+def test_citations_name_a_chunk_the_model_was_shown() -> None:
+    evidence = [Evidence("a.txt#0", "A", "The Eiffel Tower is in Paris.", 1.0),
+                Evidence("b.txt#3", "B", "Super Bowl 50 was won by the Denver Broncos.", 0.5)]
+    assert cite("Denver Broncos", evidence) == "Denver Broncos [b.txt#3]"
+    assert cite("Paris [a.txt#0]", evidence) == "Paris [a.txt#0]"
+    assert cite("Paris [made-up#9]", evidence) == "Paris [a.txt#0]"  # an invented id is replaced
+    assert cite("Seattle Seahawks", evidence) == "Seattle Seahawks"  # nothing supports it: no citation
+    assert cite("not in the documents", evidence) == "not in the documents"
+    assert cite("Paris", []) == "Paris"
 
 
 def test_not_in_the_documents_escalates_with_the_same_passages(settings: Settings, retriever: Retriever,

@@ -367,3 +367,21 @@ def test_eval_cli_errors_say_how_to_fix(tmp_path: Path, capsys: pytest.CaptureFi
 def test_user_suite_file_loads_all_kinds(suite_file: Path) -> None:
     items = user_items(suite_file)
     assert [item.kind for item in items] == ["fact", "fact", "arithmetic", "word_problem", "chat"]
+
+
+def test_items_a_system_failed_on_are_left_out_and_named(settings: Settings, parts: Parts, suite_file: Path,
+                                                         tmp_path: Path) -> None:
+    def build(name: str) -> System:
+        system = parts.build(name)
+        if name == "large-only":
+            failing = CountingSystem(name="large-only", fail_on="won")
+            failing.fingerprint = system.fingerprint  # type: ignore[method-assign]
+            return failing
+        return system
+
+    outcome = run_eval(settings, suite=str(suite_file), systems=["large-only", "routed"], limit=None,
+                       output=tmp_path / "out", progress=False, build=build)
+    assert outcome.runs["large-only"].errors.keys() == {"won"}
+    assert "won" not in outcome.results["items"] and len(outcome.results["items"]) == 4
+    assert "1 items are left out of every system" in (tmp_path / "out" / "report.md").read_text()
+    assert "goal" in (tmp_path / "out" / "report.md").read_text()
