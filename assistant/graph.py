@@ -8,7 +8,6 @@ Tokens are streamed through LangGraph's custom stream as ``{"token": text, "mode
 from __future__ import annotations
 
 import contextlib
-import json
 import operator
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,8 @@ from langgraph.graph import END, START, StateGraph
 
 from assistant.confidence import agreement, chat_confidence, citations, fact_confidence
 from assistant.passages import Evidence, cite, select_evidence
-from assistant.prompts import NOT_FOUND, PROGRAM_SCHEMA, chat_messages, fact_messages, program_messages
+from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
+from assistant.prompts import NOT_FOUND, chat_messages, fact_messages, program_messages
 from assistant.routing import RouteDecision, Router
 from assistant.settings import AssistantSettings
 from models.base import ChatModel, Completion, Message, TextDelta
@@ -31,6 +31,7 @@ from tools.errors import CalculatorError
 Escalation = Literal["auto", "never", "always"]
 Search = Callable[[str, int], list[Hit]]
 Calculator = Callable[[str], CalcResult]
+PROGRAM_MAX_TOKENS = 256
 
 
 class TurnCancelledError(Exception):
@@ -163,22 +164,21 @@ class _Nodes:
                 "calculation": result.to_dict(), "trace": _step(state, "calculate", started, ok=True)}
 
     def _program_turn(self, state: TurnState, model: ChatModel, tier: str, samples: int, step: str) -> TurnState:
-        """``samples`` expressions from ``model`` (the first greedy), each evaluated; the most agreed value wins."""
+        """``samples`` programs from ``model`` (the first greedy) run by the calculator; the most agreed value wins."""
         started = time.perf_counter()
         usage = list(state.get("usage", []))
         results: list[CalcResult | None] = []
-        expressions: list[str] = []
+        programs: list[str] = []
         for index in range(samples):
-            completion = model.chat(program_messages(state["question"]), max_tokens=96,
+            completion = model.chat(program_messages(state["question"]), max_tokens=PROGRAM_MAX_TOKENS,
                                     temperature=0.0 if index == 0 else 0.7, json_schema=PROGRAM_SCHEMA)
             usage.append({"step": step, "tier": tier, **completion.usage.to_dict()})
+            programs.append(completion.text)
             try:
-                expression = str(json.loads(completion.text)["expression"])
-                expressions.append(expression)
-                results.append(self.deps.calculate(expression))
-            except (ValueError, KeyError, TypeError, CalculatorError):
+                results.append(evaluate_program(completion.text, self.deps.calculate))
+            except ProgramError:
                 results.append(None)
-        update: TurnState = {"usage": usage, "trace": _step(state, step, started, tier=tier, expressions=expressions)}
+        update: TurnState = {"usage": usage, "trace": _step(state, step, started, tier=tier, programs=programs)}
         values = [result.exact if result else None for result in results]
         share = agreement(values)
         successful = [result for result in results if result is not None]
@@ -188,7 +188,7 @@ class _Nodes:
         best = max(successful, key=lambda result: values.count(result.exact))
         return update | {"draft": _format(best), "confidence": round(share, 4), "expression": best.expression,
                          "signals": {"agreement": round(share, 4), "calculator": 1.0, "samples": float(len(results))},
-                         "calculation": best.to_dict() | {"sampled_expressions": expressions}}
+                         "calculation": best.to_dict() | {"sampled_programs": programs}}
 
     def word_problem(self, state: TurnState) -> TurnState:
         if self.settings.word_problems == "small":

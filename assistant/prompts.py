@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from assistant.passages import Evidence
 from models.base import Message
 
@@ -18,15 +16,10 @@ FACT_SYSTEM = (
 )
 CHAT_SYSTEM = "You are a helpful, concise assistant."
 PROGRAM_SYSTEM = (
-    "Turn the word problem into ONE arithmetic expression whose value is the answer. Use only numbers, + - * / "
-    "( ) and %. Do not compute the result yourself and do not explain. Reply with JSON only."
+    "Solve the word problem as a short program. Write one step for each quantity you need: a snake_case name and "
+    "an arithmetic expression using only numbers, + - * / ( ), % and the names of earlier steps. The last step is "
+    "the answer to the question. Do not compute any result yourself and do not explain. Reply with JSON only."
 )
-PROGRAM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"expression": {"type": "string", "maxLength": 300}},
-    "required": ["expression"],
-    "additionalProperties": False,
-}
 
 
 def documents_block(evidence: list[Evidence]) -> str:

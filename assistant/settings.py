@@ -141,8 +141,8 @@ class AssistantSettings(BaseModel):
                     "free-form answer is low even when it is fine, so chat needs its own, lower threshold).")
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")
     word_problems: Literal["large", "small"] = Field(
-        "large", description="Who writes word-problem expressions: large (measured capability) or small (sampled).")
-    word_problem_samples: int = Field(3, ge=1, le=9, description="Small-model expressions sampled per problem.")
+        "large", description="Who writes word-problem programs: large (measured capability) or small (sampled).")
+    word_problem_samples: int = Field(3, ge=1, le=9, description="Small-model programs sampled per problem.")
     fact_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for a FACT question.")
     evidence_chars: int = Field(700, ge=100, le=20000, description="Evidence sent to the model, in characters.")
     evidence_chunks: int = Field(3, ge=1, le=20, description="Chunks the evidence may come from.")

@@ -30,13 +30,17 @@ from models.base import ChatModel, Message
 # Bumped when a system's prompts or record format change, so cached records of the old behaviour are not reused.
 EVAL_VERSION = 1
 
-# The monolithic baseline does not know what kind of question it gets: one prompt for everything, asking for short
-# factual answers and brief step-by-step reasoning with a final "Answer:" line for calculations.
-DIRECT_SYSTEM = (
-    "You are a helpful assistant. Answer the user's question. For a factual question, reply with just the answer in "
-    "as few words as possible. For a calculation or a word problem, reason briefly step by step, then end with a "
-    "final line 'Answer: <number>'."
-)
+# The closed-book baselines get the best prompt for each kind of question, the kind taken from the dataset: this
+# favours them over a real monolithic assistant, which would not know it. One prompt for every kind was measured
+# first (2026-11-24, 500 items): the large model then answered 95 of 100 word problems with a bare number and got
+# 5% of them right, against 33% (4 of 12) when asked to work step by step.
+DIRECT_PROMPTS: dict[str, str] = {
+    "fact": "Answer the question with just the answer, in as few words as possible.",
+    "arithmetic": "Compute the result. Reply with just the number.",
+    "word_problem": ("Solve the math word problem. Think step by step, writing each step of the calculation on its "
+                     "own line, then finish with a final line 'Answer: <number>'."),
+    "chat": "You are a helpful assistant.",
+}
 DIRECT_MAX_TOKENS = 256
 
 
@@ -79,7 +83,8 @@ def _usage_record(step: str, tier: str, usage: dict[str, Any]) -> dict[str, Any]
 
 
 class DirectSystem:
-    """One model answers alone, closed-book: ``large-only`` (the monolithic baseline) and ``small-only``."""
+    """One model answers alone, closed-book, with the prompt for the item's kind: ``large-only`` (the monolithic
+    baseline) and ``small-only``."""
 
     def __init__(self, name: str, tier: str, model: ChatModel | Callable[[], ChatModel], settings: Settings,
                  max_tokens: int = DIRECT_MAX_TOKENS) -> None:
@@ -99,11 +104,11 @@ class DirectSystem:
     def fingerprint(self) -> dict[str, Any]:
         """Model weights, prompt, token budget and sampling settings."""
         return {"system": self.name, "version": EVAL_VERSION, "model": model_fingerprint(self.settings, self.tier),
-                "prompt": DIRECT_SYSTEM, "max_tokens": self.max_tokens, "llama": self.settings.llama.model_dump()}
+                "prompts": DIRECT_PROMPTS, "max_tokens": self.max_tokens, "llama": self.settings.llama.model_dump()}
 
     def answer(self, item: EvalItem) -> dict[str, Any]:
-        """The model's reply to the question with the baseline prompt, greedy."""
-        messages: list[Message] = [{"role": "system", "content": DIRECT_SYSTEM},
+        """The model's reply to the question with its kind's prompt, greedy."""
+        messages: list[Message] = [{"role": "system", "content": DIRECT_PROMPTS[item.kind]},
                                    {"role": "user", "content": item.question}]
         started, cpu_started = time.perf_counter(), time.process_time()
         completion = self.model.chat(messages, max_tokens=self.max_tokens, temperature=0.0)

@@ -147,7 +147,8 @@ class LlamaCppModel:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._llama._model.vocab, token))
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
+        # The key keeps the schema's property order: the grammar makes the model write properties in that order.
+        key = json.dumps(schema)
         if key not in self._grammars:
             try:
                 self._grammars[key] = self._llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)

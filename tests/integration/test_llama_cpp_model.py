@@ -67,6 +67,15 @@ def test_json_schema_output_parses_and_validates(model: LlamaCppModel) -> None:
     assert isinstance(data["name"], str) and isinstance(data["age"], int)
 
 
+def test_json_properties_come_in_the_schema_order(tiny_model: LlamaCppModel) -> None:
+    # Word-problem programs rely on it: a step's name is written before its expression.
+    schema = {"type": "object", "properties": {"zebra": {"type": "string"}, "apple": {"type": "string"}},
+              "required": ["zebra", "apple"], "additionalProperties": False}
+    completion = tiny_model.chat([{"role": "user", "content": "Two animals as JSON."}], max_tokens=40,
+                                 json_schema=schema)
+    assert list(json.loads(completion.text)) == ["zebra", "apple"]
+
+
 def test_stream_equals_chat_at_temperature_zero(model: LlamaCppModel) -> None:
     items = list(model.stream(QUESTION, max_tokens=40))
     final = items[-1]

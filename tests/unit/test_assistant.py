@@ -80,23 +80,29 @@ def test_plain_arithmetic_uses_no_model(settings: Settings, retriever: Retriever
     assert answer.cost["total"]["flops"] == 0
 
 
+def _program(*steps: tuple[str, str]) -> str:
+    return json.dumps({"steps": [{"name": name, "expression": expression} for name, expression in steps]})
+
+
 def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retriever: Retriever,
                                                         small: FakeChatModel, large: FakeChatModel) -> None:
-    large.enqueue(json.dumps({"expression": "12 * 3 + 4"}))
+    program = _program(("boxed", "12 * 3"), ("apples", "boxed + 4"))
+    large.enqueue(program)
     answer = _assistant(settings, retriever, "MATH", small, large).ask("Tom has 12 boxes of 3 apples and 4 more.")
     assert answer.text == "40" and answer.escalated and "4-12%" in answer.escalation_reason
     assert small.calls == [] and large.calls[0].json_schema is not None
-    assert answer.calculation is not None and answer.calculation["sampled_expressions"] == ["12 * 3 + 4"]
+    assert answer.calculation is not None and answer.calculation["sampled_programs"] == [program]
+    assert answer.calculation["expression"] == "36 + 4"  # the last step, with the earlier step's value in it
 
 
 def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, retriever: Retriever,
                                                             small: FakeChatModel, large: FakeChatModel) -> None:
     settings.assistant.word_problems = "small"
-    small.enqueue(*(json.dumps({"expression": e}) for e in ("2 + 2", "2 + 2", "2 + 2")))
+    small.enqueue(*(_program(("apples", e)) for e in ("2 + 2", "2 + 2", "2 + 2")))
     agreed = _assistant(settings, retriever, "MATH", small, large).ask("Two plus two apples?")
     assert agreed.text == "4" and not agreed.escalated and agreed.confidence == 1.0
-    small.enqueue(*(json.dumps({"expression": e}) for e in ("2 + 2", "2 * 3", "not math")))
-    large.enqueue(json.dumps({"expression": "2 + 3"}))
+    small.enqueue(*(_program(("apples", e)) for e in ("2 + 2", "2 * 3", "not math")))
+    large.enqueue(_program(("apples", "2 + 3")))
     disputed = _assistant(settings, retriever, "MATH", small, large).ask("Two and three apples?")
     assert disputed.escalated and disputed.text == "5" and disputed.confidence == 1.0
     assert [item["tier"] for item in disputed.usage] == ["small", "small", "small", "large"]

@@ -25,7 +25,7 @@ from eval.errors import EvalError
 from eval.report import load_results
 from eval.run import run_eval
 from eval.runner import ItemCache, run_system, stratified_limit
-from eval.systems import DIRECT_SYSTEM, DirectSystem, PipelineSystem, System, expand_systems
+from eval.systems import DIRECT_PROMPTS, DirectSystem, PipelineSystem, System, expand_systems
 from models.base import Message
 from models.fake import FakeChatModel
 from retrieval.documents import Document
@@ -64,7 +64,7 @@ def _small(messages: Sequence[Message]) -> str:
         # right about the winner, wrong (and unsupported by the passage) about the loser
         return "Denver Broncos [sb50.txt#0]" if "won" in question else "Seattle Seahawks"
     if system == PROGRAM_SYSTEM:
-        return '{"expression": "5 * 3"}'
+        return '{"steps": [{"name": "apples", "expression": "5 * 3"}]}'
     return "Hi"
 
 
@@ -73,8 +73,8 @@ def _large(messages: Sequence[Message]) -> str:
     if system == FACT_SYSTEM:
         return "Denver Broncos [sb50.txt#0]" if "won" in question else "Carolina Panthers [sb50.txt#0]"
     if system == PROGRAM_SYSTEM:
-        return '{"expression": "5 + 3"}'
-    if system == DIRECT_SYSTEM:
+        return '{"steps": [{"name": "apples", "expression": "5 + 3"}]}'
+    if system in DIRECT_PROMPTS.values():
         if "347" in question:
             return "347 * 29 = 10062. Answer: 10062"
         if "apples" in question:
@@ -385,3 +385,17 @@ def test_items_a_system_failed_on_are_left_out_and_named(settings: Settings, par
     assert "won" not in outcome.results["items"] and len(outcome.results["items"]) == 4
     assert "1 items are left out of every system" in (tmp_path / "out" / "report.md").read_text()
     assert "goal" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_closed_book_baseline_gets_the_prompt_for_each_kind(settings: Settings, parts: Parts) -> None:
+    from typing import get_args
+
+    from eval.datasets import Kind
+
+    assert set(DIRECT_PROMPTS) == set(get_args(Kind))
+    baseline = DirectSystem("large-only", "large", parts.large, settings)
+    for kind in get_args(Kind):
+        baseline.answer(EvalItem(f"x-{kind}", kind, "How many apples?", ("8",), "test"))
+        assert parts.large.calls[-1].messages[0] == {"role": "system", "content": DIRECT_PROMPTS[kind]}
+    assert "step by step" in DIRECT_PROMPTS["word_problem"]
+    assert baseline.fingerprint()["prompts"] == DIRECT_PROMPTS

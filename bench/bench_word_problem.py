@@ -1,0 +1,120 @@
+"""Word-problem prompt variants on the mixed suite's gsm_symbolic problems: accuracy, tokens, FLOPs, time.
+
+Usage: python bench/bench_word_problem.py [--limit 100] [--tiers large] [--variants expression,steps,cot]
+
+``expression`` is the single calculator expression the graph asked for before 2026-11-24, ``steps`` the named-step
+program the graph uses now (each step one calculator expression, evaluated by the calculator), ``cot`` the
+step-by-step prose the large-only baseline uses (the model does its own arithmetic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program, parse_lines, substitute
+from assistant.prompts import program_messages
+from assistant.settings import Settings
+from eval.datasets import mixed_suite
+from eval.metrics import numeric_match
+from eval.systems import DIRECT_PROMPTS
+from models.base import Message
+from models.registry import load_model
+from tools.calculator import calculate
+from tools.errors import CalculatorError
+
+EXPRESSION_SYSTEM = (
+    "Turn the word problem into ONE arithmetic expression whose value is the answer. Use only numbers, + - * / "
+    "( ) and %. Do not compute the result yourself and do not explain. Reply with JSON only."
+)
+EXPRESSION_SCHEMA = {
+    "type": "object",
+    "properties": {"expression": {"type": "string", "maxLength": 300}},
+    "required": ["expression"],
+    "additionalProperties": False,
+}
+
+
+def _expression(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+    messages: list[Message] = [{"role": "system", "content": EXPRESSION_SYSTEM}, {"role": "user", "content": question}]
+    completion = model.chat(messages, max_tokens=96, temperature=0.0, json_schema=EXPRESSION_SCHEMA)
+    try:
+        answer = calculate(str(json.loads(completion.text)["expression"])).exact
+    except (ValueError, KeyError, TypeError, CalculatorError):
+        answer = ""
+    usage = completion.usage
+    return answer, usage.prompt_tokens, usage.completion_tokens, usage.flops
+
+
+def _steps(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+    completion = model.chat(program_messages(question), max_tokens=256, temperature=0.0, json_schema=PROGRAM_SCHEMA)
+    try:
+        answer = evaluate_program(completion.text, calculate).exact
+    except ProgramError:
+        answer = ""
+    usage = completion.usage
+    return answer, usage.prompt_tokens, usage.completion_tokens, usage.flops
+
+
+def _cot(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+    messages: list[Message] = [{"role": "system", "content": DIRECT_PROMPTS["word_problem"]},
+                               {"role": "user", "content": question}]
+    completion = model.chat(messages, max_tokens=256, temperature=0.0)
+    usage = completion.usage
+    return completion.text, usage.prompt_tokens, usage.completion_tokens, usage.flops
+
+
+LINES_SYSTEM = (
+    "Solve the word problem as a short program: one line per quantity you need, `name = expression`, using only "
+    "numbers, + - * / ( ), % and the names of earlier lines. The last line is the answer to the question. Do not "
+    "compute any result yourself and do not explain."
+)
+
+
+def _lines(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+    messages: list[Message] = [{"role": "system", "content": LINES_SYSTEM}, {"role": "user", "content": question}]
+    completion = model.chat(messages, max_tokens=192, temperature=0.0)
+    try:
+        values: dict[str, str] = {}
+        answer = ""
+        for name, expression in parse_lines(completion.text):
+            result = calculate(substitute(expression, values))
+            values[name] = answer = result.exact
+    except (ProgramError, CalculatorError):
+        answer = ""
+    usage = completion.usage
+    return answer, usage.prompt_tokens, usage.completion_tokens, usage.flops
+
+
+VARIANTS = {"expression": _expression, "steps": _steps, "cot": _cot, "lines": _lines}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--tiers", default="large")
+    parser.add_argument("--variants", default="expression,steps")
+    args = parser.parse_args()
+    settings = Settings.load()
+    items = [item for item in mixed_suite(settings.cache_dir, progress=False)
+             if item.kind == "word_problem"][: args.limit]
+    print(f"{'tier':<6} {'variant':<11} {'accuracy':>9} {'prompt':>7} {'output':>7} {'FLOPs':>9} {'seconds':>8}")
+    for tier in args.tiers.split(","):
+        model = load_model(settings, tier, progress=False)
+        for name in args.variants.split(","):
+            correct = 0.0
+            prompt = output = 0
+            flops = 0.0
+            started = time.perf_counter()
+            for item in items:
+                answer, prompt_tokens, completion_tokens, item_flops = VARIANTS[name](model, item.question)
+                correct += numeric_match(answer, item.answers)
+                prompt, output, flops = prompt + prompt_tokens, output + completion_tokens, flops + item_flops
+            count = len(items)
+            print(f"{tier:<6} {name:<11} {correct / count:>9.3f} {prompt / count:>7.0f} {output / count:>7.0f} "
+                  f"{flops / count:>9.2e} {(time.perf_counter() - started) / count:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
