@@ -60,21 +60,6 @@ def parse_program(text: str) -> list[tuple[str, str]]:
     return program
 
 
-_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
-
-
-def parse_lines(text: str) -> list[tuple[str, str]]:
-    """The ``name = expression`` lines of a model's reply (code fences, comments and other lines are skipped)."""
-    program: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        match = _ASSIGNMENT.match(line.split("#", 1)[0].strip())
-        if match:
-            program.append((match.group(1).lower(), match.group(2)))
-    if not program or len(program) > MAX_STEPS:
-        raise ProgramError(f"a program has 1 to {MAX_STEPS} steps, this one has {len(program)}")
-    return program
-
-
 def substitute(expression: str, values: dict[str, str]) -> str:
     """``expression`` with every whole-word name of an earlier step replaced by its value in parentheses."""
     return _IDENTIFIER.sub(lambda match: f"({values[match.group()]})" if match.group() in values else match.group(),

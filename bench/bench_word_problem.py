@@ -4,16 +4,18 @@ Usage: python bench/bench_word_problem.py [--limit 100] [--tiers large] [--varia
 
 ``expression`` is the single calculator expression the graph asked for before 2026-11-24, ``steps`` the named-step
 program the graph uses now (each step one calculator expression, evaluated by the calculator), ``cot`` the
-step-by-step prose the large-only baseline uses (the model does its own arithmetic).
+step-by-step prose the large-only baseline uses (the model does its own arithmetic), ``lines`` plain
+``name = expression`` lines without a grammar (tried and dropped: the model computed the results itself).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 
-from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program, parse_lines, substitute
+from assistant.program import MAX_STEPS, PROGRAM_SCHEMA, ProgramError, evaluate_program, substitute
 from assistant.prompts import program_messages
 from assistant.settings import Settings
 from eval.datasets import mixed_suite
@@ -63,6 +65,18 @@ def _cot(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[n
     completion = model.chat(messages, max_tokens=256, temperature=0.0)
     usage = completion.usage
     return completion.text, usage.prompt_tokens, usage.completion_tokens, usage.flops
+
+
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
+
+
+def parse_lines(text: str) -> list[tuple[str, str]]:
+    """The ``name = expression`` lines of a reply (code fences, comments and other lines are skipped)."""
+    program = [(match.group(1).lower(), match.group(2)) for line in text.splitlines()
+               if (match := _ASSIGNMENT.match(line.split("#", 1)[0].strip()))]
+    if not program or len(program) > MAX_STEPS:
+        raise ProgramError(f"a program has 1 to {MAX_STEPS} steps, this one has {len(program)}")
+    return program
 
 
 LINES_SYSTEM = (
