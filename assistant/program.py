@@ -52,8 +52,6 @@ def parse_program(text: str) -> list[tuple[str, str]]:
         program = [(str(step["name"]), str(step["expression"])) for step in steps]
     except (ValueError, KeyError, TypeError) as error:
         raise ProgramError(f"not a program: {error}") from error
-    if not program or len(program) > MAX_STEPS:
-        raise ProgramError(f"a program has 1 to {MAX_STEPS} steps, this one has {len(program)}")
     for name, _ in program:
         if not re.match(NAME_PATTERN, name):
             raise ProgramError(f"bad step name {name!r}")
@@ -66,15 +64,17 @@ def substitute(expression: str, values: dict[str, str]) -> str:
                            expression)
 
 
-def evaluate_program(text: str, calculate: Callable[[str], CalcResult]) -> CalcResult:
-    """Run every step through ``calculate``; the last step's result is the answer.
+def run_steps(steps: list[tuple[str, str]], calculate: Callable[[str], CalcResult]) -> CalcResult:
+    """Run ``(name, expression)`` steps in order through ``calculate``; the last step's result is the answer.
 
-    Raises :class:`ProgramError` when the reply is not a program or a step fails or is not a number (an unknown
-    name would otherwise make the calculator return an expression in that symbol).
+    Raises :class:`ProgramError` when there are no steps or more than ``MAX_STEPS``, or a step fails or is not a
+    number (an unknown name would otherwise make the calculator return an expression in that symbol).
     """
+    if not steps or len(steps) > MAX_STEPS:
+        raise ProgramError(f"a program has 1 to {MAX_STEPS} steps, this one has {len(steps)}")
     values: dict[str, str] = {}
     result: CalcResult | None = None
-    for name, expression in parse_program(text):
+    for name, expression in steps:
         try:
             result = calculate(substitute(expression, values))
         except CalculatorError as error:
@@ -82,5 +82,10 @@ def evaluate_program(text: str, calculate: Callable[[str], CalcResult]) -> CalcR
         if result.approx is None or result.solutions:
             raise ProgramError(f"step {name!r} ({expression}) is not a number: {result.exact}")
         values[name] = result.exact
-    assert result is not None  # parse_program returns at least one step
+    assert result is not None  # checked above: at least one step
     return result
+
+
+def evaluate_program(text: str, calculate: Callable[[str], CalcResult]) -> CalcResult:
+    """Parse a model's JSON program and run it (:func:`run_steps`); raises :class:`ProgramError`."""
+    return run_steps(parse_program(text), calculate)

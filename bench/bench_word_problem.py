@@ -15,13 +15,14 @@ import json
 import re
 import time
 
-from assistant.program import MAX_STEPS, PROGRAM_SCHEMA, ProgramError, evaluate_program, substitute
+from assistant.graph import PROGRAM_MAX_TOKENS
+from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
 from assistant.prompts import program_messages
 from assistant.settings import Settings
 from eval.datasets import mixed_suite
 from eval.metrics import numeric_match
 from eval.systems import DIRECT_PROMPTS
-from models.base import Message
+from models.base import ChatModel, Completion, Message
 from models.registry import load_model
 from tools.calculator import calculate
 from tools.errors import CalculatorError
@@ -38,33 +39,30 @@ EXPRESSION_SCHEMA = {
 }
 
 
-def _expression(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+def _expression(model: ChatModel, question: str) -> tuple[str, Completion]:
     messages: list[Message] = [{"role": "system", "content": EXPRESSION_SYSTEM}, {"role": "user", "content": question}]
     completion = model.chat(messages, max_tokens=96, temperature=0.0, json_schema=EXPRESSION_SCHEMA)
     try:
         answer = calculate(str(json.loads(completion.text)["expression"])).exact
     except (ValueError, KeyError, TypeError, CalculatorError):
         answer = ""
-    usage = completion.usage
-    return answer, usage.prompt_tokens, usage.completion_tokens, usage.flops
+    return answer, completion
 
 
-def _steps(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
-    completion = model.chat(program_messages(question), max_tokens=256, temperature=0.0, json_schema=PROGRAM_SCHEMA)
+def _steps(model: ChatModel, question: str) -> tuple[str, Completion]:
+    completion = model.chat(program_messages(question), max_tokens=PROGRAM_MAX_TOKENS, temperature=0.0,
+                            json_schema=PROGRAM_SCHEMA)
     try:
-        answer = evaluate_program(completion.text, calculate).exact
+        return evaluate_program(completion.text, calculate).exact, completion
     except ProgramError:
-        answer = ""
-    usage = completion.usage
-    return answer, usage.prompt_tokens, usage.completion_tokens, usage.flops
+        return "", completion
 
 
-def _cot(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+def _cot(model: ChatModel, question: str) -> tuple[str, Completion]:
     messages: list[Message] = [{"role": "system", "content": DIRECT_PROMPTS["word_problem"]},
                                {"role": "user", "content": question}]
     completion = model.chat(messages, max_tokens=256, temperature=0.0)
-    usage = completion.usage
-    return completion.text, usage.prompt_tokens, usage.completion_tokens, usage.flops
+    return completion.text, completion
 
 
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
@@ -72,11 +70,8 @@ _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*$")
 
 def parse_lines(text: str) -> list[tuple[str, str]]:
     """The ``name = expression`` lines of a reply (code fences, comments and other lines are skipped)."""
-    program = [(match.group(1).lower(), match.group(2)) for line in text.splitlines()
-               if (match := _ASSIGNMENT.match(line.split("#", 1)[0].strip()))]
-    if not program or len(program) > MAX_STEPS:
-        raise ProgramError(f"a program has 1 to {MAX_STEPS} steps, this one has {len(program)}")
-    return program
+    return [(match.group(1).lower(), match.group(2)) for line in text.splitlines()
+            if (match := _ASSIGNMENT.match(line.split("#", 1)[0].strip()))]
 
 
 LINES_SYSTEM = (
@@ -86,19 +81,13 @@ LINES_SYSTEM = (
 )
 
 
-def _lines(model, question: str) -> tuple[str, int, int, float]:  # type: ignore[no-untyped-def]
+def _lines(model: ChatModel, question: str) -> tuple[str, Completion]:
     messages: list[Message] = [{"role": "system", "content": LINES_SYSTEM}, {"role": "user", "content": question}]
     completion = model.chat(messages, max_tokens=192, temperature=0.0)
     try:
-        values: dict[str, str] = {}
-        answer = ""
-        for name, expression in parse_lines(completion.text):
-            result = calculate(substitute(expression, values))
-            values[name] = answer = result.exact
-    except (ProgramError, CalculatorError):
-        answer = ""
-    usage = completion.usage
-    return answer, usage.prompt_tokens, usage.completion_tokens, usage.flops
+        return run_steps(parse_lines(completion.text), calculate).exact, completion
+    except ProgramError:
+        return "", completion
 
 
 VARIANTS = {"expression": _expression, "steps": _steps, "cot": _cot, "lines": _lines}
@@ -122,9 +111,11 @@ def main() -> None:
             flops = 0.0
             started = time.perf_counter()
             for item in items:
-                answer, prompt_tokens, completion_tokens, item_flops = VARIANTS[name](model, item.question)
+                answer, completion = VARIANTS[name](model, item.question)
                 correct += numeric_match(answer, item.answers)
-                prompt, output, flops = prompt + prompt_tokens, output + completion_tokens, flops + item_flops
+                prompt += completion.usage.prompt_tokens
+                output += completion.usage.completion_tokens
+                flops += completion.usage.flops
             count = len(items)
             print(f"{tier:<6} {name:<11} {correct / count:>9.3f} {prompt / count:>7.0f} {output / count:>7.0f} "
                   f"{flops / count:>9.2e} {(time.perf_counter() - started) / count:>8.2f}", flush=True)

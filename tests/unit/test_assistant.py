@@ -17,6 +17,7 @@ from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
+from tests.programs import program_reply
 
 DOCUMENTS = [
     Document("sb50.txt", "Super Bowl 50 was an American football game. The American Football Conference (AFC) "
@@ -80,13 +81,9 @@ def test_plain_arithmetic_uses_no_model(settings: Settings, retriever: Retriever
     assert answer.cost["total"]["flops"] == 0
 
 
-def _program(*steps: tuple[str, str]) -> str:
-    return json.dumps({"steps": [{"name": name, "expression": expression} for name, expression in steps]})
-
-
 def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retriever: Retriever,
                                                         small: FakeChatModel, large: FakeChatModel) -> None:
-    program = _program(("boxed", "12 * 3"), ("apples", "boxed + 4"))
+    program = program_reply(("boxed", "12 * 3"), ("apples", "boxed + 4"))
     large.enqueue(program)
     answer = _assistant(settings, retriever, "MATH", small, large).ask("Tom has 12 boxes of 3 apples and 4 more.")
     assert answer.text == "40" and answer.escalated and "4-12%" in answer.escalation_reason
@@ -98,11 +95,11 @@ def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retr
 def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, retriever: Retriever,
                                                             small: FakeChatModel, large: FakeChatModel) -> None:
     settings.assistant.word_problems = "small"
-    small.enqueue(*(_program(("apples", e)) for e in ("2 + 2", "2 + 2", "2 + 2")))
+    small.enqueue(*(program_reply(("apples", e)) for e in ("2 + 2", "2 + 2", "2 + 2")))
     agreed = _assistant(settings, retriever, "MATH", small, large).ask("Two plus two apples?")
     assert agreed.text == "4" and not agreed.escalated and agreed.confidence == 1.0
-    small.enqueue(*(_program(("apples", e)) for e in ("2 + 2", "2 * 3", "not math")))
-    large.enqueue(_program(("apples", "2 + 3")))
+    small.enqueue(*(program_reply(("apples", e)) for e in ("2 + 2", "2 * 3", "not math")))
+    large.enqueue(program_reply(("apples", "2 + 3")))
     disputed = _assistant(settings, retriever, "MATH", small, large).ask("Two and three apples?")
     assert disputed.escalated and disputed.text == "5" and disputed.confidence == 1.0
     assert [item["tier"] for item in disputed.usage] == ["small", "small", "small", "large"]

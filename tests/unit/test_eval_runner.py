@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -20,7 +20,7 @@ from assistant.prompts import FACT_SYSTEM, PROGRAM_SYSTEM
 from assistant.routing import RouteDecision
 from assistant.settings import Settings
 from eval.calibrate import set_toml_value
-from eval.datasets import EvalItem, user_items
+from eval.datasets import EvalItem, Kind, user_items
 from eval.errors import EvalError
 from eval.report import load_results
 from eval.run import run_eval
@@ -31,6 +31,7 @@ from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
+from tests.programs import program_reply
 
 SUPER_BOWL = Document("sb50.txt", "Super Bowl 50 was an American football game. The Denver Broncos defeated the "
                       "Carolina Panthers 24-10 at Levi's Stadium.", "Super Bowl 50")
@@ -64,7 +65,7 @@ def _small(messages: Sequence[Message]) -> str:
         # right about the winner, wrong (and unsupported by the passage) about the loser
         return "Denver Broncos [sb50.txt#0]" if "won" in question else "Seattle Seahawks"
     if system == PROGRAM_SYSTEM:
-        return '{"steps": [{"name": "apples", "expression": "5 * 3"}]}'
+        return program_reply(("apples", "5 * 3"))
     return "Hi"
 
 
@@ -73,7 +74,7 @@ def _large(messages: Sequence[Message]) -> str:
     if system == FACT_SYSTEM:
         return "Denver Broncos [sb50.txt#0]" if "won" in question else "Carolina Panthers [sb50.txt#0]"
     if system == PROGRAM_SYSTEM:
-        return '{"steps": [{"name": "apples", "expression": "5 + 3"}]}'
+        return program_reply(("apples", "5 + 3"))
     if system in DIRECT_PROMPTS.values():
         if "347" in question:
             return "347 * 29 = 10062. Answer: 10062"
@@ -388,10 +389,6 @@ def test_items_a_system_failed_on_are_left_out_and_named(settings: Settings, par
 
 
 def test_the_closed_book_baseline_gets_the_prompt_for_each_kind(settings: Settings, parts: Parts) -> None:
-    from typing import get_args
-
-    from eval.datasets import Kind
-
     assert set(DIRECT_PROMPTS) == set(get_args(Kind))
     baseline = DirectSystem("large-only", "large", parts.large, settings)
     for kind in get_args(Kind):

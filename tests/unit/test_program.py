@@ -7,21 +7,18 @@ import json
 import pytest
 
 from assistant.program import MAX_STEPS, PROGRAM_SCHEMA, ProgramError, evaluate_program, parse_program, substitute
+from tests.programs import program_reply
 from tools.calculator import calculate
 
 
-def _program(*steps: tuple[str, str]) -> str:
-    return json.dumps({"steps": [{"name": name, "expression": expression} for name, expression in steps]})
-
-
 def test_steps_run_in_order_with_the_exact_values_of_earlier_steps() -> None:
-    text = _program(("thomas", "258"), ("linda", "24 + 50% * thomas"), ("total", "thomas + linda"))
+    text = program_reply(("thomas", "258"), ("linda", "24 + 50% * thomas"), ("total", "thomas + linda"))
     result = evaluate_program(text, calculate)
     assert result.exact == "411" and result.expression == "258 + 153"
 
 
 def test_exact_fractions_are_carried_between_steps_without_rounding() -> None:
-    result = evaluate_program(_program(("third", "1 / 3"), ("whole", "third * 3")), calculate)
+    result = evaluate_program(program_reply(("third", "1 / 3"), ("whole", "third * 3")), calculate)
     assert result.exact == "1"
 
 
@@ -37,8 +34,8 @@ def test_only_whole_names_of_earlier_steps_are_replaced() -> None:
     json.dumps({"steps": []}),
     json.dumps({"steps": [{"name": "x"}]}),
     json.dumps({"steps": "2 + 2"}),
-    _program(*((f"s{index}", "1") for index in range(MAX_STEPS + 1))),
-    _program(("Bad Name", "1")),
+    program_reply(*((f"s{index}", "1") for index in range(MAX_STEPS + 1))),
+    program_reply(("Bad Name", "1")),
 ])
 def test_malformed_programs_are_refused(text: str) -> None:
     with pytest.raises(ProgramError):
@@ -53,15 +50,15 @@ def test_malformed_programs_are_refused(text: str) -> None:
 ])
 def test_a_step_that_is_not_a_number_fails_the_program(expression: str) -> None:
     with pytest.raises(ProgramError, match="step 'answer'"):
-        evaluate_program(_program(("answer", expression)), calculate)
+        evaluate_program(program_reply(("answer", expression)), calculate)
 
 
 def test_a_step_cannot_refer_to_a_later_step() -> None:
     with pytest.raises(ProgramError):
-        evaluate_program(_program(("first", "second + 1"), ("second", "2")), calculate)
+        evaluate_program(program_reply(("first", "second + 1"), ("second", "2")), calculate)
 
 
 def test_the_schema_asks_for_the_name_before_the_expression() -> None:
     item = PROGRAM_SCHEMA["properties"]["steps"]["items"]
     assert list(item["properties"]) == ["name", "expression"] and item["required"] == ["name", "expression"]
-    assert parse_program(_program(("a", "1"), ("b", "a + 1"))) == [("a", "1"), ("b", "a + 1")]
+    assert parse_program(program_reply(("a", "1"), ("b", "a + 1"))) == [("a", "1"), ("b", "a + 1")]
