@@ -1,5 +1,8 @@
 """The routing graph (LangGraph): route -> calculate | word problem | retrieve + answer | chat -> check -> escalate?
 
+``check`` ends the turn itself when it keeps the draft, and ``escalate`` ends it with the large model's answer:
+every superstep after a model call runs with caches the model has just flushed, so the turn takes as few as it can.
+
 State values are plain JSON-like data so the SQLite checkpointer stores them with strict msgpack. Every node
 appends one entry to ``trace`` (its name, milliseconds, and what it decided); model calls append to ``usage``.
 Tokens are streamed through LangGraph's custom stream as ``{"token": text, "model": alias}``.
@@ -251,12 +254,16 @@ class _Nodes:
     # ---- check and escalate ----------------------------------------------------------------------
 
     def check(self, state: TurnState) -> TurnState:
+        """Decide whether to escalate; when not, the draft is the answer and the turn ends here."""
         started = time.perf_counter()
         escalate, reason = self._decide(state)
-        return {"escalated": escalate or state.get("escalated", False),
-                "escalation_reason": reason if reason else state.get("escalation_reason", ""),
-                "trace": _step(state, "check", started, escalate=escalate, reason=reason,
-                               confidence=state.get("confidence", 0.0))}
+        update: TurnState = {"escalated": escalate or state.get("escalated", False),
+                             "escalation_reason": reason if reason else state.get("escalation_reason", "")}
+        if not escalate:
+            update |= _final(state, state.get("draft", ""))
+        update["trace"] = _step(state, "check", started, escalate=escalate, reason=reason,
+                                confidence=state.get("confidence", 0.0))
+        return update
 
     def _decide(self, state: TurnState) -> tuple[bool, str]:
         mode = state.get("escalation", "auto")
@@ -288,9 +295,10 @@ class _Nodes:
     @staticmethod
     def after_check(state: TurnState) -> str:
         trace = state.get("trace", [])
-        return "escalate" if trace and trace[-1].get("escalate") else "finish"
+        return "escalate" if trace and trace[-1].get("escalate") else END
 
     def escalate(self, state: TurnState) -> TurnState:
+        """The large model answers the same turn with the same passages or tool; its answer ends the turn."""
         with contextlib.suppress(RuntimeError):  # not streaming
             get_stream_writer()({"event": "escalate", "reason": state.get("escalation_reason", "")})
         route = state["route"]
@@ -300,22 +308,20 @@ class _Nodes:
             update = self._chat_answer(state, self.deps.large, "large", "escalate")
         else:
             update = self._program_turn(state, self.deps.large, "large", 1, "escalate")
-        return update
+        return update | _final(state, update.get("draft", ""))
 
-    def finish(self, state: TurnState) -> TurnState:
-        started = time.perf_counter()
-        answer = state.get("draft", "")
-        return {"answer": answer, "trace": _step(state, "finish", started),
-                "messages": [{"role": "user", "content": state["question"]},
-                             {"role": "assistant", "content": answer}]}
+
+def _final(state: TurnState, answer: str) -> TurnState:
+    """The turn's answer and the two messages it adds to the thread."""
+    return {"answer": answer, "messages": [{"role": "user", "content": state["question"]},
+                                           {"role": "assistant", "content": answer}]}
 
 
 def build_graph(deps: GraphDeps, checkpointer: Any = None) -> Any:
     """The compiled graph for these models, router, search and calculator (one per Assistant)."""
     nodes = _Nodes(deps)
     graph = StateGraph(TurnState)
-    for name in ("route", "calculate", "word_problem", "retrieve", "answer_fact", "chat", "check", "escalate",
-                 "finish"):
+    for name in ("route", "calculate", "word_problem", "retrieve", "answer_fact", "chat", "check", "escalate"):
         graph.add_node(name, getattr(nodes, name))
     graph.add_edge(START, "route")
     graph.add_conditional_edges("route", nodes.after_route,
@@ -323,7 +329,6 @@ def build_graph(deps: GraphDeps, checkpointer: Any = None) -> Any:
     graph.add_edge("retrieve", "answer_fact")
     for name in ("calculate", "word_problem", "answer_fact", "chat"):
         graph.add_edge(name, "check")
-    graph.add_conditional_edges("check", nodes.after_check, ["escalate", "finish"])
-    graph.add_edge("escalate", "finish")
-    graph.add_edge("finish", END)
+    graph.add_conditional_edges("check", nodes.after_check, ["escalate", END])
+    graph.add_edge("escalate", END)
     return graph.compile(checkpointer=checkpointer)

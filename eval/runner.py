@@ -112,7 +112,7 @@ def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progre
         todo = []
         for item in items:
             cached = cache.get(item)
-            if cached is not None:
+            if cached is not None and system.reusable(item, cached):
                 run.records[item.id] = cached
                 run.reused += 1
             else:

@@ -57,6 +57,10 @@ class System(Protocol):
         """Answer one item: text, route, confidence, escalation, usage per model call, wall and CPU seconds."""
         ...
 
+    def reusable(self, item: EvalItem, record: dict[str, Any]) -> bool:
+        """Whether a cached record still holds for ``item`` (the fingerprint matched already)."""
+        ...
+
 
 def model_fingerprint(settings: Settings, alias: str) -> dict[str, Any]:
     """What identifies a tier's weights: the shipped file's sha256, a GGUF's sha256 (or size), or the endpoint."""
@@ -106,6 +110,10 @@ class DirectSystem:
         return {"system": self.name, "version": EVAL_VERSION, "model": model_fingerprint(self.settings, self.tier),
                 "prompts": DIRECT_PROMPTS, "max_tokens": self.max_tokens, "llama": self.settings.llama.model_dump()}
 
+    def reusable(self, item: EvalItem, record: dict[str, Any]) -> bool:
+        """Always: a closed-book answer depends only on the fingerprint and the question."""
+        return True
+
     def answer(self, item: EvalItem) -> dict[str, Any]:
         """The model's reply to the question with its kind's prompt, greedy."""
         messages: list[Message] = [{"role": "system", "content": DIRECT_PROMPTS[item.kind]},
@@ -135,14 +143,20 @@ def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
 
 
 class PipelineSystem:
-    """The product's graph answering with escalation off: ``routed-no-escalation`` and ``large-pipeline``."""
+    """The product's graph answering with escalation off: ``routed-no-escalation`` and ``large-pipeline``.
+
+    The fingerprint leaves out the router's exemplars and rules; instead a cached record is reused only while the
+    router still sends its question the same way (routing costs milliseconds, the turn behind it seconds), so a
+    router change recomputes exactly the turns it moved.
+    """
 
     def __init__(self, name: str, tiers: tuple[str, str], assistant: Assistant | Callable[[], Assistant],
-                 settings: Settings) -> None:
+                 settings: Settings, router: Callable[[], Router] | None = None) -> None:
         self.name = name
         self.tiers = tiers
         self._assistant = assistant
         self.settings = settings
+        self._router = router
 
     @property
     def assistant(self) -> Assistant:
@@ -161,6 +175,12 @@ class PipelineSystem:
                 "assistant": assistant, "retrieval": retrieval, "index": str(self.settings.index_dir()),
                 "prompts": [FACT_SYSTEM, CHAT_SYSTEM, PROGRAM_SYSTEM],
                 "llama": self.settings.llama.model_dump()}
+
+    def reusable(self, item: EvalItem, record: dict[str, Any]) -> bool:
+        """True while the router still gives the cached turn's route and stage."""
+        router = self._router() if self._router is not None else self.assistant.router
+        decision = router.route(item.question)
+        return (decision.route, decision.stage) == (record.get("route"), record.get("route_stage"))
 
     def answer(self, item: EvalItem) -> dict[str, Any]:
         """One turn on a fresh thread, escalation off."""
@@ -213,10 +233,10 @@ class SystemFactory:
             return DirectSystem(name, "large", lambda: self._model("large"), self.settings)
         if name == "small-only":
             return DirectSystem(name, "small", lambda: self._model("small"), self.settings)
-        if name == "routed-no-escalation":
-            return PipelineSystem(name, ("small", "large"), lambda: self._assistant("small", "large"), self.settings)
-        if name == "large-pipeline":
-            return PipelineSystem(name, ("large", "large"), lambda: self._assistant("large", "large"), self.settings)
+        if name in ("routed-no-escalation", "large-pipeline"):
+            tiers = ("small", "large") if name == "routed-no-escalation" else ("large", "large")
+            return PipelineSystem(name, tiers, lambda: self._assistant(*tiers), self.settings,
+                                  router=lambda: self._shared()[0])
         raise KeyError(name)
 
 

@@ -8,7 +8,14 @@ from fractions import Fraction
 import pytest
 
 from assistant.settings import Settings
-from eval.datasets import bigbench_arithmetic_items, gsm_symbolic_items, mixed_suite, mt_bench_items
+from eval.datasets import (
+    bigbench_arithmetic_items,
+    expected_route,
+    gsm_symbolic_items,
+    mixed_suite,
+    mt_bench_items,
+    routing_held_out,
+)
 from tools import calculate, extract_expression
 
 
@@ -44,3 +51,14 @@ def test_the_mixed_suite_is_stratified_and_reproducible(real_settings: Settings)
 def test_items_with_answers_have_answers(real_settings: Settings, kind: str) -> None:
     suite = mixed_suite(real_settings.cache_dir, progress=False)
     assert all(item.answers for item in suite if item.kind == kind)
+
+
+def test_the_routing_held_out_set_is_disjoint_from_the_suite(real_settings: Settings) -> None:
+    held_out = routing_held_out(real_settings.cache_dir, progress=False)
+    suite = {item.id for item in mixed_suite(real_settings.cache_dir, progress=False)}
+    assert len(held_out) == 580 and len({item.id for item in held_out}) == 580
+    assert not suite & {item.id for item in held_out}
+    assert not {item.question for item in held_out if item.kind == "word_problem"} & {
+        item.question for item in mixed_suite(real_settings.cache_dir, progress=False)}
+    routes = Counter(expected_route(item) for item in held_out)
+    assert routes == {"FACT": 300, "MATH": 210, "CHAT": 70}  # MT-bench's 10 math follow-ups are MATH

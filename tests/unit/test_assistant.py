@@ -11,7 +11,7 @@ import pytest
 from assistant.api import Answer, Assistant
 from assistant.passages import Evidence, cite
 from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM
-from assistant.routing import CascadeRouter, RouteDecision, question_shape
+from assistant.routing import CascadeRouter, RouteDecision, question_shape, shape_votes
 from assistant.settings import Settings
 from models.fake import FakeChatModel
 from retrieval.documents import Document
@@ -77,7 +77,7 @@ def test_plain_arithmetic_uses_no_model(settings: Settings, retriever: Retriever
     assert answer.usage == [] and small.calls == [] and large.calls == []
     assert not answer.escalated and "exact" in answer.escalation_reason
     assert answer.calculation is not None and answer.calculation["exact"] == "10063"
-    assert [step["step"] for step in answer.trace] == ["route", "calculate", "check", "finish"]
+    assert [step["step"] for step in answer.trace] == ["route", "calculate", "check"]
     assert answer.cost["total"]["flops"] == 0
 
 
@@ -256,6 +256,26 @@ def test_cascade_router_stages() -> None:
                "How many cookies does she have now?")
     assert router.route(problem).route == "MATH"
     assert question_shape(problem)["numbers"] == 4
+
+
+@pytest.mark.parametrize(("question", "favoured"), [
+    ("x + y = 4z and x * y = 4z^2; express x - y in z", "MATH"),           # algebra, no numbers to count
+    ("If f(x) = 2x - 3, what is f(5)?", "MATH"),
+    ("How have rivers influenced trade in Europe? List three impacts.", "CHAT"),  # an instruction mid-text
+    ("What are some good habits for a healthy heart?", "CHAT"),             # open-ended
+    ("Sort these by price:\napples 3\npears 5\nplums 2", "CHAT"),         # a multi-line input
+    ("Who founded the city of Rome?", "FACT"),                             # one short wh-question
+])
+def test_shape_votes_favour_the_expected_route(question: str, favoured: str) -> None:
+    votes = shape_votes(question_shape(question))
+    assert max(votes, key=lambda route: votes[route]) == favoured, votes
+
+
+def test_several_sentences_are_not_a_factoid() -> None:
+    one = question_shape("Who wrote the opera Carmen?")
+    riddle = question_shape("Ann is older than Bo. Bo is older than Cy. Who is the youngest?")
+    assert one["sentences"] == 1 and riddle["sentences"] == 3
+    assert shape_votes(one)["FACT"] > 0 == shape_votes(riddle)["FACT"]
 
 
 def test_cascade_router_asks_the_model_only_when_the_vote_is_close() -> None:

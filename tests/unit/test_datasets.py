@@ -60,3 +60,15 @@ def test_available_datasets_are_described(capsys: pytest.CaptureFixture[str]) ->
     assert {"mixed", "squad-dev", "bigbench-arithmetic", "gsm-symbolic", "mt-bench"} <= set(available_datasets())
     assert main(["eval", "datasets"]) == 0
     assert capsys.readouterr().out.startswith("mixed ")
+
+
+def test_expected_route_follows_the_kind_except_mt_bench_math() -> None:
+    from eval.datasets import EvalItem, expected_route
+
+    def item(kind: str, source: str) -> EvalItem:
+        return EvalItem("id", kind, "q", (), source)  # type: ignore[arg-type]
+
+    assert expected_route(item("fact", "squad-dev")) == "FACT"
+    assert expected_route(item("word_problem", "reasoning-gym/gsm_symbolic")) == "MATH"
+    assert expected_route(item("chat", "mt-bench/writing")) == "CHAT"
+    assert expected_route(item("chat", "mt-bench/math")) == "MATH"

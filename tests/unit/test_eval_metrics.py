@@ -97,7 +97,11 @@ def test_confusion_matrix_and_routing_accuracy() -> None:
     matrix = confusion(records)
     assert matrix == {"fact": {"FACT": 1}, "word_problem": {"MATH": 1}, "chat": {"FACT": 1},
                       "arithmetic": {"MATH": 1}}
-    assert routing_accuracy(matrix) == 0.75
+    items = {"a": {"kind": "fact", "source": "squad-dev"}, "b": {"kind": "word_problem", "source": "gsm"},
+             "c": {"kind": "chat", "source": "mt-bench/stem"}, "d": {"kind": "arithmetic", "source": "bigbench"}}
+    assert routing_accuracy(records, items) == 0.75
+    maths_chat = {"e": {"kind": "chat", "route": "MATH"}}
+    assert routing_accuracy(maths_chat, {"e": {"kind": "chat", "source": "mt-bench/math"}}) == 1.0
 
 
 # ---- the sweep on a hand-made result set -----------------------------------------------------------

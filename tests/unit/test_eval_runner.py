@@ -184,6 +184,9 @@ class CountingSystem:
     def fingerprint(self) -> dict[str, Any]:
         return {"system": self.name, "version": "test"}
 
+    def reusable(self, item: EvalItem, record: dict[str, Any]) -> bool:
+        return True
+
     def answer(self, item: EvalItem) -> dict[str, Any]:
         if item.id == self.stop_at:
             raise KeyboardInterrupt
@@ -245,6 +248,19 @@ def test_a_changed_question_or_fingerprint_is_not_served_from_the_cache(tmp_path
     assert other.calls == ["q0", "q1"]
 
 
+def test_a_turn_the_router_now_sends_elsewhere_is_recomputed(settings: Settings, parts: Parts, suite_file: Path,
+                                                              tmp_path: Path) -> None:
+    items = user_items(suite_file)
+    first = run_system(parts.build("routed-no-escalation"), items, tmp_path / "cache", progress=False)
+    moved = next(item for item in items if first.records[item.id]["route"] == "FACT")
+    parts.router.by_question[moved.question] = "CHAT"
+    again = run_system(parts.build("routed-no-escalation"), items, tmp_path / "cache", progress=False)
+    assert (again.computed, again.reused) == (1, len(items) - 1)
+    assert again.records[moved.id]["route"] == "CHAT"
+    latest = run_system(parts.build("routed-no-escalation"), items, tmp_path / "cache", progress=False)
+    assert (latest.computed, latest.records[moved.id]["route"]) == (0, "CHAT")  # the newest record wins
+
+
 def test_two_runs_of_one_fingerprint_cannot_write_at_once(tmp_path: Path) -> None:
     with ItemCache(tmp_path, CountingSystem()).open(), pytest.raises(EvalError, match="another evaluation"), \
             ItemCache(tmp_path, CountingSystem()).open():
@@ -261,6 +277,8 @@ class Slow:
     name = "small-only"
     def fingerprint(self):
         return {"system": self.name, "version": "test"}
+    def reusable(self, item, record):
+        return True
     def answer(self, item):
         time.sleep(0.15)
         return {"text": item.id, "usage": [], "wall_seconds": 0.15, "cpu_seconds": 0.0}
