@@ -139,9 +139,11 @@ def main() -> None:
             time.sleep(0.5)
         overhead = _overhead(base)
         print(f"server overhead: {overhead}", flush=True)
-        # Load both tiers before measuring, so memory and latency describe the steady state.
-        httpx.post(f"{base}/v1/chat/completions", timeout=600,
-                   json={"messages": [{"role": "user", "content": "Say hello."}], "escalation": "always"})
+        # Load both tiers and take every kind of turn once on each before measuring, so memory and latency
+        # describe the steady state (llama.cpp touches its buffers' pages as prompts get longer).
+        for kind in ("factual", "chat"):
+            httpx.post(f"{base}/v1/chat/completions", timeout=600,
+                       json={"messages": [{"role": "user", "content": QUESTIONS[kind][0]}], "escalation": "always"})
 
         results: list[dict[str, Any]] = []
         lock = threading.Lock()
@@ -187,7 +189,9 @@ def main() -> None:
             "ttft_ms": {kind: _quantiles([r["ttft_ms"] for r in answered if r["kind"] == kind and r.get("ttft_ms")])
                         for kind in WEIGHTS},
             "refusal_ms": _quantiles([r["ms"] for r in refused]),
-            "server_rss_mb": {"start": round(memory[0], 1), "end": round(memory[-1], 1), "max": round(max(memory), 1)},
+            "server_rss_mb": {"start": round(memory[0], 1), "half": round(memory[len(memory) // 2], 1),
+                              "end": round(memory[-1], 1), "max": round(max(memory), 1),
+                              "every_5s": [round(value) for value in memory]},
             "server_alive": server.poll() is None,
             "overhead": overhead,
             "failures": failed[:10],

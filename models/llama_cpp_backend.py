@@ -126,6 +126,8 @@ class LlamaCppModel:
                                  "shorten the conversation or raise llama.n_ctx / models.<tier>.n_ctx") from error
             finally:
                 chunks.close()
+                self._release_sampler()
+                recorder.release()
             completion_tokens = recorder.completion_tokens(finish_reason)
             usage = Usage(
                 model=self.name,
@@ -142,6 +144,15 @@ class LlamaCppModel:
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes in this model's vocabulary."""
         return len(self._llama.tokenize(text.encode(), add_bos=False, special=True))
+
+    def _release_sampler(self) -> None:
+        # llama-cpp-python keeps the last generation's sampler chain, and a replaced chain sits in a reference cycle
+        # until a full garbage collection: under load that held native memory and the processor's buffers for
+        # hundreds of calls (RSS +45 MB per 100 calls from 16 threads; flat with this). Free it now.
+        sampler = getattr(self._llama, "_sampler", None)
+        if sampler is not None:
+            sampler.close()
+            self._llama._sampler = None
 
     def _is_end_of_generation(self, token: int) -> bool:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._llama._model.vocab, token))

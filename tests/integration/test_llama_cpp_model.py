@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from assistant.settings import Settings
+from models import llama_cpp_backend
 from models.base import ChatModel, Completion, TextDelta, collect_stream
 from models.errors import ModelError, ModelFileError
 from models.llama_cpp_backend import LlamaCppModel
+from models.probabilities import TokenProbabilityRecorder
 from models.registry import describe_tier, load_model
 
 QUESTION: list[Any] = [{"role": "user", "content": "Name three primary colors."}]
@@ -91,6 +95,29 @@ def test_closing_a_stream_releases_the_model(tiny_model: LlamaCppModel) -> None:
     stream.close()
     assert not tiny_model.lock.locked()
     assert tiny_model.chat(QUESTION, max_tokens=5).text
+
+
+def test_a_call_leaves_no_sampler_or_probability_buffers_for_the_garbage_collector(
+        tiny_model: LlamaCppModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama-cpp-python's sampler chain sits in a reference cycle; left to the GC, RSS grew under load."""
+    recorders: list[TokenProbabilityRecorder] = []
+
+    def recording(is_end_of_generation: Callable[[int], bool]) -> TokenProbabilityRecorder:
+        recorders.append(TokenProbabilityRecorder(is_end_of_generation))
+        return recorders[-1]
+
+    monkeypatch.setattr(llama_cpp_backend, "TokenProbabilityRecorder", recording)
+    gc.disable()
+    try:
+        tiny_model.chat(QUESTION, max_tokens=8, json_schema={"type": "object", "properties": {"a": {"type": "string"}}})
+        stream = tiny_model.stream(QUESTION, max_tokens=200)
+        next(stream)
+        stream.close()
+        assert tiny_model.llama._sampler is None
+    finally:
+        gc.enable()
+    assert len(recorders) == 2
+    assert not any(recorder.holds_buffers for recorder in recorders)
 
 
 def test_four_threads_share_one_model(tiny_model: LlamaCppModel) -> None:

@@ -45,3 +45,14 @@ def test_scores_pass_through_unchanged() -> None:
     recorder = TokenProbabilityRecorder(lambda token: False)
     scores = np.array([1.0, 2.0], dtype=np.float32)
     assert recorder(np.array([0], dtype=np.intc), scores) is scores
+
+
+def test_release_drops_the_buffers_and_keeps_the_probabilities() -> None:
+    recorder = TokenProbabilityRecorder(lambda token: token == EOS)
+    _run(recorder, [([9], [0.0, 2.0, 0.0, 0.0]), ([9, 1], [0.0, 0.0, 0.0, 4.0])])
+    assert recorder.holds_buffers
+    before = recorder.probabilities(recorder.completion_tokens("stop"))
+    recorder.release()
+    assert not recorder.holds_buffers
+    assert recorder.probabilities(recorder.completion_tokens("stop")) == before
+    assert math.isclose(before[0], _softmax([0.0, 2.0, 0.0, 0.0])[1], rel_tol=1e-6)
