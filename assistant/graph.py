@@ -24,7 +24,7 @@ from assistant.confidence import agreement, chat_confidence, citations, fact_con
 from assistant.passages import Evidence, cite, select_evidence
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
 from assistant.prompts import NOT_FOUND, chat_messages, fact_messages, program_messages
-from assistant.routing import RouteDecision, Router
+from assistant.routing import ROUTES, RouteDecision, Router
 from assistant.settings import AssistantSettings
 from models.base import ChatModel, Completion, Message, TextDelta
 from retrieval.retriever import Hit
@@ -134,7 +134,10 @@ class _Nodes:
 
     def route(self, state: TurnState) -> TurnState:
         started = time.perf_counter()
-        decision: RouteDecision = self.deps.router.route(state["question"])
+        # In a thread the checkpoint still holds the last turn's route until this node replaces it.
+        last = state.get("route") if state.get("messages") else None
+        previous = last if last in ROUTES else None
+        decision: RouteDecision = self.deps.router.route(state["question"], previous)
         update: TurnState = {
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",

@@ -129,6 +129,11 @@ def mt_bench_items(cache_dir: Path, *, progress: bool = True, turn: int = 1) -> 
     return items
 
 
+def thread_first_turns(cache_dir: Path, *, progress: bool = True) -> dict[str, str]:
+    """For each MT-bench follow-up item id (``mt-bench:N:turn2``), the first turn of its conversation."""
+    return {f"{item.id}:turn2": item.question for item in mt_bench_items(cache_dir, progress=progress)}
+
+
 def user_items(path: Path) -> list[EvalItem]:
     """A user JSONL file: per line ``question``, ``answers`` (or ``answer``), optional ``kind`` and ``id``."""
     items: list[EvalItem] = []

@@ -13,7 +13,19 @@ command -v "$python" >/dev/null 2>&1 || python=python3
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 # The CPU build of torch first: otherwise sentence-transformers pulls a multi-GB CUDA build.
 "${pip[@]}" install --quiet "torch==2.13.0"
+# llama.cpp's native build includes Intel AMX, which some virtual machines list but fault on: build for the
+# vector extensions the CPU lists instead (scripts/llama_cmake_args.sh). CMAKE_ARGS from the environment wins.
+export CMAKE_ARGS="${CMAKE_ARGS:-$(bash scripts/llama_cmake_args.sh)}"
 # llama-cpp-python builds from source once (about 7 minutes); pip's wheel cache makes later installs fast.
 "${pip[@]}" install --quiet -e ".${extras:+[$extras]}"
 .venv/bin/assistant models fetch
+# A wheel cached by an earlier build (other flags, another CPU) can crash here: drop it from the cache, rebuild once.
+smoke=(.venv/bin/assistant generate "Say OK." --model small --max-tokens 2)
+if ! "${smoke[@]}" >/dev/null 2>&1; then
+  echo "llama-cpp-python failed a 2-token generation; rebuilding it for this CPU (about 7 minutes)" >&2
+  "${pip[@]}" cache remove llama_cpp_python >/dev/null 2>&1 || true
+  "${pip[@]}" install --quiet --force-reinstall --no-deps \
+    "llama-cpp-python==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"
+  "${smoke[@]}" >/dev/null || { echo "error: llama-cpp-python still fails on this CPU (CMAKE_ARGS=$CMAKE_ARGS)" >&2; exit 1; }
+fi
 .venv/bin/assistant index build

@@ -73,6 +73,11 @@ def test_thread_memory_with_real_models(assistant: Assistant, tmp_path: Path) ->
     assistant.ask("Hello! My favourite colour is green.", thread_id="real-thread", escalation="never")
     history = assistant.history("real-thread")
     assert history[0]["content"] == "Hello! My favourite colour is green." and len(history) == 2
+    # Alone this reads as a factual question; in the thread it follows a chat turn and stays in the chat.
+    follow_up = "Which colour did I say?"
+    assert assistant.router.route(follow_up).route == "FACT"
+    answer = assistant.ask(follow_up, thread_id="real-thread", escalation="never")
+    assert answer.route == "CHAT" and len(assistant.history("real-thread")) == 4
 
 
 def test_cli_ask_json(tmp_path: Path) -> None:
@@ -91,14 +96,19 @@ def test_cli_ask_json(tmp_path: Path) -> None:
     assert plain.stdout.splitlines()[0] == "36" and "MATH via calculator" in plain.stdout
 
 
-@pytest.mark.parametrize(("which", "floor"), [("suite", 0.965), ("held-out", 0.94)])
+@pytest.mark.parametrize(("which", "floor"), [("suite", 0.965), ("held-out", 0.96)])
 def test_routing_accuracy_does_not_regress(assistant: Assistant, real_settings: Settings, which: str,
                                            floor: float) -> None:
     from collections import Counter
 
-    from eval.datasets import expected_route, mixed_suite, routing_held_out
+    from eval.datasets import expected_route, mixed_suite, routing_held_out, thread_first_turns
 
     items = (mixed_suite if which == "suite" else routing_held_out)(real_settings.cache_dir, progress=False)
-    outcome = Counter(assistant.router.route(item.question).route == expected_route(item) for item in items)
+    # MT-bench follow-ups are routed as in a thread: after their first turn, as the graph does.
+    first_turns = thread_first_turns(real_settings.cache_dir, progress=False)
+    outcome: Counter[bool] = Counter()
+    for item in items:
+        previous = assistant.router.route(first_turns[item.id]).route if item.id in first_turns else None
+        outcome[assistant.router.route(item.question, previous).route == expected_route(item)] += 1
     accuracy = outcome[True] / sum(outcome.values())
-    assert accuracy >= floor, accuracy  # measured 0.972 and 0.952 (docs/BENCHMARKS.md); the goal is 0.97
+    assert accuracy >= floor, accuracy  # measured 0.972 and 0.967 (docs/BENCHMARKS.md); the goal is 0.97

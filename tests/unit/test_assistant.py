@@ -11,7 +11,14 @@ import pytest
 from assistant.api import Answer, Assistant
 from assistant.passages import Evidence, cite
 from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM
-from assistant.routing import CascadeRouter, RouteDecision, question_shape, shape_votes
+from assistant.routing import (
+    FOLLOW_UP_VOTES,
+    REFERS_BACK_VOTES,
+    CascadeRouter,
+    RouteDecision,
+    question_shape,
+    shape_votes,
+)
 from assistant.settings import Settings
 from models.fake import FakeChatModel
 from retrieval.documents import Document
@@ -34,9 +41,11 @@ class FixedRouter:
     def __init__(self, route: str) -> None:
         self.route_name = route
         self.questions: list[str] = []
+        self.previous: list[str | None] = []
 
-    def route(self, question: str) -> RouteDecision:
+    def route(self, question: str, previous: str | None = None) -> RouteDecision:
         self.questions.append(question)
+        self.previous.append(previous)
         return RouteDecision(self.route_name, "forced", "test")  # type: ignore[arg-type]
 
 
@@ -209,6 +218,17 @@ def test_threads_remember_and_stay_isolated_across_restarts(tmp_path: Path, sett
     assert len(second.history("one")) == 4
 
 
+def test_the_router_sees_the_previous_route_of_the_same_thread_only(settings: Settings, retriever: Retriever,
+                                                                    small: FakeChatModel,
+                                                                    large: FakeChatModel) -> None:
+    assistant = _assistant(settings, retriever, "CHAT", small, large)
+    small.enqueue("A poem.", "A shorter poem.", "Hi.")
+    assistant.ask("Write a poem.", thread_id="one")
+    assistant.ask("Now make it shorter.", thread_id="one")
+    assistant.ask("Hello!", thread_id="two")
+    assert assistant.router.previous == [None, "CHAT", None]  # type: ignore[attr-defined]
+
+
 def test_stream_yields_steps_tokens_and_the_answer(settings: Settings, retriever: Retriever,
                                                    small: FakeChatModel, large: FakeChatModel) -> None:
     small.enqueue("uncertain words", probability=0.1)
@@ -276,6 +296,19 @@ def test_several_sentences_are_not_a_factoid() -> None:
     riddle = question_shape("Ann is older than Bo. Bo is older than Cy. Who is the youngest?")
     assert one["sentences"] == 1 and riddle["sentences"] == 3
     assert shape_votes(one)["FACT"] > 0 == shape_votes(riddle)["FACT"]
+
+
+def test_a_follow_up_leans_towards_the_previous_route() -> None:
+    follow_up = question_shape("What if it is not a binary tree?")
+    assert follow_up["refers_back"] == 1.0
+    alone, after_chat = shape_votes(follow_up), shape_votes(follow_up, "CHAT")
+    assert after_chat["CHAT"] - alone["CHAT"] == FOLLOW_UP_VOTES + REFERS_BACK_VOTES
+    fresh = question_shape("Who founded the city of Rome?")
+    assert fresh["refers_back"] == 0.0
+    assert shape_votes(fresh, "CHAT")["CHAT"] - shape_votes(fresh)["CHAT"] == FOLLOW_UP_VOTES
+    # A new factual question after a chat turn still goes to retrieval.
+    router = CascadeRouter(FakeEmbedder())
+    assert router.route("Who was the first emperor of Rome?", "CHAT").route == "FACT"
 
 
 def test_cascade_router_asks_the_model_only_when_the_vote_is_close() -> None:

@@ -52,7 +52,7 @@ class SuiteRouter:
     def __init__(self) -> None:
         self.by_question = {item["question"]: ROUTES[str(item["id"])] for item in SUITE}
 
-    def route(self, question: str) -> RouteDecision:
+    def route(self, question: str, previous: str | None = None) -> RouteDecision:
         route = self.by_question[question]
         if "*" in question:
             return RouteDecision("MATH", "calculator", "plain arithmetic", expression="347 * 29")
