@@ -131,7 +131,9 @@ def mt_bench_items(cache_dir: Path, *, progress: bool = True, turn: int = 1) -> 
 
 def thread_first_turns(cache_dir: Path, *, progress: bool = True) -> dict[str, str]:
     """For each MT-bench follow-up item id (``mt-bench:N:turn2``), the first turn of its conversation."""
-    return {f"{item.id}:turn2": item.question for item in mt_bench_items(cache_dir, progress=progress)}
+    first = mt_bench_items(cache_dir, progress=progress)
+    second = mt_bench_items(cache_dir, progress=False, turn=2)  # the same file, in the same order
+    return {follow_up.id: opening.question for opening, follow_up in zip(first, second, strict=True)}
 
 
 def user_items(path: Path) -> list[EvalItem]:

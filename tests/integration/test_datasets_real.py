@@ -15,6 +15,7 @@ from eval.datasets import (
     mixed_suite,
     mt_bench_items,
     routing_held_out,
+    thread_first_turns,
 )
 from tools import calculate, extract_expression
 
@@ -62,3 +63,14 @@ def test_the_routing_held_out_set_is_disjoint_from_the_suite(real_settings: Sett
         item.question for item in mixed_suite(real_settings.cache_dir, progress=False)}
     routes = Counter(expected_route(item) for item in held_out)
     assert routes == {"FACT": 300, "MATH": 210, "CHAT": 70}  # MT-bench's 10 math follow-ups are MATH
+
+
+def test_every_held_out_follow_up_has_the_first_turn_of_its_conversation(real_settings: Settings) -> None:
+    first_turns = thread_first_turns(real_settings.cache_dir, progress=False)
+    openings = {item.id: item.question for item in mt_bench_items(real_settings.cache_dir, progress=False)}
+    follow_ups = [item for item in routing_held_out(real_settings.cache_dir, progress=False)
+                  if item.source.startswith("mt-bench/")]
+    assert len(follow_ups) == 80 and {item.id for item in follow_ups} == set(first_turns)
+    for item in follow_ups:
+        conversation = item.id.rsplit(":", 1)[0]
+        assert first_turns[item.id] == openings[conversation] != item.question
