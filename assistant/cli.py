@@ -93,10 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("eval", help="accuracy and cost of the routed system against the large model")
     eval_commands = evaluation.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
-    datasets = eval_commands.add_parser("datasets", help="list the datasets the suite can load")
+    datasets = eval_commands.add_parser("datasets", help="list the suites and datasets the eval can load")
     _with_settings(datasets, _eval_datasets)
     run = eval_commands.add_parser("run", help="run systems on a suite (resumes from the per-item cache)")
-    run.add_argument("--suite", default="mixed", help="a suite name (see `eval datasets`) or a JSONL file")
+    run.add_argument("--suite", default="mixed-test",
+                     help="a suite name (see `eval datasets`; tune on mixed-dev, report on mixed-test) or a JSONL file")
     run.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                      help=f"comma-separated, from: {', '.join(ALL_SYSTEMS)} (default: all)")
     run.add_argument("--limit", type=int, default=None, help="a stratified subset of N items")
@@ -311,9 +312,9 @@ def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 # ---- eval ----------------------------------------------------------------------------------------
 
 def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.datasets import available_datasets
+    from eval.suites import available_suites
 
-    for name, description in available_datasets().items():
+    for name, description in available_suites().items():
         print(f"{name:<20} {description}")
     return 0
 

@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_assistant.py [--per-route N] [--output DIR]
 
-Questions come from the mixed suite (plain arithmetic, word problems, facts) and MT-bench (chat), with
+Questions come from the mixed-dev suite (plain arithmetic, word problems, facts) and MT-bench (chat), with
 escalation off so each route's own path is timed. Overhead = wall time - time inside the graph's nodes (LangGraph
 scheduling and the SQLite checkpoint); node logic = node time - model calls - retrieval - calculator.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from assistant.api import Assistant
 from assistant.settings import Settings
-from eval.datasets import mixed_suite
+from eval.suites import mixed_items
 
 KINDS = {"arithmetic": "plain arithmetic", "word_problem": "word problem", "fact": "factual", "chat": "chat"}
 
@@ -36,7 +36,7 @@ def main() -> None:
     settings = Settings.load()
     settings.assistant.checkpoint_path = Path(tempfile.mkdtemp()) / "threads.sqlite"
     assistant = Assistant.from_settings(settings, progress=False)
-    suite = mixed_suite(settings.cache_dir, progress=False)
+    suite = mixed_items(settings.cache_dir, "dev", progress=False)
     assistant.ask("What is 1 + 1?")
     assistant.ask("Who won Super Bowl 50?", escalation="never")
     results: dict[str, Any] = {}

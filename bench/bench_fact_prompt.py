@@ -1,4 +1,4 @@
-"""FACT prompt variants on the first N fact questions of the mixed suite: SQuAD EM/F1, refusals, tokens, time.
+"""FACT prompt variants on the first N fact questions of the mixed-dev suite: SQuAD EM/F1, refusals, tokens, time.
 
 Usage: python bench/bench_fact_prompt.py [--limit 40] [--tiers small,large]
 
@@ -15,8 +15,8 @@ import time
 from assistant.passages import select_evidence
 from assistant.prompts import FACT_SYSTEM, NOT_FOUND, fact_messages
 from assistant.settings import Settings
-from eval.datasets import mixed_suite
 from eval.metrics import squad_scores
+from eval.suites import mixed_items
 from models.registry import load_model
 from retrieval.knowledge_base import open_retriever
 
@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--tiers", default="small,large")
     args = parser.parse_args()
     settings = Settings.load()
-    items = [item for item in mixed_suite(settings.cache_dir, progress=False) if item.kind == "fact"][: args.limit]
+    suite = mixed_items(settings.cache_dir, "dev", progress=False)
+    items = [item for item in suite if item.kind == "fact"][: args.limit]
     retriever = open_retriever(settings, progress=False)
     evidence = [select_evidence(item.question, retriever.search(item.question, k=settings.assistant.fact_k),
                                 settings.assistant.evidence_chars, settings.assistant.evidence_chunks)

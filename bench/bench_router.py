@@ -1,33 +1,38 @@
-"""Routing accuracy on the labelled mixed suite: confusion matrix, stage shares, latency per question.
+"""Routing accuracy on a labelled suite: accuracy with its 95% interval, confusion matrix, by source, latency.
 
-Usage: python bench/bench_router.py [--set suite|held-out] [--with-model] [--no-thread] [--output DIR]
+Usage: python bench/bench_router.py [--suite routing-dev|routing-test|mixed-dev|mixed-test] [--with-model]
+       [--no-thread] [--output DIR]
 
 Labels come from ``eval.datasets.expected_route``: fact -> FACT, arithmetic and word_problem -> MATH, chat -> CHAT
-except MT-bench's "math" category (calculations) -> MATH. ``--set suite`` is the mixed eval suite (the exemplars and
-shape rules were written while reading its mistakes); ``--set held-out`` is 580 other questions the router was not
-tuned on. Without ``--with-model`` the router stops at the exemplar vote (no language model); with it, split votes
-go to the small model. An MT-bench follow-up turn is routed as in a thread, after the router has routed its first
-turn (``--no-thread``: alone).
+except MT-bench's "math" category (calculations) -> MATH. Tune on the dev suites (their mistakes are printed);
+``routing-test`` is the held-out figure (AlpacaEval, SQuADShifts, arithmetic and word problems of the test split):
+for test suites only counts are printed, never the questions, so nobody tunes on them. Without ``--with-model`` the
+router stops at the exemplar vote (no language model); with it, split votes go to the small model. An MT-bench
+follow-up turn (routing-dev) is routed as in a thread, after its first turn (``--no-thread``: alone).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections import Counter
 from pathlib import Path
 
 from assistant.routing import ROUTES, CascadeRouter
 from assistant.settings import Settings
-from eval.datasets import expected_route, mixed_suite, routing_held_out, thread_first_turns
+from eval.datasets import expected_route, thread_first_turns
+from eval.report import percentile
+from eval.stats import mean_interval
+from eval.suites import suite_loaders
 from retrieval.embedders import load_embedder
+
+SUITES = ("routing-dev", "routing-test", "mixed-dev", "mixed-test")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=("suite", "held-out"), default="suite", dest="which")
+    parser.add_argument("--suite", choices=SUITES, default="routing-dev", dest="which")
     parser.add_argument("--with-model", action="store_true", help="let the small model settle split votes")
     parser.add_argument("--no-thread", action="store_true", help="route follow-up turns without their first turn")
     parser.add_argument("--output", type=Path, default=Path("bench/results"))
@@ -41,9 +46,12 @@ def main() -> None:
     router = CascadeRouter(load_embedder(settings.retrieval.embedder), model,
                            neighbours=settings.assistant.router_neighbours,
                            min_margin=settings.assistant.router_min_margin)
-    suite = (mixed_suite if args.which == "suite" else routing_held_out)(settings.cache_dir, progress=False)
+    loaded = suite_loaders(settings.cache_dir, progress=False)[args.which]()
+    suite = loaded.items
     first_turns = {} if args.no_thread else thread_first_turns(settings.cache_dir, progress=False)
     confusion: Counter[tuple[str, str]] = Counter()
+    by_source: dict[str, Counter[bool]] = {}
+    outcomes: list[float] = []
     stages: Counter[str] = Counter()
     latency: list[float] = []
     mistakes = []
@@ -54,21 +62,28 @@ def main() -> None:
         latency.append((time.perf_counter() - started) * 1000)
         expected = expected_route(item)
         confusion[(expected, decision.route)] += 1
+        outcomes.append(float(decision.route == expected))
+        by_source.setdefault(item.source.split("/")[0], Counter())[decision.route == expected] += 1
         stages[decision.stage] += 1
-        if decision.route != expected:
+        if decision.route != expected and loaded.split != "test":
             mistakes.append(
                 {"id": item.id, "kind": item.kind, "source": item.source, "got": decision.route,
                  "question": item.question[:120]}
             )
-    correct = sum(count for (expected, got), count in confusion.items() if expected == got)
+    interval = mean_interval(outcomes)
+    assert interval is not None
     result = {
-        "set": args.which,
+        "suite": args.which,
+        "split": loaded.split,
         "items": len(suite),
-        "accuracy": round(correct / len(suite), 4),
+        "accuracy": round(interval.estimate, 4),
+        "accuracy_ci": [round(interval.low, 4), round(interval.high, 4)],
+        "by_source": {source: {"items": sum(counts.values()), "accuracy": round(counts[True] / sum(counts.values()), 4)}
+                      for source, counts in sorted(by_source.items())},
         "confusion": {expected: {got: confusion[(expected, got)] for got in ROUTES} for expected in ROUTES},
         "stages": dict(stages),
-        "latency_ms": {"p50": round(statistics.median(latency), 2),
-                       "p95": round(sorted(latency)[int(0.95 * (len(latency) - 1))], 2)},
+        "latency_ms": {"p50": round(percentile(latency, 50) or 0.0, 2),
+                       "p95": round(percentile(latency, 95) or 0.0, 2)},
         "with_model": args.with_model,
         "follow_ups_in_a_thread": sum(1 for item in suite if item.id in first_turns),
         "mistakes": mistakes,
@@ -76,8 +91,10 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     name = f"bench_router_{args.which}{'_model' if args.with_model else ''}{'_nothread' if args.no_thread else ''}.json"
     (args.output / name).write_text(json.dumps(result, indent=2))
-    print(f"accuracy {result['accuracy']:.4f} on {len(suite)} items; stages {dict(stages)}; "
+    print(f"accuracy {interval.format(1, 4)} on {len(suite)} items ({loaded.split}); stages {dict(stages)}; "
           f"latency p50 {result['latency_ms']['p50']} ms")
+    for source, part in result["by_source"].items():
+        print(f"  {source:<22} {part['accuracy']:.3f} of {part['items']}")
     print("expected \\ routed  " + "  ".join(f"{route:>5}" for route in ROUTES))
     for expected in ROUTES:
         print(f"{expected:<17} " + "  ".join(f"{confusion[(expected, got)]:>5}" for got in ROUTES))

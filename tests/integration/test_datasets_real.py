@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
 from assistant.settings import Settings
 from eval.datasets import (
+    SHIFT_NAMES,
+    EvalItem,
+    alpaca_eval_items,
     bigbench_arithmetic_items,
-    expected_route,
     gsm_symbolic_items,
-    mixed_suite,
+    load_squad_shift,
     mt_bench_items,
-    routing_held_out,
+    squad_items,
+    squad_shift_items,
     thread_first_turns,
 )
+from eval.leakage import find_leaks, source_files
+from eval.sources import DatasetError
+from eval.suites import mixed_items, shift_suite, suite_loaders
 from tools import calculate, extract_expression
+
+SUITE_DIGESTS: dict[str, str] = {}
 
 
 def test_bigbench_arithmetic_is_plain_arithmetic_the_calculator_answers(real_settings: Settings) -> None:
@@ -40,37 +50,104 @@ def test_word_problems_and_chat_are_not_plain_arithmetic(real_settings: Settings
         assert extract_expression(item.question) is None, item.question
 
 
-def test_the_mixed_suite_is_stratified_and_reproducible(real_settings: Settings) -> None:
-    suite = mixed_suite(real_settings.cache_dir, progress=False)
+SPLIT_SUITES = ("mixed-dev", "mixed-test", "routing-dev", "routing-test", "shift-nyt", "shift-reddit", "shift-amazon")
+
+
+def _ids_digest(items: list[EvalItem]) -> str:
+    return hashlib.sha256("\n".join(item.id for item in items).encode()).hexdigest()[:16]
+
+
+@pytest.fixture(scope="module")
+def suites(real_settings: Settings) -> dict[str, list[EvalItem]]:
+    loaders = suite_loaders(real_settings.cache_dir, progress=False)
+    return {name: loaders[name]().items for name in SPLIT_SUITES}
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_the_mixed_suites_are_stratified_and_reproducible(real_settings: Settings,
+                                                          suites: dict[str, list[EvalItem]], split: str) -> None:
+    suite = suites[f"mixed-{split}"]
     assert len(suite) >= 500
     assert Counter(item.kind for item in suite) == {"fact": 200, "arithmetic": 120, "word_problem": 100, "chat": 80}
     assert len({item.id for item in suite}) == len(suite)
-    assert [item.id for item in mixed_suite(real_settings.cache_dir, progress=False)] == [item.id for item in suite]
+    assert all(item.split == split for item in suite)
+    assert all(item.answers for item in suite if item.kind != "chat")
+    assert [item.id for item in mixed_items(real_settings.cache_dir, split, progress=False)] == [
+        item.id for item in suite]
 
 
-@pytest.mark.parametrize("kind", ["fact", "arithmetic", "word_problem"])
-def test_items_with_answers_have_answers(real_settings: Settings, kind: str) -> None:
-    suite = mixed_suite(real_settings.cache_dir, progress=False)
-    assert all(item.answers for item in suite if item.kind == kind)
+def test_splits_are_stable_across_runs_and_machines(suites: dict[str, list[EvalItem]]) -> None:
+    # Committed digests of every suite's item ids: a change to the split rule, a seed or a loader shows up here.
+    assert {name: _ids_digest(items) for name, items in suites.items()} == SUITE_DIGESTS
 
 
-def test_the_routing_held_out_set_is_disjoint_from_the_suite(real_settings: Settings) -> None:
-    held_out = routing_held_out(real_settings.cache_dir, progress=False)
-    suite = {item.id for item in mixed_suite(real_settings.cache_dir, progress=False)}
-    assert len(held_out) == 580 and len({item.id for item in held_out}) == 580
-    assert not suite & {item.id for item in held_out}
-    assert not {item.question for item in held_out if item.kind == "word_problem"} & {
-        item.question for item in mixed_suite(real_settings.cache_dir, progress=False)}
-    routes = Counter(expected_route(item) for item in held_out)
-    assert routes == {"FACT": 300, "MATH": 210, "CHAT": 70}  # MT-bench's 10 math follow-ups are MATH
+def test_no_group_straddles_the_split(real_settings: Settings) -> None:
+    cache = real_settings.cache_dir
+    items = (squad_items(cache, progress=False) + bigbench_arithmetic_items(cache, progress=False)
+             + mt_bench_items(cache, progress=False) + mt_bench_items(cache, progress=False, turn=2)
+             + alpaca_eval_items(cache, progress=False) + gsm_symbolic_items(400))
+    splits_by_group: dict[str, set[str]] = {}
+    for item in items:
+        assert item.group, item.id
+        splits_by_group.setdefault(item.group, set()).add(item.split)
+    assert all(len(found) == 1 for found in splits_by_group.values())
+    articles = {group for group in splits_by_group if group.startswith("squad-article:")}
+    assert len(articles) == 48 and {split for group in articles for split in splits_by_group[group]} == {"dev", "test"}
+    templates = {group for group in splits_by_group if group.startswith("gsm-template:")}
+    assert len(templates) > 40
 
 
-def test_every_held_out_follow_up_has_the_first_turn_of_its_conversation(real_settings: Settings) -> None:
+def test_dev_and_test_suites_share_no_item_or_question(suites: dict[str, list[EvalItem]]) -> None:
+    dev = suites["mixed-dev"] + suites["routing-dev"]
+    test = [item for name, items in suites.items() if not name.endswith("-dev") for item in items]
+    assert not {item.id for item in dev} & {item.id for item in test}
+    assert not {item.question for item in dev if item.kind != "arithmetic"} & {item.question for item in test}
+    assert not {item.id for item in suites["mixed-test"]} & {item.id for item in suites["routing-test"]}
+
+
+def test_the_held_out_routing_set_has_other_human_written_prompts(suites: dict[str, list[EvalItem]]) -> None:
+    held_out = suites["routing-test"]
+    assert len({item.id for item in held_out}) == len(held_out)
+    sources = Counter(item.source.split("/")[0] for item in held_out)
+    assert sources["alpaca-eval"] >= 200 and "mt-bench" not in sources
+    assert sum(count for source, count in sources.items() if source.startswith("squadshifts-")) == 100
+    assert sources["bigbench-arithmetic"] == 100 and sources["reasoning-gym"] == 100
+
+
+def test_shift_suites_bring_their_own_corpus(real_settings: Settings) -> None:
+    suite = shift_suite(real_settings.cache_dir, "nyt", progress=False)
+    assert suite.split == "test" and len(suite.items) == 200 and suite.corpus is not None
+    paragraphs = {paragraph.doc_id for paragraph in suite.corpus}
+    assert len(paragraphs) == 2017 and all(item.doc_id in paragraphs for item in suite.items)
+    assert all(item.doc_id.startswith("squadshifts-nyt/") for item in suite.items)
+
+
+def test_new_wiki_is_never_loadable(real_settings: Settings) -> None:
+    with pytest.raises(DatasetError, match="new_wiki"):
+        load_squad_shift(real_settings.cache_dir, "new_wiki", progress=False)
+    assert not any("new_wiki" in path.name for path in real_settings.cache_dir.rglob("*.json"))
+
+
+def test_every_dev_follow_up_has_the_first_turn_of_its_conversation(real_settings: Settings,
+                                                                     suites: dict[str, list[EvalItem]]) -> None:
     first_turns = thread_first_turns(real_settings.cache_dir, progress=False)
     openings = {item.id: item.question for item in mt_bench_items(real_settings.cache_dir, progress=False)}
-    follow_ups = [item for item in routing_held_out(real_settings.cache_dir, progress=False)
-                  if item.source.startswith("mt-bench/")]
-    assert len(follow_ups) == 80 and {item.id for item in follow_ups} == set(first_turns)
+    follow_ups = [item for item in suites["routing-dev"] if item.source.startswith("mt-bench/")]
+    assert follow_ups and all(item.id in first_turns for item in follow_ups)
     for item in follow_ups:
         conversation = item.id.rsplit(":", 1)[0]
         assert first_turns[item.id] == openings[conversation] != item.question
+
+
+def test_no_source_file_quotes_or_names_a_test_item(real_settings: Settings,
+                                                    suites: dict[str, list[EvalItem]]) -> None:
+    cache = real_settings.cache_dir
+    test_items = [item for name, items in suites.items() if not name.endswith("-dev") for item in items]
+    test_items += [item for item in squad_items(cache, progress=False) + alpaca_eval_items(cache, progress=False)
+                   + mt_bench_items(cache, progress=False) + mt_bench_items(cache, progress=False, turn=2)
+                   if item.split == "test"]
+    test_items += [item for name in SHIFT_NAMES for item in squad_shift_items(cache, name, progress=False)]
+    root = Path(__file__).resolve().parents[2]
+    files = source_files([root / name for name in ("assistant", "models", "retrieval", "tools", "eval", "bench")])
+    assert len(files) > 40
+    assert [str(leak) for leak in find_leaks(files, test_items)] == []

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from eval.datasets import available_datasets, parse_squad, user_items
+from eval.datasets import parse_squad, user_items
 from eval.sources import DatasetError
+from eval.suites import available_suites
 
 
 def test_parse_squad_keeps_paragraph_ids_and_unique_answers(tmp_path: Path) -> None:
@@ -57,9 +58,11 @@ def test_user_jsonl_errors_name_the_line(tmp_path: Path, content: str, message: 
 
 
 def test_available_datasets_are_described(capsys: pytest.CaptureFixture[str]) -> None:
-    assert {"mixed", "squad-dev", "bigbench-arithmetic", "gsm-symbolic", "mt-bench"} <= set(available_datasets())
+    assert {"mixed-dev", "mixed-test", "shift-nyt", "shift-reddit", "shift-amazon", "routing-dev", "routing-test",
+            "squad-dev", "bigbench-arithmetic", "gsm-symbolic", "mt-bench", "alpaca-eval"} <= set(available_suites())
+    assert not any("new_wiki" in name for name in available_suites())
     assert main(["eval", "datasets"]) == 0
-    assert capsys.readouterr().out.startswith("mixed ")
+    assert capsys.readouterr().out.startswith("mixed-dev ")
 
 
 def test_expected_route_follows_the_kind_except_mt_bench_math() -> None:

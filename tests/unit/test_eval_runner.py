@@ -151,11 +151,16 @@ def test_a_full_eval_with_fake_models(settings: Settings, parts: Parts, suite_fi
     assert {path.name for path in outcome.written} >= {"report.md", "cost_quality.png"}
     results_file = next(path for path in outcome.written if path.name.startswith("results_"))
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "| routed | 100.0 |" in report and "APGR" in report and "x large-only" in report
+    assert "| routed | 100.0 [100.0, 100.0] | 4 |" in report and "APGR" in report and "x large-only" in report
+    assert "| routed | large-only | 4 |" in report  # the paired comparison table
     assert (tmp_path / "out" / "cost_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the results file alone re-renders the same numbers
+    # the results file holds no dataset text, and alone re-renders the same numbers and report
+    raw = results_file.read_text()
+    assert "Which team won Super Bowl 50?" not in raw and "Carolina Panthers" in raw  # an answer, not a reference
+    assert all(set(item) == {"kind", "source", "split"} for item in json.loads(raw)["items"].values())
     again = load_results(results_file)
     assert again["summaries"]["routed"] == summaries["routed"]
+    assert again["comparisons"] == outcome.results["comparisons"]
 
 
 def test_composed_routed_matches_the_real_graph_at_that_threshold(settings: Settings, parts: Parts,
@@ -374,7 +379,7 @@ def test_report_and_calibrate_from_the_command_line(settings: Settings, parts: P
 
 def test_eval_cli_errors_say_how_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "run", "--suite", "mixd"]) == 2
-    assert "did you mean 'mixed'" in capsys.readouterr().err
+    assert "did you mean 'mixed-dev'" in capsys.readouterr().err
     assert main(["eval", "run", "--systems", "rooted"]) == 2
     assert "did you mean 'routed'" in capsys.readouterr().err
     assert main(["eval", "report", str(tmp_path / "nothing")]) == 2
@@ -414,3 +419,24 @@ def test_the_closed_book_baseline_gets_the_prompt_for_each_kind(settings: Settin
         assert parts.large.calls[-1].messages[0] == {"role": "system", "content": DIRECT_PROMPTS[kind]}
     assert "step by step" in DIRECT_PROMPTS["word_problem"]
     assert baseline.fingerprint()["prompts"] == DIRECT_PROMPTS
+
+
+def test_a_record_computed_by_older_code_is_recomputed(settings: Settings, parts: Parts, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import eval.systems
+
+    root = tmp_path / "code"
+    shutil.copytree(eval.systems.PROJECT_ROOT / "models", root / "models")
+    (root / "eval").mkdir()
+    shutil.copy(eval.systems.PROJECT_ROOT / "eval" / "systems.py", root / "eval" / "systems.py")
+    monkeypatch.setattr(eval.systems, "PROJECT_ROOT", root)
+    items = _items(2)
+    baseline = DirectSystem("large-only", "large", parts.large, settings)
+    assert run_system(baseline, items, tmp_path / "cache", progress=False).computed == 2
+    assert run_system(baseline, items, tmp_path / "cache", progress=False).reused == 2
+    with (root / "models" / "base.py").open("a") as handle:
+        handle.write("\n# a change to the model layer\n")
+    again = run_system(baseline, items, tmp_path / "cache", progress=False)
+    assert (again.reused, again.computed) == (0, 2)
