@@ -112,15 +112,13 @@ _INSTRUCTION = re.compile(
     r"translate|summari[sz]e|list|act|brainstorm|design|develop|implement|edit|craft|compare|evaluate|discuss|"
     r"provide|generate|make|plan|critique|analy[sz]e|identify|extract|can you|could you|would you|i want|i need|"
     r"i'm|i am|let's|hi|hello|thanks|thank you|given|consider|suppose|based on|read|use|find out|share|outline|"
-    r"elaborate|now)\b", re.IGNORECASE)
+    r"elaborate|now|try|include|name|please)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.?!:])\s+|\n+")
-# An equation, an inequality or a function of a variable: "x + y = 4z", "|x + 5| < 10", "f(2)".
-_ALGEBRA = re.compile(r"(?:\b[a-z]\s*[-+*/^=<>]\s*[\w(|]|[=<>^]\s*-?\d|\b[a-z]\(\s*[\w.]+\s*\))")
 _MATH_WORDS = re.compile(r"\b(?:probability|remainder|integers?|equation|divided by|solve for|"
                          r"how many (?:more|fewer|less|in total|altogether|left|remain))\b", re.IGNORECASE)
-_OPEN_ENDED = re.compile(r"^(?:what are some|what could|what would|what should|what do you|how do(?:es)? (?:the )?\w+ "
-                         r"(?:shape|affect|influence|impact|relate)|how (?:can|could|should|would) (?:i|we|you)\b)",
-                         re.IGNORECASE)
+_OPEN_ENDED = re.compile(r"^(?:how do (?:i|you|we)\b|how to\b|what if\b|what are some|what could|what would|"
+                         r"what should|what do you|how do(?:es)? (?:the )?\w+ (?:shape|affect|influence|impact|relate)|"
+                         r"how (?:can|could|should|would) (?:i|we|you)\b)", re.IGNORECASE)
 # Words that only make sense after an earlier turn: "your previous reply", "the above question", "what if ...".
 _REFERS_BACK = re.compile(r"\b(?:your (?:previous|earlier|last|above|first) (?:reply|answer|response|question)|"
                           r"the (?:above|previous|original|same) (?:question|answer|reply|problem|task|text|code)|"
@@ -133,7 +131,7 @@ REFERS_BACK_VOTES = 4.0
 
 
 def question_shape(question: str) -> dict[str, float]:
-    """Cheap structural features: numbers, words, sentences, lines, wh-words, instructions, algebra."""
+    """Cheap structural features: numbers, words, sentences, lines, wh-words, instructions, maths words."""
     text = question.strip()
     sentences = [part for part in _SENTENCE_END.split(text) if part.strip()]
     return {
@@ -146,7 +144,7 @@ def question_shape(question: str) -> dict[str, float]:
         "instruction": float(any(_INSTRUCTION.match(part.strip()) for part in sentences)),
         "open_ended": float(any(_OPEN_ENDED.match(part.strip()) for part in sentences)),
         "questions": float(text.count("?")),
-        "maths": float(bool(_ALGEBRA.search(text)) or bool(_MATH_WORDS.search(text))),
+        "maths": float(bool(_MATH_WORDS.search(text))),
         "refers_back": float(bool(_REFERS_BACK.search(text))),
     }
 
@@ -154,11 +152,11 @@ def question_shape(question: str) -> dict[str, float]:
 def shape_votes(shape: dict[str, float], previous: Route | None = None) -> dict[Route, float]:
     """Extra votes from the question's shape (and, in a thread, the previous turn's route), added to the exemplars'.
 
-    A word problem has numbers to compute with (or an equation, or a term like "probability"); a factual question
-    is one short wh-question; an instruction anywhere ("... List three impacts."), several questions, an
-    open-ended question ("What are some ...") or a multi-line input (a passage, a table, code) is a chat request.
-    A follow-up ("What if it is not a binary tree?") reads like a new question out of context, so it leans
-    towards the route of the turn it follows.
+    A word problem has numbers to compute with (or a term like "probability"); a factual question is one short
+    wh-question; an instruction in any sentence ("... Explain your reasoning."), several questions, an open-ended
+    question ("What are some ...", "How do I ...") or a multi-line input (a passage, a table, code) is a chat
+    request. A follow-up reads like a new question out of context ("And the second one?"), so it leans towards
+    the route of the turn it follows.
     """
     votes: dict[Route, float] = {"FACT": 0.0, "MATH": 0.0, "CHAT": 0.0}
     if shape["maths"]:
