@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("location", type=Path, nargs="?", default=Path("eval-results"),
                         help="a results_*.json or the directory holding it (default: eval-results)")
     _with_settings(report, _eval_report)
+    headline = eval_commands.add_parser("headline", help="print the README's headline table from results files")
+    headline.add_argument("locations", type=Path, nargs="+",
+                          help="results_*.json files or the directories holding them, one block of rows each")
+    _with_settings(headline, _eval_headline)
     calibrate = eval_commands.add_parser("calibrate", help="write the threshold meeting a target to the settings")
     target = calibrate.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-escalation", type=float, help="largest share of turns to escalate, e.g. 0.2")
@@ -344,6 +348,13 @@ def _eval_report(args: argparse.Namespace, settings: Settings) -> int:
     path = latest_results(args.location)
     for written in write_report(load_results(path), path.parent):
         print(f"wrote {written}")
+    return 0
+
+
+def _eval_headline(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.report import load_results, render_headline
+
+    print(render_headline([load_results(location) for location in args.locations]), end="")
     return 0
 
 

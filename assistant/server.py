@@ -79,9 +79,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def api_key_bytes(settings: ServerSettings) -> bytes | None:
+    """The API key to require, or None: an empty or whitespace-only key counts as no key (S12)."""
+    if settings.api_key is None or not settings.api_key.get_secret_value().strip():
+        return None
+    return settings.api_key.get_secret_value().encode()
+
+
 def check_bind(settings: ServerSettings) -> None:
-    """Refuse to listen beyond loopback without an API key."""
-    if not is_loopback(settings.host) and settings.api_key is None:
+    """Refuse to listen beyond loopback without an API key (an empty or blank key is no key)."""
+    if not is_loopback(settings.host) and api_key_bytes(settings) is None:
         raise ConfigError(
             f"refusing to listen on {settings.host} without an API key: anyone who can reach it could use it",
             "set server.api_key (ASSISTANT_SERVER__API_KEY=...) or keep the default host 127.0.0.1")
@@ -299,7 +306,7 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="small-first-assistant", version="0.1.0")
     metrics = Metrics()
     admission = Admission(settings.concurrency, settings.queue_size)
-    key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+    key = api_key_bytes(settings)
 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, key=key, metrics=metrics)
 

@@ -158,28 +158,27 @@ COMPARED = (("routed", "large-only"), ("routed", "large-pipeline"), ("routed", "
 
 
 def comparisons(systems: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Paired comparisons over the items both systems answered: the accuracy difference (points), the accuracy
-    ratio, and the FLOPs and wall-time ratios, each with its paired bootstrap interval."""
-    found = []
-    for first, second in COMPARED:
-        if first not in systems or second not in systems:
-            continue
-        ids = [key for key in systems[first] if key in systems[second]]
-        both = [key for key in ids if systems[first][key].get("correct") is not None
-                and systems[second][key].get("correct") is not None]
-        a = [float(systems[first][key]["correct"]) for key in both]
-        b = [float(systems[second][key]["correct"]) for key in both]
-        intervals = {
-            "accuracy_difference": paired_difference(a, b),
-            "accuracy_ratio": ratio_of_sums(a, b),
-            "flops_ratio": ratio_of_sums([_flops(systems[first][key]) for key in ids],
-                                         [_flops(systems[second][key]) for key in ids]),
-            "wall_ratio": ratio_of_sums([float(systems[first][key].get("wall_seconds", 0.0)) for key in ids],
-                                        [float(systems[second][key].get("wall_seconds", 0.0)) for key in ids]),
-        }
-        found.append({"system": first, "against": second, "items": len(ids), "scored": len(both)}
-                     | {name: value.to_dict() if value else None for name, value in intervals.items()})
-    return found
+    """Every pair of :data:`COMPARED` present in the run, compared with :func:`compare`."""
+    return [{"system": first, "against": second} | compare(systems[first], systems[second])
+            for first, second in COMPARED if first in systems and second in systems]
+
+
+def compare(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Two systems over the items both answered: the accuracy difference (points), the accuracy ratio, and the
+    FLOPs and wall-time ratios, each with its paired bootstrap interval."""
+    ids = [key for key in first if key in second]
+    both = [key for key in ids if first[key].get("correct") is not None and second[key].get("correct") is not None]
+    a = [float(first[key]["correct"]) for key in both]
+    b = [float(second[key]["correct"]) for key in both]
+    intervals = {
+        "accuracy_difference": paired_difference(a, b),
+        "accuracy_ratio": ratio_of_sums(a, b),
+        "flops_ratio": ratio_of_sums([_flops(first[key]) for key in ids], [_flops(second[key]) for key in ids]),
+        "wall_ratio": ratio_of_sums([float(first[key].get("wall_seconds", 0.0)) for key in ids],
+                                    [float(second[key].get("wall_seconds", 0.0)) for key in ids]),
+    }
+    return {"items": len(ids), "scored": len(both)} | {
+        name: value.to_dict() if value else None for name, value in intervals.items()}
 
 
 def apgr_interval(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
@@ -229,6 +228,11 @@ def _fmt(value: float | None, digits: int = 1, scale: float = 100.0) -> str:
 
 def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x" if base else "-"
+
+
+def _bounds(interval: dict[str, Any] | None, digits: int = 3) -> str:
+    """``[0.471, 0.838]`` from a stored interval, ``-`` without one."""
+    return f"[{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]" if interval else "-"
 
 
 def _ci(interval: dict[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:
@@ -315,7 +319,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     the_sweep = results.get("sweep")
     if the_sweep:
         lines += ["", "## Threshold sweep (routed = routed-no-escalation + escalations answered as large-pipeline)",
-                  "", f"APGR {_fmt(the_sweep['apgr'], 3, 1)} (95% CI {_ci(the_sweep.get('apgr_ci'), 1, 3)}; "
+                  "", f"APGR {_fmt(the_sweep['apgr'], 3, 1)} (95% CI {_bounds(the_sweep.get('apgr_ci'))}; "
                   f"random router 0.500); CPT(50%) "
                   f"{_fmt(the_sweep['cpt']['50%'])}% and CPT(80%) {_fmt(the_sweep['cpt']['80%'])}% of escalatable "
                   f"turns ({_fmt(the_sweep['cpt_large_share']['50%'])}% / "
@@ -330,6 +334,36 @@ def render_markdown(results: dict[str, Any]) -> str:
                          f"{point['escalated']}/{point['escalatable']} | {_fmt(point['large_share'])} | "
                          f"{point['flops']:.3g} |")
     lines += ["", "## Goals", "", *goals(summaries, the_sweep)]
+    return "\n".join(lines) + "\n"
+
+
+HEADLINE_SYSTEMS = ("large-only", "small-only", "routed-no-escalation", "routed", "large-pipeline", "oracle")
+
+
+def render_headline(documents: list[dict[str, Any]]) -> str:
+    """The README's headline table, one block of rows per results file: accuracy with its interval, and the
+    paired difference and FLOPs and wall-time ratios against ``large-only`` on the same items."""
+    lines = ["| suite | system | n | accuracy % [95% CI] | vs large-only, points [95% CI] | "
+             "FLOPs x large-only [95% CI] | wall time x large-only |",
+             "|---|---|---|---|---|---|---|"]
+    for document in documents:
+        suite = document["meta"].get("suite", "?")
+        systems = document["systems"]
+        for name in HEADLINE_SYSTEMS:
+            if name not in systems:
+                continue
+            summary = document["summaries"][name]
+            if BASELINE not in systems:
+                difference = flops = wall = "-"
+            elif name == BASELINE:
+                difference, flops, wall = "-", "1.00x", "1.00x"
+            else:
+                row = compare(systems[name], systems[BASELINE])
+                difference = _ci(row["accuracy_difference"])
+                flops = _ci(row["flops_ratio"], 1, 2)
+                wall = _ci(row["wall_ratio"], 1, 2)
+            lines.append(f"| {suite} | {name} | {summary['scored']} | {_ci(summary.get('accuracy_ci'))} | "
+                         f"{difference} | {flops} | {wall} |")
     return "\n".join(lines) + "\n"
 
 

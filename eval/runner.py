@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -135,12 +136,13 @@ def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progre
 
 
 def stratified_limit(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
-    """The first ``limit`` items keeping each kind's share (largest remainders first), in suite order."""
+    """A ``limit``-item subset keeping each kind's share (largest remainders first) and, within a kind, spreading
+    over its sources (the 20 arithmetic tasks, the chat datasets' categories) in turn; returned in suite order."""
     if limit is None or limit >= len(items):
         return list(items)
     if limit <= 0:
         raise EvalError("--limit must be positive", "pass a number of items, e.g. --limit 50")
-    by_kind = {kind: [item for item in items if item.kind == kind] for kind in KINDS}
+    by_kind = {kind: _interleave_sources([item for item in items if item.kind == kind]) for kind in KINDS}
     exact = {kind: limit * len(group) / len(items) for kind, group in by_kind.items()}
     counts = {kind: int(value) for kind, value in exact.items()}
     for kind in sorted(exact, key=lambda name: exact[name] - counts[name], reverse=True):
@@ -150,6 +152,16 @@ def stratified_limit(items: list[EvalItem], limit: int | None) -> list[EvalItem]
             counts[kind] += 1
     chosen = {item.id for kind, group in by_kind.items() for item in group[: counts[kind]]}
     return [item for item in items if item.id in chosen]
+
+
+def _interleave_sources(items: list[EvalItem]) -> list[EvalItem]:
+    """The items taking each source in turn (first the first item of every source, then the second, ...); the order
+    within a source is kept. A kind with one source (SQuAD facts, word problems) keeps its order."""
+    by_source: dict[str, list[EvalItem]] = {}
+    for item in items:
+        by_source.setdefault(item.source, []).append(item)
+    rounds = itertools.zip_longest(*by_source.values())
+    return [item for round_ in rounds for item in round_ if item is not None]
 
 
 def timestamp() -> str:

@@ -195,6 +195,9 @@ def test_s4_binding_beyond_loopback_needs_a_key() -> None:
     with pytest.raises(ConfigError, match="without an API key"):
         check_bind(ServerSettings(host="0.0.0.0"))
     check_bind(ServerSettings(host="0.0.0.0", api_key=SecretStr("k")))
+    for blank in ("", "   ", "\t"):  # S12: an empty key is no key (it let the server start open before)
+        with pytest.raises(ConfigError, match="without an API key"):
+            check_bind(ServerSettings(host="0.0.0.0", api_key=SecretStr(blank)))
     assert ServerSettings().host == "127.0.0.1"
 
 

@@ -27,7 +27,16 @@ from eval.sources import DatasetError
 from eval.suites import mixed_items, shift_suite, suite_loaders
 from tools import calculate, extract_expression
 
-SUITE_DIGESTS: dict[str, str] = {}
+# sha256 of each suite's item ids (newline-joined, first 16 hex digits), committed when the suites were defined.
+SUITE_DIGESTS: dict[str, str] = {
+    "mixed-dev": "d6855e6ecbe8dfff",
+    "mixed-test": "6ccc8e838e895946",
+    "routing-dev": "8ffe0000d716d973",
+    "routing-test": "f1c882f97bec72d6",
+    "shift-nyt": "63587f9a4aee6f13",
+    "shift-reddit": "1c79964a94876cbf",
+    "shift-amazon": "67d2bb94ee7ba8d5",
+}
 
 
 def test_bigbench_arithmetic_is_plain_arithmetic_the_calculator_answers(real_settings: Settings) -> None:

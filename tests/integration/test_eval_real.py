@@ -57,3 +57,24 @@ def test_eval_run_on_a_user_file_with_the_real_models(tmp_path: Path) -> None:
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, check=False)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "0 answered, 4 from the cache" in again.stdout
+
+
+@pytest.mark.slow
+def test_eval_run_on_a_shift_suite_uses_its_own_corpus(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "assistant.cli", "eval", "run", "--suite", "shift-nyt", "--limit", "5",
+               "--systems", "routed,large-only", "--output", str(output)]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("ASSISTANT_")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=environment, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = load_results(output)
+    assert results["meta"]["split"] == "test" and results["meta"]["corpus"] == "squadshifts-nyt"
+    assert len(results["items"]) == 5 and all(item["split"] == "test" for item in results["items"].values())
+    pipeline = results["systems"]["routed-no-escalation"]
+    cited = [source["doc_id"] for record in pipeline.values() for source in record["sources"]]
+    # answered over the New York Times paragraphs only, never the SQuAD knowledge base
+    assert cited and all(doc_id.startswith("squadshifts-nyt/") for doc_id in cited)
+    assert all(summary["accuracy_ci"]["n"] == 5 for name, summary in results["summaries"].items()
+               if name in ("routed", "large-only"))
+    assert results["meta"]["git"].get("commit") and results["meta"]["models"]["large"]["sha256"]
+    assert "Paired comparisons" in (output / "report.md").read_text()

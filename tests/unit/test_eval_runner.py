@@ -440,3 +440,28 @@ def test_a_record_computed_by_older_code_is_recomputed(settings: Settings, parts
         handle.write("\n# a change to the model layer\n")
     again = run_system(baseline, items, tmp_path / "cache", progress=False)
     assert (again.reused, again.computed) == (0, 2)
+
+
+def test_the_headline_table_comes_from_results_files(settings: Settings, parts: Parts, suite_file: Path,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    run_eval(settings, suite=str(suite_file), systems=["routed", "large-only"], limit=None, output=out,
+             progress=False, build=parts.build)
+    assert main(["eval", "headline", str(out)]) == 0
+    table = capsys.readouterr().out
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    assert set(rows) == {"large-only", "routed-no-escalation", "routed", "large-pipeline"}
+    assert "| large-only | 4 | 50.0 [" in rows["large-only"] and rows["large-only"].endswith("| - | 1.00x | 1.00x |")
+    # routed: 100% against large-only's 50% on the same 4 items, a paired difference of +50 points
+    assert "| routed | 4 | 100.0 [100.0, 100.0] | 50.0 [" in rows["routed"]
+
+
+def test_a_limited_subset_spreads_over_a_kinds_sources() -> None:
+    # 20 arithmetic tasks listed task by task: a subset of 6 must not be six items of the first (easiest) task
+    items = [EvalItem(f"{task}:{index}", "arithmetic", "q", ("1",), f"bigbench-arithmetic/{task}")
+             for task in ("1_digit", "2_digit", "3_digit") for index in range(4)]
+    items += [EvalItem(f"f{index}", "fact", "q", ("a",), "squad-dev") for index in range(12)]
+    chosen = stratified_limit(items, 12)
+    arithmetic = [item.id for item in chosen if item.kind == "arithmetic"]
+    assert arithmetic == ["1_digit:0", "1_digit:1", "2_digit:0", "2_digit:1", "3_digit:0", "3_digit:1"]
+    assert [item.id for item in chosen if item.kind == "fact"] == [f"f{index}" for index in range(6)]

@@ -1,0 +1,27 @@
+"""The README's headline figures are re-derived from the committed results files, not typed by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eval.report import load_results, render_headline
+
+ROOT = Path(__file__).resolve().parents[2]
+# The same files, in the same order, as the command the README shows above its table.
+HEADLINE = [ROOT / "docs" / "eval" / "headline" / name
+            for name in ("mixed-test", "shift-nyt", "shift-reddit", "shift-amazon")]
+START, END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def test_the_readme_headline_is_the_rendering_of_the_committed_results() -> None:
+    documents = [load_results(path) for path in HEADLINE]
+    assert all(document["meta"]["split"] == "test" for document in documents)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split(START, 1)[1].split(END, 1)[0]
+    assert table.strip() == render_headline(documents).strip()
+
+
+def test_committed_results_hold_no_dataset_text() -> None:
+    for path in HEADLINE:
+        document = load_results(path)
+        assert all(set(item) == {"kind", "source", "split"} for item in document["items"].values())
