@@ -1,1 +1,2 @@
-"""Evaluation: datasets, systems under test, metrics and reports (issue #7; not implemented yet)."""
+"""Evaluation: datasets and their dev/test splits, suites, the systems under test, a cached runner, metrics with
+bootstrap intervals, the threshold sweep, reports and the decontamination check (docs/eval/PROTOCOL.md)."""

@@ -56,8 +56,10 @@ def _mean(values: list[float]) -> float | None:
 
 
 def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy, EM/F1, escalation, tokens per model, FLOPs, money, wall and CPU seconds, p50/p95 latency."""
-    values = list(records.values())
+    """Accuracy, EM/F1, escalation, tokens per model, FLOPs, money, wall and CPU seconds, p50/p95 latency.
+
+    Records are taken in item-id order, so an interval depends on the items, not on the order they were answered."""
+    values = [records[key] for key in sorted(records)]
     tokens: dict[str, dict[str, int]] = {}
     for record in values:
         for usage in record.get("usage", []):
@@ -166,7 +168,7 @@ def comparisons(systems: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str,
 def compare(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Two systems over the items both answered: the accuracy difference (points), the accuracy ratio, and the
     FLOPs and wall-time ratios, each with its paired bootstrap interval."""
-    ids = [key for key in first if key in second]
+    ids = sorted(key for key in first if key in second)
     both = [key for key in ids if first[key].get("correct") is not None and second[key].get("correct") is not None]
     a = [float(first[key]["correct"]) for key in both]
     b = [float(second[key]["correct"]) for key in both]
@@ -184,7 +186,7 @@ def compare(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]])
 def apgr_interval(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
                   chat_threshold: float | None) -> Interval | None:
     """APGR of the routed system's threshold sweep with its bootstrap interval over items."""
-    ids = [key for key in weak if key in strong]
+    ids = sorted(key for key in weak if key in strong)
     if not ids:
         return None
     columns = [

@@ -109,3 +109,14 @@ def test_the_code_hash_covers_what_decides_an_answer(tmp_path: Path) -> None:
     before = code_hash(("pkg",), tmp_path)
     source.write_text("PROMPT = 'b'\n")
     assert code_hash(("pkg",), tmp_path) != before
+
+
+def test_intervals_depend_on_the_items_not_their_order() -> None:
+    from eval.report import summarize
+
+    records = {f"q{index:03d}": {"correct": float(index % 3 == 0), "usage": []} for index in range(301)}
+    keys = list(records)
+    random.Random(1).shuffle(keys)
+    shuffled = {key: records[key] for key in keys}
+    assert list(shuffled) != list(records)
+    assert summarize(shuffled)["accuracy_ci"] == summarize(records)["accuracy_ci"]
