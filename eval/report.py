@@ -19,7 +19,7 @@ from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
 from eval.metrics import score
 from eval.stats import Interval, apgr_of, bootstrap, mean_interval, paired_difference, ratio_of_sums
-from eval.sweep import Sweep, accuracy, oracle_records, routed_records, sweep, swept, uses_large
+from eval.sweep import Sweep, accuracy, oracle_records, record_flops, routed_records, sweep, swept, uses_large
 
 ROUTES = ("FACT", "MATH", "CHAT")
 BASELINE = "large-only"
@@ -82,7 +82,7 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
                          if any(usage.get("step") == "escalate" for usage in record.get("usage", []))),
         "large_calls": sum(1 for record in values if uses_large(record)),
         "tokens": tokens,
-        "flops": sum(usage.get("flops", 0.0) for record in values for usage in record.get("usage", [])),
+        "flops": sum(record_flops(record) for record in values),
         "cost_usd": sum(usage.get("cost_usd", 0.0) for record in values for usage in record.get("usage", [])),
         "wall_seconds": sum(walls),
         "cpu_seconds": sum(float(record.get("cpu_seconds", 0.0)) for record in values),
@@ -151,10 +151,6 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
             "sweep": the_sweep_dict}
 
 
-def _flops(record: dict[str, Any]) -> float:
-    return float(sum(usage.get("flops", 0.0) for usage in record.get("usage", [])))
-
-
 COMPARED = (("routed", "large-only"), ("routed", "large-pipeline"), ("routed", "routed-no-escalation"),
             ("large-pipeline", "large-only"), ("oracle", "routed"))
 
@@ -175,7 +171,8 @@ def compare(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]])
     intervals = {
         "accuracy_difference": paired_difference(a, b),
         "accuracy_ratio": ratio_of_sums(a, b),
-        "flops_ratio": ratio_of_sums([_flops(first[key]) for key in ids], [_flops(second[key]) for key in ids]),
+        "flops_ratio": ratio_of_sums([record_flops(first[key]) for key in ids],
+                                     [record_flops(second[key]) for key in ids]),
         "wall_ratio": ratio_of_sums([float(first[key].get("wall_seconds", 0.0)) for key in ids],
                                     [float(second[key].get("wall_seconds", 0.0)) for key in ids]),
     }

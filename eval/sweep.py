@@ -25,6 +25,11 @@ def model_seconds(record: dict[str, Any], key: str) -> float:
     return float(sum(usage.get(key, 0.0) for usage in record.get("usage", [])))
 
 
+def record_flops(record: dict[str, Any]) -> float:
+    """FLOPs of every model call of a record."""
+    return float(sum(usage.get("flops", 0.0) for usage in record.get("usage", [])))
+
+
 def escalate_record(weak: dict[str, Any], strong: dict[str, Any], reason: str) -> dict[str, Any]:
     """``weak``'s turn escalated: the large model's answer from ``strong``, both models' cost and time."""
     added = [usage | {"step": "escalate"} for usage in strong.get("usage", [])]
@@ -158,7 +163,7 @@ def _point(threshold: float, weak: dict[str, dict[str, Any]], strong: dict[str, 
                       if swept(record, chat_threshold) and escalates(record, threshold) and item_id in strong),
         escalatable=sum(1 for record in weak.values() if swept(record, chat_threshold)),
         large_share=sum(1 for record in records.values() if uses_large(record)) / max(1, len(records)),
-        flops=sum(usage.get("flops", 0.0) for record in records.values() for usage in record.get("usage", [])),
+        flops=sum(record_flops(record) for record in records.values()),
         wall_seconds=sum(record.get("wall_seconds", 0.0) for record in records.values()),
         pgr=pgr(value),
     )
