@@ -107,8 +107,8 @@ class Assistant:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:
         """The default product: shipped models, MiniLM, the default knowledge base, threads in SQLite."""
+        from assistant.knowledge_base import open_retriever
         from models.registry import ModelPool
-        from retrieval.knowledge_base import open_retriever
         from tools.calculator import warm_up
 
         settings = settings or Settings.load()
@@ -118,7 +118,7 @@ class Assistant:
         small = pool.get("small")
         router = CascadeRouter(retriever.embedder, small, neighbours=settings.assistant.router_neighbours,
                                min_margin=settings.assistant.router_min_margin)
-        return cls(small, _LazyModel(pool, "large"), router, retriever, settings)
+        return cls(small, pool.lazy("large"), router, retriever, settings)
 
     @classmethod
     def from_parts(cls, small: ChatModel, large: ChatModel, embedder: Embedder, retriever: Retriever | None,
@@ -280,20 +280,3 @@ class AssistantTool:
         """The OpenAI ``tools=[...]`` entry."""
         return {"type": "function",
                 "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
-
-
-class _LazyModel:
-    """A tier loaded on first use, so the large model costs nothing until a turn escalates."""
-
-    def __init__(self, pool: Any, alias: str) -> None:
-        self._pool = pool
-        self._alias = alias
-        self.name = alias
-        self.price_per_million_tokens = float(pool.settings.models[alias].price_per_million_tokens)
-        self.parameters = 0  # known once loaded; usage records carry the real count
-
-    def chat(self, messages: Any, **options: Any) -> Any:
-        return self._pool.get(self._alias).chat(messages, **options)
-
-    def stream(self, messages: Any, **options: Any) -> Any:
-        return self._pool.get(self._alias).stream(messages, **options)

@@ -201,7 +201,7 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
 # ---- index ---------------------------------------------------------------------------------------
 
 def _open_index(settings: Settings, knowledge_base: bool = False) -> Any:
-    from retrieval.knowledge_base import open_retriever
+    from assistant.knowledge_base import open_retriever
 
     return open_retriever(settings, knowledge_base=knowledge_base, progress=True)
 
@@ -260,7 +260,7 @@ def _index_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> int:
-    from retrieval.knowledge_base import ensure_knowledge_base
+    from assistant.knowledge_base import ensure_knowledge_base
 
     retriever = _open_index(settings)
     report = ensure_knowledge_base(retriever, settings, progress=True, force=args.force)
@@ -291,8 +291,8 @@ def _index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.datasets import load_squad_dev
     from retrieval.evaluation import evaluate_retrieval
+    from retrieval.squad import load_squad_dev
 
     retriever = _open_index(settings, knowledge_base=True)
     questions = load_squad_dev(settings.cache_dir).questions

@@ -203,7 +203,7 @@ class _Nodes:
         return self._program_turn(state, self.deps.large, "large", 1, "word_problem") | {
             "escalated": True,
             "escalation_reason": ("word problems go to the large model: the small model's program-of-thought "
-                                  "was measured right 4-12% of the time (DESIGN.md)"),
+                                  "was measured right 4-12% of the time (docs/BENCHMARKS.md)"),
         }
 
     # ---- FACT ------------------------------------------------------------------------------------

@@ -27,108 +27,13 @@ from pydantic_settings import (
 )
 
 from assistant.errors import ConfigError
+from models.settings import LlamaSettings, ModelSpec, default_model_tiers, spec_of
+from retrieval.settings import RetrievalSettings
+from tools.settings import CalculatorSettings
 
 ENV_PREFIX = "ASSISTANT_"
 CONFIG_ENV_VAR = "ASSISTANT_CONFIG"
 DEFAULT_CONFIG_NAME = "assistant.toml"
-SHIPPED_PREFIX = "shipped:"
-
-ModelKind = Literal["shipped", "gguf", "openai"]
-
-
-class ModelSpec(BaseModel):
-    """Where one model tier comes from, and what its calls cost."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(
-        description="'shipped:<name>' (see `assistant models list`), a path to a .gguf file, "
-        "or the base URL of an OpenAI-compatible endpoint (http://host:port/v1)."
-    )
-    remote_model: str = Field("", description="Model name sent to an OpenAI-compatible endpoint.")
-    api_key: SecretStr | None = Field(None, description="Bearer key for an OpenAI-compatible endpoint.")
-    sha256: str | None = Field(
-        None, description="Expected sha256 of a user GGUF file; shipped models always carry their own."
-    )
-    parameters: int | None = Field(
-        None, ge=1, description="Parameter count for FLOPs; read from the GGUF when not given."
-    )
-    price_per_million_tokens: float = Field(
-        0.0, ge=0.0, le=1000.0, description="Money cost in USD per 1M tokens (prompt + completion)."
-    )
-    n_ctx: int | None = Field(None, ge=256, le=131072, description="Context length; default llama.n_ctx.")
-    request_timeout_s: float = Field(300.0, gt=0, le=3600, description="HTTP timeout for endpoints.")
-
-    @property
-    def kind(self) -> ModelKind:
-        """Which backend serves this tier."""
-        if self.source.startswith(SHIPPED_PREFIX):
-            return "shipped"
-        if self.source.startswith(("http://", "https://")):
-            return "openai"
-        return "gguf"
-
-    @property
-    def shipped_name(self) -> str:
-        """The catalog name of a shipped model ('' for other kinds)."""
-        return self.source.removeprefix(SHIPPED_PREFIX) if self.kind == "shipped" else ""
-
-
-def default_model_tiers() -> dict[str, ModelSpec]:
-    """The default tiers. Prices are illustrative: USD 0.10 per 1M tokens per billion parameters."""
-    return {
-        "small": ModelSpec(
-            source="shipped:qwen2.5-coder-0.5b-instruct-q4_k_m", price_per_million_tokens=0.05
-        ),
-        "large": ModelSpec(
-            source="shipped:qwen2.5-coder-1.5b-instruct-q4_k_m", price_per_million_tokens=0.15
-        ),
-        "tiny": ModelSpec(source="shipped:smollm2-135m-instruct-q4_1", price_per_million_tokens=0.015),
-    }
-
-
-class LlamaSettings(BaseModel):
-    """How llama.cpp runs local GGUF models."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_threads: int = Field(
-        default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256, description="CPU threads."
-    )
-    n_ctx: int = Field(4096, ge=256, le=131072, description="Context length in tokens.")
-    n_batch: int = Field(512, ge=8, le=8192, description="Prompt-processing batch size.")
-    seed: int = Field(0, ge=0, description="Sampling seed (temperature 0 is greedy anyway).")
-
-
-class CalculatorSettings(BaseModel):
-    """Limits of the calculator's worker process (inputs proven small run in-process without them)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    time_limit_s: float = Field(1.5, gt=0, le=60, description="Wall-clock limit of one calculation.")
-    memory_mb: int = Field(1024, ge=256, le=65536, description="Address-space cap of the calculator worker.")
-
-
-class RetrievalSettings(BaseModel):
-    """How documents are chunked, embedded, indexed and searched."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    embedder: str = Field("minilm", description="Embedder: minilm, e5-small-q4 or fake (tests).")
-    index_name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Index under cache_dir/indexes.")
-    index_dir: Path | None = Field(None, description="Explicit index directory (overrides index_name).")
-    index_type: Literal["flat", "hnsw"] = Field("flat", description="flat (exact) or hnsw (approximate).")
-    mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Default search mode.")
-    k: int = Field(5, ge=1, le=100, description="Passages returned by a search.")
-    candidates: int = Field(50, ge=1, le=1000, description="Candidates per retriever before fusion.")
-    rrf_k: int = Field(5, ge=1, le=1000, description="Reciprocal-rank-fusion constant (5 measured best on SQuAD).")
-    chunk_chars: int = Field(1000, ge=100, le=20000, description="Largest chunk, in characters.")
-    chunk_overlap_chars: int = Field(150, ge=0, le=5000, description="Overlap between consecutive chunks.")
-    knowledge_base: Literal["squad-dev", "none"] = Field(
-        "squad-dev", description="Default corpus indexed on first run (SQuAD v1.1 dev paragraphs) or none.")
-    faiss_threads: int = Field(1, ge=1, le=256, description="OpenMP threads for FAISS queries.")
-
-
 class AssistantSettings(BaseModel):
     """How the graph routes, answers and escalates."""
 
@@ -260,13 +165,7 @@ class Settings(BaseSettings):
 
     def model_spec(self, alias: str) -> ModelSpec:
         """The spec of a tier, with a helpful error for unknown aliases."""
-        try:
-            return self.models[alias]
-        except KeyError:
-            raise ConfigError(
-                f"no model tier named {alias!r}",
-                f"use one of {', '.join(sorted(self.models))}, or add [models.{alias}] to the settings file",
-            ) from None
+        return spec_of(self.models, alias)
 
 
 _active_config_file: ContextVar[Path | None] = ContextVar("assistant_config_file", default=None)

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from assistant.api import Assistant
 from assistant.settings import Settings
+from common.stats import latency_summary
 from eval.suites import mixed_items
 
 KINDS = {"arithmetic": "plain arithmetic", "word_problem": "word problem", "fact": "factual", "chat": "chat"}
 
 
-def _quantiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2)}
 
 
 def main() -> None:
@@ -52,8 +49,9 @@ def main() -> None:
             overhead.append(answer.wall_seconds * 1000 - nodes_ms)
             logic.append(max(0.0, nodes_ms - model_ms - tools_ms))
             routes.append(answer.route)
-        results[label] = {"n": len(items), "wall_ms": _quantiles(wall), "graph_overhead_ms": _quantiles(overhead),
-                          "node_logic_ms": _quantiles(logic), "routes": {r: routes.count(r) for r in set(routes)}}
+        results[label] = {"n": len(items), "wall_ms": latency_summary(wall),
+                          "graph_overhead_ms": latency_summary(overhead), "node_logic_ms": latency_summary(logic),
+                          "routes": {r: routes.count(r) for r in set(routes)}}
         print(f"{label:<17} n={len(items):<3} wall p50 {results[label]['wall_ms']['p50']:>9.1f} ms "
               f"p95 {results[label]['wall_ms']['p95']:>9.1f} ms | graph overhead p50 "
               f"{results[label]['graph_overhead_ms']['p50']:.2f} ms | node logic p50 "

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+from common.stats import percentile
 from tools import CalculatorError, calculate, extract_expression
 from tools.worker import default_worker
 
@@ -43,8 +43,8 @@ def _time_calls(inputs: list[str], repeats: int, plain: bool = False) -> dict[st
     return {
         "calls": repeats,
         "calls_per_s": round(repeats / total_s, 1),
-        "p50_ms": round(statistics.median(samples), 3),
-        "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 3),
+        "p50_ms": round(percentile(samples, 50) or 0.0, 3),
+        "p95_ms": round(percentile(samples, 95) or 0.0, 3),
         "max_ms": round(samples[-1], 3),
     }
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from assistant.routing import ROUTES, CascadeRouter
 from assistant.settings import Settings
+from common.stats import percentile
 from eval.datasets import expected_route, thread_first_turns
-from eval.report import percentile
 from eval.stats import mean_interval
 from eval.suites import suite_loaders
 from retrieval.embedders import load_embedder

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import socket
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from common.stats import latency_summary
 
 QUESTIONS = {
     "arithmetic": [f"What is {a} times {b}?" for a, b in ((347, 29), (697, 205), (12, 12), (981, 77), (45, 3))],
@@ -48,15 +49,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _quantiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-    nearest_rank = max(0, math.ceil(0.95 * len(ordered)) - 1)
-    return {"p50": round(statistics.median(ordered), 1), "p95": round(ordered[nearest_rank], 1),
-            "max": round(ordered[-1], 1), "n": len(ordered)}
 
 
 def _one(client: httpx.Client, url: str, kind: str, question: str) -> dict[str, Any]:
@@ -185,10 +177,11 @@ def main() -> None:
             "refused_without_retry_after": sum(1 for r in refused if not r.get("retry_after")),
             "failed": len(failed), "server_5xx": sum(1 for r in results if 500 <= r["status"] < 600),
             "answered_per_s": round(len(answered) / elapsed, 2),
-            "latency_ms": {kind: _quantiles([r["ms"] for r in answered if r["kind"] == kind]) for kind in WEIGHTS},
-            "ttft_ms": {kind: _quantiles([r["ttft_ms"] for r in answered if r["kind"] == kind and r.get("ttft_ms")])
-                        for kind in WEIGHTS},
-            "refusal_ms": _quantiles([r["ms"] for r in refused]),
+            "latency_ms": {kind: latency_summary([r["ms"] for r in answered if r["kind"] == kind], 1)
+                           for kind in WEIGHTS},
+            "ttft_ms": {kind: latency_summary([r["ttft_ms"] for r in answered
+                                               if r["kind"] == kind and r.get("ttft_ms")], 1) for kind in WEIGHTS},
+            "refusal_ms": latency_summary([r["ms"] for r in refused], 1),
             "server_rss_mb": {"start": round(memory[0], 1), "half": round(memory[len(memory) // 2], 1),
                               "end": round(memory[-1], 1), "max": round(max(memory), 1),
                               "every_5s": [round(value) for value in memory]},

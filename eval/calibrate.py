@@ -7,10 +7,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import atomic_output
 from eval.errors import EvalError
 from eval.report import load_results
 from eval.sweep import SweepPoint, choose_threshold
-from models.weights import atomic_output
 
 _SECTION = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
 

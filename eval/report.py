@@ -7,7 +7,6 @@ a report, with the current metrics, without running a model.
 from __future__ import annotations
 
 import json
-import math
 import platform
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from common.stats import percentile
 from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
 from eval.metrics import score
@@ -39,16 +39,6 @@ def scored(records: dict[str, dict[str, Any]], items: dict[str, dict[str, Any]])
         value = score(item["kind"], record.get("text", ""), item["answers"])
         result[item_id] = record | {"correct": value.correct, "exact_match": value.exact_match, "f1": value.f1}
     return result
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` percentile (0-100) with linear interpolation; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -447,7 +437,7 @@ def render_plots(results: dict[str, Any], directory: Path) -> list[Path]:
 
 def write_report(results: dict[str, Any], directory: Path, *, results_name: str | None = None) -> list[Path]:
     """Write ``results_<timestamp>.json`` (unless re-rendering), ``report.md`` and the PNG into ``directory``."""
-    from models.weights import atomic_output
+    from common.files import atomic_output
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import choice_hint
 from assistant.settings import Settings
-from eval.datasets import Paragraph, user_items
+from eval.datasets import user_items
 from eval.errors import EvalError
 from eval.report import build_results, machine, write_report
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp
 from eval.suites import Suite, available_suites, suite_loaders
 from eval.systems import PROJECT_ROOT, System, SystemFactory, expand_systems, model_fingerprint
+from retrieval.squad import Paragraph
 
 if TYPE_CHECKING:
     from retrieval.documents import Document
@@ -39,7 +40,7 @@ def load_suite(name: str, settings: Settings, *, progress: bool = True) -> Suite
 
 def scoped_settings(settings: Settings, documents: list[Document], label: str, *, progress: bool = True) -> Settings:
     """Settings whose index holds only ``documents`` (indexed once into its own directory, keyed by their hash)."""
-    from retrieval.knowledge_base import open_retriever
+    from assistant.knowledge_base import open_retriever
 
     digest = hashlib.sha256()
     for document in sorted(documents, key=lambda document: document.doc_id):

@@ -22,19 +22,17 @@ from pathlib import Path
 
 from eval.datasets import (
     GSM_SEED,
-    SHIFT_NAMES,
     EvalItem,
     Kind,
-    Paragraph,
     alpaca_eval_items,
     bigbench_arithmetic_items,
     gsm_symbolic_items,
-    load_squad_shift,
     mt_bench_items,
     squad_items,
     squad_shift_items,
 )
 from eval.splits import Split
+from retrieval.squad import SHIFT_NAMES, Paragraph, load_squad_shift
 
 MIXED_SEED = 20261123
 ROUTING_SEED = 20261124

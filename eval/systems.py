@@ -114,20 +114,13 @@ class DirectSystem:
     """One model answers alone, closed-book, with the prompt for the item's kind: ``large-only`` (the monolithic
     baseline) and ``small-only``."""
 
-    def __init__(self, name: str, tier: str, model: ChatModel | Callable[[], ChatModel], settings: Settings,
+    def __init__(self, name: str, tier: str, model: ChatModel, settings: Settings,
                  max_tokens: int = DIRECT_MAX_TOKENS) -> None:
         self.name = name
         self.tier = tier
-        self._model = model
+        self.model = model
         self.settings = settings
         self.max_tokens = max_tokens
-
-    @property
-    def model(self) -> ChatModel:
-        """The model, loaded on first use."""
-        if callable(self._model) and not hasattr(self._model, "chat"):
-            self._model = self._model()
-        return self._model  # type: ignore[return-value]
 
     def fingerprint(self) -> dict[str, Any]:
         """Model weights, prompt, token budget and sampling settings."""
@@ -221,25 +214,19 @@ class SystemFactory:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self._pool: Any = None
+        from models.registry import ModelPool
+
+        self._pool = ModelPool(self.settings)  # loads each tier on first use
         self._router: Router | None = None
         self._retriever: Any = None
 
-    def _model(self, alias: str) -> ChatModel:
-        from models.registry import ModelPool
-
-        if self._pool is None:
-            self._pool = ModelPool(self.settings)
-        model: ChatModel = self._pool.get(alias)
-        return model
-
     def _shared(self) -> tuple[Router, Any]:
         if self._router is None:
-            from retrieval.knowledge_base import open_retriever
+            from assistant.knowledge_base import open_retriever
 
             self._retriever = open_retriever(self.settings, progress=self.progress)
             assistant_settings = self.settings.assistant
-            small = self._model("small") if assistant_settings.router_min_margin > 0 else None
+            small = self._pool.get("small") if assistant_settings.router_min_margin > 0 else None
             self._router = CascadeRouter(self._retriever.embedder, small,
                                          neighbours=assistant_settings.router_neighbours,
                                          min_margin=assistant_settings.router_min_margin)
@@ -247,15 +234,15 @@ class SystemFactory:
 
     def _assistant(self, small: str, large: str) -> Assistant:
         router, retriever = self._shared()
-        return Assistant(self._model(small), self._model(large), router, retriever, self.settings,
+        return Assistant(self._pool.get(small), self._pool.get(large), router, retriever, self.settings,
                          self.checkpoint_path)
 
     def build(self, name: str) -> System:
         """The run system called ``name``."""
         if name == "large-only":
-            return DirectSystem(name, "large", lambda: self._model("large"), self.settings)
+            return DirectSystem(name, "large", self._pool.lazy("large"), self.settings)
         if name == "small-only":
-            return DirectSystem(name, "small", lambda: self._model("small"), self.settings)
+            return DirectSystem(name, "small", self._pool.lazy("small"), self.settings)
         if name in ("routed-no-escalation", "large-pipeline"):
             tiers = ("small", "large") if name == "routed-no-escalation" else ("large", "large")
             return PipelineSystem(name, tiers, lambda: self._assistant(*tiers), self.settings,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.errors import ConfigError
+from common.errors import ConfigError
 
 
 @dataclass(frozen=True)

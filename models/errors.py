@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.errors import AssistantError
+from common.errors import AssistantError
 
 
 class ModelError(AssistantError):

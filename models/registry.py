@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import ModelSpec, Settings
-from models.base import ChatModel
+from models.base import ChatModel, Completion, Message, StreamItem
 from models.catalog import shipped_model
 from models.errors import ModelError, ModelFileError
 from models.gguf import read_gguf_info
+from models.settings import ModelsConfig, ModelSpec
 from models.weights import ensure_shipped, read_stamp, shipped_path, verify_file
 
 
@@ -34,7 +35,7 @@ class TierInfo:
         return asdict(self)
 
 
-def gguf_path(spec: ModelSpec, settings: Settings, *, fetch: bool | None = None, progress: bool = True) -> Path:
+def gguf_path(spec: ModelSpec, settings: ModelsConfig, *, fetch: bool | None = None, progress: bool = True) -> Path:
     """The verified local GGUF file behind a shipped or path tier, fetching shipped weights if allowed."""
     if spec.kind == "shipped":
         model = shipped_model(spec.shipped_name)
@@ -47,7 +48,7 @@ def gguf_path(spec: ModelSpec, settings: Settings, *, fetch: bool | None = None,
     raise ModelError(f"{spec.source} is an endpoint, not a GGUF file", "use a shipped: or .gguf source")
 
 
-def load_model(settings: Settings, alias: str, *, progress: bool = True) -> ChatModel:
+def load_model(settings: ModelsConfig, alias: str, *, progress: bool = True) -> ChatModel:
     """Build the model of tier ``alias``: a ``LlamaCppModel`` or an ``OpenAICompatibleModel``."""
     spec = settings.model_spec(alias)
     if spec.kind == "openai":
@@ -84,7 +85,7 @@ def load_model(settings: Settings, alias: str, *, progress: bool = True) -> Chat
 class ModelPool:
     """Loads each tier once, on first use, and shares it between callers (thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ModelsConfig) -> None:
         self.settings = settings
         self._models: dict[str, ChatModel] = {}
         self._lock = threading.Lock()
@@ -101,8 +102,30 @@ class ModelPool:
         with self._lock:
             self._models[alias] = model
 
+    def lazy(self, alias: str) -> ChatModel:
+        """Tier ``alias`` as a model that loads on its first call (the large tier costs nothing until used)."""
+        return LazyModel(self, alias)
 
-def describe_tier(settings: Settings, alias: str, *, verify: bool = False) -> TierInfo:
+
+class LazyModel:
+    """A tier of a :class:`ModelPool` loaded on first use; name and price are known before loading."""
+
+    def __init__(self, pool: ModelPool, alias: str) -> None:
+        self._pool = pool
+        self.name = alias
+        self.price_per_million_tokens = float(pool.settings.model_spec(alias).price_per_million_tokens)
+        self.parameters = 0  # known once loaded; usage records carry the real count
+
+    def chat(self, messages: Sequence[Message], **options: Any) -> Completion:
+        """Load the tier if needed, then answer (see ``ChatModel.chat``)."""
+        return self._pool.get(self.name).chat(messages, **options)
+
+    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[StreamItem]:
+        """Load the tier if needed, then stream (see ``ChatModel.stream``)."""
+        return self._pool.get(self.name).stream(messages, **options)
+
+
+def describe_tier(settings: ModelsConfig, alias: str, *, verify: bool = False) -> TierInfo:
     """Describe a tier without loading it; ``verify`` re-hashes local files."""
     spec = settings.model_spec(alias)
     info = TierInfo(alias=alias, kind=spec.kind, source=spec.source, path="", size=None,

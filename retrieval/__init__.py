@@ -1,1 +1,1 @@
-"""Retrieval: chunking, embeddings and the FAISS index (issue #3; not implemented yet)."""
+"""Retrieval: SQuAD-format corpora, document loading, chunking, embedders, a FAISS + BM25 hybrid index on disk."""

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.errors import choice_hint
-from models.weights import sha256_file
+from common.errors import choice_hint
+from common.files import sha256_file
 from retrieval.errors import RetrievalError
 
 Matrix = np.ndarray[Any, np.dtype[np.float32]]

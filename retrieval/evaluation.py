@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from tqdm import tqdm
 
-from eval.datasets import SquadQuestion
+from common.stats import latency_summary
 from retrieval.retriever import Retriever, SearchMode
+from retrieval.squad import SquadQuestion
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
 KS = (1, 5, 20)
 CANDIDATES = 100
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2)}
 
 
 def _first_documents(doc_ids: Sequence[str], limit: int) -> list[str]:
@@ -78,7 +73,7 @@ def evaluate_retrieval(retriever: Retriever, questions: Sequence[SquadQuestion],
         "chunks": len(retriever.store),
         "embedder": retriever.embedder.id,
         "recall": {mode: {f"@{k}": round(hits[mode][k] / count, 4) for k in KS} for mode in MODES},
-        "latency_ms": {mode: _percentiles(latency[mode]) for mode in MODES if latency[mode]},
-        "query_embedding_ms": _percentiles(embedding) if embedding else {},
+        "latency_ms": {mode: latency_summary(latency[mode]) for mode in MODES if latency[mode]},
+        "query_embedding_ms": latency_summary(embedding) if embedding else {},
         "indexing_chunks_per_s": round(measure_indexing(retriever), 1),
     }

@@ -11,12 +11,12 @@ from typing import Any, Literal
 import faiss
 from tqdm import tqdm
 
-from assistant.settings import RetrievalSettings
 from retrieval.bm25 import BM25Index
 from retrieval.chunking import chunk_text
 from retrieval.documents import Document
 from retrieval.embedders import Embedder
 from retrieval.errors import RetrievalError
+from retrieval.settings import RetrievalSettings
 from retrieval.store import ChunkRecord, ChunkStore, read_current
 
 SearchMode = Literal["hybrid", "dense", "bm25"]

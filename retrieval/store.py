@@ -29,7 +29,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from models.weights import atomic_output, atomic_write_bytes, file_lock, fsync_dir, sha256_file
+from common.files import atomic_output, atomic_write_bytes, file_lock, fsync_dir, sha256_file
 from retrieval.errors import IndexCorruptError, IndexMismatchError, RetrievalError
 
 SCHEMA_VERSION = 1

@@ -12,4 +12,5 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache  # layers: models/, retrieval/, tools/ never import assistant/ or eval/ (pyproject.toml)
 .venv/bin/python -m pytest "$@"

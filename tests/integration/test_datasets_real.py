@@ -10,21 +10,20 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import Settings
+from common.sources import DatasetError
 from eval.datasets import (
-    SHIFT_NAMES,
     EvalItem,
     alpaca_eval_items,
     bigbench_arithmetic_items,
     gsm_symbolic_items,
-    load_squad_shift,
     mt_bench_items,
     squad_items,
     squad_shift_items,
     thread_first_turns,
 )
 from eval.leakage import find_leaks, source_files
-from eval.sources import DatasetError
 from eval.suites import mixed_items, shift_suite, suite_loaders
+from retrieval.squad import SHIFT_NAMES, load_squad_shift
 from tools import calculate, extract_expression
 
 # sha256 of each suite's item ids (newline-joined, first 16 hex digits), committed when the suites were defined.

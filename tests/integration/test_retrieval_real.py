@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from assistant.settings import RetrievalSettings, Settings
-from eval.datasets import SquadDev, load_squad_dev
 from retrieval.documents import Document
 from retrieval.embedders import load_embedder
 from retrieval.retriever import Retriever
+from retrieval.squad import SquadDev, load_squad_dev
 
 
 @pytest.fixture(scope="module")

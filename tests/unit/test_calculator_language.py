@@ -7,17 +7,13 @@ import json
 import pytest
 
 from assistant.cli import main
-from assistant.errors import ConfigError
 from tools import (
-    CALCULATOR_SPEC,
     CalcParseError,
     CalculatorError,
     MathDomainError,
     UnsupportedConstructError,
     calculate,
     extract_expression,
-    get_tool,
-    tool_names,
 )
 from tools.parsing import parse
 
@@ -191,23 +187,6 @@ def test_bigbench_style_questions_are_answered_exactly() -> None:
         assert calculate(extract_expression(f"What is {a} times {b}?") or "").exact == str(a * b)
         assert calculate(extract_expression(f"What is {a} plus {b}?") or "").exact == str(a + b)
         assert calculate(extract_expression(f"What is {a} minus {b}?") or "").exact == str(a - b)
-
-
-def test_tool_spec_is_a_valid_openai_tool_and_the_tool_runs() -> None:
-    entry = CALCULATOR_SPEC.to_openai()
-    assert entry["type"] == "function" and entry["function"]["name"] == "calculator"
-    schema = entry["function"]["parameters"]
-    assert schema["required"] == ["expression"] and schema["properties"]["expression"]["type"] == "string"
-    json.dumps(entry)
-    tool = get_tool("calculator")
-    assert tool.spec is CALCULATOR_SPEC
-    assert tool(expression="What is 347 times 29?").exact == "10063"
-    with pytest.raises(CalculatorError, match="exactly one argument"):
-        tool(expression="1", other=2)
-    assert tool_names() == ["calculator"]
-    with pytest.raises(ConfigError, match="unknown tool 'calculater'") as error:
-        get_tool("calculater")
-    assert "did you mean 'calculator'" in str(error.value)
 
 
 def test_cli_calc(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from eval.datasets import parse_squad, user_items
-from eval.sources import DatasetError
+from common.sources import DatasetError
+from eval.datasets import user_items
 from eval.suites import available_suites
+from retrieval.squad import parse_squad
 
 
 def test_parse_squad_keeps_paragraph_ids_and_unique_answers(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from assistant.settings import Settings
 from retrieval.documents import Document
 from retrieval.embedders import load_embedder
 from retrieval.retriever import AddReport, Retriever
+from retrieval.squad import load_squad_dev
 
 SQUAD_PREFIX = "squad-dev/"
 
@@ -24,8 +25,6 @@ def ensure_knowledge_base(retriever: Retriever, settings: Settings, *, progress:
     """Index the SQuAD dev paragraphs unless they are all there (or ``retrieval.knowledge_base`` is none)."""
     if settings.retrieval.knowledge_base == "none":
         return None
-    from eval.datasets import load_squad_dev
-
     present = {doc_id for doc_id in retriever.store.documents() if doc_id.startswith(SQUAD_PREFIX)}
     if not force and len(present) >= 2067:
         return None

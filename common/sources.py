@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assistant.errors import AssistantError
-from models.weights import atomic_output, atomic_write_bytes, file_lock, sha256_file
+from common.errors import AssistantError
+from common.files import atomic_output, atomic_write_bytes, file_lock, sha256_file
 
 
 class DatasetError(AssistantError):

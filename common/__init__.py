@@ -1,0 +1,4 @@
+"""The leaf every layer may import: user-facing errors, durable file helpers, verified registry files, statistics.
+
+Nothing here imports another package of the project (an import-linter contract checks it).
+"""
