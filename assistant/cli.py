@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     index_commands = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     add = index_commands.add_parser("add", help="index .txt, .md, .jsonl and .pdf files (directories recursively)")
     add.add_argument("paths", nargs="+", type=Path)
+    add.add_argument("--follow-symlinks", action="store_true",
+                     help="index the targets of symlinks that lead out of a folder (skipped by default)")
     _with_settings(add, _index_add)
     remove = index_commands.add_parser("remove", help="remove a document and its chunks")
     remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
@@ -209,15 +211,20 @@ def _open_index(settings: Settings, knowledge_base: bool = False) -> Any:
 def _index_add(args: argparse.Namespace, settings: Settings) -> int:
     from retrieval.documents import read_paths
 
-    report = read_paths(args.paths)
+    report = read_paths(args.paths, follow_symlinks=args.follow_symlinks)
     for path, reason in report.failures:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     retriever = _open_index(settings)
-    if report.documents:
-        print(retriever.add_documents(report.documents).summary())
-    else:
+    if not report.documents:
         print("no documents found", file=sys.stderr)
-    return 1 if report.failures or not report.documents else 0
+        return 1
+    added = retriever.add_documents(report.documents)
+    for doc_id, held_by, refused in added.conflicts:
+        print(f"refused {refused}: the id {doc_id!r} already belongs to {held_by} "
+              f"(remove it first: assistant index remove {doc_id!r}, or add the file from a differently named folder)",
+              file=sys.stderr)
+    print(added.summary())
+    return 1 if report.failures or added.conflicts else 0
 
 
 def _index_remove(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,7 +8,6 @@ crash is ignored on the next start and its item is answered again. Errors are re
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import itertools
 import json
@@ -21,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from common.files import LockBusyError, file_lock
 from eval.datasets import KINDS, EvalItem
 from eval.errors import EvalError
 from eval.systems import System, fingerprint_key
@@ -66,20 +66,20 @@ class ItemCache:
         fingerprint_file = self.path.with_suffix(".fingerprint.json")
         if not fingerprint_file.exists():
             fingerprint_file.write_text(json.dumps(self.fingerprint, indent=2, default=str), encoding="utf-8")
-        with self.path.open("a", encoding="utf-8") as handle:
+        with contextlib.ExitStack() as stack:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                stack.enter_context(file_lock(self.path.with_suffix(".lock"), wait=False))
+            except LockBusyError:
                 raise EvalError(f"another evaluation is writing {self.path}",
                                 "wait for it to finish (runs of the same system and settings resume each other)"
                                 ) from None
+            handle = stack.enter_context(self.path.open("a", encoding="utf-8"))
             self.load()
             self._handle = handle
             try:
                 yield self
             finally:
                 self._handle = None
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def add(self, item: EvalItem, record: dict[str, Any]) -> dict[str, Any]:
         """Append ``record`` for ``item`` and make it durable before returning."""

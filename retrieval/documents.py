@@ -86,16 +86,25 @@ def read_file(path: Path, doc_id: str) -> list[Document]:
     return [Document(doc_id, text, _title_of(path, text), str(path))]
 
 
-def read_paths(paths: list[Path]) -> ReadReport:
+def read_paths(paths: list[Path], *, follow_symlinks: bool = False) -> ReadReport:
     """Every supported document under ``paths``; unreadable files are reported, not fatal.
 
-    A file's id is its path relative to the directory given (or its name, for a file given directly).
+    A file's id is the folder's name and its path inside the folder (``notes/a/b.md``), or its name for a file
+    given directly. Inside a folder, a symlink that leads out of it is skipped (and reported) unless
+    ``follow_symlinks``: adding a folder never indexes what lies outside it.
     """
     report = ReadReport()
     for given in paths:
         if given.is_dir():
+            root = given.resolve()
             files = sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-            pairs = [(file, file.relative_to(given).as_posix()) for file in files]
+            pairs = []
+            for file in files:
+                if not follow_symlinks and not file.resolve().is_relative_to(root):
+                    report.failures.append((str(file), "a symlink out of the folder; not followed "
+                                                       "(pass --follow-symlinks to index its target)"))
+                    continue
+                pairs.append((file, f"{root.name}/{file.relative_to(given).as_posix()}"))
         elif given.is_file():
             pairs = [(given, given.name)]
         else:

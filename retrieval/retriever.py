@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,13 +14,14 @@ from typing import Any, Literal
 import faiss
 from tqdm import tqdm
 
+from common.files import file_lock
 from retrieval.bm25 import BM25Index
 from retrieval.chunking import chunk_text
 from retrieval.documents import Document
 from retrieval.embedders import Embedder
 from retrieval.errors import RetrievalError
 from retrieval.settings import RetrievalSettings
-from retrieval.store import ChunkRecord, ChunkStore, read_current
+from retrieval.store import ChunkRecord, ChunkStore, generation_number, read_current
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 EMBED_BATCH = 64
@@ -51,14 +55,18 @@ class AddReport:
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)
+    """(doc id, source already indexed under it, source refused): another file already holds the id."""
     chunks_added: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
         """One line for people."""
         rate = f", {self.chunks_added / self.seconds:.0f} chunks/s" if self.seconds and self.chunks_added else ""
+        refused = f", {len(self.conflicts)} refused (id held by another file)" if self.conflicts else ""
         return (f"{len(self.added)} added, {len(self.replaced)} replaced, {len(self.unchanged)} unchanged, "
-                f"{len(self.duplicates)} duplicates skipped; {self.chunks_added} chunks in {self.seconds:.1f} s{rate}")
+                f"{len(self.duplicates)} duplicates skipped{refused}; {self.chunks_added} chunks in "
+                f"{self.seconds:.1f} s{rate}")
 
 
 def lexical_text(record: ChunkRecord) -> str:
@@ -71,6 +79,11 @@ def lexical_text(record: ChunkRecord) -> str:
     return f"{record.title}\n{record.text}" if record.title else record.text
 
 
+def _origin(source: str) -> str:
+    """The file a document came from: its source without a JSONL line number."""
+    return re.sub(r":\d+$", "", source)
+
+
 class Retriever:
     """A chunk store on disk plus an embedder and an in-memory BM25 index over the same chunks."""
 
@@ -80,6 +93,8 @@ class Retriever:
         self.directory = directory
         self.settings = settings
         self._bm25: BM25Index | None = None
+        self._writer = threading.RLock()
+        self._writer_depth = 0
         faiss.omp_set_num_threads(settings.faiss_threads)
 
     @classmethod
@@ -93,14 +108,47 @@ class Retriever:
 
     # ---- changes -------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the index's writer lock (across threads and processes) and start from the newest generation.
+
+        Every change (add, remove, rebuild) runs inside it, so two writers never lose each other's documents:
+        the second waits, reloads what the first saved, and adds to it.
+        """
+        with self._writer:
+            if self._writer_depth:
+                self._writer_depth += 1
+                try:
+                    yield
+                finally:
+                    self._writer_depth -= 1
+                return
+            with file_lock(self.directory / ".writer.lock"):
+                current = read_current(self.directory)
+                if current is not None and generation_number(current) != self.store.generation:
+                    self.store = ChunkStore.load(self.directory, self.embedder.id, self.embedder.dimension)
+                    self._bm25 = None
+                self._writer_depth = 1
+                try:
+                    yield
+                finally:
+                    self._writer_depth = 0
+
     def add_documents(self, documents: Iterable[Document], *, progress: bool = True, save: bool = True) -> AddReport:
         """Chunk, embed and index documents; a document whose text is already indexed is not embedded again.
 
-        A document id that exists with different text is replaced. The index is saved once at the end.
+        A document id that exists with different text from the same file is replaced; an id held by another
+        file is refused (reported in ``conflicts``). The index is saved once at the end.
         """
+        with self.writing():
+            return self._add_documents(documents, progress=progress, save=save)
+
+    def _add_documents(self, documents: Iterable[Document], *, progress: bool, save: bool) -> AddReport:
         started = time.perf_counter()
         report = AddReport()
-        existing = {doc_id: records[0].doc_hash for doc_id, records in self.store.documents().items()}
+        stored = self.store.documents()
+        existing = {doc_id: records[0].doc_hash for doc_id, records in stored.items()}
+        origins = {doc_id: records[0].source for doc_id, records in stored.items()}
         by_hash = {content_hash: doc_id for doc_id, content_hash in existing.items()}
         pending: list[tuple[Document, list[tuple[int, int]]]] = []
         for document in documents:
@@ -111,9 +159,12 @@ class Retriever:
             if content_hash in by_hash and by_hash[content_hash] != document.doc_id:
                 report.duplicates.append((document.doc_id, by_hash[content_hash]))
                 continue
+            if document.doc_id in origins and _origin(origins[document.doc_id]) != _origin(document.source):
+                report.conflicts.append((document.doc_id, origins[document.doc_id], document.source))
+                continue
             if document.doc_id in existing:
                 by_hash.pop(existing[document.doc_id], None)
-                self.remove(document.doc_id, save=False)
+                self._remove(document.doc_id, save=False)
                 report.replaced.append(document.doc_id)
             else:
                 report.added.append(document.doc_id)
@@ -153,6 +204,10 @@ class Retriever:
 
     def remove(self, doc_id: str, *, save: bool = True) -> int:
         """Remove every chunk of a document; returns how many chunks went."""
+        with self.writing():
+            return self._remove(doc_id, save=save)
+
+    def _remove(self, doc_id: str, *, save: bool) -> int:
         ids = [record.vector_id for record in self.store.documents().get(doc_id, [])]
         removed = self.store.remove(ids)
         if removed:
@@ -163,6 +218,10 @@ class Retriever:
 
     def rebuild(self, *, progress: bool = True) -> int:
         """Re-embed every stored chunk with the running embedder into a fresh index; returns the chunk count."""
+        with self.writing():
+            return self._rebuild(progress=progress)
+
+    def _rebuild(self, *, progress: bool) -> int:
         records, _ = self.store.vectors_in_order()
         store = ChunkStore(self.embedder.id, self.embedder.dimension, self.settings.index_type)
         store.next_id = self.store.next_id

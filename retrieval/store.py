@@ -178,7 +178,7 @@ class ChunkStore:
         directory.mkdir(parents=True, exist_ok=True)
         with file_lock(directory / ".lock"):
             current = read_current(directory)
-            self.generation = max(self.generation, _generation_number(current) if current else 0) + 1
+            self.generation = max(self.generation, generation_number(current) if current else 0) + 1
             target = directory / f"gen-{self.generation:06d}"
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir()
@@ -278,7 +278,8 @@ def _check_compatible(manifest: dict[str, Any], directory: Path, embedder_id: st
                                  "rebuild it: assistant index rebuild")
 
 
-def _generation_number(name: str) -> int:
+def generation_number(name: str) -> int:
+    """The number of a generation directory name (``gen-000012`` -> 12; 0 for anything else)."""
     match = _GENERATION.match(name)
     return int(match.group(1)) if match else 0
 

@@ -116,9 +116,9 @@ def test_read_paths_reads_every_supported_type_and_reports_failures(tmp_path: Pa
     (folder / "empty.txt").write_text("   ")
     report = read_paths([folder, tmp_path / "missing.txt"])
     by_id = {document.doc_id: document for document in report.documents}
-    assert set(by_id) == {"a.txt", "sub/b.md", "row-1", "c.jsonl:3", "d.pdf"}
-    assert by_id["sub/b.md"].title == "A Title"
-    assert "Hello PDF world" in by_id["d.pdf"].text
+    assert set(by_id) == {"docs/a.txt", "docs/sub/b.md", "row-1", "docs/c.jsonl:3", "docs/d.pdf"}
+    assert by_id["docs/sub/b.md"].title == "A Title"
+    assert "Hello PDF world" in by_id["docs/d.pdf"].text
     failures = dict(report.failures)
     assert "no text" in failures[str(folder / "empty.txt")]
     assert failures[str(tmp_path / "missing.txt")] == "no such file or directory"
@@ -353,9 +353,85 @@ def test_cli_add_info_search_remove(tmp_path: Path, capsys: pytest.CaptureFixtur
     info = json.loads(capsys.readouterr().out)
     assert info["documents"] == 4 and info["chunks"] == info["faiss_ntotal"] and info["manifest"]["chunk_count"] == 4
     assert main(["index", "search", "Eiffel Tower", "--k", "1", "--json", *flags]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["chunk_id"] == "paris.txt#0"
+    assert json.loads(capsys.readouterr().out)[0]["chunk_id"] == "docs/paris.txt#0"
     assert main(["index", "search", "Eiffel Tower", *flags]) == 0
-    assert capsys.readouterr().out.startswith("1. [paris.txt#0] paris")
-    assert main(["index", "remove", "paris.txt", *flags]) == 0
-    assert main(["index", "remove", "paris.txt", *flags]) == 1
-    assert "no document 'paris.txt'" in capsys.readouterr().err
+    assert capsys.readouterr().out.startswith("1. [docs/paris.txt#0] paris")
+    assert main(["index", "remove", "docs/paris.txt", *flags]) == 0
+    assert main(["index", "remove", "docs/paris.txt", *flags]) == 1
+    assert "no document 'docs/paris.txt'" in capsys.readouterr().err
+
+
+def test_a_symlink_out_of_the_folder_is_not_followed(tmp_path: Path) -> None:
+    """#20 finding 5: a link to a file outside the folder (e.g. /etc/shadow) was indexed and served as a source."""
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:$6$secret-hash:19000:0:99999:7:::")
+    folder = tmp_path / "notes"
+    (folder / "linked").mkdir(parents=True)
+    (folder / "plain.md").write_text("An ordinary note.")
+    (folder / "shadow.txt").symlink_to(secret)
+    (folder / "linked" / "dir").symlink_to(secret.parent, target_is_directory=True)  # rglob does not descend
+    (folder / "inside.txt").symlink_to(folder / "plain.md")  # a link that stays inside is fine
+    report = read_paths([folder])
+    assert sorted(document.doc_id for document in report.documents) == ["notes/inside.txt", "notes/plain.md"]
+    assert all("secret-hash" not in document.text for document in report.documents)
+    skipped = dict(report.failures)
+    assert "not followed" in skipped[str(folder / "shadow.txt")]
+    followed = read_paths([folder], follow_symlinks=True)
+    assert "notes/shadow.txt" in {document.doc_id for document in followed.documents}
+
+
+def test_folders_with_the_same_file_names_do_not_replace_each_other(tmp_path: Path) -> None:
+    """#20 finding 5: adding two folders whose files share relative names silently replaced the first's documents."""
+    first, second = tmp_path / "alpha", tmp_path / "beta"
+    for folder, word in ((first, "apples"), (second, "bananas")):
+        folder.mkdir()
+        (folder / "readme.md").write_text(f"This folder is about {word}.")
+    retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), _settings())
+    retriever.add_documents(read_paths([first]).documents, progress=False)
+    retriever.add_documents(read_paths([second]).documents, progress=False)
+    assert set(retriever.store.documents()) == {"alpha/readme.md", "beta/readme.md"}
+    # The same folder name from another place keeps its id: refused, not silently replaced.
+    elsewhere = tmp_path / "other" / "alpha"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "readme.md").write_text("A different folder that is also called alpha.")
+    report = retriever.add_documents(read_paths([elsewhere]).documents, progress=False)
+    assert report.conflicts == [("alpha/readme.md", str(first / "readme.md"), str(elsewhere / "readme.md"))]
+    assert not report.replaced
+    assert "apples" in retriever.store.documents()["alpha/readme.md"][0].text
+    # The same file, edited, is still replaced in place.
+    (first / "readme.md").write_text("This folder is about pears now.")
+    assert retriever.add_documents(read_paths([first]).documents, progress=False).replaced == ["alpha/readme.md"]
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from retrieval.embedders import FakeEmbedder
+from retrieval.documents import Document
+from retrieval.retriever import Retriever
+from retrieval.settings import RetrievalSettings
+directory, name = Path(sys.argv[1]), sys.argv[2]
+retriever = Retriever.open(directory, FakeEmbedder(), RetrievalSettings(embedder="fake", knowledge_base="none"))
+print("opened", flush=True)
+sys.stdin.readline()  # both writers have opened the index before either adds
+documents = [Document(f"{name}/{i}", f"{name} document number {i} about topic {i}") for i in range(50)]
+retriever.add_documents(documents, progress=False)
+"""
+
+
+def test_two_concurrent_writers_keep_both_sets_of_documents(tmp_path: Path) -> None:
+    """#20 finding 5: two concurrent `index add` runs both reported success and one writer's 50 documents were lost."""
+    directory = tmp_path / "index"
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(directory), name], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True) for name in ("left", "right")]
+    for writer in writers:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "opened"
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    stored = Retriever.open(directory, FakeEmbedder(), _settings()).store.documents()
+    assert sum(doc_id.startswith("left/") for doc_id in stored) == 50
+    assert sum(doc_id.startswith("right/") for doc_id in stored) == 50
