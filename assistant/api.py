@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from assistant.graph import Escalation, GraphDeps, TurnCancelledError, TurnState, build_graph
+from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
-from models.base import ChatModel
+from assistant.text import normalize_question
+from models.base import ChatModel, GenerationCancelledError, Message, TextDelta, cancellable
 from retrieval.embedders import Embedder
 from retrieval.retriever import Hit, Retriever
 from tools.calculator import calculate
@@ -58,6 +60,12 @@ class Answer:
         total = {key: sum(values[key] for values in per_tier.values())
                  for key in ("prompt_tokens", "completion_tokens", "flops", "cost_usd", "calls")}
         return {"per_model": per_tier, "total": total}
+
+    @property
+    def finish_reason(self) -> str:
+        """``length`` when the model writing the answer ran out of tokens, else ``stop`` (OpenAI's meaning)."""
+        writers = [item for item in self.usage if item.get("step") in ("answer", "chat", "escalate")]
+        return "length" if writers and writers[-1].get("finish_reason") == "length" else "stop"
 
     @property
     def cited(self) -> list[dict[str, Any]]:
@@ -134,83 +142,123 @@ class Assistant:
         return self.retriever.search(question, k=k)
 
     def _inputs(self, question: str, escalation: Escalation | None, threshold: float | None,
-                cost_cap_usd: float | None) -> TurnState:
-        if not question.strip():
+                cost_cap_usd: float | None, max_tokens: int | None, request_id: str | None) -> TurnState:
+        question = normalize_question(question).strip()
+        if not question:
             raise ValueError("the question is empty")
-        return {"question": question, "request_id": uuid.uuid4().hex,
+        return {"question": question, "request_id": request_id or uuid.uuid4().hex,
                 "escalation": escalation or self.settings.assistant.escalation,
-                "threshold": threshold,
-                "cost_cap_usd": cost_cap_usd}
+                "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens}
 
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
-            threshold: float | None = None, cost_cap_usd: float | None = None) -> Answer:
-        """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history)."""
+            threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
+            persist: bool = True) -> Answer:
+        """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
+
+        ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered.
+        """
         thread = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
-        state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd),
-                                  {"configurable": {"thread_id": thread}}, durability=DURABILITY)
+        try:
+            state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None),
+                                      {"configurable": {"thread_id": thread}}, durability=DURABILITY)
+        finally:
+            if not persist:
+                self.forget(thread)
         return _answer(state, thread, started)
 
     def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
-               threshold: float | None = None, cost_cap_usd: float | None = None) -> Iterator[dict[str, Any]]:
-        """Yield ``{"type": "step"|"token"|"escalate"|"answer", ...}`` events; the last one carries the Answer."""
+               threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
+               persist: bool = True, request_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Yield ``{"type": "start"|"step"|"token"|"escalate"|"answer", ...}`` events; the last carries the Answer.
+
+        A turn whose ``request_id`` is passed to :meth:`cancel` stops at its next token (GenerationCancelledError).
+        """
         thread = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
         config = {"configurable": {"thread_id": thread}}
-        inputs = self._inputs(question, escalation, threshold, cost_cap_usd)
-        yield {"type": "start", "request_id": inputs["request_id"], "thread_id": thread}
-        for mode, payload in self.graph.stream(inputs, config, stream_mode=["updates", "custom"],
-                                               durability=DURABILITY):
-            if mode == "custom":
-                if "token" in payload:
-                    yield {"type": "token", "text": payload["token"], "model": payload["model"]}
+        inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id)
+        try:
+            yield {"type": "start", "request_id": inputs["request_id"], "thread_id": thread}
+            for mode, payload in self.graph.stream(inputs, config, stream_mode=["updates", "custom"],
+                                                   durability=DURABILITY):
+                if mode == "custom":
+                    if "token" in payload:
+                        yield {"type": "token", "text": payload["token"], "model": payload["model"]}
+                    else:
+                        yield {"type": payload.get("event", "event"), **payload}
                 else:
-                    yield {"type": payload.get("event", "event"), **payload}
-            else:
-                for node, update in payload.items():
-                    trace = (update or {}).get("trace") or [{}]
-                    yield {"type": "step", "step": node, "detail": trace[-1]}
-        state = self.graph.get_state(config).values
-        yield {"type": "answer", "answer": _answer(state, thread, started)}
+                    for node, update in payload.items():
+                        trace = (update or {}).get("trace") or [{}]
+                        yield {"type": "step", "step": node, "detail": trace[-1]}
+            state = self.graph.get_state(config).values
+            yield {"type": "answer", "answer": _answer(state, thread, started)}
+        finally:
+            self._cancelled.discard(inputs["request_id"])
+            if not persist:
+                self.forget(thread)
+
+    def stream_direct(self, tier: str, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+                      request_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """One tier answering ``messages`` as given (no routing, no tools): ``start``, ``token``s, ``completion``.
+
+        Cancelled like :meth:`stream`, through the same per-token check.
+        """
+        if tier not in self.models:
+            raise ValueError(f"no model tier {tier!r}; choose one of {', '.join(self.models)}")
+        request_id = request_id or uuid.uuid4().hex
+        try:
+            yield {"type": "start", "request_id": request_id}
+            items = self.models[tier].stream(messages, max_tokens=max_tokens, temperature=temperature)
+            for item in cancellable(items, lambda: request_id in self._cancelled):
+                if isinstance(item, TextDelta):
+                    yield {"type": "token", "text": item.text, "model": tier}
+                else:
+                    yield {"type": "completion", "completion": item}
+        finally:
+            self._cancelled.discard(request_id)
 
     async def aask(self, question: str, thread_id: str | None = None, **knobs: Any) -> Answer:
         """:meth:`ask` without blocking the event loop (runs in a worker thread)."""
         return await asyncio.to_thread(self.ask, question, thread_id, **knobs)
 
-    async def astream(self, question: str, thread_id: str | None = None, **knobs: Any) -> AsyncIterator[dict[str, Any]]:
+    def astream(self, question: str, thread_id: str | None = None, *, on_done: Callable[[], None] | None = None,
+                **knobs: Any) -> AsyncGenerator[dict[str, Any], None]:
         """:meth:`stream` as an async iterator (the graph runs in a worker thread).
 
-        A consumer that stops early cancels the turn: generation stops at the next token.
+        A consumer that stops early cancels the turn: generation stops at the next token. ``on_done`` runs in the
+        event loop once the worker thread has really stopped (after the answer, an error or a cancellation).
         """
-        request_id = ""
+        request_id = uuid.uuid4().hex
+        return self._cancellable(lambda: self.stream(question, thread_id, request_id=request_id, **knobs),
+                                 request_id, on_done)
+
+    def astream_direct(self, tier: str, messages: list[Message], *, on_done: Callable[[], None] | None = None,
+                       **options: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """:meth:`stream_direct` as an async iterator, cancelled and finished like :meth:`astream`."""
+        request_id = uuid.uuid4().hex
+        return self._cancellable(lambda: self.stream_direct(tier, messages, request_id=request_id, **options),
+                                 request_id, on_done)
+
+    async def _cancellable(self, make: Callable[[], Iterator[dict[str, Any]]], request_id: str,
+                           on_done: Callable[[], None] | None) -> AsyncGenerator[dict[str, Any], None]:
         finished = False
         try:
-            async for event in iterate_in_thread(lambda: self._stream_until_cancelled(question, thread_id, knobs)):
-                if event["type"] == "start":
-                    request_id = event["request_id"]
+            async for event in iterate_in_thread(lambda: _quiet_when_cancelled(make()), on_done=on_done):
                 yield event
             finished = True
         finally:
             if not finished:
                 self.cancel(request_id)
 
-    def _stream_until_cancelled(self, question: str, thread_id: str | None,
-                                knobs: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        request_id = ""
-        try:
-            for event in self.stream(question, thread_id, **knobs):
-                if event["type"] == "start":
-                    request_id = event["request_id"]
-                yield event
-        except TurnCancelledError:
-            return
-        finally:
-            self._cancelled.discard(request_id)  # the turn is over: its cancellation flag is no longer needed
-
     def cancel(self, request_id: str) -> None:
         """Stop the turn ``request_id`` at its next generated token (streaming callers that went away)."""
         if request_id:
             self._cancelled.add(request_id)
+
+    def forget(self, thread_id: str) -> None:
+        """Delete a thread and every turn in it."""
+        self.graph.checkpointer.delete_thread(thread_id)
 
     def history(self, thread_id: str) -> list[dict[str, str]]:
         """The messages of a thread, oldest first."""
@@ -228,10 +276,12 @@ class Assistant:
             self._connection = None
 
 
-async def iterate_in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+async def iterate_in_thread(make: Callable[[], Iterator[Any]], *,
+                            on_done: Callable[[], None] | None = None) -> AsyncIterator[Any]:
     """Iterate a blocking iterator in a worker thread without blocking the event loop.
 
-    An exception raised by the iterator is raised here once the items before it are consumed.
+    An exception raised by the iterator is raised here once the items before it are consumed. ``on_done`` runs in
+    the event loop when the worker thread has finished with the iterator, however it ended.
     """
     queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -242,6 +292,9 @@ async def iterate_in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[
                 loop.call_soon_threadsafe(queue.put_nowait, (False, item))
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+            if on_done is not None:
+                with contextlib.suppress(RuntimeError):  # the event loop has closed: nobody is waiting
+                    loop.call_soon_threadsafe(on_done)
 
     task = loop.run_in_executor(None, produce)
     while True:
@@ -250,6 +303,14 @@ async def iterate_in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[
             break
         yield item
     await task
+
+
+def _quiet_when_cancelled(events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``events`` ending silently when its generation was cancelled (the consumer has gone already)."""
+    try:
+        yield from events
+    except GenerationCancelledError:
+        return
 
 
 class AssistantTool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -26,7 +26,7 @@ from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
 from assistant.prompts import NOT_FOUND, chat_messages, fact_messages, program_messages
 from assistant.routing import ROUTES, RouteDecision, Router
 from assistant.settings import AssistantSettings
-from models.base import ChatModel, Completion, Message, TextDelta
+from models.base import ChatModel, Completion, GenerationCancelledError, Message, TextDelta, cancellable
 from retrieval.retriever import Hit
 from tools.calculator import CalcResult
 from tools.errors import CalculatorError
@@ -37,8 +37,8 @@ Calculator = Callable[[str], CalcResult]
 PROGRAM_MAX_TOKENS = 256
 
 
-class TurnCancelledError(Exception):
-    """The caller went away; generation stopped at the next token."""
+TurnCancelledError = GenerationCancelledError
+"""The caller went away or ran out of time; generation stopped at the next token."""
 
 
 class TurnState(TypedDict, total=False):
@@ -49,6 +49,7 @@ class TurnState(TypedDict, total=False):
     escalation: Escalation
     threshold: float | None
     cost_cap_usd: float | None
+    max_tokens: int | None
     messages: Annotated[list[dict[str, str]], operator.add]
     route: str
     route_stage: str
@@ -86,14 +87,24 @@ def _step(state: TurnState, name: str, started: float, **details: Any) -> list[d
 
 
 def _usage(state: TurnState, step: str, tier: str, completion: Completion) -> list[dict[str, Any]]:
-    return [*state.get("usage", []), {"step": step, "tier": tier, **completion.usage.to_dict()}]
+    return [*state.get("usage", []), _usage_entry(step, tier, completion)]
+
+
+def _usage_entry(step: str, tier: str, completion: Completion) -> dict[str, Any]:
+    return {"step": step, "tier": tier, "finish_reason": completion.finish_reason, **completion.usage.to_dict()}
+
+
+def _budget(state: TurnState, setting: int) -> int:
+    """The answer's token budget: the setting, lowered by the request's own ``max_tokens``."""
+    requested = state.get("max_tokens")
+    return min(setting, requested) if requested else setting
 
 
 def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Callable[[], bool],
             **options: Any) -> Completion:
     """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming).
 
-    ``cancelled`` is checked after every token; when it turns true the model's generator is closed (llama.cpp
+    ``cancelled`` is checked before every token; when it turns true the model's generator is closed (llama.cpp
     stops generating) and the turn ends with TurnCancelledError.
     """
     try:
@@ -101,13 +112,7 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Cal
     except RuntimeError:
         writer = None
     completion: Completion | None = None
-    items: Iterator[Any] = model.stream(messages, **options)
-    for item in items:
-        if cancelled():
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-            raise TurnCancelledError("the client went away")
+    for item in cancellable(model.stream(messages, **options), cancelled):
         if isinstance(item, TextDelta):
             if writer is not None:
                 writer({"token": item.text, "model": tier})
@@ -178,7 +183,7 @@ class _Nodes:
         for index in range(samples):
             completion = model.chat(program_messages(state["question"]), max_tokens=PROGRAM_MAX_TOKENS,
                                     temperature=0.0 if index == 0 else 0.7, json_schema=PROGRAM_SCHEMA)
-            usage.append({"step": step, "tier": tier, **completion.usage.to_dict()})
+            usage.append(_usage_entry(step, tier, completion))
             programs.append(completion.text)
             try:
                 results.append(evaluate_program(completion.text, self.deps.calculate))
@@ -225,7 +230,7 @@ class _Nodes:
         started = time.perf_counter()
         evidence = self._evidence(state)
         completion = _stream(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
-                             max_tokens=self.settings.fact_max_tokens, temperature=0.0)
+                             max_tokens=_budget(state, self.settings.fact_max_tokens), temperature=0.0)
         text = completion.text.strip()
         not_found = NOT_FOUND in text.lower()
         if not not_found:
@@ -245,8 +250,8 @@ class _Nodes:
     def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
         started = time.perf_counter()
         messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
-        completion = _stream(model, tier, messages, self._cancelled(state), max_tokens=self.settings.chat_max_tokens,
-                             temperature=0.0)
+        completion = _stream(model, tier, messages, self._cancelled(state),
+                             max_tokens=_budget(state, self.settings.chat_max_tokens), temperature=0.0)
         confidence, signals = chat_confidence(completion.token_probabilities)
         return {"draft": completion.text.strip(), "confidence": confidence, "signals": signals,
                 "usage": _usage(state, step, tier, completion), "trace": _step(state, step, started, tier=tier)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from assistant.passages import Evidence
 from models.base import Message
 
@@ -22,9 +24,17 @@ PROGRAM_SYSTEM = (
 )
 
 
+_DELIMITER = re.compile(r"<\s*/?\s*documents\s*>", re.IGNORECASE)
+
+
+def _inert(text: str) -> str:
+    """Untrusted text with the block's delimiters defused, so a passage cannot close the block and speak."""
+    return _DELIMITER.sub("[documents]", text)
+
+
 def documents_block(evidence: list[Evidence]) -> str:
     """The retrieved sentences as a delimited block of untrusted data, one line per chunk with its id."""
-    lines = [f"[{item.chunk_id}] ({item.title}) {item.text}" for item in evidence]
+    lines = [f"[{_inert(item.chunk_id)}] ({_inert(item.title)}) {_inert(item.text)}" for item in evidence]
     body = "\n".join(lines) if lines else "(no documents matched)"
     return f"<documents>\n{body}\n</documents>"
 

@@ -9,33 +9,63 @@ escalation, sources, confidence and cost travel in ``X-Assistant-*`` headers and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
 import math
+import re
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncGenerator, AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 
-from assistant.api import Answer, Assistant, iterate_in_thread
+from assistant.api import Answer, Assistant
 from assistant.errors import ConfigError
-from assistant.metrics import Metrics
+from assistant.metrics import CONTENT_TYPE, UNMATCHED, Metrics
 from assistant.settings import ServerSettings
-from models.base import Completion, TextDelta
+from assistant.text import normalize_question
+from models.base import Completion, Message
+from models.errors import ContextOverflowError
+from tools.calculator import needs_worker
 from tools.words import extract_expression
 
 STATIC = Path(__file__).parent / "static"
 MODELS = ("assistant", "small", "large")
+THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+_THREAD_ID = re.compile(THREAD_ID_PATTERN)
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
+                413: "invalid_request_error", 415: "invalid_request_error", 429: "rate_limit_error",
+                504: "timeout_error"}
+
+
+def error_response(status: int, message: str, *, code: str | None = None, param: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """An OpenAI-shaped error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                        status_code=status, headers=headers)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ChatMessage(BaseModel):
@@ -52,6 +82,15 @@ class ChatMessage(BaseModel):
             return "".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
         return self.content or ""
 
+    @field_validator("content")
+    @classmethod
+    def _valid_text(cls, content: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
+        """Refuse text that is not Unicode (a lone surrogate such as \\ud800 cannot be encoded)."""
+        texts = [content] if isinstance(content, str) else [str(part.get("text", "")) for part in content or []]
+        if not all(_is_utf8(text) for text in texts):
+            raise ValueError("the message is not valid Unicode (it holds a lone surrogate)")
+        return content
+
 
 class ChatRequest(BaseModel):
     """The subset of the OpenAI chat-completions request this server honours (other fields are accepted)."""
@@ -64,8 +103,8 @@ class ChatRequest(BaseModel):
     stream_options: dict[str, Any] | None = None
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    thread_id: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    thread_id: str | None = Field(None, pattern=THREAD_ID_PATTERN)
     escalation: Literal["auto", "never", "always"] | None = None
 
 
@@ -114,9 +153,10 @@ def _usage_chunk(request_id: str, model: str, usage: dict[str, int]) -> bytes:
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
-def _metadata(answer: Answer) -> dict[str, Any]:
+def _metadata(answer: Answer, persisted: bool) -> dict[str, Any]:
     return {
-        "route": answer.route, "route_stage": answer.route_stage, "thread_id": answer.thread_id,
+        "route": answer.route, "route_stage": answer.route_stage,
+        "thread_id": answer.thread_id if persisted else None,
         "confidence": answer.confidence, "escalated": answer.escalated,
         "escalation_reason": answer.escalation_reason,
         "sources": [{key: source.get(key) for key in ("chunk_id", "doc_id", "title", "score", "text", "used")}
@@ -125,21 +165,24 @@ def _metadata(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _headers(answer: Answer) -> dict[str, str]:
+def _headers(answer: Answer, persisted: bool) -> dict[str, str]:
     cited = ",".join(source["chunk_id"] for source in answer.cited)
-    return {
+    headers = {
         "X-Assistant-Route": answer.route, "X-Assistant-Escalated": str(answer.escalated).lower(),
-        "X-Assistant-Thread-Id": answer.thread_id, "X-Assistant-Confidence": f"{answer.confidence:.4f}",
+        "X-Assistant-Confidence": f"{answer.confidence:.4f}",
         "X-Assistant-Cost-USD": f"{answer.cost['total']['cost_usd']:.8f}",
         "X-Assistant-Sources": cited.encode("ascii", "replace").decode(),
     }
+    if persisted:
+        headers["X-Assistant-Thread-Id"] = answer.thread_id
+    return headers
 
 
 def _completion_body(request_id: str, model: str, text: str, usage: dict[str, int],
-                     metadata: dict[str, Any] | None) -> dict[str, Any]:
+                     metadata: dict[str, Any] | None, finish_reason: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
         "usage": usage,
     }
     if metadata is not None:
@@ -160,14 +203,35 @@ class _BodyTooLargeError(Exception):
     pass
 
 
-class GuardMiddleware:
-    """Pure ASGI: body-size cap (Content-Length and streamed bytes), API key on /v1/*, request metrics."""
+class _BodyTooSlowError(Exception):
+    pass
 
-    def __init__(self, app: Any, *, max_body_bytes: int, key: bytes | None, metrics: Metrics) -> None:
+
+def _bearer_token(header: str) -> bytes:
+    """The token of an ``Authorization: Bearer <token>`` header (the scheme is case-insensitive); b"" otherwise."""
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip().encode() if scheme.lower() == "bearer" else b""
+
+
+class GuardMiddleware:
+    """Pure ASGI: body-size cap and read deadline, API key on /v1/* and /metrics, request metrics by route."""
+
+    def __init__(self, app: Any, *, max_body_bytes: int, body_timeout_s: float, key: bytes | None,
+                 metrics: Metrics, router: Any) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.key = key
         self.metrics = metrics
+        self.router = router
+
+    def _template(self, scope: dict[str, Any]) -> str:
+        """The route template serving ``scope`` (never the raw path, so labels stay few)."""
+        route = scope.get("route")
+        if route is None:
+            route = next((candidate for candidate in self.router.routes
+                          if candidate.matches(scope)[0] != Match.NONE), None)
+        return str(getattr(route, "path", UNMATCHED))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -183,43 +247,47 @@ class GuardMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                self.metrics.observe("assistant_request_seconds", "Time to the response's first byte.",
-                                     time.perf_counter() - started, path=path)
+                self.metrics.latency.labels(path=self._template(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 raise _BodyTooLargeError
-            if self.key is not None and path.startswith("/v1/") and scope["method"] != "OPTIONS":
-                supplied = headers.get("authorization", "").removeprefix("Bearer ").encode()
-                if not hmac.compare_digest(supplied, self.key):
-                    error = {"error": {"message": "invalid or missing API key", "type": "authentication_error"}}
-                    await JSONResponse(error, status_code=401)(scope, receive, recording_send)
-                    return
+            protected = path.startswith("/v1/") or path == "/metrics"
+            if (self.key is not None and protected and scope["method"] != "OPTIONS"
+                    and not hmac.compare_digest(_bearer_token(headers.get("authorization", "")), self.key)):
+                await error_response(401, "invalid or missing API key: send Authorization: Bearer <key>",
+                                     code="invalid_api_key")(scope, receive, recording_send)
+                return
             await self.app(scope, await self._buffered(receive), recording_send)
         except _BodyTooLargeError:
-            error = {"error": {"message": f"request body over {self.max_body_bytes} bytes",
-                               "type": "invalid_request_error"}}
-            await JSONResponse(error, status_code=413)(scope, receive, recording_send)
+            await error_response(413, f"request body over {self.max_body_bytes} bytes")(scope, receive,
+                                                                                         recording_send)
+        except _BodyTooSlowError:
+            await error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s")(
+                scope, receive, recording_send)
         finally:
-            self.metrics.inc("assistant_requests_total", "HTTP requests by path and status.", path=path,
-                             status=str(status))
+            self.metrics.requests.labels(path=self._template(scope), status=str(status)).inc()
 
     async def _buffered(self, receive: Any) -> Any:
-        """Read the whole body first (at most max_body_bytes, however it is sent), then replay it to the app."""
+        """Read the whole body first (at most max_body_bytes, within body_timeout_s), then replay it to the app."""
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                chunks = []
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_body_bytes:
-                raise _BodyTooLargeError
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        chunks = []
+                        break
+                    size += len(message.get("body", b""))
+                    if size > self.max_body_bytes:
+                        raise _BodyTooLargeError
+                    chunks.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise _BodyTooSlowError from None
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -236,17 +304,18 @@ class GuardMiddleware:
 class QueueFullError(Exception):
     """No room in the waiting line; ``retry_after`` is a hint in seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the server is busy; retry after {retry_after} s")
+    def __init__(self, retry_after: int, what: str = "the server is busy") -> None:
+        super().__init__(f"{what}; retry after {retry_after} s")
         self.retry_after = retry_after
 
 
 class Admission:
-    """A bounded FIFO in front of the models: ``concurrency`` requests run, ``queue_size`` wait, the rest get 429."""
+    """A bounded FIFO: ``concurrency`` requests run, ``queue_size`` wait, the rest get 429."""
 
-    def __init__(self, concurrency: int, queue_size: int) -> None:
+    def __init__(self, concurrency: int, queue_size: int, busy_message: str = "the server is busy") -> None:
         self.concurrency = concurrency
         self.queue_size = queue_size
+        self.busy_message = busy_message
         self.waiting = 0
         self._semaphore = asyncio.Semaphore(concurrency)
         self._durations: deque[float] = deque(maxlen=20)
@@ -259,7 +328,7 @@ class Admission:
     async def acquire(self) -> Slot:
         """Wait for a slot (FIFO); raises QueueFullError when the line is full."""
         if self.waiting >= self.queue_size and self._semaphore.locked():
-            raise QueueFullError(self.retry_after())
+            raise QueueFullError(self.retry_after(), self.busy_message)
         self.waiting += 1
         try:
             await self._semaphore.acquire()
@@ -282,7 +351,7 @@ class Slot:
 
     @classmethod
     def unused(cls) -> Slot:
-        """A slot for requests that need no model (plain arithmetic): releasing it does nothing."""
+        """A slot for requests that need no shared resource (small arithmetic): releasing it does nothing."""
         return cls(None)
 
     def release(self) -> None:
@@ -292,13 +361,59 @@ class Slot:
             self._admission._free(time.perf_counter() - self._started)
 
 
-def _record(metrics: Metrics, answer: Answer) -> None:
-    metrics.inc("assistant_routes_total", "Answered turns by route.", route=answer.route)
-    if answer.escalated:
-        metrics.inc("assistant_escalations_total", "Turns answered (also) by the large model.")
-    for item in answer.usage:
-        metrics.inc("assistant_tokens_total", "Tokens processed, by model tier.",
-                    item.get("prompt_tokens", 0) + item.get("completion_tokens", 0), tier=str(item.get("tier")))
+class Generation:
+    """One request's event stream (the routed turn or one tier), with its slot and time limit.
+
+    The slot is given back when the worker thread has really stopped (``on_done``), or at once if generation never
+    started. Leaving early (a disconnect, the time limit) cancels the turn: the model stops at its next token.
+    """
+
+    def __init__(self, assistant: Assistant, slot: Slot, timeout_s: float) -> None:
+        self.assistant = assistant
+        self.slot = slot
+        self.timeout_s = timeout_s
+        self.started = False
+
+    def release_if_unstarted(self) -> None:
+        """Give the slot back when no worker thread ever took it (the response ended before generation began)."""
+        if not self.started:
+            self.slot.release()
+
+    async def events(self, body: ChatRequest, question: str, thread: str, persist: bool,
+                     max_tokens: int | None) -> AsyncGenerator[dict[str, Any], None]:
+        """The request's events, ending with ``answer`` (model ``assistant``) or ``completion`` (a tier).
+
+        Raises TimeoutError when the time limit passes; the turn is cancelled either way.
+        """
+        source: AsyncGenerator[dict[str, Any], None]
+        if body.model == "assistant":
+            source = self.assistant.astream(question, thread, escalation=body.escalation, max_tokens=max_tokens,
+                                            persist=persist, on_done=self.slot.release)
+        else:
+            messages: list[Message] = [
+                {"role": m.role if m.role in ("system", "user", "assistant") else "user",
+                 "content": normalize_question(m.text())} for m in body.messages]
+            source = self.assistant.astream_direct(body.model, messages, max_tokens=max_tokens or 512,
+                                                   temperature=body.temperature or 0.0, on_done=self.slot.release)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        self.started = True
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError
+                try:
+                    event = await asyncio.wait_for(anext(source), remaining)
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            await source.aclose()
+
+
+def _timeout_message(seconds: float) -> str:
+    return f"the answer took longer than the {seconds:g} s limit and was stopped"
 
 
 def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
@@ -306,9 +421,12 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="small-first-assistant", version="0.1.0")
     metrics = Metrics()
     admission = Admission(settings.concurrency, settings.queue_size)
+    calculator = Admission(settings.calculator_concurrency, settings.calculator_queue_size,
+                           "the calculator is busy with long calculations")
     key = api_key_bytes(settings)
 
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, key=key, metrics=metrics)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_s=settings.body_timeout_s, key=key, metrics=metrics, router=app.router)
 
     # Added after the guard, so they run before it: CORS answers preflights, the Host check runs first of all.
     if settings.cors_origins:
@@ -317,15 +435,31 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
                            expose_headers=["X-Assistant-Route", "X-Assistant-Escalated", "X-Assistant-Thread-Id"])
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
 
-    @app.get("/metrics")
-    def prometheus() -> Response:
-        metrics.set("assistant_queue_depth", "Chat requests waiting for a slot.", admission.waiting)
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        problems = [f"{'.'.join(str(part) for part in item.get('loc', ())[1:]) or 'body'}: {item.get('msg')}"
+                    for item in error.errors()]
+        first = error.errors()[0].get("loc", ()) if error.errors() else ()
+        return error_response(400, "invalid request: " + "; ".join(problems)[:2000],
+                              param=".".join(str(part) for part in first[1:]) or None)
 
     @app.exception_handler(QueueFullError)
     async def busy(request: Request, error: QueueFullError) -> Response:
-        return JSONResponse({"error": {"message": str(error), "type": "rate_limit_error"}}, status_code=429,
-                            headers={"Retry-After": str(error.retry_after)})
+        return error_response(429, str(error), headers={"Retry-After": str(error.retry_after)})
+
+    @app.exception_handler(ContextOverflowError)
+    async def too_long(request: Request, error: ContextOverflowError) -> Response:
+        return error_response(400, error.message, code="context_length_exceeded", param="messages")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        metrics.queue_depth.labels(queue="models").set(admission.waiting)
+        metrics.queue_depth.labels(queue="calculator").set(calculator.waiting)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -348,124 +482,122 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
         requested = body.max_completion_tokens or body.max_tokens
         if requested is not None and requested > settings.max_tokens_cap:
             raise HTTPException(400, f"max_tokens {requested} is over the server's cap {settings.max_tokens_cap}")
-        question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "").strip()
-        if not question:
+        question = normalize_question(next((m.text() for m in reversed(body.messages) if m.role == "user"), ""))
+        if not question.strip():
             raise HTTPException(400, "the conversation has no user message with text")
-        thread = request.headers.get("x-thread-id") or body.thread_id or uuid.uuid4().hex
+        header_thread = request.headers.get("x-thread-id")
+        if header_thread is not None and not _THREAD_ID.match(header_thread):
+            raise HTTPException(400, "X-Thread-Id must be 1-128 letters, digits or . _ : -")
+        given_thread = header_thread or body.thread_id
+        persist = given_thread is not None or settings.keep_anonymous_threads
+        thread = given_thread or uuid.uuid4().hex
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         include_usage = bool((body.stream_options or {}).get("include_usage"))
-        # Plain arithmetic never touches a model, so it never waits behind one in the queue.
-        needs_model = body.model != "assistant" or extract_expression(question) is None
-        slot = await admission.acquire() if needs_model else Slot.unused()
-        if body.model != "assistant":
-            return await _direct(assistant, body, requested, request_id, include_usage, slot)
-        if not body.stream:
-            try:
-                if needs_model:
-                    answer = await _answer_within(assistant, question, thread, body, settings.request_timeout_s)
-                else:  # the calculator answers in milliseconds: no streaming machinery, no time limit needed
-                    answer = await asyncio.to_thread(assistant.ask, question, thread, escalation=body.escalation)
-            finally:
-                slot.release()
-            _record(metrics, answer)
-            return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer),
-                                                 _metadata(answer)), headers=_headers(answer))
-
-        async def released() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in _stream_answer(assistant, question, thread, body, request_id, include_usage,
-                                                  metrics, settings.request_timeout_s):
-                    yield chunk
-            finally:
-                slot.release()
-
-        return StreamingResponse(released(), media_type="text/event-stream", background=BackgroundTask(slot.release),
-                                 headers={"X-Assistant-Thread-Id": thread, "Cache-Control": "no-cache"})
+        expression = extract_expression(question) if body.model == "assistant" else None
+        if expression is None:
+            slot = await admission.acquire()
+        elif needs_worker(expression):  # long calculations share the worker, in their own line
+            slot = await calculator.acquire()
+        else:  # small arithmetic runs in microseconds in-process: it never waits behind anything
+            slot = Slot.unused()
+        generation = Generation(assistant, slot, settings.request_timeout_s)
+        events = generation.events(body, question, thread, persist, requested)
+        if body.stream:
+            chunks = _sse(events, body.model, request_id, include_usage, metrics, persist,
+                          settings.request_timeout_s)
+            headers = {"Cache-Control": "no-cache"} | ({"X-Assistant-Thread-Id": thread} if persist else {})
+            return StreamingResponse(chunks, media_type="text/event-stream", headers=headers,
+                                     background=BackgroundTask(generation.release_if_unstarted))
+        try:
+            final = await _final_event(events, request, settings.request_timeout_s)
+        finally:
+            generation.release_if_unstarted()
+        if final is None:
+            return Response(status_code=499)  # the client went away; nobody reads this
+        if final["type"] == "completion":
+            completion: Completion = final["completion"]
+            return JSONResponse(_completion_body(request_id, body.model, completion.text,
+                                                 _completion_usage(completion), None, completion.finish_reason))
+        answer: Answer = final["answer"]
+        metrics.record_answer(answer)
+        return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer),
+                                             _metadata(answer, persist), answer.finish_reason),
+                            headers=_headers(answer, persist))
 
     return app
 
 
-async def _answer_within(assistant: Assistant, question: str, thread: str, body: ChatRequest,
-                         timeout_s: float) -> Answer:
-    """The turn's Answer, streamed internally so that a turn past the time limit is stopped, not abandoned."""
+async def _final_event(events: AsyncGenerator[dict[str, Any], None], request: Request,
+                       timeout_s: float) -> dict[str, Any] | None:
+    """The last ``answer``/``completion`` event; None when the client disconnected first (the turn is cancelled)."""
+
+    async def consume() -> dict[str, Any]:
+        async for event in events:
+            if event["type"] in ("answer", "completion"):
+                return event
+        raise RuntimeError("the turn ended without an answer")
+
+    task = asyncio.ensure_future(consume())
     try:
-        async with asyncio.timeout(timeout_s):
-            async for event in assistant.astream(question, thread, escalation=body.escalation):
-                if event["type"] == "answer":
-                    answer: Answer = event["answer"]
-                    return answer
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                return None
     except TimeoutError:
-        raise HTTPException(504, f"the answer took longer than the {timeout_s:g} s limit and was stopped") from None
-    raise HTTPException(500, "the turn ended without an answer")
+        raise HTTPException(504, _timeout_message(timeout_s)) from None
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
-async def _stream_answer(assistant: Assistant, question: str, thread: str, body: ChatRequest, request_id: str,
-                         include_usage: bool, metrics: Metrics, timeout_s: float) -> AsyncIterator[bytes]:
-    """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE]."""
-    yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
+async def _sse(events: AsyncGenerator[dict[str, Any], None], model: str, request_id: str, include_usage: bool,
+               metrics: Metrics, persisted: bool, timeout_s: float) -> AsyncIterator[bytes]:
+    """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE].
+
+    One path for every model name; an error after the stream began is reported in-band, then the stream ends.
+    """
+    yield _chunk(request_id, model, {"role": "assistant", "content": ""})
     streamed = False
     answer_so_far = ""  # what the model answering now has streamed (a FACT answer gets its citation at the end)
-    deadline = time.monotonic() + timeout_s
     try:
-        async for event in assistant.astream(question, thread, escalation=body.escalation):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the answer took longer than the {timeout_s:g} s limit and was stopped")
+        async for event in events:
             if event["type"] == "token":
                 streamed = True
                 answer_so_far += event["text"]
-                yield _chunk(request_id, body.model, {"content": event["text"]})
+                yield _chunk(request_id, model, {"content": event["text"]})
             elif event["type"] == "escalate":
                 answer_so_far = ""
                 note = "\n\n[escalated to the large model]\n\n" if streamed else ""
-                yield _chunk(request_id, body.model, {"content": note} if note else {},
+                yield _chunk(request_id, model, {"content": note} if note else {},
                              extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
+            elif event["type"] == "completion":
+                completion: Completion = event["completion"]
+                yield _chunk(request_id, model, {}, completion.finish_reason)
+                if include_usage:
+                    yield _usage_chunk(request_id, model, _completion_usage(completion))
             elif event["type"] == "answer":
                 answer: Answer = event["answer"]
-                _record(metrics, answer)
+                metrics.record_answer(answer)
                 if not streamed or answer.route == "MATH":
-                    yield _chunk(request_id, body.model, {"content": answer.text})
+                    yield _chunk(request_id, model, {"content": answer.text})
                 elif answer.text.startswith(answer_so_far.strip()) and len(answer.text) > len(answer_so_far.strip()):
-                    yield _chunk(request_id, body.model, {"content": answer.text[len(answer_so_far.strip()):]})
-                yield _chunk(request_id, body.model, {}, "stop", extra={"x_assistant": _metadata(answer)})
+                    yield _chunk(request_id, model, {"content": answer.text[len(answer_so_far.strip()):]})
+                yield _chunk(request_id, model, {}, answer.finish_reason,
+                             extra={"x_assistant": _metadata(answer, persisted)})
                 if include_usage:
-                    yield _usage_chunk(request_id, body.model, _usage(answer))
+                    yield _usage_chunk(request_id, model, _usage(answer))
     except asyncio.CancelledError:
         raise
     except Exception as error:  # the stream has begun: report the error in-band, then end it cleanly
-        payload = {"error": {"message": f"{type(error).__name__}: {error}", "type": "server_error"}}
+        message = _timeout_message(timeout_s) if isinstance(error, TimeoutError) else f"{type(error).__name__}: {error}"
+        kind = "timeout_error" if isinstance(error, TimeoutError) else "server_error"
+        code = "context_length_exceeded" if isinstance(error, ContextOverflowError) else None
+        payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
         yield f"data: {json.dumps(payload)}\n\n".encode()
+    finally:
+        await events.aclose()
     yield b"data: [DONE]\n\n"
-
-
-async def _direct(assistant: Assistant, body: ChatRequest, max_tokens: int | None, request_id: str,
-                  include_usage: bool, slot: Slot) -> Response:
-    """One tier answering the conversation as given (no routing, no tools); releases the admission slot."""
-    model = assistant.models[body.model]
-    messages: list[Any] = [{"role": m.role if m.role in ("system", "user", "assistant") else "user",
-                            "content": m.text()} for m in body.messages]
-    options: dict[str, Any] = {"max_tokens": max_tokens or 512, "temperature": body.temperature or 0.0}
-    if not body.stream:
-        try:
-            completion: Completion = await asyncio.to_thread(model.chat, messages, **options)
-        finally:
-            slot.release()
-        return JSONResponse(_completion_body(request_id, body.model, completion.text, _completion_usage(completion),
-                                             None))
-
-    async def chunks() -> AsyncIterator[bytes]:
-        yield _chunk(request_id, body.model, {"role": "assistant", "content": ""})
-        final: Completion | None = None
-        try:
-            async for item in iterate_in_thread(lambda: model.stream(messages, **options)):
-                if isinstance(item, TextDelta):
-                    yield _chunk(request_id, body.model, {"content": item.text})
-                else:
-                    final = item
-        finally:
-            slot.release()
-        yield _chunk(request_id, body.model, {}, final.finish_reason if final else "stop")
-        if include_usage and final is not None:
-            yield _usage_chunk(request_id, body.model, _completion_usage(final))
-        yield b"data: [DONE]\n\n"
-
-    return StreamingResponse(chunks(), media_type="text/event-stream", background=BackgroundTask(slot.release))

@@ -77,6 +77,13 @@ class ServerSettings(BaseModel):
     concurrency: int = Field(2, ge=1, le=64, description="Chat requests answered at the same time.")
     request_timeout_s: float = Field(120.0, gt=0, le=3600, description="Longest a chat request may run.")
     queue_size: int = Field(16, ge=0, le=10000, description="Chat requests allowed to wait; more get 429.")
+    calculator_concurrency: int = Field(
+        1, ge=1, le=64, description="Long calculations (those that need the worker process) run at the same time.")
+    calculator_queue_size: int = Field(4, ge=0, le=10000,
+                                       description="Long calculations allowed to wait; more get 429.")
+    body_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest a client may take to send its body.")
+    keep_anonymous_threads: bool = Field(
+        False, description="Store turns sent without a thread id (X-Thread-Id or thread_id); off: forgotten.")
 
 
 class Settings(BaseSettings):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
@@ -125,3 +125,21 @@ def collect_stream(items: Iterator[StreamItem]) -> Completion:
     if final is None:
         raise RuntimeError("the model's stream ended without a Completion")
     return final
+
+
+class GenerationCancelledError(Exception):
+    """The caller asked generation to stop (the client went away, or a time limit passed)."""
+
+
+def cancellable(items: Iterator[StreamItem], cancelled: Callable[[], bool]) -> Iterator[StreamItem]:
+    """``items`` checked before every token: once ``cancelled()`` is true the model's stream is closed (llama.cpp
+    stops generating) and GenerationCancelledError is raised. The one way every caller stops a model."""
+    try:
+        for item in items:
+            if cancelled():
+                raise GenerationCancelledError("generation was cancelled")
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()

@@ -17,5 +17,9 @@ class ModelFetchError(ModelError):
     """Shipped weights could not be downloaded from the package registry."""
 
 
+class ContextOverflowError(ModelError):
+    """The prompt does not fit the model's context window."""
+
+
 class EndpointError(ModelError):
     """An OpenAI-compatible endpoint is unreachable or answered with an error."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from models.base import Completion, FinishReason, Message, StreamItem, TextDelta, Usage, collect_stream
-from models.errors import ModelError
+from models.errors import ContextOverflowError, ModelError
 from models.probabilities import TokenProbabilityRecorder
 
 
@@ -122,8 +122,9 @@ class LlamaCppModel:
             except ValueError as error:
                 if "context window" not in str(error):
                     raise
-                raise ModelError(f"the prompt does not fit the {self.name} model's context: {error}",
-                                 "shorten the conversation or raise llama.n_ctx / models.<tier>.n_ctx") from error
+                raise ContextOverflowError(
+                    f"the prompt does not fit the {self.name} model's context: {error}",
+                    "shorten the message or the conversation, or raise llama.n_ctx / models.<tier>.n_ctx") from error
             finally:
                 chunks.close()
                 self._release_sampler()

@@ -76,3 +76,11 @@ def calculate(expression: str, *, worker: CalculatorWorker | None = None) -> Cal
 def warm_up() -> None:
     """Start the worker process now so the first large calculation does not wait for SymPy to import."""
     default_worker().start()
+
+
+def needs_worker(expression: str) -> bool:
+    """True when ``expression`` would run in the worker process (not proven small; a parse error is cheap)."""
+    try:
+        return not is_small(parse(expression))
+    except CalculatorError:
+        return False

@@ -39,7 +39,9 @@ FUNCTION_ALIASES = {
     "comb": "binomial", "ncr": "binomial", "fact": "factorial", "absolute": "abs",
 }
 CONSTANTS = frozenset({"pi", "e"})
-_UNICODE = {"×": "*", "·": "*", "∙": "*", "÷": "/", "−": "-", "–": "-", "π": "pi", "√": " sqrt ", "²": "^2", "³": "^3"}
+# Unicode operator characters the parser reads, and their ASCII spelling.
+UNICODE_OPERATORS = {"×": "*", "·": "*", "∙": "*", "÷": "/", "−": "-", "–": "-", "π": "pi", "√": " sqrt ",
+                     "²": "^2", "³": "^3"}
 _REFUSED_CHARACTERS = {
     "'": "strings are not allowed", '"': "strings are not allowed",
     ".": "attribute access ('.') is not allowed", "[": "indexing ('[') is not allowed",
@@ -399,7 +401,7 @@ def parse(text: str) -> ParsedInput:
         raise UnsupportedConstructError(
             f"the input is too long ({len(text)} characters; the limit is {MAX_INPUT_CHARS})"
         )
-    for character, replacement in _UNICODE.items():
+    for character, replacement in UNICODE_OPERATORS.items():
         text = text.replace(character, replacement)
     command = re.match(r"\s*solve\b\s*:?", text, re.IGNORECASE)
     solve = command is not None

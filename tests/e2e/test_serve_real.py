@@ -65,6 +65,32 @@ def test_arithmetic_and_a_fact_through_the_real_server(served: str) -> None:
     assert httpx.get(served + "/").text.startswith("<!doctype html>")
 
 
+def test_real_models_refuse_an_overlong_message_cleanly_and_stop_when_the_client_leaves(served: str) -> None:
+    """#20 findings 2 and 6 on the shipped models: a message past the context window is a 400 (it was a 500), and a
+    direct tier stops generating when its client leaves (the next one-token request waited 23.98 s before)."""
+    url = served + "/v1/chat/completions"
+    long = "Please comment on this sum: " + "1234 + 5678 and " * 650
+    for model in ("assistant", "small"):
+        response = httpx.post(url, json={"model": model, "messages": [{"role": "user", "content": long}]},
+                              timeout=120)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "context_length_exceeded"
+    story = {"model": "small", "stream": True, "max_tokens": 1000,
+             "messages": [{"role": "user", "content": "Write a very long story about a dragon and a city."}]}
+    with httpx.stream("POST", url, json=story, timeout=120) as response:
+        received = 0
+        for line in response.iter_lines():
+            received += line.startswith("data: {")
+            if received >= 5:
+                break
+    started = time.monotonic()
+    quick = httpx.post(url, json={"model": "small", "max_tokens": 1,
+                                  "messages": [{"role": "user", "content": "Say OK."}]}, timeout=120)
+    waited = time.monotonic() - started
+    assert quick.status_code == 200
+    assert waited < 10, f"the next request waited {waited:.1f} s behind an abandoned generation"
+
+
 def test_binding_beyond_loopback_without_a_key_is_refused() -> None:
     completed = subprocess.run([ASSISTANT, "serve", "--host", "0.0.0.0"], capture_output=True, text=True,
                                timeout=60)

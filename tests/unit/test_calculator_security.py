@@ -241,3 +241,56 @@ def test_the_worker_imports_nothing_but_the_calculator() -> None:
     code = "import sys, tools.worker; print(sorted(m for m in sys.modules if m.startswith(('torch', 'llama_cpp'))))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+_WORKER_TRAP = '''
+import builtins, os
+import sympy, sympy.parsing.sympy_parser
+import tools.evaluation, tools.parsing  # imported before the traps: module set-up may exec text (namedtuple)
+
+def _trap(name, original):
+    def refuse(*args, **kwargs):
+        if original is not None and args and not isinstance(args[0], (str, bytes)):
+            return original(*args, **kwargs)
+        with open(os.environ["CALCULATOR_TRAP_LOG"], "a") as log:
+            log.write(name + "\\n")
+        raise RuntimeError(name + " was called with text")
+    return refuse
+
+builtins.eval = _trap("eval", builtins.eval)
+builtins.exec = _trap("exec", builtins.exec)
+for _name in ("sympify", "lambdify", "parse_expr"):
+    setattr(sympy, _name, _trap("sympy." + _name, None))
+sympy.parsing.sympy_parser.parse_expr = _trap("parse_expr", None)
+with open(os.environ["CALCULATOR_TRAP_LOG"], "a") as log:
+    log.write("armed\\n")
+'''
+
+
+def test_the_worker_process_never_evaluates_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trap above only covers this process: large inputs run in the worker, so trap it there too."""
+    from tools.calculator import needs_worker
+
+    (tmp_path / "sitecustomize.py").write_text(_WORKER_TRAP)
+    log = tmp_path / "trap.log"
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{Path(__file__).resolve().parents[2]}")
+    monkeypatch.setenv("CALCULATOR_TRAP_LOG", str(log))
+    worker = CalculatorWorker(time_limit_s=10)
+    try:
+        inputs = ["2**10000", "factorial(500)", "solve x^3 - 2*x - 5 = 0", "x^5 - x - 1 = 0",
+                  "binomial(400, 200) / 7", *INJECTIONS[:4]]
+        for expression in inputs:
+            try:
+                result = calculate(expression, worker=worker)
+            except CalculatorError:
+                continue
+            assert result.evaluated_in == "worker", expression
+        assert all(needs_worker(expression) for expression in inputs[:5])
+    finally:
+        worker.close()
+    lines = log.read_text().splitlines()
+    assert "armed" in lines, "the trap never reached the worker"
+    assert set(lines) == {"armed"}, lines
+    # The trap itself works: a process that does hand text to sympify is caught.
+    subprocess.run([sys.executable, "-c", "import sympy; sympy.sympify('1 + 1')"], capture_output=True, check=False)
+    assert "sympy.sympify" in log.read_text().splitlines()
