@@ -17,7 +17,7 @@ from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from assistant.text import normalize_question
-from models.base import ChatModel, GenerationCancelledError, Message, TextDelta, cancellable
+from models.base import ChatModel, GenerationCancelledError, Message, TextDelta, Tool, cancellable
 from retrieval.embedders import Embedder
 from retrieval.retriever import Hit, Retriever
 from tools.calculator import calculate
@@ -199,9 +199,12 @@ class Assistant:
                 self.forget(thread)
 
     def stream_direct(self, tier: str, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+                      tools: list[Tool] | None = None, json_schema: dict[str, Any] | None = None,
                       request_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """One tier answering ``messages`` as given (no routing, no tools): ``start``, ``token``s, ``completion``.
+        """One tier answering ``messages`` as given (no routing): ``start``, ``token``s, ``completion``.
 
+        With ``tools`` (OpenAI function definitions) the completion may carry ``tool_calls`` for the caller to run;
+        ``json_schema`` constrains the reply (the server uses it to force a tool call).
         Cancelled like :meth:`stream`, through the same per-token check.
         """
         if tier not in self.models:
@@ -209,7 +212,10 @@ class Assistant:
         request_id = request_id or uuid.uuid4().hex
         try:
             yield {"type": "start", "request_id": request_id}
-            items = self.models[tier].stream(messages, max_tokens=max_tokens, temperature=temperature)
+            options: dict[str, Any] = {"tools": tools} if tools else {}
+            if json_schema is not None:
+                options["json_schema"] = json_schema
+            items = self.models[tier].stream(messages, max_tokens=max_tokens, temperature=temperature, **options)
             for item in cancellable(items, lambda: request_id in self._cancelled):
                 if isinstance(item, TextDelta):
                     yield {"type": "token", "text": item.text, "model": tier}

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="TCP port (default: server.port, 8000)")
     _with_settings(serve, _serve)
+    mcp = commands.add_parser("mcp", help="the assistant as an MCP server for agents (stdio; --http for /mcp)")
+    mcp.add_argument("--http", action="store_true",
+                     help="serve streamable HTTP at http://HOST:PORT/mcp (with the chat API) instead of stdio")
+    mcp.add_argument("--host", default=None, help="with --http: address to bind (default: server.host)")
+    mcp.add_argument("--port", type=int, default=None, help="with --http: TCP port (default: server.port)")
+    _with_settings(mcp, _mcp)
 
     ask = commands.add_parser("ask", help="answer one question with the routed assistant; shows route, sources, cost")
     ask.add_argument("question")
@@ -435,11 +441,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                                                  (("host", args.host), ("port", args.port)) if value is not None})
     check_bind(server)
     assistant = Assistant.from_settings(settings)
-    app = create_app(assistant, server)
+    app = create_app(assistant, server, settings.mcp)
     host = f"[{server.host}]" if ":" in server.host else server.host
-    print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions)", flush=True)
+    mcp = ", MCP: /mcp" if settings.mcp.mount else ""
+    print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions{mcp})", flush=True)
     uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
     assistant.close()
+    return 0
+
+
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    if args.http:
+        settings = settings.model_copy(update={"mcp": settings.mcp.model_copy(update={"mount": True})})
+        return _serve(args, settings)
+    import io
+    import os
+
+    from assistant.api import Assistant
+    from assistant.mcp_server import build_mcp
+
+    # stdout carries the protocol: anything else written to it (a library's banner, llama.cpp's log) goes to stderr.
+    protocol = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = io.TextIOWrapper(os.fdopen(protocol, "wb", buffering=0), encoding="utf-8", write_through=True)
+    assistant = Assistant.from_settings(settings, progress=False)
+    try:
+        build_mcp(assistant, settings.server, settings.mcp).run("stdio")
+    finally:
+        assistant.close()
     return 0
 
 

@@ -13,11 +13,9 @@ import contextlib
 import hmac
 import ipaddress
 import json
-import math
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
@@ -32,19 +30,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 
+from assistant.admission import Generation, Lines, QueueFullError
 from assistant.api import Answer, Assistant
 from assistant.errors import ConfigError
+from assistant.mcp_server import MCP_PATH, THREAD_ID_PATTERN, build_mcp
 from assistant.metrics import CONTENT_TYPE, UNMATCHED, Metrics
-from assistant.settings import ServerSettings
+from assistant.settings import McpSettings, ServerSettings
 from assistant.text import normalize_question
-from models.base import Completion, Message
+from models.base import Completion, Message, Tool
 from models.errors import ContextOverflowError
-from tools.calculator import needs_worker
-from tools.words import extract_expression
 
 STATIC = Path(__file__).parent / "static"
 MODELS = ("assistant", "small", "large")
-THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 _THREAD_ID = re.compile(THREAD_ID_PATTERN)
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 405: "invalid_request_error", 408: "timeout_error",
@@ -92,6 +89,23 @@ class ChatMessage(BaseModel):
         return content
 
 
+class FunctionSpec(BaseModel):
+    """An OpenAI function definition."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = Field(None, max_length=4000)
+    parameters: dict[str, Any] | None = None
+
+
+class ToolSpec(BaseModel):
+    """An OpenAI tool definition (functions only)."""
+
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
 class ChatRequest(BaseModel):
     """The subset of the OpenAI chat-completions request this server honours (other fields are accepted)."""
 
@@ -106,6 +120,46 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     thread_id: str | None = Field(None, pattern=THREAD_ID_PATTERN)
     escalation: Literal["auto", "never", "always"] | None = None
+    tools: list[ToolSpec] | None = Field(None, max_length=64, description=(
+        "Functions the model may call (models small and large; the assistant routes to its own tools)."))
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+
+    def tool_definitions(self) -> list[Tool] | None:
+        """The tools to offer the model, as plain dicts (None when there are none or tool_choice is none)."""
+        if not self.tools or self.tool_choice == "none":
+            return None
+        return [tool.model_dump(exclude_none=True) for tool in self.tools]
+
+    def forced_call_schema(self) -> dict[str, Any] | None:
+        """For ``tool_choice`` "required" or a named function: the JSON schema of one call, which the model's
+        output is constrained to (a small model then cannot answer in prose or invent a tool name)."""
+        if not self.tools or self.tool_choice in (None, "auto", "none"):
+            return None
+        names = [tool.function.name for tool in self.tools]
+        if isinstance(self.tool_choice, dict):
+            chosen = str((self.tool_choice.get("function") or {}).get("name", ""))
+            if chosen not in names:
+                raise ValueError(f"tool_choice names {chosen!r}, which is not among the tools")
+            names = [chosen]
+        return {"type": "object", "properties": {"name": {"type": "string", "enum": names},
+                                                 "arguments": {"type": "object"}},
+                "required": ["name", "arguments"]}
+
+
+def direct_messages(messages: list[ChatMessage]) -> list[Message]:
+    """The conversation for a tier: roles kept (developer becomes system), text normalised, tool calls and tool
+    results carried through."""
+    converted: list[Message] = []
+    for message in messages:
+        role = {"developer": "system"}.get(message.role, message.role)
+        item: Message = {"role": role, "content": normalize_question(message.text())}  # type: ignore[typeddict-item]
+        extra = message.model_extra or {}
+        if role == "assistant" and isinstance(extra.get("tool_calls"), list):
+            item["tool_calls"] = extra["tool_calls"]
+        if role == "tool" and extra.get("tool_call_id") is not None:
+            item["tool_call_id"] = str(extra["tool_call_id"])
+        converted.append(item)
+    return converted
 
 
 def is_loopback(host: str) -> bool:
@@ -253,7 +307,7 @@ class GuardMiddleware:
         try:
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 raise _BodyTooLargeError
-            protected = path.startswith("/v1/") or path == "/metrics"
+            protected = path.startswith(("/v1/", MCP_PATH)) or path == "/metrics"
             if (self.key is not None and protected and scope["method"] != "OPTIONS"
                     and not hmac.compare_digest(_bearer_token(headers.get("authorization", "")), self.key)):
                 await error_response(401, "invalid or missing API key: send Authorization: Bearer <key>",
@@ -301,128 +355,33 @@ class GuardMiddleware:
         return replay
 
 
-class QueueFullError(Exception):
-    """No room in the waiting line; ``retry_after`` is a hint in seconds."""
-
-    def __init__(self, retry_after: int, what: str = "the server is busy") -> None:
-        super().__init__(f"{what}; retry after {retry_after} s")
-        self.retry_after = retry_after
-
-
-class Admission:
-    """A bounded FIFO: ``concurrency`` requests run, ``queue_size`` wait, the rest get 429."""
-
-    def __init__(self, concurrency: int, queue_size: int, busy_message: str = "the server is busy") -> None:
-        self.concurrency = concurrency
-        self.queue_size = queue_size
-        self.busy_message = busy_message
-        self.waiting = 0
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._durations: deque[float] = deque(maxlen=20)
-
-    def retry_after(self) -> int:
-        """Seconds until a slot is likely free, from recent request durations."""
-        average = sum(self._durations) / len(self._durations) if self._durations else 5.0
-        return max(1, math.ceil(average * (self.waiting + 1) / self.concurrency))
-
-    async def acquire(self) -> Slot:
-        """Wait for a slot (FIFO); raises QueueFullError when the line is full."""
-        if self.waiting >= self.queue_size and self._semaphore.locked():
-            raise QueueFullError(self.retry_after(), self.busy_message)
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        return Slot(self)
-
-    def _free(self, seconds: float) -> None:
-        self._durations.append(seconds)
-        self._semaphore.release()
-
-
-class Slot:
-    """A held admission slot; ``release`` is idempotent, so every exit path may call it."""
-
-    def __init__(self, admission: Admission | None) -> None:
-        self._admission = admission
-        self._started = time.perf_counter()
-        self._released = False
-
-    @classmethod
-    def unused(cls) -> Slot:
-        """A slot for requests that need no shared resource (small arithmetic): releasing it does nothing."""
-        return cls(None)
-
-    def release(self) -> None:
-        """Give the slot back (once)."""
-        if not self._released and self._admission is not None:
-            self._released = True
-            self._admission._free(time.perf_counter() - self._started)
-
-
-class Generation:
-    """One request's event stream (the routed turn or one tier), with its slot and time limit.
-
-    The slot is given back when the worker thread has really stopped (``on_done``), or at once if generation never
-    started. Leaving early (a disconnect, the time limit) cancels the turn: the model stops at its next token.
-    """
-
-    def __init__(self, assistant: Assistant, slot: Slot, timeout_s: float) -> None:
-        self.assistant = assistant
-        self.slot = slot
-        self.timeout_s = timeout_s
-        self.started = False
-
-    def release_if_unstarted(self) -> None:
-        """Give the slot back when no worker thread ever took it (the response ended before generation began)."""
-        if not self.started:
-            self.slot.release()
-
-    async def events(self, body: ChatRequest, question: str, thread: str, persist: bool,
-                     max_tokens: int | None) -> AsyncGenerator[dict[str, Any], None]:
-        """The request's events, ending with ``answer`` (model ``assistant``) or ``completion`` (a tier).
-
-        Raises TimeoutError when the time limit passes; the turn is cancelled either way.
-        """
-        source: AsyncGenerator[dict[str, Any], None]
-        if body.model == "assistant":
-            source = self.assistant.astream(question, thread, escalation=body.escalation, max_tokens=max_tokens,
-                                            persist=persist, on_done=self.slot.release)
-        else:
-            messages: list[Message] = [
-                {"role": m.role if m.role in ("system", "user", "assistant") else "user",
-                 "content": normalize_question(m.text())} for m in body.messages]
-            source = self.assistant.astream_direct(body.model, messages, max_tokens=max_tokens or 512,
-                                                   temperature=body.temperature or 0.0, on_done=self.slot.release)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        self.started = True
-        try:
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError
-                try:
-                    event = await asyncio.wait_for(anext(source), remaining)
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            await source.aclose()
-
-
 def _timeout_message(seconds: float) -> str:
     return f"the answer took longer than the {seconds:g} s limit and was stopped"
 
 
-def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
-    """The FastAPI application serving ``assistant`` under ``settings`` (bind checks happen in ``serve``)."""
-    app = FastAPI(title="small-first-assistant", version="0.1.0")
+def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: McpSettings | None = None) -> FastAPI:
+    """The FastAPI application serving ``assistant`` under ``settings`` (bind checks happen in ``serve``).
+
+    Unless ``mcp_settings.mount`` is off, the MCP server answers at ``/mcp`` (streamable HTTP) behind the same key,
+    Host and Origin rules, sharing the chat endpoint's queues.
+    """
+    mcp_settings = mcp_settings or McpSettings()
+    lines = Lines(settings.concurrency, settings.queue_size, settings.calculator_concurrency,
+                  settings.calculator_queue_size)
+    mcp = build_mcp(assistant, settings, mcp_settings, lines) if mcp_settings.mount else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if mcp is None:
+            yield
+            return
+        async with mcp.session_manager.run():
+            yield
+
+    app = FastAPI(title="small-first-assistant", version="0.1.0", lifespan=lifespan)
+    if mcp is not None:
+        app.router.routes.extend(mcp.streamable_http_app().routes)
     metrics = Metrics()
-    admission = Admission(settings.concurrency, settings.queue_size)
-    calculator = Admission(settings.calculator_concurrency, settings.calculator_queue_size,
-                           "the calculator is busy with long calculations")
     key = api_key_bytes(settings)
 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes,
@@ -457,8 +416,8 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        metrics.queue_depth.labels(queue="models").set(admission.waiting)
-        metrics.queue_depth.labels(queue="calculator").set(calculator.waiting)
+        metrics.queue_depth.labels(queue="models").set(lines.models.waiting)
+        metrics.queue_depth.labels(queue="calculator").set(lines.calculator.waiting)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/health")
@@ -493,15 +452,20 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
         thread = given_thread or uuid.uuid4().hex
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         include_usage = bool((body.stream_options or {}).get("include_usage"))
-        expression = extract_expression(question) if body.model == "assistant" else None
-        if expression is None:
-            slot = await admission.acquire()
-        elif needs_worker(expression):  # long calculations share the worker, in their own line
-            slot = await calculator.acquire()
-        else:  # small arithmetic runs in microseconds in-process: it never waits behind anything
-            slot = Slot.unused()
+        slot = await lines.slot_for(question if body.model == "assistant" else None)
         generation = Generation(assistant, slot, settings.request_timeout_s)
-        events = generation.events(body, question, thread, persist, requested)
+        if body.model == "assistant":
+            events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
+                                     persist=persist)
+        else:
+            try:
+                forced = body.forced_call_schema()
+            except ValueError as error:
+                generation.release_if_unstarted()
+                raise HTTPException(400, str(error)) from None
+            events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
+                                       temperature=body.temperature or 0.0, tools=body.tool_definitions(),
+                                       json_schema=forced)
         if body.stream:
             chunks = _sse(events, body.model, request_id, include_usage, metrics, persist,
                           settings.request_timeout_s)
@@ -516,8 +480,12 @@ def create_app(assistant: Assistant, settings: ServerSettings) -> FastAPI:
             return Response(status_code=499)  # the client went away; nobody reads this
         if final["type"] == "completion":
             completion: Completion = final["completion"]
-            return JSONResponse(_completion_body(request_id, body.model, completion.text,
-                                                 _completion_usage(completion), None, completion.finish_reason))
+            reply = _completion_body(request_id, body.model, completion.text, _completion_usage(completion), None,
+                                     completion.finish_reason)
+            if completion.tool_calls:
+                reply["choices"][0]["message"] = {"role": "assistant", "content": completion.text or None,
+                                                  "tool_calls": [call.to_openai() for call in completion.tool_calls]}
+            return JSONResponse(reply)
         answer: Answer = final["answer"]
         metrics.record_answer(answer)
         return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer),
@@ -576,6 +544,11 @@ async def _sse(events: AsyncGenerator[dict[str, Any], None], model: str, request
                              extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
             elif event["type"] == "completion":
                 completion: Completion = event["completion"]
+                if not streamed and completion.text:  # a reply with tools arrives whole, at the end
+                    yield _chunk(request_id, model, {"content": completion.text})
+                if completion.tool_calls:
+                    calls = [{"index": index, **call.to_openai()} for index, call in enumerate(completion.tool_calls)]
+                    yield _chunk(request_id, model, {"tool_calls": calls})
                 yield _chunk(request_id, model, {}, completion.finish_reason)
                 if include_usage:
                     yield _usage_chunk(request_id, model, _completion_usage(completion))

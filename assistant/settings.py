@@ -86,6 +86,18 @@ class ServerSettings(BaseModel):
         False, description="Store turns sent without a thread id (X-Thread-Id or thread_id); off: forgotten.")
 
 
+class McpSettings(BaseModel):
+    """The MCP server (`assistant mcp`, and `/mcp` under `assistant serve`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mount: bool = Field(True, description="Serve MCP at /mcp beside the chat API (behind the same key).")
+    allow_add_documents: bool = Field(False, description="Offer the add_document tool (off: clients only read).")
+    max_question_chars: int = Field(8000, ge=100, le=100_000, description="Longest question or query accepted.")
+    max_search_k: int = Field(20, ge=1, le=100, description="Most passages search_documents returns.")
+    max_document_chars: int = Field(50_000, ge=100, le=10_000_000, description="Longest document add_document takes.")
+
+
 class Settings(BaseSettings):
     """Every setting of the product. Build it with :meth:`Settings.load`."""
 
@@ -109,6 +121,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
     assistant: AssistantSettings = Field(default_factory=lambda: AssistantSettings())
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
+    mcp: McpSettings = Field(default_factory=lambda: McpSettings())
 
     def checkpoint_path(self) -> Path:
         """Where conversation threads are stored."""

@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length"]
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+Tool = dict[str, Any]
+"""An OpenAI tool definition: ``{"type": "function", "function": {"name", "description", "parameters"}}``."""
 
 
 class Message(TypedDict):
-    """One chat message, as the OpenAI API spells it."""
+    """One chat message, as the OpenAI API spells it (``tool_calls`` on an assistant turn that called tools,
+    ``tool_call_id`` on the ``tool`` message carrying a result)."""
 
     role: Role
     content: str
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is a JSON object as text (OpenAI's convention)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``tool_calls[]`` entry."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,7 @@ class Completion:
     finish_reason: FinishReason
     usage: Usage
     token_probabilities: list[float] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -67,6 +89,7 @@ class Completion:
             "finish_reason": self.finish_reason,
             "usage": self.usage.to_dict(),
             "token_probabilities": list(self.token_probabilities),
+            "tool_calls": [call.to_openai() for call in self.tool_calls],
         }
 
 
@@ -99,8 +122,10 @@ class ChatModel(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Completion:
-        """Answer the conversation; ``json_schema`` constrains the output to JSON matching it."""
+        """Answer the conversation; ``json_schema`` constrains the output to JSON matching it; with ``tools`` the
+        model may answer with ``tool_calls`` instead of text (finish reason ``tool_calls``)."""
         ...
 
     def stream(
@@ -111,6 +136,7 @@ class ChatModel(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Iterator[StreamItem]:
         """Like :meth:`chat`, yielding text deltas and finally the ``Completion``."""
         ...
@@ -143,3 +169,61 @@ def cancellable(items: Iterator[StreamItem], cancelled: Callable[[], bool]) -> I
         close = getattr(items, "close", None)
         if close is not None:
             close()
+
+
+_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+def _call_of(payload: Any, names: set[str] | None) -> ToolCall | None:
+    """A ToolCall from ``{"name": ..., "arguments": {...}}`` (when ``names`` is given, only for those names)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+        return None
+    name, arguments = payload["name"], payload.get("arguments", payload.get("parameters", {}))
+    if (names is not None and name not in names) or not isinstance(arguments, dict | str):
+        return None
+    arguments_text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments_text)
+
+
+def parse_tool_calls(text: str, names: set[str] | None = None) -> tuple[str, list[ToolCall]]:
+    """Split a model's reply into its visible text and its tool calls.
+
+    Calls are the ``<tool_call>{"name", "arguments"}</tool_call>`` blocks Hermes-style chat templates (Qwen2.5's
+    among them) ask for. Small models often drop the tags, fence the JSON or double its braces, so without tagged
+    calls every JSON object in the reply that names one of ``names`` is a call, and the reply has no text.
+    """
+    calls: list[ToolCall] = []
+    kept: list[str] = []
+    position = 0
+    for match in _TOOL_CALL.finditer(text):
+        try:
+            call = _call_of(json.loads(match.group(1)), None)
+        except ValueError:
+            call = None
+        if call is None:
+            continue
+        kept.append(text[position:match.start()])
+        position = match.end()
+        calls.append(call)
+    kept.append(text[position:])
+    if calls or names is None:
+        return "".join(kept).strip(), calls
+    found: list[ToolCall] = []
+    decoder = json.JSONDecoder()
+    position = 0
+    while (start := text.find("{", position)) != -1:
+        try:
+            payload, end = decoder.raw_decode(text, start)
+        except ValueError:
+            position = start + 1
+            continue
+        call = _call_of(payload, names)
+        if call is not None:
+            found.append(call)
+        position = end if call is not None else start + 1
+    return ("", found) if found else (text.strip(), [])
+
+
+def tool_names(tools: Sequence[Tool] | None) -> set[str]:
+    """The function names offered in ``tools``."""
+    return {str(tool.get("function", {}).get("name")) for tool in tools or []}

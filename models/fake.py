@@ -8,7 +8,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.base import Completion, FinishReason, Message, StreamItem, TextDelta, Usage
+from models.base import (
+    Completion,
+    FinishReason,
+    Message,
+    StreamItem,
+    TextDelta,
+    Tool,
+    ToolCall,
+    Usage,
+    parse_tool_calls,
+    tool_names,
+)
 
 Responder = Callable[[Sequence[Message]], str]
 
@@ -61,8 +72,10 @@ class FakeChatModel:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Completion:
-        """Answer from the script (see ``ChatModel.chat``)."""
+        """Answer from the script (see ``ChatModel.chat``); with ``tools``, scripted ``<tool_call>`` blocks become
+        tool calls as they do for a real model."""
         with self._lock:
             self.calls.append(FakeCall([dict(m) for m in messages], max_tokens, temperature,  # type: ignore[misc]
                                        list(stop or []), json_schema))
@@ -83,8 +96,11 @@ class FakeChatModel:
             parameters=self.parameters,
             price_per_million_tokens=self.price_per_million_tokens,
         )
-        return Completion(text=text, finish_reason=finish, usage=usage,
-                          token_probabilities=[scripted.probability] * len(words))
+        calls: list[ToolCall] = []
+        if tools:
+            text, calls = parse_tool_calls(text, tool_names(tools))
+        return Completion(text=text, finish_reason="tool_calls" if calls else finish, usage=usage,
+                          token_probabilities=[scripted.probability] * len(words), tool_calls=calls)
 
     def stream(
         self,
@@ -94,10 +110,11 @@ class FakeChatModel:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Iterator[StreamItem]:
         """Yield the scripted answer word by word, then the ``Completion``."""
         completion = self.chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                               json_schema=json_schema)
+                               json_schema=json_schema, tools=tools)
         if completion.text:
             for index, word in enumerate(completion.text.split(" ")):
                 yield TextDelta(word if index == 0 else " " + word)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -9,7 +10,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.base import Completion, FinishReason, Message, StreamItem, TextDelta, Usage, collect_stream
+from models.base import (
+    Completion,
+    FinishReason,
+    Message,
+    StreamItem,
+    TextDelta,
+    Tool,
+    Usage,
+    collect_stream,
+    parse_tool_calls,
+    tool_names,
+)
 from models.errors import ContextOverflowError, ModelError
 from models.probabilities import TokenProbabilityRecorder
 
@@ -78,10 +90,11 @@ class LlamaCppModel:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Completion:
         """Answer the conversation (see ``ChatModel.chat``)."""
         return collect_stream(self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                                          json_schema=json_schema))
+                                          json_schema=json_schema, tools=tools))
 
     def stream(
         self,
@@ -91,8 +104,13 @@ class LlamaCppModel:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Iterator[StreamItem]:
-        """Stream text deltas, then the ``Completion``. Closing the generator stops generation."""
+        """Stream text deltas, then the ``Completion``. Closing the generator stops generation.
+
+        With ``tools`` the GGUF's chat template lists them and the reply's ``<tool_call>`` blocks become
+        ``tool_calls``; the text is then sent as one delta at the end (a call is never streamed as text).
+        """
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         grammar = self._grammar(json_schema) if json_schema is not None else None
@@ -100,7 +118,8 @@ class LlamaCppModel:
             recorder = TokenProbabilityRecorder(self._is_end_of_generation)
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             chunks = self._llama.create_chat_completion(
-                messages=[dict(message) for message in messages],
+                messages=[_template_message(message) for message in messages],
+                tools=list(tools) if tools else None,
                 max_tokens=max_tokens,
                 temperature=temperature,
                 stop=list(stop or []),
@@ -116,7 +135,8 @@ class LlamaCppModel:
                     text = choice["delta"].get("content") or ""
                     if text:
                         pieces.append(text)
-                        yield TextDelta(text)
+                        if not tools:
+                            yield TextDelta(text)
                     if choice.get("finish_reason") == "length":
                         finish_reason = "length"
             except ValueError as error:
@@ -139,8 +159,11 @@ class LlamaCppModel:
                 parameters=self.parameters,
                 price_per_million_tokens=self.price_per_million_tokens,
             )
-            yield Completion(text="".join(pieces), finish_reason=finish_reason, usage=usage,
-                             token_probabilities=recorder.probabilities(completion_tokens))
+            text, calls = parse_tool_calls("".join(pieces), tool_names(tools)) if tools else ("".join(pieces), [])
+            if tools and text:
+                yield TextDelta(text)
+            yield Completion(text=text, finish_reason="tool_calls" if calls else finish_reason, usage=usage,
+                             token_probabilities=recorder.probabilities(completion_tokens), tool_calls=calls)
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes in this model's vocabulary."""
@@ -168,3 +191,18 @@ class LlamaCppModel:
                 raise ModelError(f"JSON schema cannot be turned into a grammar: {error}",
                                  "simplify the schema (objects, arrays, enums, strings, numbers)") from error
         return self._grammars[key]
+
+
+def _template_message(message: Message) -> dict[str, Any]:
+    """A message as chat templates expect it: a tool call's arguments as an object, not OpenAI's JSON text."""
+    rendered: dict[str, Any] = dict(message)
+    if message.get("tool_calls"):
+        calls = []
+        for call in message.get("tool_calls", []):
+            function = dict(call.get("function", {}))
+            if isinstance(function.get("arguments"), str):
+                with contextlib.suppress(ValueError):
+                    function["arguments"] = json.loads(function["arguments"])
+            calls.append({**call, "function": function})
+        rendered["tool_calls"] = calls
+    return rendered

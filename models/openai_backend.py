@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from models.base import Completion, FinishReason, Message, StreamItem, TextDelta, Usage
+from models.base import Completion, FinishReason, Message, StreamItem, TextDelta, Tool, ToolCall, Usage
 from models.errors import EndpointError
 
 _CHARS_PER_TOKEN_ESTIMATE = 4
@@ -61,15 +61,21 @@ class OpenAICompatibleModel:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Completion:
         """Answer the conversation (see ``ChatModel.chat``)."""
         wall_start, cpu_start = time.perf_counter(), time.process_time()
-        response = self._post(self._payload(messages, max_tokens, temperature, stop, json_schema, stream=False),
-                              json_schema)
+        payload = self._payload(messages, max_tokens, temperature, stop, json_schema, stream=False)
+        if tools:
+            payload["tools"] = list(tools)
+        response = self._post(payload, json_schema)
         data = response.json()
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
+            calls = [ToolCall(str(call.get("id") or ""), str(call["function"]["name"]),
+                              str(call["function"].get("arguments") or "{}"))
+                     for call in choice["message"].get("tool_calls") or []]
             usage = data.get("usage") or {}
         except (KeyError, IndexError, TypeError) as error:
             raise EndpointError(f"{self.base_url} returned an unexpected body: {str(data)[:200]}",
@@ -82,6 +88,7 @@ class OpenAICompatibleModel:
             finish_reason=_finish_reason(choice.get("finish_reason")),
             usage=self._usage(prompt_tokens, completion_tokens, wall_start, cpu_start),
             token_probabilities=probabilities,
+            tool_calls=calls,
         )
 
     def stream(
@@ -92,8 +99,16 @@ class OpenAICompatibleModel:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         json_schema: dict[str, Any] | None = None,
+        tools: Sequence[Tool] | None = None,
     ) -> Iterator[StreamItem]:
-        """Stream text deltas over SSE, then the ``Completion``."""
+        """Stream text deltas over SSE, then the ``Completion`` (with ``tools``: one non-streamed call)."""
+        if tools:
+            completion = self.chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                   json_schema=json_schema, tools=tools)
+            if completion.text:
+                yield TextDelta(completion.text)
+            yield completion
+            return
         wall_start, cpu_start = time.perf_counter(), time.process_time()
         payload = self._payload(messages, max_tokens, temperature, stop, json_schema, stream=True)
         pieces: list[str] = []
@@ -272,9 +287,9 @@ def _probabilities(logprobs: Any) -> list[float]:
 
 
 def _finish_reason(value: Any) -> FinishReason:
-    return "length" if value == "length" else "stop"
+    return value if value in ("length", "tool_calls") else "stop"
 
 
 def _estimate_tokens(messages: Sequence[Message]) -> int:
-    characters = sum(len(message["content"]) for message in messages)
+    characters = sum(len(message.get("content") or "") for message in messages)
     return max(1, math.ceil(characters / _CHARS_PER_TOKEN_ESTIMATE))

@@ -91,6 +91,28 @@ def test_real_models_refuse_an_overlong_message_cleanly_and_stop_when_the_client
     assert waited < 10, f"the next request waited {waited:.1f} s behind an abandoned generation"
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("What is 347 * 29?", "10063"), ("Which NFL team represented the AFC at Super Bowl 50?", "broncos")])
+def test_the_langgraph_agent_example_answers_through_our_mcp_tools(served: str, question: str, expected: str) -> None:
+    """#22: a LangGraph ReAct agent (langchain-mcp-adapters) driven by the shipped large model over /v1, with our
+    `ask` tool over /mcp."""
+    completed = subprocess.run([sys.executable, "-W", "ignore", str(EXAMPLES / "langgraph_agent.py"), question,
+                                "--url", served], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "tools called: ask" in completed.stdout
+    assert expected in completed.stdout.lower(), completed.stdout
+
+
+def test_the_in_process_agent_example() -> None:
+    completed = subprocess.run([sys.executable, str(EXAMPLES / "python_agent.py")], capture_output=True, text=True,
+                               timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "A: 10063" in completed.stdout and "broncos" in completed.stdout.lower()
+
+
 def test_binding_beyond_loopback_without_a_key_is_refused() -> None:
     completed = subprocess.run([ASSISTANT, "serve", "--host", "0.0.0.0"], capture_output=True, text=True,
                                timeout=60)

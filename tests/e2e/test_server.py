@@ -106,6 +106,41 @@ def test_direct_tiers(server: Running, fakes: tuple[FakeChatModel, FakeChatModel
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed small words"
 
 
+def test_tool_calling_on_a_direct_tier(server: Running, fakes: tuple[FakeChatModel, FakeChatModel]) -> None:
+    """OpenAI function calling for agents: tools in, tool_calls out, the tool's result back in the next turn."""
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    tools: Any = [{"type": "function", "function": {"name": "calculate", "description": "Exact arithmetic.",
+                                                    "parameters": {"type": "object", "properties": {
+                                                        "expression": {"type": "string"}}}}}]
+    fakes[1].enqueue('<tool_call>{"name": "calculate", "arguments": {"expression": "347 * 29"}}</tool_call>',
+                     "347 * 29 is 10063.")
+    first = client.chat.completions.create(model="large", tools=tools,
+                                           messages=[{"role": "user", "content": "What is 347 * 29?"}])
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls is not None
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "calculate" and json.loads(call.function.arguments) == {"expression": "347 * 29"}
+    assert fakes[1].calls[-1].messages[-1]["content"] == "What is 347 * 29?"
+    second = client.chat.completions.create(model="large", tools=tools, messages=[
+        {"role": "user", "content": "What is 347 * 29?"},
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "10063"}])
+    assert second.choices[0].message.content == "347 * 29 is 10063." and second.choices[0].finish_reason == "stop"
+    sent = fakes[1].calls[-1].messages
+    assert sent[-1] == {"role": "tool", "content": "10063", "tool_call_id": call.id}
+    assert sent[-2]["tool_calls"][0]["function"]["name"] == "calculate"
+    forced = httpx.post(f"{server.url}/v1/chat/completions", json={
+        "model": "large", "tools": tools, "tool_choice": "required",
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert forced.status_code == 200
+    schema = fakes[1].calls[-1].json_schema
+    assert schema is not None and schema["properties"]["name"]["enum"] == ["calculate"]
+    unknown = httpx.post(f"{server.url}/v1/chat/completions", json={
+        "model": "large", "tools": tools, "tool_choice": {"type": "function", "function": {"name": "shell"}},
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert unknown.status_code == 400 and "shell" in unknown.json()["error"]["message"]
+
+
 def test_page_and_health(server: Running) -> None:
     page = httpx.get(server.url + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -1,0 +1,286 @@
+"""The assistant as a Model Context Protocol server (the official ``mcp`` SDK), for agents in other processes.
+
+Tools: ``ask`` (the routed answer with route, sources, confidence, escalation and cost), ``search_documents``,
+``calculate`` (the exact calculator), ``list_documents``, and ``add_documents`` only when ``mcp.allow_add_documents``
+is on. Cited passages are resources at ``doc://<percent-encoded chunk id>``. ``ask`` waits in the same lines as the
+HTTP server's chat requests (when mounted at ``/mcp``), obeys the same time limit, reports each graph step as a
+progress notification and stops generating when the client cancels the call. Failures are tool errors whose
+message says what to fix; nothing a client sends reaches a shell, a file path or the calculator's text evaluation.
+"""
+
+
+import asyncio
+from typing import Annotated, Literal
+from urllib.parse import quote, unquote
+
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.fastmcp.exceptions import ResourceError, ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from assistant.admission import Generation, Lines, QueueFullError
+from assistant.api import Answer, Assistant
+from assistant.settings import McpSettings, ServerSettings
+from assistant.text import normalize_question
+from models.errors import ContextOverflowError
+from retrieval.documents import Document
+from tools.calculator import calculate as run_calculator
+from tools.calculator import needs_worker
+from tools.errors import CalculatorError
+
+DOC_SCHEME = "doc://"
+MCP_PATH = "/mcp"
+THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+DOC_ID_PATTERN = r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]*(/[A-Za-z0-9_:-][A-Za-z0-9_.:-]*)*$"
+INSTRUCTIONS = (
+    "A local assistant. Use `ask` for any question: arithmetic is computed exactly, facts are answered from the "
+    "indexed documents with citations, anything else by a small model that escalates to a larger one when unsure. "
+    "Use `search_documents` to read passages yourself, `calculate` for exact arithmetic, and read a cited passage "
+    "with its doc:// resource."
+)
+
+
+def doc_uri(chunk_id: str) -> str:
+    """The resource URI of a chunk (the id percent-encoded, so ids with / and # stay one path segment)."""
+    return DOC_SCHEME + quote(chunk_id, safe="")
+
+
+class Source(BaseModel):
+    """A passage the answer was drawn from."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    score: float
+    used: bool = Field(description="Whether the passage's sentences were shown to the model.")
+    uri: str = Field(description="The doc:// resource holding the passage.")
+
+
+class Cost(BaseModel):
+    """What the answer cost, over every model call."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    flops: float
+    cost_usd: float
+    model_calls: int
+    seconds: float
+
+
+class AskResult(BaseModel):
+    """The routed answer and how it was reached."""
+
+    text: str
+    route: str = Field(description="MATH (calculator), FACT (documents) or CHAT (the language model).")
+    confidence: float
+    escalated: bool = Field(description="Whether the larger model answered.")
+    escalation_reason: str
+    sources: list[Source]
+    cost: Cost
+    thread_id: str | None = Field(description="Pass it back to continue the conversation (None: not kept).")
+
+
+class Passage(BaseModel):
+    """A passage found by a search."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    score: float
+    text: str
+    uri: str
+
+
+class SearchResult(BaseModel):
+    """The passages that best match a query, best first."""
+
+    passages: list[Passage]
+
+
+class Calculation(BaseModel):
+    """An exact result of the calculator."""
+
+    expression: str = Field(description="The expression as the calculator read it.")
+    exact: str
+    decimal: str
+    solutions: list[str]
+
+
+class DocumentInfo(BaseModel):
+    """A document in the index."""
+
+    doc_id: str
+    title: str
+    chunks: int
+
+
+class DocumentList(BaseModel):
+    """A page of the indexed documents."""
+
+    total: int
+    documents: list[DocumentInfo]
+
+
+def _ask_result(answer: Answer, persisted: bool) -> AskResult:
+    total = answer.cost["total"]
+    sources = [Source(chunk_id=str(s.get("chunk_id")), doc_id=str(s.get("doc_id")), title=str(s.get("title") or ""),
+                      score=float(s.get("score") or 0.0), used=bool(s.get("used")), uri=doc_uri(str(s.get("chunk_id"))))
+               for s in answer.sources]
+    cost = Cost(prompt_tokens=int(total["prompt_tokens"]), completion_tokens=int(total["completion_tokens"]),
+                flops=float(total["flops"]), cost_usd=float(total["cost_usd"]), model_calls=int(total["calls"]),
+                seconds=answer.wall_seconds)
+    return AskResult(text=answer.text, route=answer.route, confidence=answer.confidence, escalated=answer.escalated,
+                     escalation_reason=answer.escalation_reason, sources=sources, cost=cost,
+                     thread_id=answer.thread_id if persisted else None)
+
+
+def _readable(result: AskResult) -> str:
+    lines = [result.text, "", f"route {result.route}, confidence {result.confidence:.2f}"
+             + (f", escalated ({result.escalation_reason})" if result.escalated else "")
+             + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"]
+    lines += [f"source: {source.uri} ({source.title})" for source in result.sources if source.used]
+    return "\n".join(lines)
+
+
+def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_settings: McpSettings,
+              lines: Lines | None = None) -> FastMCP:
+    """The MCP server over ``assistant``; ``lines`` are shared with the HTTP server when mounted beside it."""
+    lines = lines or Lines(server_settings.concurrency, server_settings.queue_size,
+                           server_settings.calculator_concurrency, server_settings.calculator_queue_size)
+    hosts = [*server_settings.allowed_hosts, *(f"{host}:*" for host in server_settings.allowed_hosts)]
+    origins = [*server_settings.cors_origins,
+               *(f"http://{host}:*" for host in ("127.0.0.1", "localhost", "[::1]"))]
+    mcp = FastMCP("small-first-assistant", instructions=INSTRUCTIONS, streamable_http_path=MCP_PATH,
+                  host=server_settings.host, port=server_settings.port, log_level="WARNING",
+                  transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=True,
+                                                               allowed_hosts=hosts, allowed_origins=origins))
+    question_chars = mcp_settings.max_question_chars
+    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, openWorldHint=False))
+    async def ask(question: Annotated[str, Field(min_length=1, max_length=question_chars,
+                                                 description="The question or request, in plain language.")],
+                  ctx: Context,  # type: ignore[type-arg]
+                  thread_id: Annotated[str | None, Field(pattern=THREAD_ID_PATTERN, description=(
+                      "Continue this conversation (letters, digits, . _ : -); omit for a one-off question, "
+                      "which is not kept."))] = None,
+                  escalation: Annotated[Literal["auto", "never", "always"] | None, Field(description=(
+                      "auto: the larger model answers only when the small one is unsure; never; always."))] = None,
+                  ) -> Annotated[CallToolResult, AskResult]:
+        """Answer a question: exact arithmetic, facts from the indexed documents with citations, or a language
+        model's answer; reports the route, sources, confidence, whether it escalated, and the cost."""
+        question = normalize_question(question)
+        if not question.strip():
+            raise ToolError("the question is empty once control characters are removed; send some text")
+        persisted = thread_id is not None or server_settings.keep_anonymous_threads
+        try:
+            slot = await lines.slot_for(question)
+        except QueueFullError as error:
+            raise ToolError(f"{error}: the assistant is answering other requests") from None
+        generation = Generation(assistant, slot, server_settings.request_timeout_s)
+        answer: Answer | None = None
+        steps = 0
+        try:
+            async for event in generation.turn(question, thread_id or "", escalation=escalation, max_tokens=None,
+                                               persist=persisted):
+                if event["type"] == "step":
+                    steps += 1
+                    await ctx.report_progress(steps, None, f"{event['step']}")
+                elif event["type"] == "answer":
+                    answer = event["answer"]
+        except TimeoutError:
+            raise ToolError(f"the answer took longer than the {server_settings.request_timeout_s:g} s limit and was "
+                            "stopped; ask a shorter question or raise server.request_timeout_s") from None
+        except ContextOverflowError as error:
+            raise ToolError(f"{error.message}; {error.hint}") from None
+        finally:
+            generation.release_if_unstarted()
+        if answer is None:
+            raise ToolError("the turn ended without an answer; please retry")
+        result = _ask_result(answer, persisted)
+        return CallToolResult(content=[TextContent(type="text", text=_readable(result))],
+                              structuredContent=result.model_dump(mode="json"))
+
+    @mcp.tool(annotations=read_only)
+    async def search_documents(
+            query: Annotated[str, Field(min_length=1, max_length=question_chars, description="What to look for.")],
+            k: Annotated[int, Field(ge=1, le=mcp_settings.max_search_k, description="How many passages.")] = 5,
+    ) -> SearchResult:
+        """Find the indexed passages that best match a query (hybrid dense + BM25 search), best first."""
+        retriever = assistant.retriever
+        if retriever is None or not len(retriever.store):
+            return SearchResult(passages=[])
+        hits = await asyncio.to_thread(retriever.search, normalize_question(query), k)
+        return SearchResult(passages=[Passage(chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title,
+                                              score=hit.score, text=hit.text, uri=doc_uri(hit.chunk_id))
+                                      for hit in hits])
+
+    @mcp.tool(annotations=read_only)
+    async def calculate(expression: Annotated[str, Field(min_length=1, max_length=2000, description=(
+            "Arithmetic or algebra, e.g. '347 * 29', 'sqrt(2) + 1/3', '15% of 240', 'solve x^2 - 4 = 0'."))],
+                        ) -> Calculation:
+        """Compute exactly with the calculator (SymPy behind a whitelist parser; never evaluates code)."""
+        text = normalize_question(expression)
+        try:
+            slot = await lines.calculator.acquire() if needs_worker(text) else None
+        except QueueFullError as error:
+            raise ToolError(str(error)) from None
+        try:
+            result = await asyncio.to_thread(run_calculator, text)
+        except CalculatorError as error:
+            raise ToolError(error.message) from None
+        finally:
+            if slot is not None:
+                slot.release()
+        return Calculation(expression=result.expression, exact=result.exact, decimal=result.decimal,
+                           solutions=list(result.solutions))
+
+    @mcp.tool(annotations=read_only)
+    async def list_documents(
+            prefix: Annotated[str, Field(max_length=500, description="Only ids starting with this.")] = "",
+            offset: Annotated[int, Field(ge=0)] = 0,
+            limit: Annotated[int, Field(ge=1, le=500)] = 100,
+    ) -> DocumentList:
+        """List the indexed documents (id, title, chunk count), a page at a time."""
+        retriever = assistant.retriever
+        documents = retriever.store.documents() if retriever is not None else {}
+        chosen = sorted(doc_id for doc_id in documents if doc_id.startswith(prefix))
+        return DocumentList(total=len(chosen), documents=[
+            DocumentInfo(doc_id=doc_id, title=documents[doc_id][0].title, chunks=len(documents[doc_id]))
+            for doc_id in chosen[offset: offset + limit]])
+
+    if mcp_settings.allow_add_documents:
+        @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+        async def add_document(
+                doc_id: Annotated[str, Field(max_length=200, pattern=DOC_ID_PATTERN, description=(
+                    "A stable id: letters, digits, _ . : - and / between parts; no part starts with a dot."))],
+                text: Annotated[str, Field(min_length=1, max_length=mcp_settings.max_document_chars)],
+                title: Annotated[str, Field(max_length=300)] = "",
+        ) -> DocumentList:
+            """Add (or replace) one text document in the index the assistant answers from."""
+            retriever = assistant.retriever
+            if retriever is None:
+                raise ToolError("this assistant has no document index")
+            document = Document(f"mcp/{doc_id}", normalize_question(text), title, f"mcp:{doc_id}")
+            report = await asyncio.to_thread(retriever.add_documents, [document], progress=False)
+            if report.conflicts:
+                raise ToolError(f"the id mcp/{doc_id} belongs to another source; choose another id")
+            stored = retriever.store.documents().get(document.doc_id, [])
+            return DocumentList(total=1, documents=[DocumentInfo(doc_id=document.doc_id, title=title,
+                                                                 chunks=len(stored))])
+
+    @mcp.resource("doc://{chunk_id}", mime_type="text/plain",
+                  description="A passage of an indexed document, by percent-encoded chunk id.")
+    def passage(chunk_id: str) -> str:
+        """The text of one indexed passage, headed by its document's title."""
+        retriever = assistant.retriever
+        wanted = unquote(chunk_id)
+        record = next((chunk for chunk in (retriever.store.chunks.values() if retriever is not None else [])
+                       if chunk.chunk_id == wanted), None)
+        if record is None:
+            raise ResourceError(f"no passage {wanted!r}; use the uri of a source or search result")
+        return f"{record.title}\n\n{record.text}" if record.title else record.text
+
+    return mcp
+
