@@ -95,3 +95,33 @@ def test_assistant_mcp_over_stdio_on_the_shipped_models(tmp_path: Path) -> None:
             assert len(listed.structuredContent["documents"]) == 2
 
     asyncio.run(run())
+
+
+def test_mcp_ask_waits_in_the_chat_endpoints_line(tmp_path: Path) -> None:
+    """One queue for both doors: with the only slot taken by a chat request and no room to wait, MCP's ask is
+    refused (a tool error saying the assistant is busy) instead of running beside it."""
+    import threading
+
+    gate = threading.Event()
+    started = threading.Event()
+
+    def held(messages: object) -> str:
+        started.set()
+        assert gate.wait(30)
+        return "done"
+
+    instance = _assistant(tmp_path)
+    instance.models["small"].responder = held  # type: ignore[attr-defined]
+    with Running(instance, ServerSettings(concurrency=1, queue_size=0)) as running:
+        chat = threading.Thread(target=lambda: httpx.post(
+            running.url + "/v1/chat/completions", timeout=30,
+            json={"model": "small", "messages": [{"role": "user", "content": "hold the slot"}]}))
+        chat.start()
+        assert started.wait(10)
+        refused = asyncio.run(_call(running.url + "/mcp", None, "ask", {"question": "Tell me a story."}))
+        assert refused.isError and "busy" in refused.content[0].text
+        gate.set()
+        chat.join()
+        allowed = asyncio.run(_call(running.url + "/mcp", None, "ask", {"question": "What is 2+2?"}))
+        assert allowed.structuredContent["text"] == "4"
+    instance.close()
