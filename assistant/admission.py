@@ -113,16 +113,16 @@ class Generation:
 
     async def _within(self, source: AsyncGenerator[dict[str, Any], None]) -> AsyncGenerator[dict[str, Any], None]:
         """``source`` under the time limit: TimeoutError when it passes; leaving early cancels the turn."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        # From here the slot is the worker thread's to give back (on_done). Awaiting ``anext`` in this task (not in
+        # a task of its own, as wait_for would) runs the source up to its first suspension at once, and that start
+        # launches the worker thread: no cancellation can fall between "started" and the thread's launch.
         self.started = True
         try:
             while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError
                 try:
-                    event = await asyncio.wait_for(anext(source), remaining)
+                    async with asyncio.timeout_at(deadline):
+                        event = await anext(source)
                 except StopAsyncIteration:
                     return
                 yield event

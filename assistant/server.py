@@ -452,17 +452,16 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         thread = given_thread or uuid.uuid4().hex
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         include_usage = bool((body.stream_options or {}).get("include_usage"))
+        try:
+            forced = body.forced_call_schema() if body.model != "assistant" else None
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
         slot = await lines.slot_for(question if body.model == "assistant" else None)
         generation = Generation(assistant, slot, settings.request_timeout_s)
         if body.model == "assistant":
             events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
                                      persist=persist)
         else:
-            try:
-                forced = body.forced_call_schema()
-            except ValueError as error:
-                generation.release_if_unstarted()
-                raise HTTPException(400, str(error)) from None
             events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                        temperature=body.temperature or 0.0, tools=body.tool_definitions(),
                                        json_schema=forced)
