@@ -144,6 +144,9 @@ class Lines:
         expression = extract_expression(question) if question is not None else None
         if expression is None:
             return await self.models.acquire()
-        if needs_worker(expression):  # long calculations share the worker, in their own line
-            return await self.calculator.acquire()
-        return Slot.unused()  # small arithmetic runs in microseconds in-process: it never waits behind anything
+        return await self.calculation_slot(expression)
+
+    async def calculation_slot(self, expression: str) -> Slot:
+        """A slot for the calculator on ``expression``: long calculations share the worker, in their own line;
+        small arithmetic runs in microseconds in-process and never waits behind anything."""
+        return await self.calculator.acquire() if needs_worker(expression) else Slot.unused()

@@ -26,7 +26,6 @@ from assistant.text import normalize_question
 from models.errors import ContextOverflowError
 from retrieval.documents import Document
 from tools.calculator import calculate as run_calculator
-from tools.calculator import needs_worker
 from tools.errors import CalculatorError
 
 DOC_SCHEME = "doc://"
@@ -223,7 +222,7 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
         """Compute exactly with the calculator (SymPy behind a whitelist parser; never evaluates code)."""
         text = normalize_question(expression)
         try:
-            slot = await lines.calculator.acquire() if needs_worker(text) else None
+            slot = await lines.calculation_slot(text)
         except QueueFullError as error:
             raise ToolError(str(error)) from None
         try:
@@ -231,8 +230,7 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
         except CalculatorError as error:
             raise ToolError(error.message) from None
         finally:
-            if slot is not None:
-                slot.release()
+            slot.release()
         return Calculation(expression=result.expression, exact=result.exact, decimal=result.decimal,
                            solutions=list(result.solutions))
 
