@@ -98,10 +98,10 @@ class Generation:
             self.slot.release()
 
     def turn(self, question: str, thread: str, *, escalation: Escalation | None, max_tokens: int | None,
-             persist: bool) -> AsyncGenerator[dict[str, Any], None]:
-        """The routed turn's events, ending with ``answer``."""
+             persist: bool, **knobs: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """The routed turn's events, ending with ``answer`` (``knobs``: more keywords of Assistant.stream)."""
         return self._within(self.assistant.astream(question, thread, escalation=escalation, max_tokens=max_tokens,
-                                                   persist=persist, on_done=self.slot.release))
+                                                   persist=persist, on_done=self.slot.release, **knobs))
 
     def direct(self, tier: str, messages: list[Message], *, max_tokens: int, temperature: float,
                tools: list[Tool] | None = None,

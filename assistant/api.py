@@ -17,6 +17,7 @@ from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from assistant.text import normalize_question
+from assistant.threads import ThreadRecord, ThreadStore, ThreadSummary, Turn, title_of
 from models.base import ChatModel, GenerationCancelledError, Message, TextDelta, Tool, cancellable
 from retrieval.embedders import Embedder
 from retrieval.retriever import Hit, Retriever
@@ -76,6 +77,17 @@ class Answer:
         """A JSON-able dict with the cost summary."""
         return asdict(self) | {"cost": self.cost}
 
+    def details(self) -> dict[str, Any]:
+        """What people and clients are shown besides the text: route, confidence, escalation, sources, cost."""
+        return {
+            "route": self.route, "route_stage": self.route_stage,
+            "confidence": self.confidence, "escalated": self.escalated,
+            "escalation_reason": self.escalation_reason,
+            "sources": [{key: source.get(key) for key in ("chunk_id", "doc_id", "title", "score", "text", "used")}
+                        for source in self.sources],
+            "cost": self.cost, "wall_seconds": self.wall_seconds, "finish_reason": self.finish_reason,
+        }
+
 
 def _answer(state: dict[str, Any], thread_id: str, started: float) -> Answer:
     return Answer(
@@ -107,6 +119,7 @@ class Assistant:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         checkpointer = SqliteSaver(self._connection)
+        self.threads = ThreadStore(path)
         self._cancelled: set[str] = set()
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
                          settings=settings.assistant, cancelled=self._cancelled.__contains__)
@@ -150,34 +163,58 @@ class Assistant:
                 "escalation": escalation or self.settings.assistant.escalation,
                 "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens}
 
+    def _config(self, thread: str, replace_last: bool) -> dict[str, Any]:
+        """The graph config of a turn; with ``replace_last``, one that continues from before the thread's last
+        turn (LangGraph forks the thread there, so the regenerated turn takes the old one's place)."""
+        configurable: dict[str, str] = {"thread_id": thread}
+        if replace_last:
+            previous = list(self.graph.get_state_history({"configurable": configurable}, limit=2))
+            # An id that names no checkpoint starts from an empty thread (the first turn being regenerated).
+            configurable["checkpoint_id"] = (previous[1].config["configurable"]["checkpoint_id"]
+                                             if len(previous) > 1 else "00000000-0000-0000-0000-000000000000")
+        return {"configurable": configurable}
+
+    def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool) -> None:
+        """Write the finished turn's transcript, or forget the thread of a turn nobody wants kept."""
+        if persist:
+            self.threads.record(answer.thread_id, question, answer.text, answer.details(), replace_last=replace_last)
+        else:
+            self.forget(answer.thread_id)
+
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-            persist: bool = True) -> Answer:
+            persist: bool = True, replace_last: bool = False) -> Answer:
         """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
 
-        ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered.
+        ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
+        ``replace_last`` answers in place of the thread's last turn (regenerate).
         """
         thread = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
         try:
             state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None),
-                                      {"configurable": {"thread_id": thread}}, durability=DURABILITY)
-        finally:
+                                      self._config(thread, replace_last), durability=DURABILITY)
+        except BaseException:
             if not persist:
                 self.forget(thread)
-        return _answer(state, thread, started)
+            raise
+        answer = _answer(state, thread, started)
+        self._finish(state["question"], answer, persist, replace_last)
+        return answer
 
     def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-               persist: bool = True, request_id: str | None = None) -> Iterator[dict[str, Any]]:
+               persist: bool = True, replace_last: bool = False,
+               request_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield ``{"type": "start"|"step"|"token"|"escalate"|"answer", ...}`` events; the last carries the Answer.
 
         A turn whose ``request_id`` is passed to :meth:`cancel` stops at its next token (GenerationCancelledError).
         """
         thread = thread_id or uuid.uuid4().hex
         started = time.perf_counter()
-        config = {"configurable": {"thread_id": thread}}
+        config = self._config(thread, replace_last)
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id)
+        finished = False
         try:
             yield {"type": "start", "request_id": inputs["request_id"], "thread_id": thread}
             for mode, payload in self.graph.stream(inputs, config, stream_mode=["updates", "custom"],
@@ -191,11 +228,14 @@ class Assistant:
                     for node, update in payload.items():
                         trace = (update or {}).get("trace") or [{}]
                         yield {"type": "step", "step": node, "detail": trace[-1]}
-            state = self.graph.get_state(config).values
-            yield {"type": "answer", "answer": _answer(state, thread, started)}
+            state = self.graph.get_state({"configurable": {"thread_id": thread}}).values
+            answer = _answer(state, thread, started)
+            self._finish(inputs["question"], answer, persist, replace_last)
+            finished = True
+            yield {"type": "answer", "answer": answer}
         finally:
             self._cancelled.discard(inputs["request_id"])
-            if not persist:
+            if not persist and not finished:
                 self.forget(thread)
 
     def stream_direct(self, tier: str, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
@@ -263,8 +303,23 @@ class Assistant:
             self._cancelled.add(request_id)
 
     def forget(self, thread_id: str) -> None:
-        """Delete a thread and every turn in it."""
+        """Delete a thread and every turn in it (what the models remember and the transcript people see)."""
         self.graph.checkpointer.delete_thread(thread_id)
+        self.threads.delete(thread_id)
+
+    def thread(self, thread_id: str) -> ThreadRecord | None:
+        """A thread's transcript (None when there is no such thread). A thread kept only by the checkpointer (one
+        from before transcripts were stored) comes back with its messages and no answer details."""
+        record = self.threads.thread(thread_id)
+        if record is not None:
+            return record
+        messages = self.history(thread_id)
+        if not messages:
+            return None
+        turns = [Turn(question["content"], answer["content"], {}, 0.0)
+                 for question, answer in zip(messages[::2], messages[1::2], strict=False)]
+        return ThreadRecord(ThreadSummary(thread_id, title_of(turns[0].question) if turns else "", 0.0, 0.0,
+                                          len(turns)), turns)
 
     def history(self, thread_id: str) -> list[dict[str, str]]:
         """The messages of a thread, oldest first."""
@@ -280,6 +335,7 @@ class Assistant:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+            self.threads.close()
 
 
 async def iterate_in_thread(make: Callable[[], Iterator[Any]], *,

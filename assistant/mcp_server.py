@@ -19,6 +19,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from assistant import documents as library
 from assistant.admission import Generation, Lines, QueueFullError
 from assistant.api import Answer, Assistant
 from assistant.settings import McpSettings, ServerSettings
@@ -241,12 +242,9 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
             limit: Annotated[int, Field(ge=1, le=500)] = 100,
     ) -> DocumentList:
         """List the indexed documents (id, title, chunk count), a page at a time."""
-        retriever = assistant.retriever
-        documents = retriever.store.documents() if retriever is not None else {}
-        chosen = sorted(doc_id for doc_id in documents if doc_id.startswith(prefix))
-        return DocumentList(total=len(chosen), documents=[
-            DocumentInfo(doc_id=doc_id, title=documents[doc_id][0].title, chunks=len(documents[doc_id]))
-            for doc_id in chosen[offset: offset + limit]])
+        total, page = library.list_documents(assistant.retriever, prefix=prefix, offset=offset, limit=limit)
+        return DocumentList(total=total, documents=[
+            DocumentInfo(doc_id=item["id"], title=item["title"], chunks=item["chunks"]) for item in page])
 
     if mcp_settings.allow_add_documents:
         @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))

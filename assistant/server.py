@@ -20,18 +20,21 @@ from collections.abc import AsyncGenerator, AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 
 from assistant.admission import Generation, Lines, QueueFullError
 from assistant.api import Answer, Assistant
+from assistant.documents import IndexingJobs, UploadRejectedError, check_upload, list_documents
 from assistant.errors import ConfigError
 from assistant.mcp_server import MCP_PATH, THREAD_ID_PATTERN, build_mcp
 from assistant.metrics import CONTENT_TYPE, UNMATCHED, Metrics
@@ -41,6 +44,14 @@ from models.base import Completion, Message, Tool
 from models.errors import ContextOverflowError
 
 STATIC = Path(__file__).parent / "static"
+UPLOAD_PATH = "/v1/documents"
+# The page runs only its own scripts and styles, loads nothing from elsewhere, and cannot be framed: model text
+# and retrieved passages (rendered as sanitised markdown) can never run script or fetch remote content.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-cache"}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".txt": "text/plain"}
 MODELS = ("assistant", "small", "large")
 _THREAD_ID = re.compile(THREAD_ID_PATTERN)
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -120,6 +131,10 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     thread_id: str | None = Field(None, pattern=THREAD_ID_PATTERN)
     escalation: Literal["auto", "never", "always"] | None = None
+    cost_cap_usd: float | None = Field(None, ge=0, allow_inf_nan=False, description=(
+        "Most this turn may spend, in dollars: the large model is not called when it would pass it."))
+    regenerate: bool = Field(False, description=(
+        "Answer again in place of the thread's last turn (model assistant, with a thread id)."))
     tools: list[ToolSpec] | None = Field(None, max_length=64, description=(
         "Functions the model may call (models small and large; the assistant routes to its own tools)."))
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
@@ -144,6 +159,14 @@ class ChatRequest(BaseModel):
         return {"type": "object", "properties": {"name": {"type": "string", "enum": names},
                                                  "arguments": {"type": "object"}},
                 "required": ["name", "arguments"]}
+
+
+class ThreadChange(BaseModel):
+    """A change to a thread: its title."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200, pattern=r"\S")
 
 
 def direct_messages(messages: list[ChatMessage]) -> list[Message]:
@@ -208,15 +231,7 @@ def _usage_chunk(request_id: str, model: str, usage: dict[str, int]) -> bytes:
 
 
 def _metadata(answer: Answer, persisted: bool) -> dict[str, Any]:
-    return {
-        "route": answer.route, "route_stage": answer.route_stage,
-        "thread_id": answer.thread_id if persisted else None,
-        "confidence": answer.confidence, "escalated": answer.escalated,
-        "escalation_reason": answer.escalation_reason,
-        "sources": [{key: source.get(key) for key in ("chunk_id", "doc_id", "title", "score", "text", "used")}
-                    for source in answer.sources],
-        "cost": answer.cost, "wall_seconds": answer.wall_seconds,
-    }
+    return answer.details() | {"thread_id": answer.thread_id if persisted else None}
 
 
 def _headers(answer: Answer, persisted: bool) -> dict[str, str]:
@@ -271,10 +286,13 @@ class GuardMiddleware:
     """Pure ASGI: body-size cap and read deadline, API key on /v1/* and /metrics, request metrics by route."""
 
     def __init__(self, app: Any, *, max_body_bytes: int, body_timeout_s: float, key: bytes | None,
-                 metrics: Metrics, router: Any) -> None:
+                 metrics: Metrics, router: Any, max_upload_bytes: int | None = None,
+                 upload_timeout_s: float | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
+        self.upload_timeout_s = upload_timeout_s or body_timeout_s
         self.key = key
         self.metrics = metrics
         self.router = router
@@ -296,6 +314,9 @@ class GuardMiddleware:
         status = 500
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         length = headers.get("content-length")
+        upload = path == UPLOAD_PATH and scope["method"] == "POST"
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
+        timeout = self.upload_timeout_s if upload else self.body_timeout_s
 
         async def recording_send(message: MutableMapping[str, Any]) -> None:
             nonlocal status
@@ -305,7 +326,7 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 raise _BodyTooLargeError
             protected = path.startswith(("/v1/", MCP_PATH)) or path == "/metrics"
             if (self.key is not None and protected and scope["method"] != "OPTIONS"
@@ -313,29 +334,28 @@ class GuardMiddleware:
                 await error_response(401, "invalid or missing API key: send Authorization: Bearer <key>",
                                      code="invalid_api_key")(scope, receive, recording_send)
                 return
-            await self.app(scope, await self._buffered(receive), recording_send)
+            await self.app(scope, await self._buffered(receive, limit, timeout), recording_send)
         except _BodyTooLargeError:
-            await error_response(413, f"request body over {self.max_body_bytes} bytes")(scope, receive,
-                                                                                         recording_send)
+            await error_response(413, f"request body over {limit} bytes")(scope, receive, recording_send)
         except _BodyTooSlowError:
-            await error_response(408, f"the request body did not arrive within {self.body_timeout_s:g} s")(
+            await error_response(408, f"the request body did not arrive within {timeout:g} s")(
                 scope, receive, recording_send)
         finally:
             self.metrics.requests.labels(path=self._template(scope), status=str(status)).inc()
 
-    async def _buffered(self, receive: Any) -> Any:
-        """Read the whole body first (at most max_body_bytes, within body_timeout_s), then replay it to the app."""
+    async def _buffered(self, receive: Any, limit: int, timeout_s: float) -> Any:
+        """Read the whole body first (at most ``limit`` bytes, within ``timeout_s``), then replay it to the app."""
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(self.body_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":
                         chunks = []
                         break
                     size += len(message.get("body", b""))
-                    if size > self.max_body_bytes:
+                    if size > limit:
                         raise _BodyTooLargeError
                     chunks.append(message.get("body", b""))
                     if not message.get("more_body", False):
@@ -369,14 +389,21 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
     lines = Lines(settings.concurrency, settings.queue_size, settings.calculator_concurrency,
                   settings.calculator_queue_size)
     mcp = build_mcp(assistant, settings, mcp_settings, lines) if mcp_settings.mount else None
+    jobs = IndexingJobs(assistant.retriever) if assistant.retriever is not None else None
+    static_files = {path.relative_to(STATIC).as_posix(): path for path in STATIC.rglob("*")
+                    if path.is_file() and path.suffix in STATIC_TYPES}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if mcp is None:
-            yield
-            return
-        async with mcp.session_manager.run():
-            yield
+        try:
+            if mcp is None:
+                yield
+            else:
+                async with mcp.session_manager.run():
+                    yield
+        finally:
+            if jobs is not None:
+                await asyncio.to_thread(jobs.close)
 
     app = FastAPI(title="small-first-assistant", version="0.1.0", lifespan=lifespan)
     if mcp is not None:
@@ -385,11 +412,13 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
     key = api_key_bytes(settings)
 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes,
-                       body_timeout_s=settings.body_timeout_s, key=key, metrics=metrics, router=app.router)
+                       body_timeout_s=settings.body_timeout_s, key=key, metrics=metrics, router=app.router,
+                       max_upload_bytes=settings.max_upload_bytes, upload_timeout_s=settings.upload_timeout_s)
 
     # Added after the guard, so they run before it: CORS answers preflights, the Host check runs first of all.
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Thread-Id"],
                            expose_headers=["X-Assistant-Route", "X-Assistant-Escalated", "X-Assistant-Thread-Id"])
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
@@ -430,9 +459,92 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
                                             "owned_by": "small-first-assistant"} for name in MODELS]}
 
+    @app.exception_handler(UploadRejectedError)
+    async def rejected(request: Request, error: UploadRejectedError) -> Response:
+        code = "file_too_large" if error.status == 413 else "unsupported_file"
+        return error_response(error.status, error.message, code=code, param="file")
+
     @app.get("/")
     def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+    @app.get("/static/{name:path}")
+    def static(name: str) -> FileResponse:
+        path = static_files.get(name)  # only the files shipped in assistant/static, never a path built from input
+        if path is None:
+            raise HTTPException(404, f"no static file {name!r}")
+        return FileResponse(path, media_type=STATIC_TYPES[path.suffix], headers=PAGE_HEADERS)
+
+    @app.get("/v1/threads")
+    def list_threads(limit: int = Query(100, ge=1, le=1000),
+                     offset: int = Query(0, ge=0, le=1_000_000_000)) -> dict[str, Any]:
+        total, threads = assistant.threads.threads(limit=limit, offset=offset)
+        return {"object": "list", "total": total, "data": [thread.to_dict() for thread in threads]}
+
+    @app.get("/v1/threads/{thread_id}")
+    def get_thread(thread_id: str = PathParam(pattern=THREAD_ID_PATTERN)) -> dict[str, Any]:
+        record = assistant.thread(thread_id)
+        if record is None:
+            raise HTTPException(404, f"no thread {thread_id!r}")
+        return record.to_dict()
+
+    @app.patch("/v1/threads/{thread_id}")
+    def rename_thread(change: ThreadChange, thread_id: str = PathParam(pattern=THREAD_ID_PATTERN)) -> dict[str, Any]:
+        if not assistant.threads.rename(thread_id, " ".join(change.title.split())):
+            raise HTTPException(404, f"no thread {thread_id!r}")
+        record = assistant.threads.thread(thread_id)
+        return record.summary.to_dict() if record is not None else {}
+
+    @app.delete("/v1/threads/{thread_id}")
+    def delete_thread(thread_id: str = PathParam(pattern=THREAD_ID_PATTERN)) -> dict[str, Any]:
+        if assistant.thread(thread_id) is None:
+            raise HTTPException(404, f"no thread {thread_id!r}")
+        assistant.forget(thread_id)
+        return {"id": thread_id, "object": "thread.deleted", "deleted": True}
+
+    def indexing() -> IndexingJobs:
+        if jobs is None:
+            raise HTTPException(409, "this assistant has no document index")
+        return jobs
+
+    @app.get(UPLOAD_PATH)
+    def get_documents(prefix: str = Query("", max_length=500), offset: int = Query(0, ge=0, le=1_000_000_000),
+                      limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        total, documents = list_documents(assistant.retriever, prefix=prefix, offset=offset, limit=limit)
+        return {"object": "list", "total": total, "data": documents}
+
+    @app.post(UPLOAD_PATH, status_code=202)
+    async def upload_documents(request: Request) -> JSONResponse:
+        queue = indexing()
+        form = await request.form(max_files=20, max_fields=20)
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise HTTPException(400, "send the files as multipart/form-data fields named file")
+        checked = []
+        for upload in files:  # every file is checked before any is queued: one bad file refuses the request
+            data = await upload.read()
+            checked.append((check_upload(upload.filename or "", data, settings.max_upload_bytes), data))
+        queued = [queue.submit(name, data) for name, data in checked]
+        return JSONResponse({"object": "list", "data": [job.to_dict() for job in queued]}, status_code=202)
+
+    @app.get(UPLOAD_PATH + "/jobs")
+    def list_jobs() -> dict[str, Any]:
+        return {"object": "list", "data": [job.to_dict() for job in indexing().recent()]}
+
+    @app.get(UPLOAD_PATH + "/jobs/{job_id}")
+    def get_job(job_id: str = PathParam(pattern=r"^[0-9a-f]{32}$")) -> dict[str, Any]:
+        job = indexing().get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no indexing job {job_id!r}")
+        return job.to_dict()
+
+    @app.delete(UPLOAD_PATH + "/{doc_id:path}")
+    async def delete_document(doc_id: str) -> dict[str, Any]:
+        retriever = indexing().retriever
+        if doc_id not in retriever.store.documents():
+            raise HTTPException(404, f"no document {doc_id!r}")
+        chunks = await asyncio.to_thread(retriever.remove, doc_id)
+        return {"id": doc_id, "object": "document.deleted", "deleted": True, "chunks": chunks}
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatRequest, request: Request) -> Response:
@@ -448,6 +560,8 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         if header_thread is not None and not _THREAD_ID.match(header_thread):
             raise HTTPException(400, "X-Thread-Id must be 1-128 letters, digits or . _ : -")
         given_thread = header_thread or body.thread_id
+        if body.regenerate and (given_thread is None or body.model != "assistant"):
+            raise HTTPException(400, "regenerate needs model assistant and a thread id (X-Thread-Id or thread_id)")
         persist = given_thread is not None or settings.keep_anonymous_threads
         thread = given_thread or uuid.uuid4().hex
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -460,7 +574,7 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         generation = Generation(assistant, slot, settings.request_timeout_s)
         if body.model == "assistant":
             events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
-                                     persist=persist)
+                                     persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate)
         else:
             events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                        temperature=body.temperature or 0.0, tools=body.tool_definitions(),

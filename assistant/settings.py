@@ -84,6 +84,9 @@ class ServerSettings(BaseModel):
     body_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest a client may take to send its body.")
     keep_anonymous_threads: bool = Field(
         False, description="Store turns sent without a thread id (X-Thread-Id or thread_id); off: forgotten.")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                  description="Largest document upload (POST /v1/documents); larger gets 413.")
+    upload_timeout_s: float = Field(120.0, gt=0, le=3600, description="Longest a client may take to send an upload.")
 
 
 class McpSettings(BaseModel):

@@ -6,7 +6,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -92,9 +92,9 @@ class Retriever:
         self.store = store
         self.directory = directory
         self.settings = settings
-        self._bm25: BM25Index | None = None
+        self._bm25: tuple[ChunkStore, BM25Index] | None = None
         self._writer = threading.RLock()
-        self._writer_depth = 0
+        self._draft: ChunkStore | None = None
         faiss.omp_set_num_threads(settings.faiss_threads)
 
     @classmethod
@@ -109,44 +109,46 @@ class Retriever:
     # ---- changes -------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the index's writer lock (across threads and processes) and start from the newest generation.
+    def writing(self) -> Iterator[ChunkStore]:
+        """Hold the index's writer lock (across threads and processes) and yield a copy of the newest generation.
 
-        Every change (add, remove, rebuild) runs inside it, so two writers never lose each other's documents:
-        the second waits, reloads what the first saved, and adds to it.
+        Every change (add, remove, rebuild) is made to that copy, which replaces the searched store only when the
+        change is complete: searches running meanwhile see the index before it, a change that fails (a broken
+        file, an embedder error, an interrupted upload) leaves the index as it was. Two writers never lose each
+        other's documents: the second waits, reloads what the first saved, and adds to it.
         """
         with self._writer:
-            if self._writer_depth:
-                self._writer_depth += 1
-                try:
-                    yield
-                finally:
-                    self._writer_depth -= 1
+            if self._draft is not None:
+                yield self._draft
                 return
             with file_lock(self.directory / ".writer.lock"):
                 current = read_current(self.directory)
-                if current is not None and generation_number(current) != self.store.generation:
-                    self.store = ChunkStore.load(self.directory, self.embedder.id, self.embedder.dimension)
-                    self._bm25 = None
-                self._writer_depth = 1
+                base = self.store
+                if current is not None and generation_number(current) != base.generation:
+                    base = ChunkStore.load(self.directory, self.embedder.id, self.embedder.dimension)
+                self._draft = base.copy()
                 try:
-                    yield
+                    yield self._draft
+                    self.store = self._draft
                 finally:
-                    self._writer_depth = 0
+                    self._draft = None
 
-    def add_documents(self, documents: Iterable[Document], *, progress: bool = True, save: bool = True) -> AddReport:
+    def add_documents(self, documents: Iterable[Document], *, progress: bool = True, save: bool = True,
+                      on_progress: Callable[[int, int], None] | None = None) -> AddReport:
         """Chunk, embed and index documents; a document whose text is already indexed is not embedded again.
 
         A document id that exists with different text from the same file is replaced; an id held by another
-        file is refused (reported in ``conflicts``). The index is saved once at the end.
+        file is refused (reported in ``conflicts``). The index is saved once at the end. ``on_progress(done,
+        total)`` is called after every embedded batch of chunks.
         """
-        with self.writing():
-            return self._add_documents(documents, progress=progress, save=save)
+        with self.writing() as store:
+            return self._add_documents(store, documents, progress=progress, save=save, on_progress=on_progress)
 
-    def _add_documents(self, documents: Iterable[Document], *, progress: bool, save: bool) -> AddReport:
+    def _add_documents(self, store: ChunkStore, documents: Iterable[Document], *, progress: bool, save: bool,
+                       on_progress: Callable[[int, int], None] | None) -> AddReport:
         started = time.perf_counter()
         report = AddReport()
-        stored = self.store.documents()
+        stored = store.documents()
         existing = {doc_id: records[0].doc_hash for doc_id, records in stored.items()}
         origins = {doc_id: records[0].source for doc_id, records in stored.items()}
         by_hash = {content_hash: doc_id for doc_id, content_hash in existing.items()}
@@ -164,7 +166,7 @@ class Retriever:
                 continue
             if document.doc_id in existing:
                 by_hash.pop(existing[document.doc_id], None)
-                self._remove(document.doc_id, save=False)
+                self._remove(store, document.doc_id, save=False)
                 report.replaced.append(document.doc_id)
             else:
                 report.added.append(document.doc_id)
@@ -172,21 +174,22 @@ class Retriever:
             by_hash[content_hash] = document.doc_id
             spans = chunk_text(document.text, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
             pending.append((document, [(span.start, span.end) for span in spans]))
-        records = self._records(pending)
+        records = self._records(store, pending)
         quiet = not progress or not records
         with tqdm(total=len(records), desc="embedding chunks", unit="chunk", disable=quiet) as bar:
             for first in range(0, len(records), EMBED_BATCH):
                 batch = records[first : first + EMBED_BATCH]
-                self.store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
+                store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
                 bar.update(len(batch))
+                if on_progress is not None:
+                    on_progress(first + len(batch), len(records))
         report.chunks_added = len(records)
-        self._bm25 = None
         if save and (records or report.replaced):
-            self.save()
+            store.save(self.directory)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _records(self, pending: list[tuple[Document, list[tuple[int, int]]]]) -> list[ChunkRecord]:
+    def _records(self, store: ChunkStore, pending: list[tuple[Document, list[tuple[int, int]]]]) -> list[ChunkRecord]:
         records: list[ChunkRecord] = []
         for document, spans in pending:
             seen: set[str] = set()
@@ -196,7 +199,7 @@ class Retriever:
                 if text and text not in seen:
                     seen.add(text)
                     unique.append((start, end, text))
-            ids = self.store.allocate_ids(len(unique))
+            ids = store.allocate_ids(len(unique))
             for position, ((start, end, text), vector_id) in enumerate(zip(unique, ids, strict=True)):
                 records.append(ChunkRecord(vector_id, f"{document.doc_id}#{position}", document.doc_id, position,
                                            text, document.title, document.source, document.content_hash, start, end))
@@ -204,57 +207,54 @@ class Retriever:
 
     def remove(self, doc_id: str, *, save: bool = True) -> int:
         """Remove every chunk of a document; returns how many chunks went."""
-        with self.writing():
-            return self._remove(doc_id, save=save)
+        with self.writing() as store:
+            return self._remove(store, doc_id, save=save)
 
-    def _remove(self, doc_id: str, *, save: bool) -> int:
-        ids = [record.vector_id for record in self.store.documents().get(doc_id, [])]
-        removed = self.store.remove(ids)
-        if removed:
-            self._bm25 = None
-            if save:
-                self.save()
+    def _remove(self, store: ChunkStore, doc_id: str, *, save: bool) -> int:
+        removed = store.remove([record.vector_id for record in store.documents().get(doc_id, [])])
+        if removed and save:
+            store.save(self.directory)
         return removed
 
     def rebuild(self, *, progress: bool = True) -> int:
         """Re-embed every stored chunk with the running embedder into a fresh index; returns the chunk count."""
-        with self.writing():
-            return self._rebuild(progress=progress)
-
-    def _rebuild(self, *, progress: bool) -> int:
-        records, _ = self.store.vectors_in_order()
-        store = ChunkStore(self.embedder.id, self.embedder.dimension, self.settings.index_type)
-        store.next_id = self.store.next_id
-        store.generation = self.store.generation
-        with tqdm(total=len(records), desc="re-embedding", unit="chunk", disable=not progress) as bar:
-            for first in range(0, len(records), EMBED_BATCH):
-                batch = records[first : first + EMBED_BATCH]
-                store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
-                bar.update(len(batch))
-        self.store = store
-        self._bm25 = None
-        self.save()
+        with self.writing() as draft:
+            records, _ = draft.vectors_in_order()
+            fresh = ChunkStore(self.embedder.id, self.embedder.dimension, self.settings.index_type)
+            fresh.next_id = draft.next_id
+            fresh.generation = draft.generation
+            with tqdm(total=len(records), desc="re-embedding", unit="chunk", disable=not progress) as bar:
+                for first in range(0, len(records), EMBED_BATCH):
+                    batch = records[first : first + EMBED_BATCH]
+                    fresh.add(batch, self.embedder.embed_passages([record.text for record in batch]))
+                    bar.update(len(batch))
+            fresh.save(self.directory)
+            self._draft = fresh
         return len(records)
 
     def save(self) -> Path:
         """Persist the index (atomically: a crash leaves the previous generation loadable)."""
-        return self.store.save(self.directory)
+        with self.writing() as store:
+            return store.save(self.directory)
 
     # ---- search --------------------------------------------------------------------------------------
 
-    def _bm25_index(self) -> BM25Index:
-        if self._bm25 is None:
-            records, _ = self.store.vectors_in_order()
-            self._bm25 = BM25Index([record.vector_id for record in records], [lexical_text(r) for r in records])
-        return self._bm25
+    def _bm25_index(self, store: ChunkStore) -> BM25Index:
+        cached = self._bm25
+        if cached is not None and cached[0] is store:
+            return cached[1]
+        records, _ = store.vectors_in_order()
+        index = BM25Index([record.vector_id for record in records], [lexical_text(r) for r in records])
+        self._bm25 = (store, index)
+        return index
 
-    def dense_candidates(self, query: str, k: int) -> list[tuple[int, float]]:
+    def dense_candidates(self, query: str, k: int, store: ChunkStore | None = None) -> list[tuple[int, float]]:
         """(FAISS id, cosine) of the ``k`` nearest chunks."""
-        return self.store.search(self.embedder.embed_queries([query])[0], k)
+        return (store or self.store).search(self.embedder.embed_queries([query])[0], k)
 
-    def bm25_candidates(self, query: str, k: int) -> list[tuple[int, float]]:
+    def bm25_candidates(self, query: str, k: int, store: ChunkStore | None = None) -> list[tuple[int, float]]:
         """(FAISS id, BM25 score) of the ``k`` best lexical matches."""
-        return self._bm25_index().search(query, k)
+        return self._bm25_index(store or self.store).search(query, k)
 
     def search(self, query: str, k: int | None = None, mode: SearchMode | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``; hybrid mode fuses dense and BM25 ranks (RRF)."""
@@ -263,12 +263,13 @@ class Retriever:
         k = k or self.settings.k
         mode = mode or self.settings.mode
         depth = max(k, self.settings.candidates)
-        dense = self.dense_candidates(query, depth) if mode in ("dense", "hybrid") else []
-        lexical = self.bm25_candidates(query, depth) if mode in ("bm25", "hybrid") else []
-        return self.fuse(dense, lexical, k, mode)
+        store = self.store  # one generation for the whole search, whatever a writer swaps in meanwhile
+        dense = self.dense_candidates(query, depth, store) if mode in ("dense", "hybrid") else []
+        lexical = self.bm25_candidates(query, depth, store) if mode in ("bm25", "hybrid") else []
+        return self.fuse(dense, lexical, k, mode, store)
 
     def fuse(self, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], k: int,
-             mode: SearchMode) -> list[Hit]:
+             mode: SearchMode, store: ChunkStore | None = None) -> list[Hit]:
         """Hits from candidate lists: one list as it is, or both fused by reciprocal rank (hybrid)."""
         dense_rank = {vector_id: rank for rank, (vector_id, _) in enumerate(dense, start=1)}
         bm25_rank = {vector_id: rank for rank, (vector_id, _) in enumerate(lexical, start=1)}
@@ -283,9 +284,10 @@ class Retriever:
                 for vector_id, rank in ranks.items():
                     fused[vector_id] = fused.get(vector_id, 0.0) + 1.0 / (self.settings.rrf_k + rank)
             ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        chunks = (store or self.store).chunks
         hits = []
         for vector_id, score in ranked[:k]:
-            record = self.store.chunks[vector_id]
+            record = chunks[vector_id]
             hits.append(Hit(record.chunk_id, record.doc_id, record.text, record.title, record.source, score,
                             dense_score.get(vector_id), bm25_score.get(vector_id), dense_rank.get(vector_id),
                             bm25_rank.get(vector_id)))

@@ -106,6 +106,17 @@ class ChunkStore:
             self.chunks[record.vector_id] = record
             self._vectors[record.vector_id] = vector
 
+    def copy(self) -> ChunkStore:
+        """An independent copy (writers change a copy, so searches never see a half-made change)."""
+        twin = ChunkStore(self.embedder_id, self.dimension, self.index_type)
+        twin.chunks = dict(self.chunks)
+        twin._vectors = dict(self._vectors)
+        twin.next_id = self.next_id
+        twin.generation = self.generation
+        twin._index = faiss.clone_index(self._index)
+        twin._stale = self._stale
+        return twin
+
     def allocate_ids(self, count: int) -> list[int]:
         """Fresh FAISS ids; ids are never reused, so a stale id can never point at another chunk."""
         start = self.next_id

@@ -1,16 +1,24 @@
-"""A uvicorn server in a thread on a free loopback port, for the end-to-end server tests."""
+"""Shared end-to-end test parts: a uvicorn server in a thread on a free loopback port, a slow scripted model, and
+Debian's chromium driven by Selenium."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+import pytest
 import uvicorn
 
 from assistant.api import Assistant
 from assistant.server import create_app
 from assistant.settings import ServerSettings
+from models.base import Completion, Message, StreamItem, TextDelta, Usage
+from models.fake import FakeChatModel
 
 
 def _free_port() -> int:
@@ -44,3 +52,55 @@ class Running:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class GatedModel(FakeChatModel):
+    """Streams ``words`` words, one each time the test (or a timer) lets it, and counts what it produced."""
+
+    def __init__(self, name: str, words: int = 400, seconds_per_word: float = 0.02) -> None:
+        super().__init__(name=name)
+        self.words = words
+        self.seconds_per_word = seconds_per_word
+        self.produced = 0
+        self.started = threading.Event()
+        self.stopped = threading.Event()
+
+    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[StreamItem]:
+        self.started.set()
+        self.stopped.clear()
+        try:
+            limit = min(self.words, int(options.get("max_tokens", self.words)))
+            for index in range(limit):
+                time.sleep(self.seconds_per_word)
+                self.produced += 1
+                yield TextDelta(f" word{index}")
+            finish = "length" if limit < self.words else "stop"
+            yield Completion(" ".join(f"word{i}" for i in range(limit)), finish,
+                             Usage(self.name, 3, limit, 0.0, 0.0, self.parameters, 0.0), [0.9] * limit)
+        finally:
+            self.stopped.set()
+
+    def chat(self, messages: Sequence[Message], **options: Any) -> Completion:
+        final = None
+        for item in self.stream(messages, **options):
+            final = item
+        assert isinstance(final, Completion)
+        return final
+
+
+def browser(width: int = 1000, height: int = 900) -> Any:
+    """Headless Debian chromium under Selenium (skipped when it is missing, except in CI, where it must be there)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium and chromium-driver are missing; scripts/test.sh installs them")
+        pytest.skip("chromium is not installed (bash scripts/test.sh installs it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)

@@ -21,47 +21,13 @@ from pydantic import SecretStr
 
 from assistant.api import Assistant
 from assistant.settings import ServerSettings, Settings
-from models.base import Completion, Message, StreamItem, TextDelta, Usage
+from models.base import Message, StreamItem
 from models.errors import ContextOverflowError
 from models.fake import FakeChatModel
 from retrieval.embedders import FakeEmbedder
-from tests.servers import Running
+from tests.servers import GatedModel, Running
 
 CHAT = "/v1/chat/completions"
-
-
-class GatedModel(FakeChatModel):
-    """Streams ``words`` words, one each time the test (or a timer) lets it, and counts what it produced."""
-
-    def __init__(self, name: str, words: int = 400, seconds_per_word: float = 0.02) -> None:
-        super().__init__(name=name)
-        self.words = words
-        self.seconds_per_word = seconds_per_word
-        self.produced = 0
-        self.started = threading.Event()
-        self.stopped = threading.Event()
-
-    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[StreamItem]:
-        self.started.set()
-        self.stopped.clear()
-        try:
-            limit = min(self.words, int(options.get("max_tokens", self.words)))
-            for index in range(limit):
-                time.sleep(self.seconds_per_word)
-                self.produced += 1
-                yield TextDelta(f" word{index}")
-            finish = "length" if limit < self.words else "stop"
-            yield Completion(" ".join(f"word{i}" for i in range(limit)), finish,
-                             Usage(self.name, 3, limit, 0.0, 0.0, self.parameters, 0.0), [0.9] * limit)
-        finally:
-            self.stopped.set()
-
-    def chat(self, messages: Sequence[Message], **options: Any) -> Completion:
-        final = None
-        for item in self.stream(messages, **options):
-            final = item
-        assert isinstance(final, Completion)
-        return final
 
 
 class OverflowingModel(FakeChatModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
+from assistant.settings import Settings
+from tests.documents import minimal_pdf
+from tests.servers import browser as open_browser
 
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
 
@@ -28,7 +33,11 @@ def _free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(log.parent / "threads.sqlite"))
+    # A copy of the default index: documents uploaded by the page tests never reach the user's own index.
+    index = log.parent / "index"
+    shutil.copytree(Settings.load().index_dir(), index, ignore=shutil.ignore_patterns("*.lock"))
+    env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(log.parent / "threads.sqlite"),
+               ASSISTANT_RETRIEVAL__INDEX_DIR=str(index))
     with log.open("w") as output:
         process = subprocess.Popen([ASSISTANT, "serve", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT,
                                    env=env)
@@ -119,46 +128,132 @@ def test_binding_beyond_loopback_without_a_key_is_refused() -> None:
     assert completed.returncode == 2 and "without an API key" in completed.stderr
 
 
-def _browser() -> object:
-    import shutil
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium and chromium-driver are missing; scripts/test.sh installs them")
-        pytest.skip("chromium is not installed (bash scripts/test.sh installs it)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,900"):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(driver), options=options)
+ZORBLAX = ("# Zorblax care\n\nThe zorblax kept by Ellinor Quade is fed blue kelp every Tuesday morning.\n\n"
+           "Visitors wrote: <img src=x onerror=\"window.pwned=1\"> and [a link](javascript:window.pwned=2).\n")
+SCREENSHOTS = Path(os.environ.get("ASSISTANT_SCREENSHOT_DIR", "bench/results/screenshots"))
 
 
-def test_the_page_in_a_real_browser(served: str) -> None:
+def _ask_on_page(page: Any, question: str, count: int, timeout: float = 240) -> Any:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser: Any = _browser()
+    page.find_element(By.ID, "question").send_keys(question, Keys.ENTER)
+    WebDriverWait(page, timeout).until(until.presence_of_element_located(
+        (By.CSS_SELECTOR, f".turn:nth-child({count}) .answer[data-state='done']")))
+    return page.find_elements(By.CSS_SELECTOR, ".turn")[count - 1]
+
+
+def _cited(turn: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    sources = turn.find_elements(By.CSS_SELECTOR, ".sources")
+    if not sources:
+        return ""
+    sources[0].find_element(By.TAG_NAME, "summary").click()
+    return str(sources[0].text)
+
+
+def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
+    """#21 as a new user meets it: ask, stop, reload, add a PDF and a markdown file, ask what only they answer and
+    see the citation, remove a file and see it gone; planted markup stays inert; screenshots light and dark."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page: Any = open_browser(1280, 900)
     try:
-        browser.get(served + "/")
-        asked = [("What is 347 * 29?", "MATH"), ("Which NFL team represented the AFC at Super Bowl 50?", "FACT")]
-        for index, (question, route) in enumerate(asked):
-            box = browser.find_element(By.ID, "question")
-            box.send_keys(question)
-            browser.find_element(By.ID, "send").click()
-            WebDriverWait(browser, 180).until(expected_conditions.presence_of_element_located(
-                (By.CSS_SELECTOR, f".turn:nth-child({index + 1}) .answer[data-state='done']")))
-            turn = browser.find_elements(By.CSS_SELECTOR, ".turn")[index]
-            assert turn.find_element(By.CSS_SELECTOR, ".route").text == route
-        answers = [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".answer")]
-        assert answers[0] == "10063"
-        assert "broncos" in answers[1].lower()
-        screenshot = Path("bench/results/browser.png")
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+        page.get(served + "/")
+        assert _ask_on_page(page, "What is 347 * 29?", 1).find_element(By.CSS_SELECTOR, ".answer").text == "10063"
+        fact = _ask_on_page(page, "Which NFL team represented the AFC at Super Bowl 50?", 2)
+        assert fact.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
+        assert "broncos" in fact.find_element(By.CSS_SELECTOR, ".answer").text.lower()
+        assert "Super Bowl 50" in _cited(fact)
+
+        # Stop mid-stream: the model stops, so a one-token request right after is answered at once.
+        page.find_element(By.ID, "escalation").send_keys("never")
+        page.find_element(By.ID, "question").send_keys("Write a very long story about a dragon who learns to cook.",
+                                                       Keys.ENTER)
+        WebDriverWait(page, 120).until(
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")[2].text) > 60)
+        page.find_element(By.ID, "stop").click()
+        WebDriverWait(page, 10).until(until.presence_of_element_located(
+            (By.CSS_SELECTOR, ".turn:nth-child(3) .answer[data-state='stopped']")))
+        started = time.monotonic()
+        quick = httpx.post(served + "/v1/chat/completions", timeout=120, json={
+            "model": "small", "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]})
+        waited = time.monotonic() - started
+        assert quick.status_code == 200 and waited < 10, f"the next request waited {waited:.1f} s"
+        page.find_element(By.ID, "escalation").send_keys("auto")
+
+        # Reload: the finished turns come back (a stopped turn was never kept).
+        page.refresh()
+        WebDriverWait(page, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 2)
+        restored = page.find_elements(By.CSS_SELECTOR, ".turn")
+        assert restored[0].find_element(By.CSS_SELECTOR, ".answer").text == "10063"
+        assert restored[1].find_element(By.CSS_SELECTOR, ".route").text == "FACT"
+        WebDriverWait(page, 20).until(lambda driver: "What is 347 * 29?" in driver.find_element(By.ID, "threads").text)
+
+        # Documents: a markdown file and a PDF, then questions only they answer.
+        notes = tmp_path / "zorblax-care.md"
+        notes.write_text(ZORBLAX)
+        report = tmp_path / "hatchery.pdf"
+        report.write_bytes(minimal_pdf("The Glimmerfish hatchery of Varnholt opened in 1987."))
+        page.find_element(By.ID, "toggle-documents").click()
+        page.find_element(By.ID, "files").send_keys(f"{notes}\n{report}")
+        WebDriverWait(page, 120).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#uploads .done")) == 2)
+        WebDriverWait(page, 20).until(
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 2)
+        page.find_element(By.ID, "toggle-documents").click()
+        kelp = _ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 3)
+        assert "kelp" in kelp.find_element(By.CSS_SELECTOR, ".answer").text.lower()
+        cited = _cited(kelp)
+        assert "Zorblax care" in cited and "<img src=x" in cited  # the plant is shown as text
+        year = _ask_on_page(page, "In what year did the Glimmerfish hatchery of Varnholt open?", 4)
+        assert "1987" in year.find_element(By.CSS_SELECTOR, ".answer").text
+        assert "hatchery" in _cited(year)
+        assert not page.find_elements(By.CSS_SELECTOR, "#log img, #log script, #log iframe")
+        assert page.execute_script("return window.pwned === undefined")
+        _screenshots(page)
+
+        # Remove the markdown file: it is gone from the list and from the answers.
+        page.find_element(By.ID, "toggle-documents").click()
+        WebDriverWait(page, 20, ignored_exceptions=[StaleElementReferenceException]).until(  # the list re-renders
+            lambda driver: driver.find_element(
+                By.CSS_SELECTOR, "#document-list li[data-id='uploads/zorblax-care.md'] .remove").click() or True)
+        WebDriverWait(page, 30).until(
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 1)
+        listed = httpx.get(served + "/v1/documents", params={"prefix": "uploads/"}).json()
+        assert [item["id"] for item in listed["data"]] == ["uploads/hatchery.pdf"]
+        page.find_element(By.ID, "toggle-documents").click()
+        again = _ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 5)
+        assert "Zorblax care" not in _cited(again)
     finally:
-        browser.quit()
+        page.quit()
+
+
+def _screenshots(page: Any) -> None:
+    """The page light and dark, desktop and 375 px wide (ASSISTANT_SCREENSHOT_DIR=docs/screenshots refreshes the
+    README's pictures)."""
+    from selenium.webdriver.common.by import By
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.execute_script("for (const open of document.querySelectorAll('details[open]')) open.open = false;")
+    for scheme in ("light", "dark"):
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                             {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        for width, height, name in ((1280, 900, "desktop"), (375, 812, "375px")):
+            page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500})
+            if name == "desktop":
+                page.find_element(By.ID, "toggle-documents").click()  # show the documents panel too
+            page.execute_script("const log = document.getElementById('log'); log.scrollTop = log.scrollHeight;")
+            shot = SCREENSHOTS / f"page-{name}-{scheme}.png"
+            assert page.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+            if name == "desktop":
+                page.find_element(By.ID, "toggle-documents").click()
+    page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

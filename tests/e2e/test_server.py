@@ -144,7 +144,10 @@ def test_tool_calling_on_a_direct_tier(server: Running, fakes: tuple[FakeChatMod
 def test_page_and_health(server: Running) -> None:
     page = httpx.get(server.url + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "textContent" in page.text and "innerHTML" not in page.text
+    assert '<script src="/static/app.js"></script>' in page.text
+    script = httpx.get(server.url + "/static/app.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "DOMPurify.sanitize" in script.text and "innerHTML" not in script.text
     assert httpx.get(server.url + "/health").json()["status"] == "ok"
 
 

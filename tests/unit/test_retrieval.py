@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from retrieval.embedders import FakeEmbedder, load_embedder
 from retrieval.errors import IndexCorruptError, IndexMismatchError, RetrievalError
 from retrieval.retriever import Retriever
 from retrieval.store import ChunkStore, read_current
+from tests.documents import minimal_pdf
 
 CORPUS = [
     Document("broncos.txt", "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50. "
@@ -82,28 +84,6 @@ def test_paragraph_breaks_and_unbroken_text() -> None:
 
 # ---- documents -----------------------------------------------------------------------------------
 
-def _minimal_pdf(text: str) -> bytes:
-    """A one-page PDF with ``text`` in Helvetica, with a correct cross-reference table."""
-    stream = f"BT /F1 12 Tf 10 50 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<</Type/Catalog/Pages 2 0 R>>",
-        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
-        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>",
-        b"<</Length %d>>stream\n" % len(stream) + stream + b"\nendstream",
-        b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
-    ]
-    output = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(output))
-        output += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(output)
-    output += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    output += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    output += b"trailer<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(output)
-
-
 def test_read_paths_reads_every_supported_type_and_reports_failures(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     (folder / "sub").mkdir(parents=True)
@@ -111,7 +91,7 @@ def test_read_paths_reads_every_supported_type_and_reports_failures(tmp_path: Pa
     (folder / "sub" / "b.md").write_text("# A Title\n\nMarkdown body.")
     (folder / "c.jsonl").write_text(json.dumps({"id": "row-1", "text": "First row.", "title": "T"}) + "\n\n"
                                     + json.dumps({"content": "Second row."}) + "\n")
-    (folder / "d.pdf").write_bytes(_minimal_pdf("Hello PDF world"))
+    (folder / "d.pdf").write_bytes(minimal_pdf("Hello PDF world"))
     (folder / "ignored.bin").write_bytes(b"\x00\x01")
     (folder / "empty.txt").write_text("   ")
     report = read_paths([folder, tmp_path / "missing.txt"])
@@ -262,6 +242,7 @@ def test_a_save_interrupted_after_the_switch_has_the_new_index(tmp_path: Path) -
 WRITER = """
 import sys
 from pathlib import Path
+from typing import Any
 from assistant.settings import RetrievalSettings
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
@@ -407,6 +388,7 @@ def test_folders_with_the_same_file_names_do_not_replace_each_other(tmp_path: Pa
 _WRITER = """
 import sys
 from pathlib import Path
+from typing import Any
 from retrieval.embedders import FakeEmbedder
 from retrieval.documents import Document
 from retrieval.retriever import Retriever
@@ -435,3 +417,53 @@ def test_two_concurrent_writers_keep_both_sets_of_documents(tmp_path: Path) -> N
     stored = Retriever.open(directory, FakeEmbedder(), _settings()).store.documents()
     assert sum(doc_id.startswith("left/") for doc_id in stored) == 50
     assert sum(doc_id.startswith("right/") for doc_id in stored) == 50
+
+
+class _FailingEmbedder(FakeEmbedder):
+    """Embeds ``batches_left`` more batches of passages once armed, then fails, like a crash mid-indexing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches_left: int | None = None
+
+    def embed_passages(self, texts: Any) -> Any:
+        if self.batches_left is not None:
+            if self.batches_left == 0:
+                raise RuntimeError("embedder crashed")
+            self.batches_left -= 1
+        return super().embed_passages(texts)
+
+
+def test_a_change_that_fails_midway_leaves_the_index_as_it_was(tmp_path: Path) -> None:
+    """#21: an upload whose indexing fails after some chunks were embedded changes neither memory nor disk."""
+    embedder = _FailingEmbedder()
+    retriever = _retriever(tmp_path / "index", embedder)
+    retriever.add_documents(CORPUS[:2], progress=False)
+    before = (len(retriever.store), read_current(tmp_path / "index"), retriever.search("Paris capital", k=1))
+    many = [Document(f"bulk-{n}.txt", f"Bulk document number {n} about topic {n}.") for n in range(100)]
+    embedder.batches_left = 1  # the first 64 chunks are embedded and added, then the second batch fails
+    with pytest.raises(RuntimeError, match="embedder crashed"):
+        retriever.add_documents(many, progress=False)
+    embedder.batches_left = None
+    assert (len(retriever.store), read_current(tmp_path / "index"), retriever.search("Paris capital", k=1)) == before
+    _assert_consistent(retriever)
+    reopened = _retriever(tmp_path / "index")
+    assert set(reopened.store.documents()) == {"broncos.txt", "paris.txt"}
+
+
+def test_searches_during_a_change_see_the_index_before_it(tmp_path: Path) -> None:
+    """Writers work on a copy: a search while a document is half-indexed sees whole documents only."""
+    retriever = _retriever(tmp_path / "index")
+    retriever.add_documents(CORPUS[:2], progress=False)
+    seen: list[set[str]] = []
+    progress: list[tuple[int, int]] = []
+
+    def search_meanwhile(done: int, total: int) -> None:
+        progress.append((done, total))
+        seen.append({hit.doc_id for hit in retriever.search("Bulk document", k=50)})
+
+    many = [Document(f"bulk-{n}.txt", f"Bulk document number {n} about topic {n}.") for n in range(100)]
+    retriever.add_documents(many, progress=False, on_progress=search_meanwhile)
+    assert seen and all(not any(doc.startswith("bulk-") for doc in docs) for docs in seen)
+    assert progress[-1] == (100, 100) and len(progress) == 2
+    assert "bulk-7.txt" in {hit.doc_id for hit in retriever.search("Bulk document number 7 topic 7", k=3)}

@@ -1,0 +1,180 @@
+"""People's own documents: listing, safe uploads, and indexing them in the background, one job at a time.
+
+An upload is checked before anything is written (type by name and content, size), stored under a sanitised name
+in a private temporary folder, read with the same readers as ``assistant index add``, and indexed by a single
+worker thread, so uploads never race each other. The index changes only when a job completes (the retriever
+swaps in a finished copy): a failed or interrupted job leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+import unicodedata
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from retrieval.documents import read_file
+from retrieval.errors import RetrievalError
+from retrieval.retriever import Retriever
+
+UPLOAD_PREFIX = "uploads/"
+UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".jsonl")
+MAX_NAME_CHARS = 120
+KEPT_JOBS = 200
+JobState = Literal["queued", "indexing", "done", "failed"]
+
+
+class UploadRejectedError(Exception):
+    """An upload refused before anything was stored; ``status`` is the HTTP status that says why (413, 415)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def safe_file_name(name: str) -> str:
+    """A file name that names nothing but itself: no folders, no dot files, no control or odd characters.
+
+    ``../../etc/passwd`` becomes ``passwd``, ``C:\\x\\a b.md`` becomes ``a b.md``, an empty result ``document``.
+    """
+    name = unicodedata.normalize("NFKC", name).replace("\\", "/").split("/")[-1]
+    name = "".join(char for char in name if unicodedata.category(char)[0] != "C")
+    name = re.sub(r"[^\w .()+-]", "_", name, flags=re.ASCII)
+    name = re.sub(r"\s+", " ", name).strip(" .")
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, suffix = name.rpartition(".")
+        name = (stem[: MAX_NAME_CHARS - len(suffix) - 1] + dot + suffix) if dot and len(suffix) <= 10 else \
+            name[:MAX_NAME_CHARS]
+    return name or "document"
+
+
+def check_upload(name: str, data: bytes, max_bytes: int) -> str:
+    """The sanitised name of an acceptable upload; UploadRejectedError (413 or 415) otherwise."""
+    if len(data) > max_bytes:
+        raise UploadRejectedError(413, f"{name!r} is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
+    safe = safe_file_name(name)
+    suffix = Path(safe).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise UploadRejectedError(415, f"{name!r}: only {', '.join(UPLOAD_SUFFIXES)} files can be added")
+    if not data.strip():
+        raise UploadRejectedError(415, f"{name!r} is empty")
+    if suffix == ".pdf":
+        if not data.startswith(b"%PDF-"):
+            raise UploadRejectedError(415, f"{name!r} is named .pdf but is not a PDF file")
+    else:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UploadRejectedError(415, f"{name!r} is not UTF-8 text") from None
+    return safe
+
+
+def list_documents(retriever: Retriever | None, *, prefix: str = "", offset: int = 0,
+                   limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+    """The number of indexed documents whose id starts with ``prefix``, and one page of them, by id."""
+    documents = retriever.store.documents() if retriever is not None else {}
+    chosen = sorted(doc_id for doc_id in documents if doc_id.startswith(prefix))
+    page = [{"id": doc_id, "object": "document", "title": documents[doc_id][0].title,
+             "source": documents[doc_id][0].source, "chunks": len(documents[doc_id]),
+             "characters": sum(len(record.text) for record in documents[doc_id])}
+            for doc_id in chosen[offset: offset + limit]]
+    return len(chosen), page
+
+
+@dataclass(frozen=True)
+class IndexingJob:
+    """One uploaded file being indexed: where it stands, and what it added."""
+
+    id: str
+    file_name: str
+    doc_id: str
+    state: JobState = "queued"
+    chunks_done: int = 0
+    chunks_total: int = 0
+    documents: list[str] = field(default_factory=list)
+    message: str = ""
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API returns."""
+        return {"object": "indexing_job", **asdict(self)}
+
+
+class IndexingJobs:
+    """Indexes uploads in one background thread; remembers the last KEPT_JOBS jobs for status queries."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self._jobs: OrderedDict[str, IndexingJob] = OrderedDict()
+        self._lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexing")
+
+    def submit(self, safe_name: str, data: bytes) -> IndexingJob:
+        """Queue a checked upload (see :func:`check_upload`); returns its job at once."""
+        job = IndexingJob(uuid.uuid4().hex, safe_name, UPLOAD_PREFIX + safe_name)
+        self._set(job)
+        self._worker.submit(self._run, job, data)
+        return job
+
+    def get(self, job_id: str) -> IndexingJob | None:
+        """A job by id (None when unknown or long forgotten)."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def recent(self) -> list[IndexingJob]:
+        """The remembered jobs, newest first."""
+        with self._lock:
+            return list(reversed(self._jobs.values()))
+
+    def close(self) -> None:
+        """Stop taking jobs; the running one finishes."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def _set(self, job: IndexingJob) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+            self._jobs.move_to_end(job.id)
+            while len(self._jobs) > KEPT_JOBS:
+                self._jobs.popitem(last=False)
+
+    def _run(self, job: IndexingJob, data: bytes) -> None:
+        self._set(job := replace(job, state="indexing"))
+        try:
+            with tempfile.TemporaryDirectory(prefix="assistant-upload-") as folder:
+                staged = Path(folder) / job.file_name
+                staged.write_bytes(data)
+                documents = [replace(document, source=document.source.replace(str(staged), job.doc_id, 1),
+                                     doc_id=document.doc_id if document.doc_id.startswith(job.doc_id)
+                                     else f"{job.doc_id}:{document.doc_id}")
+                             for document in read_file(staged, job.doc_id)]
+
+            def progress(done: int, total: int) -> None:
+                self._set(replace(self.get(job.id) or job, chunks_done=done, chunks_total=total))
+
+            report = self.retriever.add_documents(documents, progress=False, on_progress=progress)
+        except (OSError, UnicodeError, RetrievalError) as error:
+            self._set(replace(job, state="failed", message=str(error), finished=time.time()))
+            return
+        except Exception as error:  # a broken PDF can raise anything: the job fails, the index stays as it was
+            self._set(replace(job, state="failed", message=f"{type(error).__name__}: {error}", finished=time.time()))
+            return
+        notes = [f"{doc} has the same text as {earlier}, which is indexed already"
+                 for doc, earlier in report.duplicates]
+        notes += [f"{doc} is held by another source ({held}); remove it first" for doc, held, _ in report.conflicts]
+        notes += [f"{doc} was indexed already, unchanged" for doc in report.unchanged]
+        current = self.get(job.id) or job
+        indexed = [*report.added, *report.replaced, *report.unchanged]
+        chunks = report.chunks_added
+        self._set(replace(current, state="done" if indexed else "failed", documents=indexed, chunks_done=chunks,
+                          chunks_total=chunks, finished=time.time(),
+                          message="; ".join(notes) or f"{chunks} chunk{'s' * (chunks != 1)} indexed"))
+

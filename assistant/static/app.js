@@ -1,0 +1,502 @@
+"use strict";
+// The chat page. Model output and retrieved passages are untrusted: answers are rendered as markdown by marked and
+// sanitised by DOMPurify (no images, no scripts, no event handlers, only http/https/mailto links); everything else
+// from the server (questions, passages, titles, document names) is only ever set with textContent.
+
+const $ = (id) => document.getElementById(id);
+const log = $("log");
+const question = $("question");
+const state = {
+  thread: null,          // the open thread's id
+  controller: null,      // the AbortController of the answer being streamed
+  apiKey: sessionStorage.getItem("apiKey") || "",
+};
+
+// ---- helpers --------------------------------------------------------------------------------------------------
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+function button(label, onClick, className) {
+  const node = element("button", className, label);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function announce(text) { $("status").textContent = text; }
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (state.apiKey) headers.Authorization = "Bearer " + state.apiKey;
+  const response = await fetch(path, Object.assign({}, options, {headers}));
+  if (response.status === 401) $("key-form").hidden = false;
+  return response;
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return (body.error && body.error.message) || JSON.stringify(body);
+  } catch (_) {
+    return response.statusText;
+  }
+}
+
+function newThreadId() {  // getRandomValues works off loopback too, where randomUUID (secure contexts only) does not
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return "web-" + Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function formatNumber(value, unit) {
+  const steps = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+  for (const [size, prefix] of steps) if (value >= size) return (value / size).toFixed(1) + " " + prefix + unit;
+  return Math.round(value) + " " + unit;
+}
+
+function timeAgo(seconds) {
+  const age = Date.now() / 1000 - seconds;
+  if (age < 60) return "just now";
+  if (age < 3600) return Math.floor(age / 60) + " min ago";
+  if (age < 86400) return Math.floor(age / 3600) + " h ago";
+  return new Date(seconds * 1000).toLocaleDateString();
+}
+
+async function copyText(text, node) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) {  // no clipboard permission: select a hidden textarea and copy that
+    const area = element("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  const label = node.textContent;
+  node.textContent = "Copied";
+  setTimeout(() => { node.textContent = label; }, 1200);
+}
+
+// ---- markdown, sanitised --------------------------------------------------------------------------------------
+
+const ALLOWED_TAGS = ["p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+                      "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "span",
+                      "input"];
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.tagName === "A") {
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+  }
+  if (node.tagName === "INPUT" && node.getAttribute("type") !== "checkbox") node.remove();
+});
+
+function renderMarkdown(target, text) {
+  const html = marked.parse(text, {gfm: true, breaks: true, async: false});
+  const fragment = DOMPurify.sanitize(html, {
+    ALLOWED_TAGS, ALLOWED_ATTR: ["href", "title", "align", "colspan", "rowspan", "type", "checked", "disabled"],
+    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i, RETURN_DOM_FRAGMENT: true,
+  });
+  for (const block of fragment.querySelectorAll("pre")) {
+    const code = block.textContent;
+    block.appendChild(button("Copy", (event) => copyText(code, event.target), "copy-code"));
+  }
+  target.replaceChildren(fragment);
+}
+
+// ---- one turn on the page -------------------------------------------------------------------------------------
+
+function addTurn(text) {
+  const turn = element("article", "turn");
+  turn.appendChild(element("div", "question", text));
+  const answer = element("div", "answer");
+  answer.dataset.raw = "";
+  turn.appendChild(answer);
+  turn.appendChild(element("div", "meta"));
+  turn.appendChild(element("div", "actions"));
+  log.appendChild(turn);
+  return turn;
+}
+
+function setAnswer(turn, text, stateName) {
+  const answer = turn.querySelector(".answer");
+  answer.dataset.raw = text;
+  renderMarkdown(answer, text);
+  if (stateName) {
+    answer.dataset.state = stateName;
+    answer.setAttribute("aria-busy", String(stateName === "streaming"));  // screen readers wait for the whole answer
+  }
+}
+
+function addNote(turn, text) {
+  turn.querySelector(".answer").appendChild(element("p", "note", text));
+}
+
+function showDetails(turn, info, usage) {
+  const meta = turn.querySelector(".meta");
+  meta.replaceChildren();
+  const route = element("span", "badge route " + info.route, info.route);
+  route.dataset.route = info.route;
+  meta.appendChild(route);
+  const total = info.cost.total;
+  const who = info.escalated ? "escalated" : (total.calls === 0 ? "no model" : "small model only");
+  const escalation = element("span", "badge escalation" + (info.escalated ? " escalated" : ""), who);
+  if (info.escalation_reason) escalation.title = info.escalation_reason;
+  meta.appendChild(escalation);
+  meta.appendChild(element("span", "badge confidence", "confidence " + info.confidence.toFixed(2)));
+  const tokens = usage ? usage.total_tokens : total.prompt_tokens + total.completion_tokens;
+  meta.appendChild(element("span", "badge tokens", tokens + " tokens"));
+  meta.appendChild(element("span", "badge flops", formatNumber(total.flops, "FLOP")));
+  if (total.energy_joules !== undefined) meta.appendChild(element("span", "badge energy", total.energy_joules.toFixed(1) + " J"));
+  meta.appendChild(element("span", "badge latency", info.wall_seconds.toFixed(2) + " s"));
+  meta.appendChild(element("span", "badge cost", "$" + total.cost_usd.toFixed(6)));
+  if (info.escalation_reason) meta.appendChild(element("span", "reason", info.escalation_reason));
+  const used = (info.sources || []).filter((source) => source.used);
+  turn.querySelector(".sources")?.remove();
+  if (used.length) {
+    const details = element("details", "sources");
+    details.appendChild(element("summary", "", used.length + " source" + (used.length > 1 ? "s" : "")));
+    for (const source of used) {
+      const name = element("strong", "", (source.title || source.doc_id) + " ");
+      name.appendChild(element("small", "muted", "[" + source.chunk_id + "]"));
+      details.appendChild(name);
+      details.appendChild(element("blockquote", "", source.text));
+    }
+    meta.after(details);
+  }
+}
+
+function showActions(turn, questionText) {
+  const actions = turn.querySelector(".actions");
+  actions.replaceChildren(button("Copy", (event) => copyText(turn.querySelector(".answer").dataset.raw, event.target),
+                                 "copy"));
+  for (const old of log.querySelectorAll(".regenerate")) old.remove();
+  actions.appendChild(button("Regenerate", () => regenerate(turn, questionText), "regenerate"));
+}
+
+// ---- asking ---------------------------------------------------------------------------------------------------
+
+function knobs() {
+  const body = {escalation: $("escalation").value};
+  const cap = $("cost-cap").value.trim();
+  if (cap !== "" && Number(cap) >= 0) body.cost_cap_usd = Number(cap);
+  return body;
+}
+
+function setBusy(busy) {
+  $("send").hidden = busy;
+  $("stop").hidden = !busy;
+  question.setAttribute("aria-busy", String(busy));
+}
+
+async function ask(text, {regenerateTurn = null, replace = false} = {}) {
+  if (state.controller) return;
+  if (!state.thread) openThread(newThreadId(), false);
+  const turn = regenerateTurn || addTurn(text);
+  turn.querySelector(".actions").replaceChildren();
+  turn.querySelector(".meta").replaceChildren();
+  turn.querySelector(".sources")?.remove();
+  setAnswer(turn, "", "streaming");
+  turn.scrollIntoView({block: "end"});
+  state.controller = new AbortController();
+  setBusy(true);
+  let raw = "";
+  let pending = false;
+  const render = () => { pending = false; setAnswer(turn, raw); };
+  try {
+    const response = await api("/v1/chat/completions", {
+      method: "POST", signal: state.controller.signal,
+      headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread},
+      body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
+                                          regenerate: replace,
+                                          messages: [{role: "user", content: text}]}, knobs())),
+    });
+    if (!response.ok) {
+      setAnswer(turn, "", "error");
+      addNote(turn, "Error " + response.status + ": " + await errorText(response));
+      return;
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let info = null;
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, {stream: true});
+      let split;
+      while ((split = buffer.indexOf("\n\n")) >= 0) {
+        const line = buffer.slice(0, split).split("\n").find((l) => l.startsWith("data: "));
+        buffer = buffer.slice(split + 2);
+        if (!line || line === "data: [DONE]") continue;
+        const chunk = JSON.parse(line.slice(6));
+        if (chunk.error) throw new Error(chunk.error.message);
+        const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
+        if (delta && delta.content) {
+          raw += delta.content;
+          if (!pending) { pending = true; requestAnimationFrame(render); }
+        }
+        if (chunk.x_assistant && chunk.x_assistant.route) info = chunk.x_assistant;
+        if (chunk.usage && info) showDetails(turn, info, chunk.usage);
+        else if (info) showDetails(turn, info, null);
+      }
+    }
+    setAnswer(turn, raw, "done");
+    turn.dataset.saved = "true";
+    showActions(turn, text);
+    announce("Answer ready");
+    refreshThreads();
+  } catch (error) {
+    setAnswer(turn, raw, error.name === "AbortError" ? "stopped" : "error");
+    addNote(turn, error.name === "AbortError" ? "[stopped]" : "[error: " + error.message + "]");
+    showActions(turn, text);
+  } finally {
+    state.controller = null;
+    setBusy(false);
+    question.focus();
+  }
+}
+
+function stop() {
+  if (state.controller) {
+    state.controller.abort();
+    announce("Stopped");
+  }
+}
+
+function regenerate(turn, text) {
+  // A finished turn is answered again in its place; a stopped one (never saved) is simply asked again.
+  ask(text, {regenerateTurn: turn, replace: turn.dataset.saved === "true"});
+}
+
+// ---- threads --------------------------------------------------------------------------------------------------
+
+function openThread(id, load = true) {
+  state.thread = id;
+  localStorage.setItem("thread", id);
+  history.replaceState(null, "", "#thread=" + encodeURIComponent(id));
+  log.replaceChildren();
+  $("thread-title").textContent = "";
+  for (const item of $("threads").children) item.classList.toggle("current", item.dataset.id === id);
+  if (load) loadThread(id);
+}
+
+async function loadThread(id) {
+  const response = await api("/v1/threads/" + encodeURIComponent(id));
+  if (!response.ok || state.thread !== id) return;  // 404: a new thread nobody has asked in yet
+  const thread = await response.json();
+  $("thread-title").textContent = thread.title;
+  const messages = thread.messages;
+  for (let index = 0; index + 1 < messages.length; index += 2) {
+    const turn = addTurn(messages[index].content);
+    setAnswer(turn, messages[index + 1].content, "done");
+    turn.dataset.saved = "true";
+    if (messages[index + 1].x_assistant) showDetails(turn, messages[index + 1].x_assistant, null);
+    showActions(turn, messages[index].content);
+  }
+  log.lastElementChild?.scrollIntoView({block: "end"});
+}
+
+async function refreshThreads() {
+  const response = await api("/v1/threads?limit=200");
+  if (!response.ok) return;
+  const list = $("threads");
+  list.replaceChildren();
+  for (const thread of (await response.json()).data) {
+    const item = element("li");
+    item.dataset.id = thread.id;
+    item.classList.toggle("current", thread.id === state.thread);
+    if (thread.id === state.thread) $("thread-title").textContent = thread.title;
+    const open = button("", () => { openThread(thread.id); document.body.classList.remove("threads-open"); }, "open");
+    open.appendChild(element("span", "", thread.title));
+    open.appendChild(element("small", "", thread.turns + " turn" + (thread.turns === 1 ? "" : "s") + " · " +
+                                            timeAgo(thread.updated)));
+    open.setAttribute("aria-label", "Open thread " + thread.title);
+    item.appendChild(open);
+    const renameButton = button("✎", () => rename(item, thread), "small rename");
+    renameButton.setAttribute("aria-label", "Rename thread " + thread.title);
+    renameButton.title = "Rename";
+    const deleteButton = button("✕", (event) => remove(event.currentTarget, thread), "small delete");
+    deleteButton.setAttribute("aria-label", "Delete thread " + thread.title);
+    deleteButton.title = "Delete";
+    item.append(renameButton, deleteButton);
+    list.appendChild(item);
+  }
+}
+
+function rename(item, thread) {
+  const input = element("input");
+  input.value = thread.title;
+  input.setAttribute("aria-label", "New title");
+  item.replaceChildren(input);
+  input.focus();
+  input.select();
+  input.addEventListener("keydown", async (event) => {
+    if (event.key === "Escape") refreshThreads();
+    if (event.key !== "Enter" || !input.value.trim()) return;
+    await api("/v1/threads/" + encodeURIComponent(thread.id), {
+      method: "PATCH", headers: {"Content-Type": "application/json"}, body: JSON.stringify({title: input.value}),
+    });
+    refreshThreads();
+  });
+}
+
+async function remove(node, thread) {
+  if (!node.classList.contains("confirm")) {  // the first click asks, the second deletes
+    node.classList.add("confirm");
+    node.textContent = "Delete?";
+    setTimeout(() => { node.classList.remove("confirm"); node.textContent = "✕"; }, 3000);
+    return;
+  }
+  await api("/v1/threads/" + encodeURIComponent(thread.id), {method: "DELETE"});
+  if (thread.id === state.thread) openThread(newThreadId(), false);
+  refreshThreads();
+  announce("Thread deleted");
+}
+
+// ---- documents ------------------------------------------------------------------------------------------------
+
+function uploadFile(file) {
+  const row = element("li", "upload");
+  row.appendChild(element("span", "name", file.name));
+  const bar = element("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.setAttribute("aria-label", "Uploading " + file.name);
+  row.appendChild(bar);
+  const status = element("span", "state muted", "uploading");
+  row.appendChild(status);
+  $("uploads").prepend(row);
+  const fail = (message) => { row.classList.add("failed"); status.textContent = message; bar.remove(); };
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const request = new XMLHttpRequest();  // fetch cannot report upload progress
+  request.open("POST", "/v1/documents");
+  if (state.apiKey) request.setRequestHeader("Authorization", "Bearer " + state.apiKey);
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) bar.value = Math.round(100 * event.loaded / event.total);
+  });
+  request.addEventListener("error", () => fail("upload failed: connection error"));
+  request.addEventListener("load", () => {
+    let body = {};
+    try { body = JSON.parse(request.responseText); } catch (_) { /* not JSON */ }
+    if (request.status === 401) $("key-form").hidden = false;
+    if (request.status !== 202) { fail("refused: " + ((body.error && body.error.message) || request.status)); return; }
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Indexing " + file.name);
+    status.textContent = "indexing";
+    follow(body.data[0], row, bar, status, fail);
+  });
+  request.send(form);
+}
+
+async function follow(job, row, bar, status, fail) {
+  for (;;) {
+    const response = await api("/v1/documents/jobs/" + job.id);
+    if (!response.ok) { fail("lost track of the job"); return; }
+    job = await response.json();
+    if (job.chunks_total) bar.value = Math.round(100 * job.chunks_done / job.chunks_total);
+    if (job.state === "done") {
+      bar.value = 100;
+      row.classList.add("done");
+      status.textContent = job.message;
+      refreshDocuments();
+      announce(job.file_name + " is indexed");
+      return;
+    }
+    if (job.state === "failed") { fail(job.message); return; }
+    status.textContent = job.state + (job.chunks_total ? " " + job.chunks_done + "/" + job.chunks_total + " chunks" : "");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+}
+
+async function refreshDocuments() {
+  const mine = await api("/v1/documents?prefix=" + encodeURIComponent("uploads/") + "&limit=1000");
+  const all = await api("/v1/documents?limit=1");
+  if (!mine.ok || !all.ok) return;
+  const list = $("document-list");
+  list.replaceChildren();
+  const body = await mine.json();
+  if (!body.data.length) list.appendChild(element("li", "muted", "None yet: add files above."));
+  for (const doc of body.data) {
+    const item = element("li");
+    item.dataset.id = doc.id;
+    const name = element("span", "", doc.title || doc.id);
+    name.title = doc.id;
+    item.appendChild(name);
+    item.appendChild(element("small", "muted chunks", doc.chunks + " chunk" + (doc.chunks === 1 ? "" : "s")));
+    item.appendChild(button("Remove", async () => {
+      const response = await api("/v1/documents/" + encodeURIComponent(doc.id), {method: "DELETE"});
+      if (response.ok) announce(doc.id + " removed");
+      refreshDocuments();
+    }, "remove"));
+    list.appendChild(item);
+  }
+  const total = (await all.json()).total;
+  $("knowledge-base").textContent = total + " documents in the index in all (yours and the knowledge base).";
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------------------
+
+$("ask").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = question.value.trim();
+  if (!text || state.controller) return;
+  question.value = "";
+  ask(text);
+});
+question.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("ask").requestSubmit();
+  }
+});
+document.addEventListener("keydown", (event) => { if (event.key === "Escape") stop(); });
+$("stop").addEventListener("click", stop);
+$("new").addEventListener("click", () => {
+  openThread(newThreadId(), false);
+  document.body.classList.remove("threads-open");
+  question.focus();
+});
+$("toggle-threads").addEventListener("click", (event) => {
+  const open = document.body.classList.toggle("threads-open");
+  event.currentTarget.setAttribute("aria-expanded", String(open));
+});
+$("toggle-documents").addEventListener("click", (event) => {
+  const panel = $("documents");
+  panel.hidden = !panel.hidden;
+  event.currentTarget.setAttribute("aria-expanded", String(!panel.hidden));
+  if (!panel.hidden) refreshDocuments();
+});
+$("files").addEventListener("change", (event) => {
+  for (const file of event.target.files) uploadFile(file);
+  event.target.value = "";
+});
+const drop = $("drop");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  for (const file of event.dataTransfer.files) uploadFile(file);
+});
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.apiKey = $("api-key").value.trim();
+  sessionStorage.setItem("apiKey", state.apiKey);
+  $("key-form").hidden = true;
+  refreshThreads();
+});
+for (const id of ["escalation", "cost-cap"]) {
+  const saved = localStorage.getItem(id);
+  if (saved !== null) $(id).value = saved;
+  $(id).addEventListener("change", () => localStorage.setItem(id, $(id).value));
+}
+
+const known = new URLSearchParams(location.hash.slice(1)).get("thread") || localStorage.getItem("thread");
+openThread(known || newThreadId(), Boolean(known));
+refreshThreads();

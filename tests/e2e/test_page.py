@@ -1,0 +1,259 @@
+"""The chat page in headless Chromium over a real socket, on scripted models (fast): rendering and its safety,
+threads across reloads, stop and regenerate, knobs, and the documents panel. tests/e2e/test_serve_real.py runs the
+same page on the shipped models."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as until
+from selenium.webdriver.support.ui import WebDriverWait
+
+from assistant.api import Assistant
+from assistant.server import PAGE_CSP
+from assistant.settings import ServerSettings, Settings
+from models.base import Message
+from models.fake import FakeChatModel
+from retrieval.documents import Document
+from retrieval.embedders import FakeEmbedder
+from retrieval.retriever import Retriever
+from tests.documents import minimal_pdf
+from tests.servers import GatedModel, Running, browser
+
+PLANTS = ('<img src=x onerror="window.pwned=1">\n\n[click me](javascript:window.pwned=2)\n\n'
+          '<script>window.pwned=3</script>\n\n![tracker](http://127.0.0.1:9/track.png)\n\n'
+          '<a href="#" onclick="window.pwned=4">link</a> <iframe src="javascript:window.pwned=5"></iframe>')
+MARKDOWN = ("Here is a list:\n\n- first item\n- second **bold** item\n\n```python\nprint('hi')\n```\n\n"
+            "| a | b |\n|---|---|\n| 1 | 2 |\n\n" + PLANTS)
+
+
+def _reply(messages: Sequence[Message]) -> str:
+    """The small model's scripted replies: markdown with XSS plants for chat, the evidence's own words for facts."""
+    prompt = "\n".join(str(message["content"]) for message in messages)
+    if "zorblax" in prompt.lower():
+        return "The zorblax is kept in the blue vault."
+    if "markdown" in prompt.lower():
+        return MARKDOWN
+    return "A plain answer."
+
+
+def _assistant(tmp_path: Path, small: FakeChatModel) -> Assistant:
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
+    retriever.add_documents([Document("planted.md", "Visitors note: " + PLANTS, "Planted <b>title</b>",
+                                      "planted.md")], progress=False)
+    large = FakeChatModel(name="large", responder=_reply)
+    return Assistant.from_parts(small, large, FakeEmbedder(), retriever, settings, tmp_path / "threads.sqlite")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Assistant]]:
+    instance = _assistant(tmp_path, FakeChatModel(name="small", responder=_reply))
+    with Running(instance, ServerSettings()) as running:
+        yield running.url, instance
+    instance.close()
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    driver = browser()
+    yield driver
+    driver.quit()
+
+
+def _ask(page: Any, text: str, count: int, timeout: float = 30) -> Any:
+    box = page.find_element(By.ID, "question")
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+    WebDriverWait(page, timeout).until(until.presence_of_element_located(
+        (By.CSS_SELECTOR, f".turn:nth-child({count}) .answer[data-state='done']")))
+    return page.find_elements(By.CSS_SELECTOR, ".turn")[count - 1]
+
+
+def test_the_page_has_a_strict_content_security_policy(served: tuple[str, Assistant]) -> None:
+    url, _ = served
+    for path in ("/", "/static/app.js", "/static/vendor/purify.min.js"):
+        response = httpx.get(url + path)
+        assert response.status_code == 200
+        assert response.headers["content-security-policy"] == PAGE_CSP
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "script-src 'self'" in PAGE_CSP and "unsafe" not in PAGE_CSP
+    assert httpx.get(url + "/static/../server.py").status_code == 404
+    assert httpx.get(url + "/static/%2e%2e/server.py").status_code == 404
+    assert httpx.get(url + "/static/vendor/VENDORED.md").status_code == 404  # only the shipped js/css/txt
+
+
+def test_markdown_is_rendered_and_planted_script_stays_inert(served: tuple[str, Assistant], page: Any) -> None:
+    url, _ = served
+    page.get(url + "/")
+    turn = _ask(page, "Show me some markdown please", 1)
+    answer = turn.find_element(By.CSS_SELECTOR, ".answer")
+    assert [item.text for item in answer.find_elements(By.CSS_SELECTOR, "ul li")] == ["first item",
+                                                                                     "second bold item"]
+    assert answer.find_element(By.CSS_SELECTOR, "pre code").text.startswith("print('hi')")
+    assert answer.find_element(By.CSS_SELECTOR, "pre .copy-code").text == "Copy"
+    assert answer.find_element(By.CSS_SELECTOR, "table td").text == "1"
+    # The plants: no image, script, iframe or handler survives, and no javascript: link.
+    assert not answer.find_elements(By.CSS_SELECTOR, "img, script, iframe, [onerror], [onclick]")
+    for link in answer.find_elements(By.TAG_NAME, "a"):
+        href = link.get_attribute("href") or ""
+        assert not href.lower().startswith("javascript"), href
+        assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    # A retrieved passage with the same plants is shown as text.
+    turn = _ask(page, "What does the visitors note say about onerror?", 2)
+    assert turn.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
+    sources = turn.find_element(By.CSS_SELECTOR, ".sources")
+    sources.find_element(By.TAG_NAME, "summary").click()
+    assert "Planted <b>title</b>" in sources.text
+    assert "<img src=x" in sources.find_element(By.TAG_NAME, "blockquote").text
+    assert not sources.find_elements(By.CSS_SELECTOR, "img, script, iframe, b")
+    assert page.execute_script("return window.pwned === undefined")
+    blocked = [entry["message"] for entry in page.get_log("browser") if "track.png" in entry["message"]]
+    assert not any("Refused" not in message for message in blocked), blocked  # never fetched
+
+
+def test_a_thread_survives_a_reload_and_can_be_renamed_and_deleted(served: tuple[str, Assistant],
+                                                                   page: Any) -> None:
+    url, instance = served
+    page.get(url + "/")
+    box = page.find_element(By.ID, "question")
+    box.send_keys("first line", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "second line")  # Shift+Enter: a new line
+    assert box.get_attribute("value") == "first line\nsecond line" and not page.find_elements(By.CLASS_NAME, "turn")
+    box.clear()
+    _ask(page, "What is 347 * 29?", 1)
+    turn = _ask(page, "Tell me about the weather", 2)
+    assert turn.find_element(By.CSS_SELECTOR, ".route").text in ("CHAT", "FACT")
+    assert turn.find_element(By.CSS_SELECTOR, ".tokens").text.endswith("tokens")
+    assert "FLOP" in turn.find_element(By.CSS_SELECTOR, ".flops").text
+    thread = page.execute_script("return localStorage.getItem('thread')")
+    page.refresh()
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 2)
+    restored = page.find_elements(By.CSS_SELECTOR, ".turn")
+    assert restored[0].find_element(By.CSS_SELECTOR, ".answer").text == "10063"
+    assert restored[0].find_element(By.CSS_SELECTOR, ".route").text == "MATH"
+    entry = WebDriverWait(page, 10).until(until.presence_of_element_located(
+        (By.CSS_SELECTOR, f"#threads li[data-id='{thread}']")))
+    assert "What is 347 * 29?" in entry.text and "2 turns" in entry.text
+    entry.find_element(By.CSS_SELECTOR, ".rename").click()
+    title = page.find_element(By.CSS_SELECTOR, "#threads input")
+    title.send_keys(Keys.CONTROL, "a")
+    title.send_keys("Sums and weather", Keys.ENTER)
+    WebDriverWait(page, 10).until(lambda driver: "Sums and weather" in driver.find_element(By.ID, "threads").text)
+    assert instance.threads.thread(thread).summary.title == "Sums and weather"  # type: ignore[union-attr]
+    delete = page.find_element(By.CSS_SELECTOR, f"#threads li[data-id='{thread}'] .delete")
+    delete.click()
+    delete.click()  # the first click asks
+    WebDriverWait(page, 10).until(lambda driver: not driver.find_elements(
+        By.CSS_SELECTOR, f"#threads li[data-id='{thread}']"))
+    assert instance.threads.thread(thread) is None and instance.history(thread) == []
+
+
+def test_regenerate_answers_again_in_place_of_the_last_turn(served: tuple[str, Assistant], page: Any) -> None:
+    url, instance = served
+    page.get(url + "/")
+    _ask(page, "What is 2 + 2?", 1)
+    turn = _ask(page, "Tell me about the weather", 2)
+    copy = turn.find_element(By.CSS_SELECTOR, ".actions .copy")
+    copy.click()
+    WebDriverWait(page, 5).until(lambda driver: copy.text == "Copied")
+    page.find_element(By.ID, "escalation").send_keys("always")
+    turn.find_element(By.CSS_SELECTOR, ".regenerate").click()
+    WebDriverWait(page, 10).until(until.presence_of_element_located(
+        (By.CSS_SELECTOR, ".turn:nth-child(2) .escalation.escalated")))
+    thread = page.execute_script("return localStorage.getItem('thread')")
+    record = instance.threads.thread(thread)
+    assert record is not None and [turn.question for turn in record.turns] == ["What is 2 + 2?",
+                                                                               "Tell me about the weather"]
+    assert record.turns[1].details["escalated"] is True
+    assert [message["content"] for message in instance.history(thread)][::2] == ["What is 2 + 2?",
+                                                                                 "Tell me about the weather"]
+
+
+def test_stop_aborts_the_answer_and_the_next_question_starts_at_once(tmp_path: Path, page: Any) -> None:
+    small = GatedModel("small", words=2000, seconds_per_word=0.01)
+    instance = _assistant(tmp_path, small)
+    try:
+        with Running(instance, ServerSettings(concurrency=1, queue_size=0)) as running:
+            page.get(running.url + "/")
+            box = page.find_element(By.ID, "question")
+            box.send_keys("Write a long story about dragons", Keys.ENTER)
+            WebDriverWait(page, 10).until(lambda driver: "word5" in driver.find_element(By.CLASS_NAME, "answer").text)
+            assert page.find_element(By.ID, "stop").is_displayed()
+            box.send_keys(Keys.ESCAPE)
+            WebDriverWait(page, 10).until(until.presence_of_element_located(
+                (By.CSS_SELECTOR, ".answer[data-state='stopped']")))
+            assert small.stopped.wait(5), "the model went on generating after Stop"
+            assert small.produced < 2000
+            small.words = 3
+            # One slot and no queue: this is answered only if the stopped turn gave its slot back.
+            turn = _ask(page, "Write a short poem about cats", 2, timeout=15)
+            assert turn.find_element(By.CSS_SELECTOR, ".answer").text == "word0 word1 word2"
+    finally:
+        instance.close()
+
+
+def test_the_documents_panel_uploads_indexes_cites_and_removes(served: tuple[str, Assistant], page: Any,
+                                                               tmp_path: Path) -> None:
+    url, instance = served
+    notes = tmp_path / "vault notes.md"
+    notes.write_text("# Vault notes\n\nThe zorblax is kept in the blue vault under the old mill.\n")
+    report = tmp_path / "report.pdf"
+    report.write_bytes(minimal_pdf("Quarterly report of the glimmerfish hatchery"))
+    bad = tmp_path / "program.exe"
+    bad.write_bytes(b"MZ\x90\x00binary")
+    page.get(url + "/")
+    page.find_element(By.ID, "toggle-documents").click()
+    files = page.find_element(By.ID, "files")
+    files.send_keys(f"{notes}\n{report}\n{bad}")
+    WebDriverWait(page, 30).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#uploads .done")) == 2)
+    refused = page.find_element(By.CSS_SELECTOR, "#uploads .failed").text
+    assert "refused" in refused and ".exe" not in refused.split("only")[-1]
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li")) == 2)
+    listed = {item.get_attribute("data-id"): item.text for item in
+              page.find_elements(By.CSS_SELECTOR, "#document-list li")}
+    assert set(listed) == {"uploads/vault notes.md", "uploads/report.pdf"}
+    assert "1 chunk" in listed["uploads/vault notes.md"]
+    turn = _ask(page, "Where is the zorblax kept?", 1)
+    assert "blue vault" in turn.find_element(By.CSS_SELECTOR, ".answer").text
+    turn.find_element(By.CSS_SELECTOR, ".sources summary").click()
+    assert "Vault notes" in turn.find_element(By.CSS_SELECTOR, ".sources").text
+    page.find_element(By.CSS_SELECTOR, "#document-list li[data-id='uploads/vault notes.md'] .remove").click()
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li")) == 1)
+    assert "uploads/vault notes.md" not in instance.retriever.store.documents()  # type: ignore[union-attr]
+    # Drag and drop onto the drop zone.
+    page.execute_script("""
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["# Dropped\\n\\nA dropped file about quokkas."], "dropped.md"));
+        document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+    """)
+    WebDriverWait(page, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li")) == 2)
+    assert "uploads/dropped.md" in instance.retriever.store.documents()  # type: ignore[union-attr]
+
+
+def test_an_upload_cut_off_midway_changes_nothing(served: tuple[str, Assistant]) -> None:
+    """S18: a client that sends half a multipart body and hangs up leaves no job and the index as it was."""
+    url, instance = served
+    port = int(url.rsplit(":", 1)[1])
+    before = set(instance.retriever.store.documents())  # type: ignore[union-attr]
+    boundary = "cutoff"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.md\"\r\n"
+            "Content-Type: text/markdown\r\n\r\n# Half\n\nThe zorblax ").encode()
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(b"POST /v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Content-Type: multipart/form-data; boundary=" + boundary.encode() +
+                           b"\r\nContent-Length: 5000\r\n\r\n" + head)
+        time.sleep(0.3)
+    time.sleep(0.5)
+    assert httpx.get(url + "/v1/documents/jobs").json()["data"] == []
+    assert set(instance.retriever.store.documents()) == before  # type: ignore[union-attr]
+    ok = httpx.post(url + "/v1/documents", files={"file": ("whole.md", b"# Whole\n\nA complete file.")})
+    assert ok.status_code == 202

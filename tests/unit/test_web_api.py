@@ -1,0 +1,289 @@
+"""The threads and documents APIs of the chat page, in-process with fakes: listing, restoring, renaming, deleting
+and regenerating threads; uploading (caps, types, sanitised names, key), indexing jobs and removing documents."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from assistant.api import Assistant
+from assistant.documents import UploadRejectedError, check_upload, safe_file_name
+from assistant.server import create_app
+from assistant.settings import McpSettings, ServerSettings, Settings
+from assistant.threads import TITLE_CHARS, ThreadStore, title_of
+from models.fake import FakeChatModel
+from retrieval.documents import Document
+from retrieval.embedders import FakeEmbedder
+from retrieval.retriever import Retriever
+from retrieval.store import read_current
+from tests.documents import minimal_pdf
+
+CHAT = "/v1/chat/completions"
+
+
+def _assistant(tmp_path: Path, *, index: bool = True) -> Assistant:
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    retriever = None
+    if index:
+        retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
+        retriever.add_documents([Document("sb50.txt", "The Denver Broncos won Super Bowl 50.", "Super Bowl 50")],
+                                progress=False)
+    small = FakeChatModel(name="small", price_per_million_tokens=0.05)
+    large = FakeChatModel(name="large", price_per_million_tokens=0.15)
+    return Assistant.from_parts(small, large, FakeEmbedder(), retriever,
+                                settings, tmp_path / "threads.sqlite")
+
+
+@pytest.fixture
+def assistant(tmp_path: Path) -> Iterator[Assistant]:
+    instance = _assistant(tmp_path)
+    yield instance
+    instance.close()
+
+
+def _client(assistant: Assistant, **server: Any) -> TestClient:
+    return TestClient(create_app(assistant, ServerSettings(**server), McpSettings(mount=False)),
+                      base_url="http://127.0.0.1")
+
+
+@pytest.fixture
+def client(assistant: Assistant) -> Iterator[TestClient]:
+    with _client(assistant, max_upload_bytes=4096) as running:
+        yield running
+
+
+def _ask(client: TestClient, question: str, thread: str | None = None, **extra: Any) -> dict[str, Any]:
+    headers = {"X-Thread-Id": thread} if thread else {}
+    response = client.post(CHAT, json={"messages": [{"role": "user", "content": question}], **extra}, headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _wait(client: TestClient, job: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while job["state"] in ("queued", "indexing"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.02)
+        job = client.get(f"/v1/documents/jobs/{job['id']}").json()
+    return job
+
+
+def _upload(client: TestClient, name: str, data: bytes, **headers: str) -> Any:
+    return client.post("/v1/documents", files={"file": (name, data)}, headers=headers)
+
+
+# ---- the thread store -------------------------------------------------------------------------------------------
+
+def test_the_store_lists_newest_first_and_replaces_a_regenerated_turn(tmp_path: Path) -> None:
+    store = ThreadStore(tmp_path / "t.sqlite")
+    store.record("a", "first question", "one", {"route": "CHAT"})
+    store.record("b", "other", "x", {})
+    store.record("a", "second", "two", {})
+    store.record("a", "second", "two again", {"route": "FACT"}, replace_last=True)
+    total, listed = store.threads()
+    assert total == 2 and [item.id for item in listed] == ["a", "b"]
+    record = store.thread("a")
+    assert record is not None and record.summary.title == "first question" and record.summary.turns == 2
+    assert [(turn.question, turn.answer) for turn in record.turns] == [("first question", "one"),
+                                                                       ("second", "two again")]
+    assert record.turns[1].details == {"route": "FACT"}
+    assert store.rename("a", "Renamed") and not store.rename("zzz", "x")
+    assert store.delete("a") and not store.delete("a") and store.thread("a") is None
+    store.close()
+
+
+def test_titles_are_one_line_and_cut() -> None:
+    assert title_of("  What is\n\tthis?  ") == "What is this?"
+    long = title_of("word " * 100)
+    assert len(long) == TITLE_CHARS and long.endswith("…")
+
+
+# ---- the threads API --------------------------------------------------------------------------------------------
+
+def test_threads_are_listed_restored_renamed_and_deleted(client: TestClient, assistant: Assistant) -> None:
+    assert client.get("/v1/threads").json() == {"object": "list", "total": 0, "data": []}
+    _ask(client, "What is 347 * 29?", "web-1")
+    _ask(client, "Which team won Super Bowl 50?", "web-1")
+    _ask(client, "Anonymous question, not kept")
+    listed = client.get("/v1/threads").json()
+    assert listed["total"] == 1
+    assert {key: listed["data"][0][key] for key in ("id", "title", "turns")} == {
+        "id": "web-1", "title": "What is 347 * 29?", "turns": 2}
+    thread = client.get("/v1/threads/web-1").json()
+    assert [message["role"] for message in thread["messages"]] == ["user", "assistant", "user", "assistant"]
+    first = thread["messages"][1]
+    assert first["content"] == "10063" and first["x_assistant"]["route"] == "MATH"
+    assert set(first["x_assistant"]) >= {"confidence", "escalated", "escalation_reason", "sources", "cost",
+                                         "wall_seconds"}
+    assert thread["messages"][3]["x_assistant"]["route"] in ("FACT", "CHAT")
+    renamed = client.patch("/v1/threads/web-1", json={"title": "  Sums\nand  sport "})
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Sums and sport"
+    assert client.patch("/v1/threads/web-1", json={"title": "   "}).status_code == 400
+    assert client.patch("/v1/threads/nope", json={"title": "x"}).status_code == 404
+    deleted = client.delete("/v1/threads/web-1")
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert client.get("/v1/threads/web-1").status_code == 404
+    assert client.delete("/v1/threads/web-1").status_code == 404
+    assert assistant.history("web-1") == []
+
+
+def test_paging_beyond_any_integer_sqlite_holds_is_a_400(client: TestClient) -> None:
+    """Found by Schemathesis: an offset of 5e31 reached SQLite and was a 500."""
+    for path in ("/v1/threads", "/v1/documents"):
+        assert client.get(path, params={"offset": 50358514300076833408644913561600}).status_code == 400
+        assert client.get(path, params={"offset": 10, "limit": 5}).status_code == 200
+
+
+def test_thread_ids_in_paths_are_validated(client: TestClient) -> None:
+    for bad in ("a%20b", "x" * 129, "%2e%2e"):
+        response = client.get(f"/v1/threads/{bad}")
+        assert response.status_code in (400, 404), bad
+        assert "error" in response.json()
+
+
+def test_regenerate_replaces_the_last_turn_for_the_models_too(client: TestClient, assistant: Assistant) -> None:
+    _ask(client, "Tell me a story", "web-2")
+    _ask(client, "Tell me another story", "web-2")
+    again = _ask(client, "Tell me another story", "web-2", regenerate=True, escalation="always")
+    assert again["x_assistant"]["escalated"] is True
+    record = assistant.threads.thread("web-2")
+    assert record is not None and [turn.question for turn in record.turns] == ["Tell me a story",
+                                                                               "Tell me another story"]
+    assert record.turns[1].details["escalated"] is True
+    assert [message["content"] for message in assistant.history("web-2")][::2] == ["Tell me a story",
+                                                                                    "Tell me another story"]
+    # The first turn regenerated: the thread starts again from nothing.
+    _ask(client, "Only question", "web-3")
+    _ask(client, "Only question, asked again", "web-3", regenerate=True)
+    assert [message["content"] for message in assistant.history("web-3")][::2] == ["Only question, asked again"]
+    refused = client.post(CHAT, json={"messages": [{"role": "user", "content": "x"}], "regenerate": True})
+    assert refused.status_code == 400 and "thread id" in refused.json()["error"]["message"]
+
+
+def test_the_cost_cap_keeps_the_large_model_out(tmp_path: Path) -> None:
+    instance = _assistant(tmp_path)
+    instance.models["small"].default_probability = 0.01  # type: ignore[attr-defined]  # unsure: would escalate
+    try:
+        with _client(instance) as client:
+            unsure = _ask(client, "Tell me a story", "web-4")
+            assert unsure["x_assistant"]["escalated"] is True
+            capped = _ask(client, "Tell me a story", "web-5", cost_cap_usd=0)
+            assert capped["x_assistant"]["escalated"] is False
+            assert "cost cap" in capped["x_assistant"]["escalation_reason"]
+            assert "large" not in capped["x_assistant"]["cost"]["per_model"]
+            assert client.post(CHAT, json={"messages": [{"role": "user", "content": "x"}],
+                                           "cost_cap_usd": -1}).status_code == 400
+    finally:
+        instance.close()
+
+
+# ---- uploads ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("given", "safe"), [
+    ("notes.md", "notes.md"), ("../../etc/passwd.md", "passwd.md"), ("..\\..\\windows\\x.txt", "x.txt"),
+    ("/abs/path/.hidden.md", "hidden.md"), ("a\x00b\x1f.md", "ab.md"), ("ok name (2).pdf", "ok name (2).pdf"),
+    ("x;rm -rf ~.md", "x_rm -rf _.md"), ("..", "document"), ("", "document"), ("ＡＢＣ.md", "ABC.md"),
+    ("%2e%2e%2fsecret.md", "_2e_2e_2fsecret.md")])
+def test_file_names_are_sanitised(given: str, safe: str) -> None:
+    assert safe_file_name(given) == safe
+    assert "/" not in safe_file_name(given) and not safe_file_name(given).startswith(".")
+
+
+def test_long_names_keep_their_suffix() -> None:
+    assert safe_file_name("a" * 500 + ".md") == "a" * 117 + ".md"
+
+
+@pytest.mark.parametrize(("name", "data", "status"), [
+    ("tool.exe", b"MZ binary", 415), ("notes", b"no suffix", 415), ("fake.pdf", b"not a pdf", 415),
+    ("latin.txt", "caf\xe9".encode("latin-1"), 415), ("empty.md", b"  \n", 415), ("big.md", b"x" * 5000, 413)])
+def test_bad_uploads_are_refused_before_anything_is_stored(name: str, data: bytes, status: int) -> None:
+    with pytest.raises(UploadRejectedError) as caught:
+        check_upload(name, data, 4096)
+    assert caught.value.status == status
+
+
+def test_upload_index_list_and_remove(client: TestClient, assistant: Assistant) -> None:
+    response = _upload(client, "../../secret/Vault notes.md", b"# Vault notes\n\nThe zorblax sleeps in the vault.")
+    assert response.status_code == 202, response.text
+    job = _wait(client, response.json()["data"][0])
+    assert job["state"] == "done" and job["documents"] == ["uploads/Vault notes.md"] and job["chunks_done"] == 1
+    pdf = _wait(client, _upload(client, "report.pdf", minimal_pdf("Glimmerfish hatchery report")).json()["data"][0])
+    assert pdf["state"] == "done"
+    listed = client.get("/v1/documents", params={"prefix": "uploads/"}).json()
+    assert listed["total"] == 2
+    assert {item["id"]: item["title"] for item in listed["data"]} == {"uploads/Vault notes.md": "Vault notes",
+                                                                     "uploads/report.pdf": "report"}
+    assert client.get("/v1/documents").json()["total"] == 3
+    hits = assistant.retriever.search("zorblax vault", k=1)  # type: ignore[union-attr]
+    assert hits[0].doc_id == "uploads/Vault notes.md"
+    # The same file again changes nothing; new text under the same name replaces it.
+    same = _wait(client, _upload(client, "Vault notes.md", b"# Vault notes\n\nThe zorblax sleeps in the vault.")
+                 .json()["data"][0])
+    assert same["state"] == "done" and "unchanged" in same["message"]
+    gone = client.delete("/v1/documents/" + "uploads/Vault%20notes.md")
+    assert gone.status_code == 200 and gone.json()["chunks"] == 1
+    assert client.delete("/v1/documents/uploads/Vault%20notes.md").status_code == 404
+    assert "uploads/Vault notes.md" not in assistant.retriever.store.documents()  # type: ignore[union-attr]
+    assert client.get("/v1/documents/jobs").json()["data"][0]["id"] == same["id"]
+
+
+def test_upload_refusals_are_clear(client: TestClient, assistant: Assistant) -> None:
+    refused = _upload(client, "tool.exe", b"MZ")
+    assert refused.status_code == 415 and refused.json()["error"]["code"] == "unsupported_file"
+    too_big = _upload(client, "big.md", b"x" * 5000)
+    assert too_big.status_code == 413
+    # One bad file refuses the whole request: nothing of it is queued.
+    mixed = client.post("/v1/documents", files=[("file", ("a.md", b"fine")), ("file", ("b.exe", b"MZ"))])
+    assert mixed.status_code == 415 and client.get("/v1/documents/jobs").json()["data"] == []
+    assert client.post("/v1/documents", json={"file": "x"}).status_code == 400
+    assert client.get("/v1/documents/jobs/" + "0" * 32).status_code == 404
+    assert client.get("/v1/documents/jobs/../../x").status_code in (400, 404)
+
+
+def test_a_file_that_fails_to_index_leaves_the_index_as_it_was(client: TestClient, assistant: Assistant) -> None:
+    before = read_current(assistant.retriever.directory)  # type: ignore[union-attr]
+    job = _wait(client, _upload(client, "broken.pdf", b"%PDF-1.4\nnot really a pdf at all").json()["data"][0])
+    assert job["state"] == "failed" and job["message"]
+    assert read_current(assistant.retriever.directory) == before  # type: ignore[union-attr]
+    assert set(assistant.retriever.store.documents()) == {"sb50.txt"}  # type: ignore[union-attr]
+
+
+def test_documents_and_threads_need_the_key_when_one_is_set(assistant: Assistant) -> None:
+    with _client(assistant, api_key=SecretStr("s3cret")) as keyed:
+        for method, path in (("get", "/v1/threads"), ("get", "/v1/threads/x"), ("delete", "/v1/threads/x"),
+                             ("get", "/v1/documents"), ("delete", "/v1/documents/sb50.txt"),
+                             ("get", "/v1/documents/jobs")):
+            assert getattr(keyed, method)(path).status_code == 401, path
+        assert _upload(keyed, "a.md", b"text").status_code == 401
+        assert _upload(keyed, "a.md", b"text", Authorization="Bearer s3cret").status_code == 202
+        assert keyed.get("/v1/threads", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert keyed.get("/").status_code == 200  # the page itself loads; it asks for the key on 401
+
+
+def test_an_assistant_without_an_index_says_so(tmp_path: Path) -> None:
+    instance = _assistant(tmp_path, index=False)
+    try:
+        with _client(instance) as client:
+            refused = _upload(client, "a.md", b"text")
+            assert refused.status_code == 409 and "no document index" in refused.json()["error"]["message"]
+            assert client.get("/v1/documents").json() == {"object": "list", "total": 0, "data": []}
+    finally:
+        instance.close()
+
+
+def test_a_thread_from_before_transcripts_is_restored_from_the_checkpoints(client: TestClient,
+                                                                          assistant: Assistant) -> None:
+    _ask(client, "What is 2 + 3?", "old-1")
+    assistant.threads.delete("old-1")  # as if answered by a version that kept no transcripts
+    restored = client.get("/v1/threads/old-1").json()
+    assert [message["content"] for message in restored["messages"]] == ["What is 2 + 3?", "5"]
+    assert restored["title"] == "What is 2 + 3?" and restored["messages"][1]["x_assistant"] is None
+    assert client.delete("/v1/threads/old-1").status_code == 200
+    assert client.get("/v1/threads/old-1").status_code == 404
