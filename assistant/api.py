@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,13 +53,17 @@ class Answer:
         """Tokens, FLOPs and money per model tier and in total."""
         per_tier: dict[str, dict[str, float]] = {}
         for item in self.usage:
-            tier = per_tier.setdefault(item["tier"], {"prompt_tokens": 0, "completion_tokens": 0, "flops": 0.0,
+            tier = per_tier.setdefault(item["tier"], {"prompt_tokens": 0, "evaluated_prompt_tokens": 0,
+                                                      "completion_tokens": 0, "flops": 0.0, "nominal_flops": 0.0,
                                                       "cost_usd": 0.0, "wall_seconds": 0.0, "calls": 0})
             for key in ("prompt_tokens", "completion_tokens", "flops", "cost_usd", "wall_seconds"):
                 tier[key] += item.get(key, 0)
+            tier["evaluated_prompt_tokens"] += item.get("evaluated_prompt_tokens", item.get("prompt_tokens", 0))
+            tier["nominal_flops"] += item.get("nominal_flops", item.get("flops", 0.0))
             tier["calls"] += 1
         total = {key: sum(values[key] for values in per_tier.values())
-                 for key in ("prompt_tokens", "completion_tokens", "flops", "cost_usd", "calls")}
+                 for key in ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops",
+                             "nominal_flops", "cost_usd", "calls")}
         return {"per_model": per_tier, "total": total}
 
     @property
@@ -122,7 +126,8 @@ class Assistant:
         self.threads = ThreadStore(path)
         self._cancelled: set[str] = set()
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
-                         settings=settings.assistant, cancelled=self._cancelled.__contains__)
+                         settings=settings.assistant, cancelled=self._cancelled.__contains__,
+                         similarity=self._similarity if retriever is not None else None)
         self.graph = build_graph(deps, checkpointer)
 
     @classmethod
@@ -153,6 +158,13 @@ class Assistant:
         if self.retriever is None or not len(self.retriever.store):
             return []
         return self.retriever.search(question, k=k)
+
+    def _similarity(self, question: str, sentences: Sequence[str]) -> list[float]:
+        """The embedder's cosine between the question and each sentence (for evidence_method embedding/both)."""
+        assert self.retriever is not None
+        embedder = self.retriever.embedder
+        return [float(value) for value in
+                embedder.embed_passages(list(sentences)) @ embedder.embed_queries([question])[0]]
 
     def _inputs(self, question: str, escalation: Escalation | None, threshold: float | None,
                 cost_cap_usd: float | None, max_tokens: int | None, request_id: str | None) -> TurnState:

@@ -21,7 +21,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from assistant.confidence import agreement, chat_confidence, citations, fact_confidence
-from assistant.passages import Evidence, cite, select_evidence
+from assistant.passages import Evidence, SentenceSimilarity, cite, select_evidence
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
 from assistant.prompts import NOT_FOUND, chat_messages, fact_messages, program_messages
 from assistant.routing import ROUTES, RouteDecision, Router
@@ -79,6 +79,7 @@ class GraphDeps:
     calculate: Calculator
     settings: AssistantSettings
     cancelled: Callable[[str], bool] = lambda request_id: False
+    similarity: SentenceSimilarity | None = None
 
 
 def _step(state: TurnState, name: str, started: float, **details: Any) -> list[dict[str, Any]]:
@@ -217,7 +218,8 @@ class _Nodes:
         started = time.perf_counter()
         hits = self.deps.search(state["question"], self.settings.fact_k)
         evidence = select_evidence(state["question"], hits, self.settings.evidence_chars,
-                                   self.settings.evidence_chunks)
+                                   self.settings.evidence_chunks, method=self.settings.evidence_method,
+                                   similarity=self.deps.similarity)
         sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
         return {"sources": sources, "evidence": [asdict(item) for item in evidence],
                 "trace": _step(state, "retrieve", started, hits=len(hits), evidence=len(evidence))}

@@ -49,8 +49,12 @@ class AssistantSettings(BaseModel):
         "large", description="Who writes word-problem programs: large (measured capability) or small (sampled).")
     word_problem_samples: int = Field(3, ge=1, le=9, description="Small-model programs sampled per problem.")
     fact_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for a FACT question.")
-    evidence_chars: int = Field(700, ge=100, le=20000, description="Evidence sent to the model, in characters.")
+    evidence_chars: int = Field(400, ge=100, le=20000, description=(
+        "Evidence sent to the model, in characters (chosen on dev: docs/BENCHMARKS.md, evidence budget)."))
     evidence_chunks: int = Field(3, ge=1, le=20, description="Chunks the evidence may come from.")
+    evidence_method: Literal["terms", "embedding", "both"] = Field(
+        "terms", description=("How evidence sentences are scored: question words (terms), the embedder's cosine "
+                              "(embedding), or both."))
     fact_max_tokens: int = Field(48, ge=4, le=1024, description="Longest FACT answer, in tokens.")
     chat_max_tokens: int = Field(256, ge=8, le=4096, description="Longest CHAT answer, in tokens.")
     history_turns: int = Field(4, ge=0, le=50, description="Earlier exchanges of the thread sent with CHAT.")

@@ -19,7 +19,17 @@ from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
 from eval.metrics import score
 from eval.stats import Interval, apgr_of, bootstrap, mean_interval, paired_difference, ratio_of_sums
-from eval.sweep import Sweep, accuracy, oracle_records, record_flops, routed_records, sweep, swept, uses_large
+from eval.sweep import (
+    Sweep,
+    accuracy,
+    oracle_records,
+    record_flops,
+    record_nominal_flops,
+    routed_records,
+    sweep,
+    swept,
+    uses_large,
+)
 
 ROUTES = ("FACT", "MATH", "CHAT")
 BASELINE = "large-only"
@@ -73,6 +83,7 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "large_calls": sum(1 for record in values if uses_large(record)),
         "tokens": tokens,
         "flops": sum(record_flops(record) for record in values),
+        "nominal_flops": sum(record_nominal_flops(record) for record in values),
         "cost_usd": sum(usage.get("cost_usd", 0.0) for record in values for usage in record.get("usage", [])),
         "wall_seconds": sum(walls),
         "cpu_seconds": sum(float(record.get("cpu_seconds", 0.0)) for record in values),
@@ -254,19 +265,27 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [f"Code: commit {provenance.get('commit', '?')[:12]}{dirty}"
                   f"; split: {meta.get('split', '?')}; record cache keys: "
                   f"{', '.join(f'{name} {key}' for name, key in meta.get('cache_keys', {}).items())}.", ""]
+    # Records that counted evaluated prompt tokens get a second FLOPs column: every token sent (older ones have one).
+    nominal = any(abs(summaries[name].get("nominal_flops", summaries[name]["flops"]) - summaries[name]["flops"]) > 0.5
+                  for name in names)
+    flops_note = ("FLOPs = 2 x parameters x tokens computed (prompt tokens restored from a cached prompt head are not "
+                  "computed; nominal: every token sent and generated)." if nominal else
+                  "FLOPs = 2 x parameters x tokens.")
     lines += ["Accuracy is over items with answers (chat items count for routing and cost only): SQuAD exact match "
               "for facts, numeric match for arithmetic and word problems, with its 95% bootstrap interval over items "
-              "(n = scored items). FLOPs = 2 x parameters x tokens.", ""]
+              f"(n = scored items). {flops_note}", ""]
     lines += ["| system | accuracy % [95% CI] | n | fact EM / F1 | large-model turns | escalated | FLOPs | "
-              "x large-only | wall s | x large-only | CPU s | p50 / p95 s | cost $ |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              + ("nominal FLOPs | " if nominal else "")
+              + "x large-only | wall s | x large-only | CPU s | p50 / p95 s | cost $ |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if nominal else "")]
     for name in names:
         summary = summaries[name]
+        nominal_cell = f"{summary.get('nominal_flops', summary['flops']):.3g} | " if nominal else ""
         lines.append(
             f"| {name} | {_ci(summary.get('accuracy_ci'))} | {summary['scored']} | "
             f"{_fmt(summary['exact_match'])} / {_fmt(summary['f1'])} | "
             f"{summary['large_calls']}/{summary['items']} | {summary['escalated']} | {summary['flops']:.3g} | "
-            f"{_ratio(summary['flops'], base and base['flops'])} | {summary['wall_seconds']:.0f} | "
+            f"{nominal_cell}{_ratio(summary['flops'], base and base['flops'])} | {summary['wall_seconds']:.0f} | "
             f"{_ratio(summary['wall_seconds'], base and base['wall_seconds'])} | {summary['cpu_seconds']:.0f} | "
             f"{_fmt(summary['latency_p50'], 2, 1)} / {_fmt(summary['latency_p95'], 2, 1)} | "
             f"{summary['cost_usd']:.4f} |")

@@ -26,8 +26,14 @@ def model_seconds(record: dict[str, Any], key: str) -> float:
 
 
 def record_flops(record: dict[str, Any]) -> float:
-    """FLOPs of every model call of a record."""
+    """FLOPs of every model call of a record (on the prompt tokens each call evaluated)."""
     return float(sum(usage.get("flops", 0.0) for usage in record.get("usage", [])))
+
+
+def record_nominal_flops(record: dict[str, Any]) -> float:
+    """FLOPs of every model call of a record as if every prompt token sent had been evaluated (records made before
+    evaluated tokens were counted have only this figure, under ``flops``)."""
+    return float(sum(usage.get("nominal_flops", usage.get("flops", 0.0)) for usage in record.get("usage", [])))
 
 
 def escalate_record(weak: dict[str, Any], strong: dict[str, Any], reason: str) -> dict[str, Any]:

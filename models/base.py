@@ -40,7 +40,11 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
-    """What one model call consumed. FLOPs ~ 2 x parameters x tokens; money from the tier's price."""
+    """What one model call consumed. FLOPs ~ 2 x parameters x tokens computed; money from the tier's price.
+
+    ``prompt_tokens`` were sent; ``evaluated_prompt_tokens`` were actually computed (the rest came from a cached
+    state of the same prompt head). None means the backend cannot tell, and counts every prompt token.
+    """
 
     model: str
     prompt_tokens: int
@@ -49,6 +53,7 @@ class Usage:
     cpu_seconds: float
     parameters: int
     price_per_million_tokens: float
+    evaluated_prompt_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -56,8 +61,18 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     @property
+    def computed_prompt_tokens(self) -> int:
+        """Prompt tokens the model evaluated (all of them when the backend cannot tell)."""
+        return self.prompt_tokens if self.evaluated_prompt_tokens is None else self.evaluated_prompt_tokens
+
+    @property
     def flops(self) -> float:
-        """Estimated floating-point operations: 2 x parameters x tokens processed."""
+        """Estimated floating-point operations: 2 x parameters x tokens computed (evaluated prompt + completion)."""
+        return 2.0 * self.parameters * (self.computed_prompt_tokens + self.completion_tokens)
+
+    @property
+    def nominal_flops(self) -> float:
+        """2 x parameters x every token sent and generated, as if no prompt token had been cached."""
         return 2.0 * self.parameters * self.total_tokens
 
     @property
@@ -68,7 +83,8 @@ class Usage:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict including the derived totals."""
         data = asdict(self)
-        data.update(total_tokens=self.total_tokens, flops=self.flops, cost_usd=self.cost_usd)
+        data.update(total_tokens=self.total_tokens, evaluated_prompt_tokens=self.computed_prompt_tokens,
+                    flops=self.flops, nominal_flops=self.nominal_flops, cost_usd=self.cost_usd)
         return data
 
 

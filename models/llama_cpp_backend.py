@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import threading
 import time
@@ -24,13 +25,16 @@ from models.base import (
 )
 from models.errors import ContextOverflowError, ModelError
 from models.probabilities import TokenProbabilityRecorder
+from models.prompt_cache import PromptStates, SavedState, common_prefix, evaluated_prompt_tokens
 
 
 class LlamaCppModel:
     """A local GGUF model. One llama.cpp context serves one completion at a time: callers queue on a lock.
 
     The chat template comes from the GGUF file and renders in llama-cpp-python's sandboxed Jinja
-    environment. Every call returns token probabilities via a logits processor (no ``logits_all``).
+    environment. Every call returns token probabilities via a logits processor (no ``logits_all``). The evaluated
+    states of recent kinds of prompt are kept (``prompt_cache_entries``) and restored when routes interleave, and
+    every call reports how many prompt tokens were really evaluated (``Usage.evaluated_prompt_tokens``).
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class LlamaCppModel:
         n_threads: int = 2,
         n_batch: int = 512,
         seed: int = 0,
+        prompt_cache_entries: int = 4,
     ) -> None:
         import llama_cpp  # deferred: importing llama_cpp loads the shared library
 
@@ -71,6 +76,17 @@ class LlamaCppModel:
                              "check the file is a chat GGUF model (`assistant models list`)") from error
         self.load_seconds = time.perf_counter() - started
         self.n_ctx = n_ctx
+        self.prompt_states = PromptStates(prompt_cache_entries)
+        self._evaluated: int | None = None
+        generate = self._llama.generate
+
+        def prepared_generate(tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+            # llama-cpp-python calls this with the rendered prompt's tokens, inside our lock.
+            tokens = list(tokens)
+            self._prepare(tokens)
+            return generate(tokens, *args, **kwargs)
+
+        self._llama.generate = prepared_generate  # type: ignore[method-assign]
 
     @property
     def llama(self) -> Any:
@@ -115,6 +131,7 @@ class LlamaCppModel:
             raise ValueError("max_tokens must be at least 1")
         grammar = self._grammar(json_schema) if json_schema is not None else None
         with self._lock:
+            self._evaluated = None
             recorder = TokenProbabilityRecorder(self._is_end_of_generation)
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             chunks = self._llama.create_chat_completion(
@@ -149,6 +166,7 @@ class LlamaCppModel:
                 chunks.close()
                 self._release_sampler()
                 recorder.release()
+                self._save_state()
             completion_tokens = recorder.completion_tokens(finish_reason)
             usage = Usage(
                 model=self.name,
@@ -158,12 +176,46 @@ class LlamaCppModel:
                 cpu_seconds=time.process_time() - cpu_start,
                 parameters=self.parameters,
                 price_per_million_tokens=self.price_per_million_tokens,
+                evaluated_prompt_tokens=self._evaluated,
             )
             text, calls = parse_tool_calls("".join(pieces), tool_names(tools)) if tools else ("".join(pieces), [])
             if tools and text:
                 yield TextDelta(text)
             yield Completion(text=text, finish_reason="tool_calls" if calls else finish_reason, usage=usage,
                              token_probabilities=recorder.probabilities(completion_tokens), tool_calls=calls)
+
+    def _prepare(self, prompt: list[int]) -> None:
+        """Restore the saved state sharing most of ``prompt`` when it shares more than the context, and note how
+        many prompt tokens llama-cpp-python will evaluate."""
+        llama = self._llama
+        context = llama.input_ids[: llama.n_tokens]
+        saved = self.prompt_states.best(prompt, common_prefix(context, prompt)) if len(self.prompt_states) else None
+        if saved is not None:
+            context = saved.tokens if self._restore(saved) else context[:0]
+        self._evaluated = evaluated_prompt_tokens(context, prompt, not getattr(llama, "_requires_eval", True))
+
+    def _restore(self, saved: SavedState) -> bool:
+        """Load a saved sequence state into the context; False (and an empty context) if llama.cpp refuses it."""
+        llama, size = self._llama, len(saved.state)
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        buffer = (ctypes.c_uint8 * size).from_buffer_copy(saved.state)
+        if self._llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, size, 0) != size:
+            llama.reset()
+            return False
+        llama.input_ids[: len(saved.tokens)] = saved.tokens
+        llama.n_tokens = len(saved.tokens)
+        llama._requires_eval = True
+        return True
+
+    def _save_state(self) -> None:
+        """Keep the context's state for this kind of prompt (about 1 ms; skipped when the cache is off)."""
+        llama = self._llama
+        if self.prompt_states.capacity <= 0 or llama.n_tokens <= 0:
+            return
+        size = self._llama_cpp.llama_state_seq_get_size(llama._ctx.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = self._llama_cpp.llama_state_seq_get_data(llama._ctx.ctx, buffer, size, 0)
+        self.prompt_states.store(llama.input_ids[: llama.n_tokens], bytes(buffer)[:written])
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens ``text`` takes in this model's vocabulary."""

@@ -86,7 +86,7 @@ class OpenAICompatibleModel:
         return Completion(
             text=text,
             finish_reason=_finish_reason(choice.get("finish_reason")),
-            usage=self._usage(prompt_tokens, completion_tokens, wall_start, cpu_start),
+            usage=self._usage(prompt_tokens, completion_tokens, wall_start, cpu_start, _cached(usage)),
             token_probabilities=probabilities,
             tool_calls=calls,
         )
@@ -130,7 +130,7 @@ class OpenAICompatibleModel:
         prompt_tokens = int(usage.get("prompt_tokens", _estimate_tokens(messages)))
         completion_tokens = int(usage.get("completion_tokens", len(probabilities) or content_chunks))
         yield Completion(text="".join(pieces), finish_reason=finish_reason,
-                         usage=self._usage(prompt_tokens, completion_tokens, wall_start, cpu_start),
+                         usage=self._usage(prompt_tokens, completion_tokens, wall_start, cpu_start, _cached(usage)),
                          token_probabilities=probabilities)
 
     def list_remote_models(self) -> list[str]:
@@ -258,7 +258,8 @@ class OpenAICompatibleModel:
             return True
         return False
 
-    def _usage(self, prompt_tokens: int, completion_tokens: int, wall_start: float, cpu_start: float) -> Usage:
+    def _usage(self, prompt_tokens: int, completion_tokens: int, wall_start: float, cpu_start: float,
+               cached_tokens: int | None) -> Usage:
         return Usage(
             model=self.name,
             prompt_tokens=prompt_tokens,
@@ -267,6 +268,7 @@ class OpenAICompatibleModel:
             cpu_seconds=time.process_time() - cpu_start,
             parameters=self.parameters,
             price_per_million_tokens=self.price_per_million_tokens,
+            evaluated_prompt_tokens=None if cached_tokens is None else max(0, prompt_tokens - cached_tokens),
         )
 
     def _unreachable(self, error: Exception) -> EndpointError:
@@ -293,3 +295,10 @@ def _finish_reason(value: Any) -> FinishReason:
 def _estimate_tokens(messages: Sequence[Message]) -> int:
     characters = sum(len(message.get("content") or "") for message in messages)
     return max(1, math.ceil(characters / _CHARS_PER_TOKEN_ESTIMATE))
+
+
+def _cached(usage: dict[str, Any]) -> int | None:
+    """Prompt tokens the server says it took from its cache (``usage.prompt_tokens_details.cached_tokens``)."""
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return int(cached) if isinstance(cached, int | float) else None

@@ -78,6 +78,9 @@ class LlamaSettings(BaseModel):
     n_ctx: int = Field(4096, ge=256, le=131072, description="Context length in tokens.")
     n_batch: int = Field(512, ge=8, le=8192, description="Prompt-processing batch size.")
     seed: int = Field(0, ge=0, description="Sampling seed (temperature 0 is greedy anyway).")
+    prompt_cache_entries: int = Field(
+        4, ge=0, le=64, description=("Evaluated prompt states each local model keeps (one per kind of prompt) and "
+                                     "restores instead of re-evaluating a shared head; 0 turns the cache off."))
 
 
 def spec_of(models: Mapping[str, ModelSpec], alias: str) -> ModelSpec:

@@ -171,3 +171,54 @@ def test_prompt_longer_than_the_context_is_a_clear_error(tiny_model: LlamaCppMod
     assert "n_ctx" in caught.value.hint
     assert not tiny_model.lock.locked()
     assert tiny_model.chat(QUESTION, max_tokens=3).text
+
+
+def _interleaved() -> list[list[Any]]:
+    fact = ("You answer a question using only the documents in the user's message. Reply with only the shortest "
+            "phrase from the documents that answers the question.")
+    documents = "<documents>\n[a#0] (A) Paris is the capital of France. The Eiffel Tower stands in Paris.\n</documents>"
+    chat = "You are a helpful, concise assistant."
+
+    def asked(system: str, text: str) -> list[Any]:
+        return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+    return [asked(fact, f"{documents}\nQuestion: What is the capital of France?"), asked(chat, "Say hello."),
+            asked(fact, f"{documents}\nQuestion: Where does the Eiffel Tower stand?"), asked(chat, "Name a colour."),
+            asked(fact, f"{documents}\nQuestion: Which city is the capital?"), asked(chat, "Say hello.")]
+
+
+def test_cached_prompt_heads_give_identical_answers_and_exact_evaluated_counts(model: LlamaCppModel) -> None:
+    """#19: with routes interleaving, restoring each kind of prompt's saved state changes no token of the answers
+    (greedy), and the evaluated-prompt count is what llama.cpp's own counter says it evaluated."""
+    import llama_cpp
+
+    context = model.llama._ctx.ctx
+
+    def run(cached: bool) -> list[tuple[str, int, int, int]]:
+        rows = []
+        model.llama.reset()
+        for messages in _interleaved():
+            if not cached:
+                model.llama.reset()  # a fresh context: every prompt token evaluated
+            llama_cpp.llama_perf_context_reset(context)
+            completion = model.chat(messages, max_tokens=16)
+            counted = llama_cpp.llama_perf_context(context).n_p_eval
+            rows.append((completion.text, completion.usage.prompt_tokens,
+                         int(completion.usage.evaluated_prompt_tokens or 0), int(counted)))
+        return rows
+
+    capacity = model.prompt_states.capacity
+    try:
+        model.prompt_states.capacity = 0
+        plain = run(cached=False)
+        model.prompt_states.capacity = 4
+        model.prompt_states._entries.clear()
+        cached = run(cached=True)
+    finally:
+        model.prompt_states.capacity = capacity
+    assert [row[0] for row in cached] == [row[0] for row in plain]
+    assert all(evaluated == prompt == counted for _, prompt, evaluated, counted in plain)
+    assert all(evaluated == counted for _, _, evaluated, counted in cached)
+    later_facts = [cached[index] for index in (2, 4)]
+    assert all(evaluated < 0.3 * prompt for _, prompt, evaluated, _ in later_facts), cached
+    assert sum(row[2] for row in cached) < 0.6 * sum(row[2] for row in plain)

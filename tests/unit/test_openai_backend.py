@@ -118,3 +118,15 @@ def test_unauthorised_hint_mentions_key() -> None:
     with pytest.raises(EndpointError) as caught:
         _model(lambda request: httpx.Response(401, text="bad key")).chat(MESSAGES)
     assert "api_key" in caught.value.hint
+
+
+def test_cached_prompt_tokens_reported_by_the_server_are_not_counted_as_computed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = _body()
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": 5}
+        return httpx.Response(200, json=body)
+
+    usage = _model(handler).chat(MESSAGES).usage
+    assert (usage.prompt_tokens, usage.evaluated_prompt_tokens) == (7, 2)
+    assert usage.flops == 2 * 1000 * 3 and usage.nominal_flops == 2 * 1000 * 8
+    assert usage.cost_usd == usage.total_tokens * usage.price_per_million_tokens / 1e6  # money: every token sent

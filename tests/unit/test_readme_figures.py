@@ -25,3 +25,17 @@ def test_committed_results_hold_no_dataset_text() -> None:
     for path in HEADLINE:
         document = load_results(path)
         assert all(set(item) == {"kind", "source", "split"} for item in document["items"].values())
+
+
+def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
+    """#19: FLOPs count evaluated prompt tokens; the report shows the nominal figure beside them, and results made
+    before (one figure) render as they always did."""
+    from eval.report import render_markdown, rescore
+
+    document = load_results(HEADLINE[0])
+    assert "nominal FLOPs" not in render_markdown(document)
+    for usage in next(iter(document["runs"]["large-only"].values()))["usage"]:
+        usage["nominal_flops"] = usage["flops"]
+        usage["flops"] = usage["flops"] / 2
+    rendered = render_markdown(rescore(document))
+    assert "nominal FLOPs" in rendered and "tokens computed" in rendered

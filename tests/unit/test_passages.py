@@ -1,0 +1,44 @@
+"""Evidence selection: sentence scores by question words, by the embedder's similarity, or both, within a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from assistant.passages import select_evidence, sentence_scores
+from retrieval.retriever import Hit
+
+TEXT = ("The stadium opened in 1987 after two years of work. Its roof is made of glass. "
+        "Crowds of forty thousand gather there each spring. The mayor praised the builders.")
+HIT = Hit("doc#0", "doc", TEXT, "Stadium", "doc", 1.0)
+
+
+def _favouring(word: str) -> object:
+    def similarity(question: str, sentences: Sequence[str]) -> list[float]:
+        return [0.9 if word in sentence else 0.1 for sentence in sentences]
+    return similarity
+
+
+def test_terms_score_the_question_words_a_sentence_holds() -> None:
+    scores = sentence_scores("When did the stadium open?", TEXT.split(". "))
+    assert scores[0] == max(scores) and scores[3] == 0
+
+
+def test_embedding_scores_come_from_the_similarity_and_both_adds_the_scaled_scores() -> None:
+    sentences = [sentence.strip() for sentence in TEXT.split(". ")]
+    similarity = _favouring("Crowds")
+    embedded = sentence_scores("How many people come?", sentences, "embedding", similarity)  # type: ignore[arg-type]
+    assert embedded == pytest.approx([0.1, 0.1, 0.9, 0.1])
+    both = sentence_scores("When did the stadium open?", sentences, "both", similarity)  # type: ignore[arg-type]
+    assert both[0] == pytest.approx(1.0 + 0.1 / 0.9) and both[2] == pytest.approx(1.0)
+    assert sentence_scores("q", sentences, "embedding", None) == sentence_scores("q", sentences)  # no embedder
+
+
+def test_the_method_changes_which_sentences_fit_the_budget() -> None:
+    question = "How many people come?"  # no question word appears in the answer's sentence
+    by_terms = select_evidence(question, [HIT], budget_chars=60, window=0)
+    by_meaning = select_evidence(question, [HIT], budget_chars=60, window=0, method="embedding",
+                                 similarity=_favouring("Crowds"))  # type: ignore[arg-type]
+    assert "forty thousand" in by_meaning[0].text and "forty thousand" not in "".join(e.text for e in by_terms)
+    assert all(len(item.text) <= 60 for item in by_meaning)
