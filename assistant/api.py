@@ -24,6 +24,7 @@ from retrieval.retriever import Hit, Retriever
 from tools.calculator import calculate
 
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+CANCEL_MEMORY_S = 3600.0
 # A turn is checkpointed once, when it ends: per-node checkpoints cost ~10 ms a turn in SQLite writes, and a turn
 # cut off midway is simply asked again (the thread keeps every finished turn).
 DURABILITY = "exit"
@@ -124,7 +125,7 @@ class Assistant:
         self._connection.execute("PRAGMA synchronous=NORMAL")
         checkpointer = SqliteSaver(self._connection)
         self.threads = ThreadStore(path)
-        self._cancelled: set[str] = set()
+        self._cancelled: dict[str, float] = {}  # request id -> when it was cancelled
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
                          settings=settings.assistant, cancelled=self._cancelled.__contains__,
                          similarity=self._similarity if retriever is not None else None)
@@ -246,7 +247,7 @@ class Assistant:
             finished = True
             yield {"type": "answer", "answer": answer}
         finally:
-            self._cancelled.discard(inputs["request_id"])
+            self._cancelled.pop(inputs["request_id"], None)
             if not persist and not finished:
                 self.forget(thread)
 
@@ -274,7 +275,7 @@ class Assistant:
                 else:
                     yield {"type": "completion", "completion": item}
         finally:
-            self._cancelled.discard(request_id)
+            self._cancelled.pop(request_id, None)
 
     async def aask(self, question: str, thread_id: str | None = None, **knobs: Any) -> Answer:
         """:meth:`ask` without blocking the event loop (runs in a worker thread)."""
@@ -310,9 +311,15 @@ class Assistant:
                 self.cancel(request_id)
 
     def cancel(self, request_id: str) -> None:
-        """Stop the turn ``request_id`` at its next generated token (streaming callers that went away)."""
+        """Stop the turn ``request_id`` at its next generated token (streaming callers that went away).
+
+        A turn removes its id when it ends; an id cancelled after its turn ended (or for no turn) is forgotten after
+        CANCEL_MEMORY_S, so abandoned requests cannot pile up."""
         if request_id:
-            self._cancelled.add(request_id)
+            now = time.monotonic()
+            for stale in [key for key, when in list(self._cancelled.items()) if now - when > CANCEL_MEMORY_S]:
+                self._cancelled.pop(stale, None)
+            self._cancelled[request_id] = now
 
     def forget(self, thread_id: str) -> None:
         """Delete a thread and every turn in it (what the models remember and the transcript people see)."""

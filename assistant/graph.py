@@ -26,7 +26,7 @@ from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
 from assistant.prompts import NOT_FOUND, chat_messages, fact_messages, program_messages
 from assistant.routing import ROUTES, RouteDecision, Router
 from assistant.settings import AssistantSettings
-from models.base import ChatModel, Completion, GenerationCancelledError, Message, TextDelta, cancellable
+from models.base import ChatModel, Completion, Message, TextDelta, cancellable
 from retrieval.retriever import Hit
 from tools.calculator import CalcResult
 from tools.errors import CalculatorError
@@ -35,10 +35,6 @@ Escalation = Literal["auto", "never", "always"]
 Search = Callable[[str, int], list[Hit]]
 Calculator = Callable[[str], CalcResult]
 PROGRAM_MAX_TOKENS = 256
-
-
-TurnCancelledError = GenerationCancelledError
-"""The caller went away or ran out of time; generation stopped at the next token."""
 
 
 class TurnState(TypedDict, total=False):
@@ -106,7 +102,7 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Cal
     """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming).
 
     ``cancelled`` is checked before every token; when it turns true the model's generator is closed (llama.cpp
-    stops generating) and the turn ends with TurnCancelledError.
+    stops generating) and the turn ends with GenerationCancelledError.
     """
     try:
         writer = get_stream_writer()

@@ -257,3 +257,21 @@ def test_an_upload_cut_off_midway_changes_nothing(served: tuple[str, Assistant])
     assert set(instance.retriever.store.documents()) == before  # type: ignore[union-attr]
     ok = httpx.post(url + "/v1/documents", files={"file": ("whole.md", b"# Whole\n\nA complete file.")})
     assert ok.status_code == 202
+
+
+def test_a_server_with_a_key_asks_the_page_for_it(tmp_path: Path, page: Any) -> None:
+    """Off loopback the API needs a key: the page asks for it once, then every call (chat, threads, uploads)
+    carries it."""
+    from pydantic import SecretStr
+
+    instance = _assistant(tmp_path, FakeChatModel(name="small", responder=_reply))
+    try:
+        with Running(instance, ServerSettings(api_key=SecretStr("s3cret"))) as running:
+            page.get(running.url + "/")
+            form = WebDriverWait(page, 10).until(until.visibility_of_element_located((By.ID, "key-form")))
+            form.find_element(By.ID, "api-key").send_keys("s3cret", Keys.ENTER)
+            WebDriverWait(page, 10).until(until.invisibility_of_element_located((By.ID, "key-form")))
+            assert _ask(page, "What is 6 * 7?", 1).find_element(By.CSS_SELECTOR, ".answer").text == "42"
+            WebDriverWait(page, 10).until(lambda driver: "What is 6 * 7?" in driver.find_element(By.ID, "threads").text)
+    finally:
+        instance.close()

@@ -359,3 +359,24 @@ def test_cli_chat_session_keeps_the_thread(monkeypatch: pytest.MonkeyPatch, caps
     reopened = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
     assert [m["content"] for m in reopened.history("cli-thread")][::2] == ["What is 6 * 7?",
                                                                              "Write a poem about the sea"]
+
+
+def test_ids_cancelled_after_their_turn_ended_are_forgotten(settings: Settings, retriever: Retriever,
+                                                             small: FakeChatModel, large: FakeChatModel,
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that leaves after its answer arrived cancels a turn that has already ended: its id must not stay
+    in memory for good (it did: one entry per such request, never removed)."""
+    import assistant.api as api
+
+    instance = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
+    clock = [1000.0]
+    monkeypatch.setattr(api.time, "monotonic", lambda: clock[0])
+    for number in range(50):
+        instance.cancel(f"finished-{number}")
+    assert len(instance._cancelled) == 50
+    clock[0] += api.CANCEL_MEMORY_S + 1
+    instance.cancel("late")
+    assert list(instance._cancelled) == ["late"]
+    answer = instance.ask("What is 2 + 2?")  # a turn running normally is unaffected
+    assert answer.text == "4"
+    instance.close()
