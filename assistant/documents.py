@@ -9,6 +9,7 @@ swaps in a finished copy): a failed or interrupted job leaves it as it was.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -148,25 +149,29 @@ class IndexingJobs:
 
     def _run(self, job: IndexingJob, data: bytes) -> None:
         self._set(job := replace(job, state="indexing"))
+        folder = tempfile.mkdtemp(prefix="assistant-upload-")
         try:
-            with tempfile.TemporaryDirectory(prefix="assistant-upload-") as folder:
-                staged = Path(folder) / job.file_name
-                staged.write_bytes(data)
-                documents = [replace(document, source=document.source.replace(str(staged), job.doc_id, 1),
-                                     doc_id=document.doc_id if document.doc_id.startswith(job.doc_id)
-                                     else f"{job.doc_id}:{document.doc_id}")
-                             for document in read_file(staged, job.doc_id)]
-
-            def progress(done: int, total: int) -> None:
-                self._set(replace(self.get(job.id) or job, chunks_done=done, chunks_total=total))
-
-            report = self.retriever.add_documents(documents, progress=False, on_progress=progress)
-        except (OSError, UnicodeError, RetrievalError) as error:
-            self._set(replace(job, state="failed", message=str(error), finished=time.time()))
-            return
+            self._index(job, data, Path(folder))
         except Exception as error:  # a broken PDF can raise anything: the job fails, the index stays as it was
-            self._set(replace(job, state="failed", message=f"{type(error).__name__}: {error}", finished=time.time()))
-            return
+            kind = "" if isinstance(error, OSError | UnicodeError | RetrievalError) else f"{type(error).__name__}: "
+            message = (kind + str(error)).replace(str(Path(folder) / job.file_name), job.file_name)
+            self._set(replace(job, state="failed", message=message.replace(folder, "upload"), finished=time.time()))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _index(self, job: IndexingJob, data: bytes, folder: Path) -> None:
+        """Read the staged file and add its documents; the job records what happened (errors propagate)."""
+        staged = folder / job.file_name
+        staged.write_bytes(data)
+        documents = [replace(document, source=document.source.replace(str(staged), job.doc_id, 1),
+                             doc_id=document.doc_id if document.doc_id.startswith(job.doc_id)
+                             else f"{job.doc_id}:{document.doc_id}")
+                     for document in read_file(staged, job.doc_id)]
+
+        def progress(done: int, total: int) -> None:
+            self._set(replace(self.get(job.id) or job, chunks_done=done, chunks_total=total))
+
+        report = self.retriever.add_documents(documents, progress=False, on_progress=progress)
         notes = [f"{doc} has the same text as {earlier}, which is indexed already"
                  for doc, earlier in report.duplicates]
         notes += [f"{doc} is held by another source ({held}); remove it first" for doc, held, _ in report.conflicts]

@@ -250,7 +250,7 @@ def test_upload_refusals_are_clear(client: TestClient, assistant: Assistant) -> 
 def test_a_file_that_fails_to_index_leaves_the_index_as_it_was(client: TestClient, assistant: Assistant) -> None:
     before = read_current(assistant.retriever.directory)  # type: ignore[union-attr]
     job = _wait(client, _upload(client, "broken.pdf", b"%PDF-1.4\nnot really a pdf at all").json()["data"][0])
-    assert job["state"] == "failed" and job["message"]
+    assert job["state"] == "failed" and job["message"] and "assistant-upload-" not in job["message"]
     assert read_current(assistant.retriever.directory) == before  # type: ignore[union-attr]
     assert set(assistant.retriever.store.documents()) == {"sb50.txt"}  # type: ignore[union-attr]
 
@@ -287,3 +287,8 @@ def test_a_thread_from_before_transcripts_is_restored_from_the_checkpoints(clien
     assert restored["title"] == "What is 2 + 3?" and restored["messages"][1]["x_assistant"] is None
     assert client.delete("/v1/threads/old-1").status_code == 200
     assert client.get("/v1/threads/old-1").status_code == 404
+
+
+def test_a_failed_job_names_the_file_not_the_servers_temporary_folder(client: TestClient) -> None:
+    job = _wait(client, _upload(client, "blank.pdf", minimal_pdf("")).json()["data"][0])
+    assert job["state"] == "failed" and job["message"] == "blank.pdf has no text"
