@@ -57,10 +57,9 @@ class Answer:
             tier = per_tier.setdefault(item["tier"], {"prompt_tokens": 0, "evaluated_prompt_tokens": 0,
                                                       "completion_tokens": 0, "flops": 0.0, "nominal_flops": 0.0,
                                                       "cost_usd": 0.0, "wall_seconds": 0.0, "calls": 0})
-            for key in ("prompt_tokens", "completion_tokens", "flops", "cost_usd", "wall_seconds"):
+            for key in ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops", "nominal_flops",
+                        "cost_usd", "wall_seconds"):
                 tier[key] += item.get(key, 0)
-            tier["evaluated_prompt_tokens"] += item.get("evaluated_prompt_tokens", item.get("prompt_tokens", 0))
-            tier["nominal_flops"] += item.get("nominal_flops", item.get("flops", 0.0))
             tier["calls"] += 1
         total = {key: sum(values[key] for values in per_tier.values())
                  for key in ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops",

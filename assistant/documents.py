@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from retrieval.documents import read_file
+from retrieval.documents import SUPPORTED_SUFFIXES, read_file
 from retrieval.errors import RetrievalError
 from retrieval.retriever import Retriever
 
 UPLOAD_PREFIX = "uploads/"
-UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".jsonl")
 MAX_NAME_CHARS = 120
 KEPT_JOBS = 200
 JobState = Literal["queued", "indexing", "done", "failed"]
@@ -63,8 +62,8 @@ def check_upload(name: str, data: bytes, max_bytes: int) -> str:
         raise UploadRejectedError(413, f"{name!r} is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
     safe = safe_file_name(name)
     suffix = Path(safe).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise UploadRejectedError(415, f"{name!r}: only {', '.join(UPLOAD_SUFFIXES)} files can be added")
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UploadRejectedError(415, f"{name!r}: only {', '.join(SUPPORTED_SUFFIXES)} files can be added")
     if not data.strip():
         raise UploadRejectedError(415, f"{name!r} is empty")
     if suffix == ".pdf":

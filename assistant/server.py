@@ -540,10 +540,9 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
 
     @app.delete(UPLOAD_PATH + "/{doc_id:path}")
     async def delete_document(doc_id: str) -> dict[str, Any]:
-        retriever = indexing().retriever
-        if doc_id not in retriever.store.documents():
+        chunks = await asyncio.to_thread(indexing().retriever.remove, doc_id)
+        if not chunks:
             raise HTTPException(404, f"no document {doc_id!r}")
-        chunks = await asyncio.to_thread(retriever.remove, doc_id)
         return {"id": doc_id, "object": "document.deleted", "deleted": True, "chunks": chunks}
 
     @app.post("/v1/chat/completions", response_model=None)

@@ -7,10 +7,12 @@ checkpoints. Both are written when a turn finishes; a turn that was stopped or f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,20 +149,14 @@ class ThreadStore:
         with self._lock:
             self._connection.close()
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._connection)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back when the block raises."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> sqlite3.Cursor:
-        cursor = self.connection.cursor()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back when the block raises."""
+        cursor = self._connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
-        return cursor
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            yield cursor
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")

@@ -59,9 +59,8 @@ def main() -> None:
         values["wall"].append(answer.wall_seconds * 1000)
         values["overhead"].append(answer.wall_seconds * 1000 - nodes_ms)
         values["logic"].append(max(0.0, nodes_ms - model_ms - tools_ms))
-        values["sent"].append(float(sum(usage["prompt_tokens"] for usage in answer.usage)))
-        values["evaluated"].append(float(sum(usage.get("evaluated_prompt_tokens", usage["prompt_tokens"])
-                                             for usage in answer.usage)))
+        values["sent"].append(float(answer.cost["total"]["prompt_tokens"]))
+        values["evaluated"].append(float(answer.cost["total"]["evaluated_prompt_tokens"]))
         routes[label].append(answer.route)
     results: dict[str, Any] = {"interleave": args.interleave,
                                "prompt_cache_entries": settings.llama.prompt_cache_entries}

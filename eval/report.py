@@ -266,8 +266,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                   f"; split: {meta.get('split', '?')}; record cache keys: "
                   f"{', '.join(f'{name} {key}' for name, key in meta.get('cache_keys', {}).items())}.", ""]
     # Records that counted evaluated prompt tokens get a second FLOPs column: every token sent (older ones have one).
-    nominal = any(abs(summaries[name].get("nominal_flops", summaries[name]["flops"]) - summaries[name]["flops"]) > 0.5
-                  for name in names)
+    nominal = any(abs(summaries[name]["nominal_flops"] - summaries[name]["flops"]) > 0.5 for name in names)
     flops_note = ("FLOPs = 2 x parameters x tokens computed (prompt tokens restored from a cached prompt head are not "
                   "computed; nominal: every token sent and generated)." if nominal else
                   "FLOPs = 2 x parameters x tokens.")
@@ -280,7 +279,7 @@ def render_markdown(results: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if nominal else "")]
     for name in names:
         summary = summaries[name]
-        nominal_cell = f"{summary.get('nominal_flops', summary['flops']):.3g} | " if nominal else ""
+        nominal_cell = f"{summary['nominal_flops']:.3g} | " if nominal else ""
         lines.append(
             f"| {name} | {_ci(summary.get('accuracy_ci'))} | {summary['scored']} | "
             f"{_fmt(summary['exact_match'])} / {_fmt(summary['f1'])} | "

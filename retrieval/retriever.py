@@ -175,14 +175,8 @@ class Retriever:
             spans = chunk_text(document.text, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
             pending.append((document, [(span.start, span.end) for span in spans]))
         records = self._records(store, pending)
-        quiet = not progress or not records
-        with tqdm(total=len(records), desc="embedding chunks", unit="chunk", disable=quiet) as bar:
-            for first in range(0, len(records), EMBED_BATCH):
-                batch = records[first : first + EMBED_BATCH]
-                store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
-                bar.update(len(batch))
-                if on_progress is not None:
-                    on_progress(first + len(batch), len(records))
+        self._embed_into(store, records, "embedding chunks", progress=progress and bool(records),
+                         on_progress=on_progress)
         report.chunks_added = len(records)
         if save and (records or report.replaced):
             store.save(self.directory)
@@ -223,14 +217,21 @@ class Retriever:
             fresh = ChunkStore(self.embedder.id, self.embedder.dimension, self.settings.index_type)
             fresh.next_id = draft.next_id
             fresh.generation = draft.generation
-            with tqdm(total=len(records), desc="re-embedding", unit="chunk", disable=not progress) as bar:
-                for first in range(0, len(records), EMBED_BATCH):
-                    batch = records[first : first + EMBED_BATCH]
-                    fresh.add(batch, self.embedder.embed_passages([record.text for record in batch]))
-                    bar.update(len(batch))
+            self._embed_into(fresh, records, "re-embedding", progress=progress)
             fresh.save(self.directory)
-            self._draft = fresh
+            self._draft = fresh  # what writing() swaps in when the block ends
         return len(records)
+
+    def _embed_into(self, store: ChunkStore, records: list[ChunkRecord], description: str, *, progress: bool,
+                    on_progress: Callable[[int, int], None] | None = None) -> None:
+        """Embed ``records`` in batches and add them to ``store``, reporting progress after every batch."""
+        with tqdm(total=len(records), desc=description, unit="chunk", disable=not progress) as bar:
+            for first in range(0, len(records), EMBED_BATCH):
+                batch = records[first : first + EMBED_BATCH]
+                store.add(batch, self.embedder.embed_passages([record.text for record in batch]))
+                bar.update(len(batch))
+                if on_progress is not None:
+                    on_progress(first + len(batch), len(records))
 
     def save(self) -> Path:
         """Persist the index (atomically: a crash leaves the previous generation loadable)."""

@@ -104,3 +104,16 @@ def browser(width: int = 1000, height: int = 900) -> Any:
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def ask_on_page(page: Any, question: str, count: int, timeout: float = 30) -> Any:
+    """Type ``question`` into the chat page, press Enter, and return the ``count``-th turn once it is answered."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page.find_element(By.ID, "question").send_keys(question, Keys.ENTER)
+    WebDriverWait(page, timeout).until(until.presence_of_element_located(
+        (By.CSS_SELECTOR, f".turn:nth-child({count}) .answer[data-state='done']")))
+    return page.find_elements(By.CSS_SELECTOR, ".turn")[count - 1]

@@ -26,7 +26,7 @@ from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
 from tests.documents import minimal_pdf
-from tests.servers import GatedModel, Running, browser
+from tests.servers import GatedModel, Running, ask_on_page, browser
 
 PLANTS = ('<img src=x onerror="window.pwned=1">\n\n[click me](javascript:window.pwned=2)\n\n'
           '<script>window.pwned=3</script>\n\n![tracker](http://127.0.0.1:9/track.png)\n\n'
@@ -70,15 +70,6 @@ def page() -> Iterator[Any]:
     driver.quit()
 
 
-def _ask(page: Any, text: str, count: int, timeout: float = 30) -> Any:
-    box = page.find_element(By.ID, "question")
-    box.send_keys(text)
-    box.send_keys(Keys.ENTER)
-    WebDriverWait(page, timeout).until(until.presence_of_element_located(
-        (By.CSS_SELECTOR, f".turn:nth-child({count}) .answer[data-state='done']")))
-    return page.find_elements(By.CSS_SELECTOR, ".turn")[count - 1]
-
-
 def test_the_page_has_a_strict_content_security_policy(served: tuple[str, Assistant]) -> None:
     url, _ = served
     for path in ("/", "/static/app.js", "/static/vendor/purify.min.js"):
@@ -95,7 +86,7 @@ def test_the_page_has_a_strict_content_security_policy(served: tuple[str, Assist
 def test_markdown_is_rendered_and_planted_script_stays_inert(served: tuple[str, Assistant], page: Any) -> None:
     url, _ = served
     page.get(url + "/")
-    turn = _ask(page, "Show me some markdown please", 1)
+    turn = ask_on_page(page, "Show me some markdown please", 1)
     answer = turn.find_element(By.CSS_SELECTOR, ".answer")
     assert [item.text for item in answer.find_elements(By.CSS_SELECTOR, "ul li")] == ["first item",
                                                                                      "second bold item"]
@@ -109,7 +100,7 @@ def test_markdown_is_rendered_and_planted_script_stays_inert(served: tuple[str, 
         assert not href.lower().startswith("javascript"), href
         assert link.get_attribute("rel") == "noopener noreferrer nofollow"
     # A retrieved passage with the same plants is shown as text.
-    turn = _ask(page, "What does the visitors note say about onerror?", 2)
+    turn = ask_on_page(page, "What does the visitors note say about onerror?", 2)
     assert turn.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
     sources = turn.find_element(By.CSS_SELECTOR, ".sources")
     sources.find_element(By.TAG_NAME, "summary").click()
@@ -129,8 +120,8 @@ def test_a_thread_survives_a_reload_and_can_be_renamed_and_deleted(served: tuple
     box.send_keys("first line", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "second line")  # Shift+Enter: a new line
     assert box.get_attribute("value") == "first line\nsecond line" and not page.find_elements(By.CLASS_NAME, "turn")
     box.clear()
-    _ask(page, "What is 347 * 29?", 1)
-    turn = _ask(page, "Tell me about the weather", 2)
+    ask_on_page(page, "What is 347 * 29?", 1)
+    turn = ask_on_page(page, "Tell me about the weather", 2)
     assert turn.find_element(By.CSS_SELECTOR, ".route").text in ("CHAT", "FACT")
     assert turn.find_element(By.CSS_SELECTOR, ".tokens").text.endswith("tokens")
     assert "FLOP" in turn.find_element(By.CSS_SELECTOR, ".flops").text
@@ -160,8 +151,8 @@ def test_a_thread_survives_a_reload_and_can_be_renamed_and_deleted(served: tuple
 def test_regenerate_answers_again_in_place_of_the_last_turn(served: tuple[str, Assistant], page: Any) -> None:
     url, instance = served
     page.get(url + "/")
-    _ask(page, "What is 2 + 2?", 1)
-    turn = _ask(page, "Tell me about the weather", 2)
+    ask_on_page(page, "What is 2 + 2?", 1)
+    turn = ask_on_page(page, "Tell me about the weather", 2)
     copy = turn.find_element(By.CSS_SELECTOR, ".actions .copy")
     copy.click()
     WebDriverWait(page, 5).until(lambda driver: copy.text == "Copied")
@@ -195,7 +186,7 @@ def test_stop_aborts_the_answer_and_the_next_question_starts_at_once(tmp_path: P
             assert small.produced < 2000
             small.words = 3
             # One slot and no queue: this is answered only if the stopped turn gave its slot back.
-            turn = _ask(page, "Write a short poem about cats", 2, timeout=15)
+            turn = ask_on_page(page, "Write a short poem about cats", 2, timeout=15)
             assert turn.find_element(By.CSS_SELECTOR, ".answer").text == "word0 word1 word2"
     finally:
         instance.close()
@@ -222,7 +213,7 @@ def test_the_documents_panel_uploads_indexes_cites_and_removes(served: tuple[str
               page.find_elements(By.CSS_SELECTOR, "#document-list li")}
     assert set(listed) == {"uploads/vault notes.md", "uploads/report.pdf"}
     assert "1 chunk" in listed["uploads/vault notes.md"]
-    turn = _ask(page, "Where is the zorblax kept?", 1)
+    turn = ask_on_page(page, "Where is the zorblax kept?", 1)
     assert "blue vault" in turn.find_element(By.CSS_SELECTOR, ".answer").text
     turn.find_element(By.CSS_SELECTOR, ".sources summary").click()
     assert "Vault notes" in turn.find_element(By.CSS_SELECTOR, ".sources").text
@@ -271,7 +262,7 @@ def test_a_server_with_a_key_asks_the_page_for_it(tmp_path: Path, page: Any) -> 
             form = WebDriverWait(page, 10).until(until.visibility_of_element_located((By.ID, "key-form")))
             form.find_element(By.ID, "api-key").send_keys("s3cret", Keys.ENTER)
             WebDriverWait(page, 10).until(until.invisibility_of_element_located((By.ID, "key-form")))
-            assert _ask(page, "What is 6 * 7?", 1).find_element(By.CSS_SELECTOR, ".answer").text == "42"
+            assert ask_on_page(page, "What is 6 * 7?", 1).find_element(By.CSS_SELECTOR, ".answer").text == "42"
             WebDriverWait(page, 10).until(lambda driver: "What is 6 * 7?" in driver.find_element(By.ID, "threads").text)
     finally:
         instance.close()

@@ -18,6 +18,7 @@ import pytest
 
 from assistant.settings import Settings
 from tests.documents import minimal_pdf
+from tests.servers import ask_on_page
 from tests.servers import browser as open_browser
 
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
@@ -133,18 +134,6 @@ ZORBLAX = ("# Zorblax care\n\nThe zorblax kept by Ellinor Quade is fed blue kelp
 SCREENSHOTS = Path(os.environ.get("ASSISTANT_SCREENSHOT_DIR", "bench/results/screenshots"))
 
 
-def _ask_on_page(page: Any, question: str, count: int, timeout: float = 240) -> Any:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as until
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    page.find_element(By.ID, "question").send_keys(question, Keys.ENTER)
-    WebDriverWait(page, timeout).until(until.presence_of_element_located(
-        (By.CSS_SELECTOR, f".turn:nth-child({count}) .answer[data-state='done']")))
-    return page.find_elements(By.CSS_SELECTOR, ".turn")[count - 1]
-
-
 def _cited(turn: Any) -> str:
     from selenium.webdriver.common.by import By
 
@@ -167,8 +156,9 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
     page: Any = open_browser(1280, 900)
     try:
         page.get(served + "/")
-        assert _ask_on_page(page, "What is 347 * 29?", 1).find_element(By.CSS_SELECTOR, ".answer").text == "10063"
-        fact = _ask_on_page(page, "Which NFL team represented the AFC at Super Bowl 50?", 2)
+        math = ask_on_page(page, "What is 347 * 29?", 1, timeout=240)
+        assert math.find_element(By.CSS_SELECTOR, ".answer").text == "10063"
+        fact = ask_on_page(page, "Which NFL team represented the AFC at Super Bowl 50?", 2, timeout=240)
         assert fact.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
         assert "broncos" in fact.find_element(By.CSS_SELECTOR, ".answer").text.lower()
         assert "Super Bowl 50" in _cited(fact)
@@ -208,11 +198,11 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
         WebDriverWait(page, 20).until(
             lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 2)
         page.find_element(By.ID, "toggle-documents").click()
-        kelp = _ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 3)
+        kelp = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 3, timeout=240)
         assert "kelp" in kelp.find_element(By.CSS_SELECTOR, ".answer").text.lower()
         cited = _cited(kelp)
         assert "Zorblax care" in cited and "<img src=x" in cited  # the plant is shown as text
-        year = _ask_on_page(page, "In what year did the Glimmerfish hatchery of Varnholt open?", 4)
+        year = ask_on_page(page, "In what year did the Glimmerfish hatchery of Varnholt open?", 4, timeout=240)
         assert "1987" in year.find_element(By.CSS_SELECTOR, ".answer").text
         assert "hatchery" in _cited(year)
         assert not page.find_elements(By.CSS_SELECTOR, "#log img, #log script, #log iframe")
@@ -229,7 +219,7 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
         listed = httpx.get(served + "/v1/documents", params={"prefix": "uploads/"}).json()
         assert [item["id"] for item in listed["data"]] == ["uploads/hatchery.pdf"]
         page.find_element(By.ID, "toggle-documents").click()
-        again = _ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 5)
+        again = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 5, timeout=240)
         assert "Zorblax care" not in _cited(again)
     finally:
         page.quit()
