@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from assistant.escalation import load_escalation_model
 from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
+from assistant.prompts import GENERAL_KNOWLEDGE_LABEL
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from assistant.text import normalize_question
@@ -44,6 +46,8 @@ class Answer:
     route_reason: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)
+    answerable: float | None = None
     calculation: dict[str, Any] | None = None
     usage: list[dict[str, Any]] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
@@ -73,6 +77,11 @@ class Answer:
         return "length" if writers and writers[-1].get("finish_reason") == "length" else "stop"
 
     @property
+    def general_knowledge(self) -> bool:
+        """Whether the documents did not answer the question and the answer comes from the model's own knowledge."""
+        return self.text.startswith(GENERAL_KNOWLEDGE_LABEL)
+
+    @property
     def cited(self) -> list[dict[str, Any]]:
         """The sources whose sentences were sent to the model."""
         return [source for source in self.sources if source.get("used")]
@@ -85,7 +94,8 @@ class Answer:
         """What people and clients are shown besides the text: route, confidence, escalation, sources, cost."""
         return {
             "route": self.route, "route_stage": self.route_stage,
-            "confidence": self.confidence, "escalated": self.escalated,
+            "confidence": self.confidence, "answerable": self.answerable,
+            "general_knowledge": self.general_knowledge, "escalated": self.escalated,
             "escalation_reason": self.escalation_reason,
             "sources": [{key: source.get(key) for key in ("chunk_id", "doc_id", "title", "score", "text", "used")}
                         for source in self.sources],
@@ -99,7 +109,8 @@ def _answer(state: dict[str, Any], thread_id: str, started: float) -> Answer:
         confidence=float(state.get("confidence", 0.0)), escalated=bool(state.get("escalated", False)),
         escalation_reason=state.get("escalation_reason", ""), route_stage=state.get("route_stage", ""),
         route_reason=state.get("route_reason", ""), sources=list(state.get("sources", [])),
-        signals=dict(state.get("signals", {})), calculation=state.get("calculation"),
+        signals=dict(state.get("signals", {})), features=dict(state.get("features", {})),
+        answerable=state.get("answerable"), calculation=state.get("calculation"),
         usage=list(state.get("usage", [])), trace=list(state.get("trace", [])),
         wall_seconds=round(time.perf_counter() - started, 4),
     )
@@ -127,7 +138,8 @@ class Assistant:
         self._cancelled: dict[str, float] = {}  # request id -> when it was cancelled
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
                          settings=settings.assistant, cancelled=self._cancelled.__contains__,
-                         similarity=self._similarity if retriever is not None else None)
+                         similarity=self._similarity if retriever is not None else None,
+                         escalation_model=load_escalation_model(settings.assistant.escalation_model))
         self.graph = build_graph(deps, checkpointer)
 
     @classmethod

@@ -1,4 +1,8 @@
-"""The routing graph (LangGraph): route -> calculate | word problem | retrieve + answer | chat -> check -> escalate?
+"""The routing graph (LangGraph): route -> calculate | word problem | retrieve -> answer | general | chat -> check
+-> escalate?
+
+A FACT turn whose documents do not answer the question (the learned ``answerable`` model, from retrieval features
+alone) goes to ``general``: a closed-book answer labelled as not coming from the documents, citing nothing.
 
 ``check`` ends the turn itself when it keeps the draft, and ``escalate`` ends it with the large model's answer:
 every superstep after a model call runs with caches the model has just flushed, so the turn takes as few as it can.
@@ -20,10 +24,19 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from assistant.confidence import agreement, chat_confidence, citations, fact_confidence
+from assistant.confidence import agreement, citations, fact_confidence
+from assistant.escalation import EMPTY_MODEL, EscalationModel
+from assistant.features import chat_features, fact_features, retrieval_features
 from assistant.passages import Evidence, SentenceSimilarity, cite, select_evidence
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
-from assistant.prompts import NOT_FOUND, chat_messages, fact_messages, program_messages
+from assistant.prompts import (
+    GENERAL_KNOWLEDGE_LABEL,
+    NOT_FOUND,
+    chat_messages,
+    fact_messages,
+    general_messages,
+    program_messages,
+)
 from assistant.routing import ROUTES, RouteDecision, Router
 from assistant.settings import AssistantSettings
 from models.base import ChatModel, Completion, Message, TextDelta, cancellable
@@ -57,6 +70,8 @@ class TurnState(TypedDict, total=False):
     answer: str
     confidence: float
     signals: dict[str, float]
+    features: dict[str, float]
+    answerable: float | None
     escalated: bool
     escalation_reason: str
     calculation: dict[str, Any] | None
@@ -76,6 +91,7 @@ class GraphDeps:
     settings: AssistantSettings
     cancelled: Callable[[str], bool] = lambda request_id: False
     similarity: SentenceSimilarity | None = None
+    escalation_model: EscalationModel = EMPTY_MODEL
 
 
 def _step(state: TurnState, name: str, started: float, **details: Any) -> list[dict[str, Any]]:
@@ -143,7 +159,8 @@ class _Nodes:
         update: TurnState = {
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
-            "confidence": 0.0, "signals": {}, "escalated": False, "escalation_reason": "", "calculation": None,
+            "confidence": 0.0, "signals": {}, "features": {}, "answerable": None, "escalated": False,
+            "escalation_reason": "", "calculation": None,
             "usage": [], "trace": [],
         }
         if decision.usage is not None:
@@ -217,8 +234,49 @@ class _Nodes:
                                    self.settings.evidence_chunks, method=self.settings.evidence_method,
                                    similarity=self.deps.similarity)
         sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
-        return {"sources": sources, "evidence": [asdict(item) for item in evidence],
-                "trace": _step(state, "retrieve", started, hits=len(hits), evidence=len(evidence))}
+        features = retrieval_features(state["question"], sources, " ".join(item.text for item in evidence))
+        answerable = self.deps.escalation_model.probability("answerable", features)
+        return {"sources": sources, "evidence": [asdict(item) for item in evidence], "features": features,
+                "answerable": None if answerable is None else round(answerable, 4),
+                "trace": _step(state, "retrieve", started, hits=len(hits), evidence=len(evidence),
+                               answerable=answerable)}
+
+    def after_retrieve(self, state: TurnState) -> str:
+        answerable = state.get("answerable")
+        if answerable is not None and answerable < self.settings.answerable_threshold:
+            return "general"
+        return "answer_fact"
+
+    def general(self, state: TurnState) -> TurnState:
+        """The documents do not answer the question: say so, and answer closed-book (the small model, or the large
+        one when escalation is forced or the small model's answer is empty or loops), citing nothing."""
+        started = time.perf_counter()
+        mode = state.get("escalation", "auto")
+        usage = list(state.get("usage", []))
+        attempts = [("large", self.deps.large)] if mode == "always" else [("small", self.deps.small)]
+        if mode == "auto":
+            attempts.append(("large", self.deps.large))
+        text, confidence, features, escalated = "", 0.0, {}, False
+        for position, (tier, model) in enumerate(attempts):
+            completion = _stream(model, tier, general_messages(state["question"]), self._cancelled(state),
+                                 max_tokens=_budget(state, self.settings.fact_max_tokens), temperature=0.0)
+            usage.append(_usage_entry("general" if position == 0 else "escalate", tier, completion))
+            text = completion.text.strip()
+            escalated = tier == "large"
+            features = chat_features(state["question"], text, completion.token_probabilities,
+                                     finish_reason=completion.finish_reason)
+            confidence = self._chat_confidence(features)
+            if confidence >= self.settings.chat_threshold:
+                break
+        answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"
+        reason = (f"the documents do not answer this (answerable {state.get('answerable', 0.0):.2f} < "
+                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge")
+        return {"draft": answer, "confidence": confidence, "escalated": escalated, "escalation_reason": reason,
+                "signals": {"answerable": float(state.get("answerable") or 0.0)},
+                "features": state.get("features", {}) | {f"general_{k}": v for k, v in features.items()},
+                "sources": [source | {"used": False} for source in state.get("sources", [])],
+                "usage": usage, "trace": _step(state, "general", started, tiers=[t for t, _ in attempts])} | _final(
+                    state, answer)
 
     @staticmethod
     def _evidence(state: TurnState) -> list[Evidence]:
@@ -233,10 +291,19 @@ class _Nodes:
         not_found = NOT_FOUND in text.lower()
         if not not_found:
             text = cite(text, evidence)
+        evidence_text = " ".join(item.text for item in evidence)
+        features = fact_features(state["question"], text, evidence_text, state.get("sources", []),
+                                 completion.token_probabilities, not_found=not_found,
+                                 finish_reason=completion.finish_reason)
+        learned = self.deps.escalation_model.probability("fact", features)
         top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
-        confidence, signals = fact_confidence(completion.token_probabilities, text,
-                                              " ".join(item.text for item in evidence), top_dense, not_found)
-        return {"draft": text, "confidence": confidence, "signals": signals,
+        confidence, signals = fact_confidence(completion.token_probabilities, text, evidence_text, top_dense,
+                                              not_found)
+        if learned is not None:
+            confidence = round(learned, 4)
+            signals = {"p_correct": confidence, **dict(self.deps.escalation_model.models["fact"].contributions(
+                features))}
+        return {"draft": text, "confidence": confidence, "signals": signals, "features": features,
                 "usage": _usage(state, step, tier, completion),
                 "trace": _step(state, step, started, tier=tier, cited=citations(text))}
 
@@ -250,9 +317,21 @@ class _Nodes:
         messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
         completion = _stream(model, tier, messages, self._cancelled(state),
                              max_tokens=_budget(state, self.settings.chat_max_tokens), temperature=0.0)
-        confidence, signals = chat_confidence(completion.token_probabilities)
-        return {"draft": completion.text.strip(), "confidence": confidence, "signals": signals,
+        text = completion.text.strip()
+        features = chat_features(state["question"], text, completion.token_probabilities,
+                                 finish_reason=completion.finish_reason)
+        confidence = self._chat_confidence(features)
+        signals = {"repetition": round(features["repetition"], 4), "empty": features["empty"]}
+        return {"draft": text, "confidence": confidence, "signals": signals, "features": features,
                 "usage": _usage(state, step, tier, completion), "trace": _step(state, step, started, tier=tier)}
+
+    def _chat_confidence(self, features: dict[str, float]) -> float:
+        """A free-form answer's confidence: the learned ``chat`` model when trained, else 1 minus how much it loops
+        (an empty answer scores 0)."""
+        learned = self.deps.escalation_model.probability("chat", features)
+        if learned is not None:
+            return round(learned, 4)
+        return round(0.0 if features.get("empty") else 1.0 - features.get("repetition", 0.0), 4)
 
     def chat(self, state: TurnState) -> TurnState:
         return self._chat_answer(state, self.deps.small, "small", "chat")
@@ -327,12 +406,14 @@ def build_graph(deps: GraphDeps, checkpointer: Any = None) -> Any:
     """The compiled graph for these models, router, search and calculator (one per Assistant)."""
     nodes = _Nodes(deps)
     graph = StateGraph(TurnState)
-    for name in ("route", "calculate", "word_problem", "retrieve", "answer_fact", "chat", "check", "escalate"):
+    for name in ("route", "calculate", "word_problem", "retrieve", "answer_fact", "general", "chat", "check",
+                 "escalate"):
         graph.add_node(name, getattr(nodes, name))
     graph.add_edge(START, "route")
     graph.add_conditional_edges("route", nodes.after_route,
                                 ["calculate", "word_problem", "retrieve", "chat"])
-    graph.add_edge("retrieve", "answer_fact")
+    graph.add_conditional_edges("retrieve", nodes.after_retrieve, ["answer_fact", "general"])
+    graph.add_edge("general", END)
     for name in ("calculate", "word_problem", "answer_fact", "chat"):
         graph.add_edge(name, "check")
     graph.add_conditional_edges("check", nodes.after_check, ["escalate", END])

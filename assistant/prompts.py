@@ -17,6 +17,8 @@ FACT_SYSTEM = (
     f"that answers the question. If the documents do not answer it, reply exactly: {NOT_FOUND}"
 )
 CHAT_SYSTEM = "You are a helpful, concise assistant."
+GENERAL_SYSTEM = "Answer the question with just the answer, in as few words as possible."
+GENERAL_KNOWLEDGE_LABEL = "Not in your documents; from general knowledge:"
 PROGRAM_SYSTEM = (
     "Solve the word problem as a short program. Write one step for each quantity you need: a snake_case name and "
     "an arithmetic expression using only numbers, + - * / ( ), % and the names of earlier steps. The last step is "
@@ -45,6 +47,11 @@ def fact_messages(question: str, evidence: list[Evidence]) -> list[Message]:
         {"role": "system", "content": FACT_SYSTEM},
         {"role": "user", "content": f"{documents_block(evidence)}\nQuestion: {question}"},
     ]
+
+
+def general_messages(question: str) -> list[Message]:
+    """A closed-book FACT prompt, for questions the documents do not answer."""
+    return [{"role": "system", "content": GENERAL_SYSTEM}, {"role": "user", "content": question}]
 
 
 def program_messages(question: str) -> list[Message]:

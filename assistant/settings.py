@@ -41,9 +41,16 @@ class AssistantSettings(BaseModel):
 
     threshold: float = Field(0.5, ge=0, le=1, description="Escalate FACT and MATH turns below this confidence.")
     chat_threshold: float = Field(
-        0.15, ge=0, le=1,
-        description="Escalate CHAT turns below this confidence (the 10th-percentile token probability of a long "
-                    "free-form answer is low even when it is fine, so chat needs its own, lower threshold).")
+        0.5, ge=0, le=1,
+        description=("Escalate CHAT turns below this confidence. Chat answers have no reference to learn from, so "
+                     "their confidence is 1 minus the share of repeated 4-grams (0 when empty): a looping or empty "
+                     "answer escalates, a low token probability alone does not."))
+    answerable_threshold: float = Field(
+        0.5, ge=0, le=1,
+        description=("Below this probability that the documents answer a FACT question (the learned `answerable` "
+                     "model) the assistant says so and answers from general knowledge."))
+    escalation_model: Path | None = Field(
+        None, description="JSON weights of the learned escalation models (default: the shipped, dev-trained file).")
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")
     word_problems: Literal["large", "small"] = Field(
         "large", description="Who writes word-problem programs: large (measured capability) or small (sampled).")

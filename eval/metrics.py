@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from assistant.confidence import strip_citations
-from assistant.prompts import NOT_FOUND
+from assistant.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
@@ -46,8 +46,9 @@ def f1_score(prediction: str, truth: str) -> float:
 
 
 def clean_fact_answer(text: str) -> str:
-    """The answer a model gave, without citations or the "not in the documents" refusal."""
-    stripped = strip_citations(text)
+    """The answer a model gave, without citations, the general-knowledge label, or the "not in the documents"
+    refusal."""
+    stripped = strip_citations(text).removeprefix(GENERAL_KNOWLEDGE_LABEL).strip()
     return "" if NOT_FOUND in stripped.lower() else stripped
 
 

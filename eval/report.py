@@ -81,6 +81,8 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "escalated": sum(1 for record in values
                          if any(usage.get("step") == "escalate" for usage in record.get("usage", []))),
         "large_calls": sum(1 for record in values if uses_large(record)),
+        # FACT turns answered "not in your documents; from general knowledge"
+        "general_knowledge": sum(1 for record in values if record.get("general_knowledge")),
         "tokens": tokens,
         "flops": sum(record_flops(record) for record in values),
         "nominal_flops": sum(record_nominal_flops(record) for record in values),

@@ -129,7 +129,8 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
         for name in run_names:
             runs[name] = run_system(make(name), items, item_cache, progress=progress)
     failed = {name: run.errors for name, run in runs.items() if run.errors}
-    meta = {"created": timestamp(), "suite": suite, "split": loaded.split, "limit": limit,
+    meta = {"created": timestamp(), "suite": suite, "split": loaded.split, "answerable": loaded.answerable,
+            "limit": limit,
             "git": git_state(), "settings": recorded_settings(settings),
             "models": {tier: model_fingerprint(settings, tier) for tier in ("small", "large")},
             "systems": systems, "command": command,

@@ -31,14 +31,17 @@ from eval.datasets import (
     squad_items,
     squad_shift_items,
 )
-from eval.splits import Split
-from retrieval.squad import SHIFT_NAMES, Paragraph, load_squad_shift
+from eval.splits import Split, split_of, squad_group
+from retrieval.squad import SHIFT_NAMES, Paragraph, load_squad_dev, load_squad_shift
 
 MIXED_SEED = 20261123
 ROUTING_SEED = 20261124
 SHIFT_SEED = 20261201
 MIXED_COMPOSITION: dict[Kind, int] = {"fact": 200, "arithmetic": 120, "word_problem": 100, "chat": 80}
 SHIFT_SIZE = 200
+ESCALATION_SEED = 20261202
+ESCALATION_FACTS = 600
+UNANSWERABLE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Suite:
     split: str
     corpus: tuple[Paragraph, ...] | None = None
     corpus_name: str | None = None
+    answerable: bool = True
 
 
 def _sample(generator: random.Random, items: list[EvalItem], count: int) -> list[EvalItem]:
@@ -87,6 +91,38 @@ def shift_suite(cache_dir: Path, name: str, *, progress: bool = True, size: int 
     return Suite(f"shift-{name}", items, "test", data.paragraphs, f"squadshifts-{name}")
 
 
+def escalation_fact_items(cache_dir: Path, *, progress: bool = True, size: int = ESCALATION_FACTS) -> list[EvalItem]:
+    """``facts-dev``: more dev-split SQuAD questions to fit the escalation models on, disjoint from ``mixed-dev`` and
+    ``routing-dev``."""
+    taken = {item.id for item in routing_items(cache_dir, "dev", progress=progress)}
+    taken |= {item.id for item in mixed_items(cache_dir, "dev", progress=False)}
+    generator = random.Random(f"{ESCALATION_SEED}:facts")  # noqa: S311 - a reproducible sample, not a secret
+    fresh = [item for item in squad_items(cache_dir, progress=False) if item.split == "dev" and item.id not in taken]
+    return _sample(generator, fresh, size)
+
+
+def unanswerable_dev_suite(cache_dir: Path, *, progress: bool = True, size: int = UNANSWERABLE_SIZE) -> Suite:
+    """``unanswerable-dev``: dev-split SQuAD questions asked over the test-split articles' paragraphs only, so
+    their answers are in no document (the corpus holds other Wikipedia articles)."""
+    data = load_squad_dev(cache_dir, progress=progress)
+    corpus = tuple(paragraph for paragraph in data.paragraphs if split_of(squad_group(paragraph.title)) == "test")
+    taken = {item.id for item in escalation_fact_items(cache_dir, progress=False)}
+    generator = random.Random(f"{ESCALATION_SEED}:unanswerable")  # noqa: S311 - a reproducible sample
+    fresh = [item for item in squad_items(cache_dir, progress=False) if item.split == "dev" and item.id not in taken]
+    return Suite("unanswerable-dev", _sample(generator, fresh, size), "dev", corpus, "squad-test-articles",
+                 answerable=False)
+
+
+def unanswerable_test_suite(cache_dir: Path, *, progress: bool = True, size: int = UNANSWERABLE_SIZE) -> Suite:
+    """``unanswerable-test``: SQuADShifts questions (a third from each set) asked over the default SQuAD knowledge
+    base, which holds none of their documents."""
+    generator = random.Random(f"{ESCALATION_SEED}:unanswerable-test")  # noqa: S311 - a reproducible sample
+    items = [item for position, name in enumerate(SHIFT_NAMES)
+             for item in _sample(generator, squad_shift_items(cache_dir, name, progress=progress),
+                                 size - 2 * (size // 3) if position == 0 else size // 3)]
+    return Suite("unanswerable-test", items, "test", answerable=False)
+
+
 def routing_items(cache_dir: Path, split: Split, *, progress: bool = True) -> list[EvalItem]:
     """Labelled routing questions of one split, disjoint from ``mixed-<split>``.
 
@@ -121,6 +157,9 @@ def suite_loaders(cache_dir: Path, *, progress: bool = True) -> dict[str, Callab
         "mixed-test": lambda: Suite("mixed-test", mixed_items(cache_dir, "test", progress=progress), "test"),
         "routing-dev": lambda: Suite("routing-dev", routing_items(cache_dir, "dev", progress=progress), "dev"),
         "routing-test": lambda: Suite("routing-test", routing_items(cache_dir, "test", progress=progress), "test"),
+        "facts-dev": lambda: Suite("facts-dev", escalation_fact_items(cache_dir, progress=progress), "dev"),
+        "unanswerable-dev": lambda: unanswerable_dev_suite(cache_dir, progress=progress),
+        "unanswerable-test": lambda: unanswerable_test_suite(cache_dir, progress=progress),
         "squad-dev": lambda: Suite("squad-dev", squad_items(cache_dir, progress=progress), "both"),
         "bigbench-arithmetic": lambda: Suite("bigbench-arithmetic",
                                              bigbench_arithmetic_items(cache_dir, progress=progress), "both"),
@@ -141,6 +180,9 @@ def available_suites() -> dict[str, str]:
         "shift-nyt": "200 SQuADShifts New York Times questions over their own 2,017 paragraphs (test)",
         "shift-reddit": "200 SQuADShifts Reddit questions over their own 2,035 comments (test)",
         "shift-amazon": "200 SQuADShifts Amazon review questions over their own 2,050 reviews (test)",
+        "facts-dev": "600 more dev SQuAD questions to fit the escalation models on (disjoint from the dev suites)",
+        "unanswerable-dev": "200 dev SQuAD questions over the test articles' paragraphs only: not in the documents",
+        "unanswerable-test": "200 SQuADShifts questions over the SQuAD knowledge base: not in the documents (test)",
         "routing-dev": "labelled routing questions of the dev split, MT-bench follow-ups in their threads",
         "routing-test": "held-out routing questions: AlpacaEval, SQuADShifts, arithmetic, word problems (test)",
         "squad-dev": "10,565 SQuAD v1.1 dev questions over 2,067 Wikipedia paragraphs, both splits (EM/F1)",

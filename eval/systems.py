@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from assistant.api import Answer, Assistant
 from assistant.errors import choice_hint
-from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM, PROGRAM_SYSTEM
+from assistant.escalation import load_escalation_model
+from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM, GENERAL_KNOWLEDGE_LABEL, GENERAL_SYSTEM, PROGRAM_SYSTEM
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from eval.datasets import EvalItem
@@ -150,12 +151,13 @@ class DirectSystem:
 def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
                   tiers: tuple[str, str] = ("small", "large")) -> dict[str, Any]:
     """The cached record of one graph turn; ``tiers`` names the models in the graph's small and large roles."""
-    can_escalate = not answer.escalated and answer.route_stage != "calculator"
+    can_escalate = not answer.escalated and answer.route_stage != "calculator" and not answer.general_knowledge
     roles = {"small": tiers[0], "large": tiers[1]}
     usage = [item | {"tier": roles.get(item.get("tier", ""), item.get("tier", ""))} for item in answer.usage]
     return {"text": answer.text, "route": answer.route, "route_stage": answer.route_stage,
             "confidence": answer.confidence, "escalated": answer.escalated, "can_escalate": can_escalate,
-            "escalation_reason": answer.escalation_reason, "signals": answer.signals, "usage": usage,
+            "escalation_reason": answer.escalation_reason, "signals": answer.signals, "features": answer.features,
+            "answerable": answer.answerable, "general_knowledge": answer.general_knowledge, "usage": usage,
             "sources": [{"chunk_id": source.get("chunk_id"), "doc_id": source.get("doc_id"),
                          "score": source.get("score"), "used": source.get("used", False)}
                         for source in answer.sources],
@@ -186,12 +188,14 @@ class PipelineSystem:
     def fingerprint(self) -> dict[str, Any]:
         """Models, retrieval and assistant settings except the escalation knobs (the sweep sets those)."""
         assistant = self.settings.assistant.model_dump(mode="json",
-                                                       exclude={"threshold", "escalation", "checkpoint_path"})
+                                                       exclude={"threshold", "escalation", "checkpoint_path",
+                                                                "chat_threshold"})
         retrieval = self.settings.retrieval.model_dump(mode="json")
         return {"system": self.name, "code": code_hash(PIPELINE_CODE),
                 "models": [model_fingerprint(self.settings, tier) for tier in self.tiers],
                 "assistant": assistant, "retrieval": retrieval, "index": str(self.settings.index_dir()),
-                "prompts": [FACT_SYSTEM, CHAT_SYSTEM, PROGRAM_SYSTEM],
+                "prompts": [FACT_SYSTEM, CHAT_SYSTEM, PROGRAM_SYSTEM, GENERAL_SYSTEM, GENERAL_KNOWLEDGE_LABEL],
+                "escalation_model": load_escalation_model(self.settings.assistant.escalation_model).digest,
                 "llama": self.settings.llama.model_dump()}
 
     def reusable(self, item: EvalItem, record: dict[str, Any]) -> bool:

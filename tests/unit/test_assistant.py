@@ -182,35 +182,41 @@ def test_a_planted_document_changes_nothing_but_the_evidence(tmp_path: Path, set
     assert "pirate" in block and after == "\nQuestion: In which city is the Eiffel Tower?"
 
 
+LOOPING = "the sea is blue and " * 6 + "the end"
+FINE = "Here is a poem about the sea"
+
+
 @pytest.mark.parametrize(
-    ("probability", "escalation", "threshold", "escalated"),
-    # CHAT's own default threshold is assistant.chat_threshold (0.15); a per-request threshold overrides it
-    [(0.9, "auto", None, False), (0.1, "auto", None, True), (0.2, "auto", None, False), (0.1, "never", None, False),
-     (0.9, "always", None, True), (0.9, "auto", 1.0, True), (0.2, "auto", 0.1, False), (0.2, "auto", 0.5, True)],
+    ("draft", "probability", "escalation", "threshold", "escalated"),
+    # CHAT escalates a looping or empty answer (confidence 1 - repeated 4-gram share, below chat_threshold 0.5), not
+    # an unsure one; a per-request threshold overrides chat_threshold.
+    [(FINE, 0.9, "auto", None, False), (FINE, 0.05, "auto", None, False), (LOOPING, 0.9, "auto", None, True),
+     (LOOPING, 0.9, "never", None, False), (FINE, 0.9, "always", None, True), (FINE, 0.9, "auto", 1.0, False),
+     (LOOPING, 0.9, "auto", 0.0, False), ("", 0.9, "auto", None, True)],
 )
 def test_chat_escalation_branches(settings: Settings, retriever: Retriever, small: FakeChatModel,
-                                  large: FakeChatModel, probability: float, escalation: str,
+                                  large: FakeChatModel, draft: str, probability: float, escalation: str,
                                   threshold: float | None, escalated: bool) -> None:
-    small.enqueue("Here is a poem about the sea", probability=probability)
+    small.enqueue(draft, probability=probability)
     large.enqueue("A better poem about the sea")
     answer = _assistant(settings, retriever, "CHAT", small, large).ask(
         "Write a poem about the sea", escalation=escalation, threshold=threshold)  # type: ignore[arg-type]
     assert answer.escalated is escalated, answer.escalation_reason
-    assert answer.text == ("A better poem about the sea" if escalated else "Here is a poem about the sea")
+    assert answer.text == ("A better poem about the sea" if escalated else draft)
     assert answer.escalation_reason
     assert small.calls[0].messages[0] == {"role": "system", "content": CHAT_SYSTEM}
 
 
 def test_a_cost_cap_keeps_the_small_answer(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                            large: FakeChatModel) -> None:
-    small.enqueue("unsure answer", probability=0.1)
+    small.enqueue(LOOPING)
     answer = _assistant(settings, retriever, "CHAT", small, large).ask("Tell me something", cost_cap_usd=1e-9)
     assert not answer.escalated and "cost cap" in answer.escalation_reason and large.calls == []
 
 
 def test_cost_is_reported_per_model_and_in_total(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                                  large: FakeChatModel) -> None:
-    small.enqueue("short", probability=0.1)
+    small.enqueue(LOOPING)
     large.enqueue("a longer answer")
     answer = _assistant(settings, retriever, "CHAT", small, large).ask("Say something")
     cost = answer.cost
@@ -251,13 +257,14 @@ def test_the_router_sees_the_previous_route_of_the_same_thread_only(settings: Se
 
 def test_stream_yields_steps_tokens_and_the_answer(settings: Settings, retriever: Retriever,
                                                    small: FakeChatModel, large: FakeChatModel) -> None:
-    small.enqueue("uncertain words", probability=0.1)
+    small.enqueue("again and " * 8)  # a looping answer escalates
     large.enqueue("confident words")
     events = list(_assistant(settings, retriever, "CHAT", small, large).stream("Say something"))
     kinds = [event["type"] for event in events]
     assert kinds[:2] == ["start", "step"] and kinds[-1] == "answer" and "escalate" in kinds
     tokens = [(event["model"], event["text"]) for event in events if event["type"] == "token"]
-    assert tokens == [("small", "uncertain"), ("small", " words"), ("large", "confident"), ("large", " words")]
+    assert tokens[:2] == [("small", "again"), ("small", " and")]
+    assert tokens[-2:] == [("large", "confident"), ("large", " words")]
     final: Answer = events[-1]["answer"]
     assert final.text == "confident words" and final.escalated
 
@@ -355,7 +362,7 @@ def test_cli_chat_session_keeps_the_thread(monkeypatch: pytest.MonkeyPatch, caps
     small.enqueue("Waves roll in", probability=0.95)
     assert main(["chat", "--thread", "cli-thread"]) == 0
     out = capsys.readouterr().out
-    assert "42" in out and "Waves roll in" in out and "[CHAT; confidence 0.95; small only" in out
+    assert "42" in out and "Waves roll in" in out and "[CHAT; confidence 1.00; small only" in out
     reopened = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
     assert [m["content"] for m in reopened.history("cli-thread")][::2] == ["What is 6 * 7?",
                                                                              "Write a poem about the sea"]

@@ -1,0 +1,141 @@
+"""What the product can see about a turn before it decides to escalate: cheap, model-independent numbers.
+
+Every function here is pure (text and numbers in, a flat ``{name: float}`` out), so the features a dev run recorded
+are the features the live graph computes, and the learned decision (``assistant.escalation``) is a pure function of
+them. Names are stable: stored weights refer to them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.confidence import strip_citations
+from retrieval.bm25 import tokenize
+
+WH_WORDS = ("who", "when", "where", "which", "why", "how_many", "how", "what")
+_NUMERIC = re.compile(r"\d")
+_MONTHS = re.compile(r"\b(january|february|march|april|may|june|july|august|september|october|november|december|"
+                     r"century|decade|years?)\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def _normalised(text: str) -> str:
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
+
+
+def token_features(probabilities: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """Statistics of the generated tokens' probabilities: min, low quantiles, mean log-probability, first token,
+    the share of unsure tokens (below 0.5) and the count (log)."""
+    values = sorted(float(value) for value in probabilities)
+    if not values:
+        return {f"{prefix}{name}": 0.0 for name in ("p_min", "p10", "p25", "p50", "mean_logp", "p_first",
+                                                     "unsure_share", "log_tokens")}
+
+    def quantile(share: float) -> float:
+        return values[min(len(values) - 1, int(share * len(values)))]
+
+    logs = [math.log(max(value, 1e-6)) for value in probabilities]
+    return {
+        f"{prefix}p_min": values[0], f"{prefix}p10": quantile(0.1), f"{prefix}p25": quantile(0.25),
+        f"{prefix}p50": quantile(0.5), f"{prefix}mean_logp": sum(logs) / len(logs),
+        f"{prefix}p_first": float(probabilities[0]),
+        f"{prefix}unsure_share": sum(1 for value in values if value < 0.5) / len(values),
+        f"{prefix}log_tokens": math.log1p(len(values)),
+    }
+
+
+def wh_form(question: str) -> str:
+    """The question's first wh-word (``how_many`` for "how many/much/long/old/far/..."), else ``other``."""
+    lowered = question.lower()
+    if re.search(r"\bhow (many|much|long|old|far|large|big)\b", lowered):
+        return "how_many"
+    return next((word for word in re.findall(r"[a-z']+", lowered) if word in WH_WORDS), "other")
+
+
+def question_form(question: str) -> dict[str, float]:
+    """The question's wh-word (one-hot over :data:`WH_WORDS` and ``other``) and its length (log words)."""
+    form = wh_form(question)
+    return {f"wh_{name}": float(form == name) for name in (*WH_WORDS, "other")} | {
+        "question_log_words": math.log1p(len(question.split()))}
+
+
+def _share(words: set[str], found: set[str]) -> float:
+    return len(words & found) / len(words) if words else 0.0
+
+
+def type_match(question: str, answer: str) -> float:
+    """1 when the answer has the shape the question asks for (a number for "how many", a date-like answer for
+    "when", a capitalised name for "who"/"where"), 0 when it does not, 0.5 when the question does not say."""
+    form = wh_form(question)
+    if form == "how_many":
+        return float(bool(_NUMERIC.search(answer)))
+    if form == "when":
+        return float(bool(_NUMERIC.search(answer) or _MONTHS.search(answer)))
+    if form in ("who", "where"):
+        return float(bool(_CAPITALISED.search(answer)))
+    return 0.5
+
+
+def retrieval_features(question: str, sources: Sequence[dict[str, Any]], evidence_text: str) -> dict[str, float]:
+    """How well the retrieved passages match the question: dense and BM25 scores of the top hits and their margins,
+    whether the top two come from one document, and the share of the question's words the evidence holds."""
+    dense = [*sorted((float(source.get("dense_score") or 0.0) for source in sources), reverse=True), 0.0, 0.0]
+    lexical = [*sorted((float(source.get("bm25_score") or 0.0) for source in sources), reverse=True), 0.0, 0.0]
+    question_words = set(tokenize(question))
+    top_text = str(sources[0].get("text", "")) if sources else ""
+    return {
+        "dense_top": dense[0], "dense_margin": dense[0] - dense[1],
+        "bm25_top": math.log1p(max(lexical[0], 0.0)), "bm25_margin": math.log1p(max(lexical[0] - lexical[1], 0.0)),
+        "top_same_doc": float(len(sources) > 1 and sources[0].get("doc_id") == sources[1].get("doc_id")),
+        "question_in_evidence": _share(question_words, set(tokenize(evidence_text))),
+        "question_in_top": _share(question_words, set(tokenize(top_text))),
+        "no_hits": float(not sources),
+    }
+
+
+def fact_features(question: str, answer: str, evidence_text: str, sources: Sequence[dict[str, Any]],
+                  token_probabilities: Sequence[float], *, not_found: bool, finish_reason: str) -> dict[str, float]:
+    """Every feature of a FACT turn: the answer's tokens, its fit with the evidence and the question, retrieval."""
+    bare = strip_citations(answer)
+    answer_words = set(tokenize(bare))
+    normalised_answer = _normalised(bare)
+    return {
+        **token_features(token_probabilities),
+        **question_form(question),
+        **retrieval_features(question, sources, evidence_text),
+        "not_found": float(not_found),
+        "length_cut": float(finish_reason == "length"),
+        "answer_log_words": math.log1p(len(bare.split())),
+        "verbatim": float(bool(normalised_answer) and normalised_answer in _normalised(evidence_text)),
+        "answer_in_evidence": _share(answer_words, set(tokenize(evidence_text))),
+        "answer_in_question": _share(answer_words, set(tokenize(question))),
+        "type_match": type_match(question, bare),
+    }
+
+
+def repetition(text: str, size: int = 4) -> float:
+    """Share of the text's word ``size``-grams that occur more than once (a looping answer scores high)."""
+    words = text.lower().split()
+    grams = [tuple(words[index:index + size]) for index in range(len(words) - size + 1)]
+    if not grams:
+        return 0.0
+    counts = Counter(grams)
+    return sum(count for count in counts.values() if count > 1) / len(grams)
+
+
+def chat_features(question: str, answer: str, token_probabilities: Sequence[float], *,
+                  finish_reason: str) -> dict[str, float]:
+    """Every feature of a CHAT turn: the answer's tokens, its length, looping, and the question's form."""
+    return {
+        **token_features(token_probabilities),
+        **question_form(question),
+        "length_cut": float(finish_reason == "length"),
+        "answer_log_words": math.log1p(len(answer.split())),
+        "repetition": repetition(answer),
+        "empty": float(not answer.strip()),
+    }
