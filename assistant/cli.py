@@ -124,11 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     target = calibrate.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-escalation", type=float, help="largest share of turns to escalate, e.g. 0.2")
     target.add_argument("--target-accuracy", type=float, help="accuracy to reach with the least escalation, e.g. 0.6")
+    target.add_argument("--target-relative", type=float,
+                        help="share of large-pipeline's accuracy to reach with the least escalation, e.g. 0.95")
     calibrate.add_argument("--results", type=Path, default=Path("eval-results"),
                            help="a results_*.json or its directory (default: eval-results)")
     calibrate.add_argument("--settings-file", type=Path, default=None,
                            help="the TOML file to update (default: --config, $ASSISTANT_CONFIG or ./assistant.toml)")
     _with_settings(calibrate, _eval_calibrate)
+    train = eval_commands.add_parser("train-escalation",
+                                     help="fit the escalation models on dev results and write their JSON weights")
+    train.add_argument("results", type=Path, nargs="+",
+                       help="dev results_*.json files or their directories (mixed-dev, facts-dev, unanswerable-dev)")
+    train.add_argument("--output", type=Path, default=None,
+                       help="where the weights go (default: the escalation_model setting, else the shipped file)")
+    _with_settings(train, _eval_train_escalation)
 
     calc = commands.add_parser("calc", help="exact arithmetic with the safe calculator (plain language works too)")
     calc.add_argument("expression", help="e.g. '347 * 29', 'what is 15%% of 240', 'solve 2x + 3 = 7'")
@@ -376,9 +385,28 @@ def _eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from eval.calibrate import calibrate
 
     settings_file = args.settings_file or resolve_config_file(args.config) or Path(DEFAULT_CONFIG_NAME)
+    from assistant.escalation import load_escalation_model
+
     result = calibrate(args.results, settings_file, target_escalation=args.target_escalation,
-                       target_accuracy=args.target_accuracy)
+                       target_accuracy=args.target_accuracy, target_relative=args.target_relative,
+                       model=load_escalation_model(settings.assistant.escalation_model))
     print(result.summary())
+    return 0
+
+
+def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.escalation import DEFAULT_MODEL_PATH
+    from eval.escalation import train_escalation
+    from eval.report import latest_results
+
+    output = args.output or settings.assistant.escalation_model or DEFAULT_MODEL_PATH
+    paths = [latest_results(location) for location in args.results]
+    model = train_escalation(paths, output, command=" ".join(["assistant eval train-escalation",
+                                                              *(str(path) for path in args.results)]))
+    for name, metrics in model.meta["metrics"].items():
+        print(f"{name}: {metrics['rows']} rows ({metrics['positives']} positive), C={metrics['C']}, "
+              f"cross-validated AUC {metrics['cv_auc']}, ECE {metrics['cv_ece']}, Brier {metrics['cv_brier']}")
+    print(f"wrote {output} (sha256 {model.digest})")
     return 0
 
 

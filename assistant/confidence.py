@@ -1,4 +1,8 @@
-"""Confidence of an answer from cheap signals; below the threshold the turn escalates to the large model."""
+"""Text helpers for confidence (citations, support) and the heuristic FACT score used only without learned weights.
+
+The product's confidence is the learned probability of ``assistant.escalation``; :func:`heuristic_fact_confidence`
+is used only when the loaded weights have no ``fact`` model (a weights file trained without FACT rows, or a source
+tree without the shipped file)."""
 
 from __future__ import annotations
 
@@ -36,9 +40,10 @@ def support(answer: str, evidence: str) -> float:
     return len(words & found) / len(words)
 
 
-def fact_confidence(token_probabilities: list[float], answer: str, evidence: str, top_dense: float | None,
-                    not_found: bool) -> tuple[float, dict[str, float]]:
-    """FACT: the token-probability quantile, answer/passage agreement and the top passage's similarity."""
+def heuristic_fact_confidence(token_probabilities: list[float], answer: str, evidence: str, top_dense: float | None,
+                              not_found: bool) -> tuple[float, dict[str, float]]:
+    """FACT without a learned model: 0.5 token 10th percentile + 0.35 support + 0.15 top passage similarity (a
+    hand-weighted score with no calibrated meaning)."""
     signals = {
         "token_p10": round(low_quantile(token_probabilities), 4),
         "support": round(support(answer, evidence), 4),
@@ -48,12 +53,6 @@ def fact_confidence(token_probabilities: list[float], answer: str, evidence: str
         return 0.0, signals | {"not_found": 1.0}
     score = 0.5 * signals["token_p10"] + 0.35 * signals["support"] + 0.15 * signals["retrieval"]
     return round(score, 4), signals
-
-
-def chat_confidence(token_probabilities: list[float]) -> tuple[float, dict[str, float]]:
-    """CHAT: the token-probability quantile alone."""
-    value = round(low_quantile(token_probabilities), 4)
-    return value, {"token_p10": value}
 
 
 def agreement(values: list[str | None]) -> float:

@@ -7,6 +7,8 @@ them. Names are stable: stored weights refer to them.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import re
 from collections import Counter
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.confidence import strip_citations
+from assistant.passages import sentences
 from retrieval.bm25 import tokenize
 
 WH_WORDS = ("who", "when", "where", "which", "why", "how_many", "how", "what")
@@ -98,6 +101,14 @@ def retrieval_features(question: str, sources: Sequence[dict[str, Any]], evidenc
     }
 
 
+def answerability_features(question: str, sources: Sequence[dict[str, Any]], evidence_text: str) -> dict[str, float]:
+    """What is known about a FACT turn before any model answers: the question's form and the retrieval."""
+    return question_form(question) | retrieval_features(question, sources, evidence_text)
+
+
+ANSWERABILITY_FEATURES = tuple(answerability_features("", [], ""))
+
+
 def fact_features(question: str, answer: str, evidence_text: str, sources: Sequence[dict[str, Any]],
                   token_probabilities: Sequence[float], *, not_found: bool, finish_reason: str) -> dict[str, float]:
     """Every feature of a FACT turn: the answer's tokens, its fit with the evidence and the question, retrieval."""
@@ -105,9 +116,9 @@ def fact_features(question: str, answer: str, evidence_text: str, sources: Seque
     answer_words = set(tokenize(bare))
     normalised_answer = _normalised(bare)
     return {
+        **answer_location(question, normalised_answer, evidence_text, sources),
         **token_features(token_probabilities),
-        **question_form(question),
-        **retrieval_features(question, sources, evidence_text),
+        **answerability_features(question, sources, evidence_text),
         "not_found": float(not_found),
         "length_cut": float(finish_reason == "length"),
         "answer_log_words": math.log1p(len(bare.split())),
@@ -116,6 +127,22 @@ def fact_features(question: str, answer: str, evidence_text: str, sources: Seque
         "answer_in_question": _share(answer_words, set(tokenize(question))),
         "type_match": type_match(question, bare),
     }
+
+
+def answer_location(question: str, normalised_answer: str, evidence_text: str,
+                    sources: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Where the answer sits: the share of the question's words in the evidence sentence that holds it (the best
+    one), and whether the top retrieved chunk, or any of the first three, contains it."""
+    question_words = set(tokenize(question))
+    overlap = 0.0
+    if normalised_answer and question_words:
+        for sentence in sentences(evidence_text):
+            if normalised_answer in _normalised(sentence):
+                overlap = max(overlap, _share(question_words, set(tokenize(sentence))))
+    ranks = [rank for rank, source in enumerate(sources[:3])
+             if normalised_answer and normalised_answer in _normalised(str(source.get("text", "")))]
+    return {"answer_sentence_overlap": overlap, "answer_in_top_chunk": float(bool(ranks) and ranks[0] == 0),
+            "answer_in_a_chunk": float(bool(ranks))}
 
 
 def repetition(text: str, size: int = 4) -> float:
@@ -138,4 +165,25 @@ def chat_features(question: str, answer: str, token_probabilities: Sequence[floa
         "answer_log_words": math.log1p(len(answer.split())),
         "repetition": repetition(answer),
         "empty": float(not answer.strip()),
+    }
+
+
+def program_features(programs: Sequence[str], results: Sequence[Any], agreement: float,
+                     token_probabilities: Sequence[float]) -> dict[str, float]:
+    """Every feature of a word-problem turn: the first program's tokens, how many programs ran, agreement between
+    samples, the answer's step count, and whether it is a whole and a non-negative number (word problems' answers
+    usually are). ``results`` holds each program's ``CalcResult`` or None when it failed."""
+    best = next((result for result in results if result is not None), None)
+    steps = 0
+    if programs:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            steps = len(json.loads(programs[0]).get("steps", []))
+    value = float(best.approx) if best is not None and best.approx is not None else None
+    return {
+        **token_features(token_probabilities),
+        "executes": sum(result is not None for result in results) / max(1, len(results)),
+        "agreement": agreement,
+        "log_steps": math.log1p(steps),
+        "integer": float(value is not None and float(value).is_integer()),
+        "negative": float(value is not None and value < 0),
     }

@@ -24,9 +24,9 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from assistant.confidence import agreement, citations, fact_confidence
+from assistant.confidence import agreement, citations, heuristic_fact_confidence
 from assistant.escalation import EMPTY_MODEL, EscalationModel
-from assistant.features import chat_features, fact_features, retrieval_features
+from assistant.features import answerability_features, chat_features, fact_features, program_features
 from assistant.passages import Evidence, SentenceSimilarity, cite, select_evidence
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
 from assistant.prompts import (
@@ -194,18 +194,22 @@ class _Nodes:
         usage = list(state.get("usage", []))
         results: list[CalcResult | None] = []
         programs: list[str] = []
+        first: Completion | None = None
         for index in range(samples):
             completion = model.chat(program_messages(state["question"]), max_tokens=PROGRAM_MAX_TOKENS,
                                     temperature=0.0 if index == 0 else 0.7, json_schema=PROGRAM_SCHEMA)
             usage.append(_usage_entry(step, tier, completion))
+            first = first or completion
             programs.append(completion.text)
             try:
                 results.append(evaluate_program(completion.text, self.deps.calculate))
             except ProgramError:
                 results.append(None)
-        update: TurnState = {"usage": usage, "trace": _step(state, step, started, tier=tier, programs=programs)}
         values = [result.exact if result else None for result in results]
         share = agreement(values)
+        features = program_features(programs, results, share, first.token_probabilities if first else [])
+        update: TurnState = {"usage": usage, "features": features,
+                             "trace": _step(state, step, started, tier=tier, programs=programs)}
         successful = [result for result in results if result is not None]
         if not successful:
             return update | {"draft": "I could not turn this into a calculation.", "confidence": 0.0,
@@ -234,7 +238,7 @@ class _Nodes:
                                    self.settings.evidence_chunks, method=self.settings.evidence_method,
                                    similarity=self.deps.similarity)
         sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
-        features = retrieval_features(state["question"], sources, " ".join(item.text for item in evidence))
+        features = answerability_features(state["question"], sources, " ".join(item.text for item in evidence))
         answerable = self.deps.escalation_model.probability("answerable", features)
         return {"sources": sources, "evidence": [asdict(item) for item in evidence], "features": features,
                 "answerable": None if answerable is None else round(answerable, 4),
@@ -296,13 +300,14 @@ class _Nodes:
                                  completion.token_probabilities, not_found=not_found,
                                  finish_reason=completion.finish_reason)
         learned = self.deps.escalation_model.probability("fact", features)
-        top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
-        confidence, signals = fact_confidence(completion.token_probabilities, text, evidence_text, top_dense,
-                                              not_found)
         if learned is not None:
             confidence = round(learned, 4)
             signals = {"p_correct": confidence, **dict(self.deps.escalation_model.models["fact"].contributions(
                 features))}
+        else:
+            top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
+            confidence, signals = heuristic_fact_confidence(completion.token_probabilities, text, evidence_text,
+                                                            top_dense, not_found)
         return {"draft": text, "confidence": confidence, "signals": signals, "features": features,
                 "usage": _usage(state, step, tier, completion),
                 "trace": _step(state, step, started, tier=tier, cited=citations(text))}

@@ -38,7 +38,8 @@ class Evidence:
     score: float
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """``text`` split into sentences (after . ! or ? and before a capital, digit, quote or bracket)."""
     return [sentence.strip() for sentence in _SENTENCE.split(text) if sentence.strip()]
 
 
@@ -75,9 +76,9 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     candidates: list[tuple[float, int, int, str]] = []
     chunk_sentences: list[list[str]] = []
     for rank, hit in enumerate(hits[:max_chunks]):
-        sentences = _sentences(hit.text)
-        chunk_sentences.append(sentences)
-        for position, sentence in enumerate(sentences):
+        split = sentences(hit.text)
+        chunk_sentences.append(split)
+        for position, sentence in enumerate(split):
             candidates.append((0.0, rank, position, sentence))
     if not candidates:
         return []

@@ -7,8 +7,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.escalation import EscalationModel
 from common.files import atomic_output
 from eval.errors import EvalError
+from eval.escalation import reconfidence
 from eval.report import load_results
 from eval.sweep import SweepPoint, choose_threshold
 
@@ -59,12 +61,18 @@ def set_toml_value(path: Path, section: str, key: str, literal: str) -> None:
 
 
 def calibrate(results: Path, settings_file: Path, *, target_escalation: float | None = None,
-              target_accuracy: float | None = None) -> Calibration:
-    """Choose the threshold meeting the target on the run's sweep and write ``[assistant] threshold``."""
-    if (target_escalation is None) == (target_accuracy is None):
-        raise EvalError("give exactly one of --target-escalation and --target-accuracy",
-                        "e.g. --target-escalation 0.2 (at most 20% of turns escalate) or --target-accuracy 0.6")
-    for value in (target_escalation, target_accuracy):
+              target_accuracy: float | None = None, target_relative: float | None = None,
+              model: EscalationModel | None = None) -> Calibration:
+    """Choose the threshold meeting the target on the run's sweep and write ``[assistant] threshold``.
+
+    With ``model``, the FACT confidences are first recomputed from the recorded features by that model (the one
+    that will run), so the threshold fits it. ``target_relative`` asks for that share of large-pipeline's accuracy.
+    """
+    if sum(value is not None for value in (target_escalation, target_accuracy, target_relative)) != 1:
+        raise EvalError("give exactly one of --target-escalation, --target-accuracy and --target-relative",
+                        "e.g. --target-escalation 0.2 (at most 20% of turns escalate), --target-accuracy 0.6, or "
+                        "--target-relative 0.95 (95% of large-pipeline's accuracy)")
+    for value in (target_escalation, target_accuracy, target_relative):
         if value is not None and not 0 <= value <= 1:
             raise EvalError(f"target {value} is not a share between 0 and 1", "e.g. 0.2 for 20%")
     document = load_results(results)
@@ -72,11 +80,15 @@ def calibrate(results: Path, settings_file: Path, *, target_escalation: float | 
         raise EvalError(f"{results} comes from the test suite {document['meta'].get('suite')!r}: a threshold chosen "
                         "on test items would make every test figure optimistic",
                         "calibrate on a dev run, e.g. `assistant eval run --suite mixed-dev --systems routed`")
+    if model is not None:
+        document = reconfidence(document, model)
     the_sweep = document.get("sweep")
     if not the_sweep:
         raise EvalError("these results have no threshold sweep",
                         "run the eval with --systems routed (it runs routed-no-escalation and large-pipeline)")
     points = [SweepPoint.from_dict(point) for point in the_sweep["points"]]
+    if target_relative is not None:
+        target_accuracy = target_relative * float(the_sweep["strong_accuracy"])
     total = len(document["items"])
     chosen = choose_threshold(points, target_escalation=target_escalation, target_accuracy=target_accuracy,
                               total_items=total)

@@ -18,7 +18,16 @@ from common.stats import percentile
 from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
 from eval.metrics import score
-from eval.stats import Interval, apgr_of, bootstrap, mean_interval, paired_difference, ratio_of_sums
+from eval.stats import (
+    Interval,
+    apgr_of,
+    bootstrap,
+    calibration,
+    mean_interval,
+    paired_difference,
+    ratio_of_sums,
+    roc_auc,
+)
 from eval.sweep import (
     Sweep,
     accuracy,
@@ -68,6 +77,11 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
             tier["completion_tokens"] += int(usage.get("completion_tokens", 0))
             tier["calls"] += 1
     walls = [float(record.get("wall_seconds", 0.0)) for record in values]
+    energies = [record.get("energy_joules") for record in values]
+    measured = [float(value) for value in energies if value is not None]
+    completion = sum(int(usage.get("completion_tokens", 0)) for record in values for usage in record.get("usage", []))
+    model_wall = sum(float(usage.get("wall_seconds", 0.0)) for record in values for usage in record.get("usage", []))
+    cost_usd = sum(usage.get("cost_usd", 0.0) for record in values for usage in record.get("usage", []))
     facts = [record for record in values if record.get("f1") is not None]
     interval = mean_interval([float(record["correct"]) for record in values if record.get("correct") is not None])
     return {
@@ -86,7 +100,12 @@ def summarize(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "tokens": tokens,
         "flops": sum(record_flops(record) for record in values),
         "nominal_flops": sum(record_nominal_flops(record) for record in values),
-        "cost_usd": sum(usage.get("cost_usd", 0.0) for record in values for usage in record.get("usage", [])),
+        "cost_usd": cost_usd,
+        "cost_per_1000_answers": cost_usd / len(values) * 1000 if values else None,
+        # every record measured, or no figure: a partial sum would look like a cheaper system
+        "energy_joules": sum(measured) if values and len(measured) == len(values) else None,
+        "energy_source": next((record["energy_source"] for record in values if record.get("energy_source")), None),
+        "tokens_per_second": completion / model_wall if model_wall else None,
         "wall_seconds": sum(walls),
         "cpu_seconds": sum(float(record.get("cpu_seconds", 0.0)) for record in values),
         "latency_p50": percentile(walls, 50),
@@ -149,6 +168,7 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
         the_sweep_dict["apgr_ci"] = interval.to_dict() if interval else None
     return {"meta": meta, "items": items, "runs": results["runs"], "systems": systems, "summaries": summaries,
             "comparisons": comparisons(systems),
+            "confidence": confidence_quality(weak) if weak is not None else None,
             "routing": {"confusion": matrix,
                         "accuracy": routing_accuracy(routed_like, items) if routed_like else None},
             "sweep": the_sweep_dict}
@@ -181,6 +201,18 @@ def compare(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]])
     }
     return {"items": len(ids), "scored": len(both)} | {
         name: value.to_dict() if value else None for name, value in intervals.items()}
+
+
+def confidence_quality(weak: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """How well ``confidence`` predicts the small model's FACT answers being right: AUC, expected calibration error
+    and the reliability table, over the FACT turns that could escalate."""
+    turns = [weak[key] for key in sorted(weak) if weak[key].get("route") == "FACT"
+             and weak[key].get("can_escalate") and weak[key].get("correct") is not None]
+    if not turns:
+        return None
+    confidences = [float(record.get("confidence") or 0.0) for record in turns]
+    outcomes = [float(record["correct"]) for record in turns]
+    return {"n": len(turns), "auc": roc_auc(outcomes, confidences)} | calibration(confidences, outcomes)
 
 
 def apgr_interval(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
@@ -302,6 +334,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             cells.append("-" if part is None else
                          f"{_ci(part.get('accuracy_ci'))} / {part['flops']:.2g} / {part['wall_seconds']:.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _energy_lines(summaries, names, [kind for kind in KINDS if counts[kind]])
     if results.get("comparisons"):
         lines += ["", "## Paired comparisons (same items, 95% paired bootstrap intervals)", "",
                   "A difference is stated only where its interval excludes zero.", "",
@@ -342,7 +375,16 @@ def render_markdown(results: dict[str, Any]) -> str:
                          f"{_fmt(point['accuracy'])} | {_fmt(point['pgr'], 2, 1)} | "
                          f"{point['escalated']}/{point['escalatable']} | {_fmt(point['large_share'])} | "
                          f"{point['flops']:.3g} |")
-    lines += ["", "## Goals", "", *goals(summaries, the_sweep)]
+    quality = results.get("confidence")
+    if quality:
+        lines += ["", f"## Confidence of the small model's FACT answers ({quality['n']} turns)", "",
+                  f"AUC {_fmt(quality['auc'], 3, 1)} (right vs wrong answers), expected calibration error "
+                  f"{_fmt(quality['ece'], 3, 1)}. Reliability: confidence bin, turns, mean confidence, share right.",
+                  "", "| bin | turns | mean confidence | right |", "|---|---|---|---|"]
+        lines += [f"| {row['low']:.1f}-{row['high']:.1f} | {row['n']} | {row['mean_probability']:.3f} | "
+                  f"{row['observed']:.3f} |" for row in quality["bins"]]
+    lines += _answerability_lines(results)
+    lines += ["", "## Goals", "", *goals(summaries, the_sweep, quality)]
     return "\n".join(lines) + "\n"
 
 
@@ -383,7 +425,57 @@ def _thin(points: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     return [points[round(index * step)] for index in range(count)]
 
 
-def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None) -> list[str]:
+def _energy_lines(summaries: dict[str, Any], names: list[str], kinds: list[str]) -> list[str]:
+    """Joules per answer (overall and per kind), answers per kWh, generation speed and money per 1,000 answers."""
+    measured = [name for name in names if summaries[name].get("energy_joules") is not None]
+    if not measured:
+        return []
+    source = next(summaries[name]["energy_source"] for name in measured if summaries[name].get("energy_source"))
+    base = summaries.get(BASELINE)
+    base_joules = base.get("energy_joules") if base else None
+    lines = ["", "## Energy, speed and money per answer", "",
+             f"Energy source: {source}. Tokens per second: completion tokens over the model calls' wall time. "
+             "Composed systems add the large model's measured energy to the small model's for escalated turns.", "",
+             "| system | J / answer | x large-only | answers / kWh | tokens / s | $ / 1,000 answers | "
+             + " | ".join(f"{kind} J / answer" for kind in kinds) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(kinds)]
+    for name in measured:
+        summary = summaries[name]
+        per_answer = summary["energy_joules"] / summary["items"]
+        per_kind = []
+        for kind in kinds:
+            part = summary["by_kind"].get(kind)
+            joules = part.get("energy_joules") if part else None
+            per_kind.append("-" if joules is None else f"{joules / part['items']:.1f}")
+        speed = summary.get("tokens_per_second")
+        lines.append(f"| {name} | {per_answer:.1f} | {_ratio(summary['energy_joules'], base_joules)} | "
+                     f"{3_600_000 / per_answer if per_answer else 0:,.0f} | "
+                     f"{'-' if speed is None else f'{speed:.1f}'} | {summary['cost_per_1000_answers']:.4f} | "
+                     + " | ".join(per_kind) + " |")
+    return lines
+
+
+def _answerability_lines(results: dict[str, Any]) -> list[str]:
+    """FACT turns answered "not in your documents" per system: the flag rate on a suite whose documents do not
+    answer its questions, the false-flag rate on any other."""
+    answerable = results["meta"].get("answerable", True)
+    rows = []
+    for name in SYSTEM_ORDER:
+        records = results["systems"].get(name)
+        facts = [record for record in (records or {}).values() if record.get("route") == "FACT"]
+        if facts and any("general_knowledge" in record for record in facts):
+            flagged = sum(1 for record in facts if record.get("general_knowledge"))
+            rows.append(f"| {name} | {len(facts)} | {flagged} | {_fmt(flagged / len(facts))}% |")
+    if not rows:
+        return []
+    title = ("flagged (the documents do not answer these questions)" if not answerable
+             else "falsely flagged (the documents answer these questions)")
+    return ["", f"## Not in the documents: {title}", "", "| system | FACT turns | flagged | share |",
+            "|---|---|---|---|", *rows]
+
+
+def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None,
+          quality: dict[str, Any] | None = None) -> list[str]:
     """The open issues' targets (#18, #19), each with the measured value and met / not met (point estimates; the
     intervals are in the tables above)."""
     routed, large, pipeline = summaries.get("routed"), summaries.get("large-only"), summaries.get("large-pipeline")
@@ -408,6 +500,10 @@ def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None) -> list[s
     if the_sweep is not None:
         apgr = the_sweep.get("apgr")
         line("APGR routed-no-escalation -> large-pipeline", apgr, ">= 0.80", None if apgr is None else apgr >= 0.80)
+    if quality is not None:
+        auc = quality.get("auc")
+        line("AUC of the FACT confidence", auc, ">= 0.85", None if auc is None else auc >= 0.85)
+        line("expected calibration error of the FACT confidence", quality["ece"], "<= 0.05", quality["ece"] <= 0.05)
     return lines or ["- not enough systems in this run to check the goals"]
 
 
@@ -452,7 +548,29 @@ def render_plots(results: dict[str, Any], directory: Path) -> list[Path]:
     path = directory / "cost_quality.png"
     figure.savefig(path, dpi=110)
     plt.close(figure)
-    return [path]
+    paths = [path]
+    quality = results.get("confidence")
+    if quality and quality["bins"]:
+        figure, axis = plt.subplots(figsize=(5, 5))
+        axis.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+        bins = quality["bins"]
+        axis.plot([row["mean_probability"] for row in bins], [row["observed"] for row in bins], "o-",
+                  label=f"FACT confidence (ECE {quality['ece']:.3f}, n = {quality['n']})")
+        for row in bins:
+            axis.annotate(str(row["n"]), (row["mean_probability"], row["observed"]), textcoords="offset points",
+                          xytext=(4, -10), fontsize=7)
+        axis.set_xlabel("confidence (mean of the bin)")
+        axis.set_ylabel("share of answers right")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="upper left", fontsize=8)
+        axis.set_title(f"Reliability: suite {results['meta'].get('suite')}")
+        figure.tight_layout()
+        paths.append(directory / "reliability.png")
+        figure.savefig(paths[-1], dpi=110)
+        plt.close(figure)
+    return paths
 
 
 def write_report(results: dict[str, Any], directory: Path, *, results_name: str | None = None) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import time
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import choice_hint
 from assistant.settings import Settings
 from eval.datasets import user_items
+from eval.energy import EnergyMeter
 from eval.errors import EvalError
 from eval.report import build_results, machine, write_report
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp
@@ -108,7 +110,7 @@ class EvalRun:
 
 def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int | None, output: Path,
              corpus: Path | None = None, progress: bool = True, command: str = "",
-             build: Callable[[str], System] | None = None) -> EvalRun:
+             build: Callable[[str], System] | None = None, energy: bool = True) -> EvalRun:
     """Run (or resume) ``systems`` on ``suite`` and write the results, report and plots into ``output``.
 
     ``build`` makes a run system by name (tests pass fakes); by default the real models and index are used.
@@ -123,11 +125,12 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     item_cache = settings.cache_dir / "eval" / "items"
     runs: dict[str, SystemRun] = {}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as scratch, (
+            EnergyMeter() if energy else contextlib.nullcontext(None)) as meter:
         factory = SystemFactory(settings, Path(scratch) / "threads.sqlite", progress=progress)
         make = build or factory.build
         for name in run_names:
-            runs[name] = run_system(make(name), items, item_cache, progress=progress)
+            runs[name] = run_system(make(name), items, item_cache, progress=progress, energy=meter)
     failed = {name: run.errors for name, run in runs.items() if run.errors}
     meta = {"created": timestamp(), "suite": suite, "split": loaded.split, "answerable": loaded.answerable,
             "limit": limit,

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from common.files import LockBusyError, file_lock
 from eval.datasets import KINDS, EvalItem
+from eval.energy import EnergyMeter
 from eval.errors import EvalError
 from eval.systems import System, fingerprint_key
 
@@ -105,8 +106,12 @@ class SystemRun:
 
 
 def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progress: bool = True,
-               on_record: Callable[[EvalItem, dict[str, Any]], None] | None = None) -> SystemRun:
-    """Answer every item not yet cached for this system's fingerprint; return all records for ``items``."""
+               on_record: Callable[[EvalItem, dict[str, Any]], None] | None = None,
+               energy: EnergyMeter | None = None) -> SystemRun:
+    """Answer every item not yet cached for this system's fingerprint; return all records for ``items``.
+
+    With ``energy``, each answer's joules are measured and stored in its record."""
+    meter = energy or EnergyMeter()
     cache = ItemCache(cache_dir, system)
     run = SystemRun(system.name, cache.key)
     with cache.open():
@@ -121,14 +126,16 @@ def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progre
         bar = tqdm(todo, desc=f"{system.name:>22}", unit="item", disable=not progress or not todo,
                    initial=0, total=len(todo))
         for item in bar:
+            measured: dict[str, Any] = {}
             try:
-                record = system.answer(item)
+                with meter.measure(measured):
+                    record = system.answer(item)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as error:
                 run.errors[item.id] = f"{type(error).__name__}: {error}"
                 continue
-            run.records[item.id] = cache.add(item, {"system": system.name, "kind": item.kind, **record})
+            run.records[item.id] = cache.add(item, {"system": system.name, "kind": item.kind, **record, **measured})
             run.computed += 1
             if on_record is not None:
                 on_record(item, run.records[item.id])

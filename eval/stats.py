@@ -118,3 +118,37 @@ def apgr_of(confidence: np.ndarray, weak: np.ndarray, strong: np.ndarray, scored
     shares = np.concatenate([[0.0], (last_of_value + 1) / total])
     pgrs = np.concatenate([[0.0], cumulative[last_of_value]])
     return float(np.sum((shares[1:] - shares[:-1]) * (pgrs[1:] + pgrs[:-1]) / 2))
+
+
+def calibration(probabilities: Sequence[float], outcomes: Sequence[float], bins: int = 10) -> dict[str, Any]:
+    """Expected calibration error and the reliability table: predictions in ``bins`` equal-width bins, each bin's
+    mean prediction against its observed rate; ECE is their gap weighted by the bin's share of items."""
+    if len(probabilities) != len(outcomes):
+        raise ValueError("one outcome per probability")
+    table = []
+    gap = 0.0
+    total = len(probabilities)
+    for index in range(bins):
+        low, high = index / bins, (index + 1) / bins
+        members = [(p, o) for p, o in zip(probabilities, outcomes, strict=True)
+                   if low <= p < high or (index == bins - 1 and p == 1.0)]
+        if not members:
+            continue
+        mean_p = sum(p for p, _ in members) / len(members)
+        rate = sum(o for _, o in members) / len(members)
+        gap += len(members) / total * abs(mean_p - rate)
+        table.append({"low": low, "high": high, "n": len(members), "mean_probability": mean_p, "observed": rate})
+    return {"ece": gap if total else 0.0, "n": total, "bins": table}
+
+
+def roc_auc(outcomes: Sequence[float], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve: the chance a random right item scores above a random wrong one (ties count half);
+    None when either class is missing."""
+    positives = [score for score, outcome in zip(scores, outcomes, strict=True) if outcome >= 0.5]
+    negatives = [score for score, outcome in zip(scores, outcomes, strict=True) if outcome < 0.5]
+    if not positives or not negatives:
+        return None
+    ordered = np.sort(np.array(negatives))
+    below = np.searchsorted(ordered, positives, side="left")
+    ties = np.searchsorted(ordered, positives, side="right") - below
+    return float((below.sum() + 0.5 * ties.sum()) / (len(positives) * len(negatives)))

@@ -44,6 +44,8 @@ def escalate_record(weak: dict[str, Any], strong: dict[str, Any], reason: str) -
         "usage": [*weak.get("usage", []), *added],
         "wall_seconds": round(weak.get("wall_seconds", 0.0) + model_seconds(strong, "wall_seconds"), 4),
         "cpu_seconds": round(weak.get("cpu_seconds", 0.0) + model_seconds(strong, "cpu_seconds"), 4),
+        **({"energy_joules": round(weak["energy_joules"] + strong["energy_joules"], 3)}
+           if "energy_joules" in weak and "energy_joules" in strong else {}),
         "correct": strong.get("correct"), "exact_match": strong.get("exact_match"), "f1": strong.get("f1"),
     }
 

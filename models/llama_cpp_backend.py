@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.base import (
     Completion,
     FinishReason,
@@ -32,7 +34,8 @@ class LlamaCppModel:
     """A local GGUF model. One llama.cpp context serves one completion at a time: callers queue on a lock.
 
     The chat template comes from the GGUF file and renders in llama-cpp-python's sandboxed Jinja
-    environment. Every call returns token probabilities via a logits processor (no ``logits_all``). The evaluated
+    environment. Every call returns token probabilities, read from the context's logits as each token is sampled
+    (no ``logits_all``, no logits processor). The evaluated
     states of recent kinds of prompt are kept (``prompt_cache_entries``) and restored when routes interleave, and
     every call reports how many prompt tokens were really evaluated (``Usage.evaluated_prompt_tokens``).
     """
@@ -78,13 +81,15 @@ class LlamaCppModel:
         self.n_ctx = n_ctx
         self.prompt_states = PromptStates(prompt_cache_entries)
         self._evaluated: int | None = None
+        self._recorder: TokenProbabilityRecorder | None = None
+        self._n_vocab = int(self._llama.n_vocab())
         generate = self._llama.generate
 
         def prepared_generate(tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
             # llama-cpp-python calls this with the rendered prompt's tokens, inside our lock.
             tokens = list(tokens)
             self._prepare(tokens)
-            return generate(tokens, *args, **kwargs)
+            return self._observed(generate(tokens, *args, **kwargs), len(tokens))
 
         self._llama.generate = prepared_generate  # type: ignore[method-assign]
 
@@ -132,7 +137,7 @@ class LlamaCppModel:
         grammar = self._grammar(json_schema) if json_schema is not None else None
         with self._lock:
             self._evaluated = None
-            recorder = TokenProbabilityRecorder(self._is_end_of_generation)
+            recorder = self._recorder = TokenProbabilityRecorder(self._is_end_of_generation)
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             chunks = self._llama.create_chat_completion(
                 messages=[_template_message(message) for message in messages],
@@ -142,7 +147,6 @@ class LlamaCppModel:
                 stop=list(stop or []),
                 stream=True,
                 grammar=grammar,
-                logits_processor=self._llama_cpp.LogitsProcessorList([recorder]),
             )
             pieces: list[str] = []
             finish_reason: FinishReason = "stop"
@@ -166,6 +170,7 @@ class LlamaCppModel:
                 chunks.close()
                 self._release_sampler()
                 recorder.release()
+                self._recorder = None
                 self._save_state()
             completion_tokens = recorder.completion_tokens(finish_reason)
             usage = Usage(
@@ -183,6 +188,24 @@ class LlamaCppModel:
                 yield TextDelta(text)
             yield Completion(text=text, finish_reason="tool_calls" if calls else finish_reason, usage=usage,
                              token_probabilities=recorder.probabilities(completion_tokens), tool_calls=calls)
+
+    def _observed(self, tokens: Iterator[int], prompt_tokens: int) -> Iterator[int]:
+        """``generate``'s tokens, each recorded with the logits it was sampled from (still in the context: the
+        next evaluation runs only when the generator resumes)."""
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.prompt_tokens = prompt_tokens
+        context = self._llama._ctx
+        try:
+            for token in tokens:
+                if recorder is not None:
+                    logits = np.ctypeslib.as_array(context.get_logits_ith(-1), shape=(self._n_vocab,))
+                    recorder.observe(int(token), logits)
+                yield token
+        finally:
+            close = getattr(tokens, "close", None)
+            if close is not None:
+                close()
 
     def _prepare(self, prompt: list[int]) -> None:
         """Restore the saved state sharing most of ``prompt`` when it shares more than the context, and note how

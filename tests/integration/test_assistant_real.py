@@ -39,6 +39,17 @@ def test_factual_question_is_answered_from_the_right_chunk(assistant: Assistant)
     assert answer.usage and answer.usage[0]["tier"] == "small"
 
 
+def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(assistant: Assistant) -> None:
+    answer = assistant.ask("Who is the current president of France?", escalation="never")
+    assert answer.route == "FACT" and answer.general_knowledge, (answer.text, answer.answerable)
+    assert answer.text.startswith("Not in your documents; from general knowledge:") and not answer.cited
+    assert "[" not in answer.text and answer.answerable is not None and answer.answerable < 0.5
+    supported = assistant.ask("Which NFL team represented the AFC at Super Bowl 50?", escalation="never")
+    assert not supported.general_knowledge and supported.answerable is not None and supported.answerable >= 0.5
+    assert 0.0 < supported.confidence < 1.0 and supported.signals["p_correct"] == supported.confidence
+    assert re.search(r"\[squad-dev/00/000#0\]", supported.text), supported.text
+
+
 def test_a_word_problem_is_solved_through_the_calculator(assistant: Assistant) -> None:
     answer = assistant.ask("A baker bakes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. "
                            "How many muffins does she have left?")
@@ -46,9 +57,13 @@ def test_a_word_problem_is_solved_through_the_calculator(assistant: Assistant) -
     assert answer.text == "12", (answer.text, answer.calculation)
 
 
-@pytest.mark.parametrize("knobs", [{"escalation": "always"}, {"threshold": 1.0}])
-def test_forced_escalation_reaches_the_large_model(assistant: Assistant, knobs: dict[str, Any]) -> None:
-    answer = assistant.ask("Write one sentence about the sea.", **knobs)
+@pytest.mark.parametrize(("question", "knobs"), [
+    ("Write one sentence about the sea.", {"escalation": "always"}),
+    # a learned probability is never 1, so threshold 1 escalates every FACT turn
+    ("Which NFL team represented the AFC at Super Bowl 50?", {"threshold": 1.0})])
+def test_forced_escalation_reaches_the_large_model(assistant: Assistant, question: str,
+                                                  knobs: dict[str, Any]) -> None:
+    answer = assistant.ask(question, **knobs)
     assert answer.escalated
     assert [item["tier"] for item in answer.usage][-1] == "large"
     assert answer.text

@@ -22,6 +22,7 @@ from eval.datasets import (
     thread_first_turns,
 )
 from eval.leakage import find_leaks, source_files
+from eval.splits import split_of, squad_group
 from eval.suites import mixed_items, shift_suite, suite_loaders
 from retrieval.squad import SHIFT_NAMES, load_squad_shift
 from tools import calculate, extract_expression
@@ -35,6 +36,9 @@ SUITE_DIGESTS: dict[str, str] = {
     "shift-nyt": "63587f9a4aee6f13",
     "shift-reddit": "1c79964a94876cbf",
     "shift-amazon": "67d2bb94ee7ba8d5",
+    "facts-dev": "d091ef2978028170",
+    "unanswerable-dev": "4961646abf801a33",
+    "unanswerable-test": "82ca5c81bc32513d",
 }
 
 
@@ -58,7 +62,8 @@ def test_word_problems_and_chat_are_not_plain_arithmetic(real_settings: Settings
         assert extract_expression(item.question) is None, item.question
 
 
-SPLIT_SUITES = ("mixed-dev", "mixed-test", "routing-dev", "routing-test", "shift-nyt", "shift-reddit", "shift-amazon")
+SPLIT_SUITES = ("mixed-dev", "mixed-test", "routing-dev", "routing-test", "shift-nyt", "shift-reddit", "shift-amazon",
+                "facts-dev", "unanswerable-dev", "unanswerable-test")
 
 
 def _ids_digest(items: list[EvalItem]) -> str:
@@ -106,8 +111,11 @@ def test_no_group_straddles_the_split(real_settings: Settings) -> None:
 
 
 def test_dev_and_test_suites_share_no_item_or_question(suites: dict[str, list[EvalItem]]) -> None:
-    dev = suites["mixed-dev"] + suites["routing-dev"]
+    dev = suites["mixed-dev"] + suites["routing-dev"] + suites["facts-dev"] + suites["unanswerable-dev"]
     test = [item for name, items in suites.items() if not name.endswith("-dev") for item in items]
+    facts, unanswerable = ({item.id for item in suites[name]} for name in ("facts-dev", "unanswerable-dev"))
+    assert len(facts) == 600 and not facts & {item.id for item in suites["mixed-dev"] + suites["routing-dev"]}
+    assert len(unanswerable) == 200 and not facts & unanswerable
     assert not {item.id for item in dev} & {item.id for item in test}
     assert not {item.question for item in dev if item.kind != "arithmetic"} & {item.question for item in test}
     assert not {item.id for item in suites["mixed-test"]} & {item.id for item in suites["routing-test"]}
@@ -120,6 +128,21 @@ def test_the_held_out_routing_set_has_other_human_written_prompts(suites: dict[s
     assert sources["alpaca-eval"] >= 200 and "mt-bench" not in sources
     assert sum(count for source, count in sources.items() if source.startswith("squadshifts-")) == 100
     assert sources["bigbench-arithmetic"] == 100 and sources["reasoning-gym"] == 100
+
+
+def test_the_unanswerable_suites_ask_about_documents_their_corpus_does_not_hold(real_settings: Settings) -> None:
+    loaders = suite_loaders(real_settings.cache_dir, progress=False)
+    dev = loaders["unanswerable-dev"]()
+    assert dev.split == "dev" and not dev.answerable and dev.corpus is not None
+    held = {paragraph.doc_id for paragraph in dev.corpus}
+    titles = {paragraph.title for paragraph in dev.corpus}
+    assert len(held) == 950 and not any(item.doc_id in held for item in dev.items)
+    assert all(item.split == "dev" for item in dev.items) and all(split_of(squad_group(title)) == "test"
+                                                                  for title in titles)
+    test = loaders["unanswerable-test"]()
+    assert test.split == "test" and not test.answerable and test.corpus is None  # the SQuAD knowledge base
+    assert Counter(item.source for item in test.items) == {"squadshifts-nyt": 68, "squadshifts-reddit": 66,
+                                                           "squadshifts-amazon": 66}
 
 
 def test_shift_suites_bring_their_own_corpus(real_settings: Settings) -> None:

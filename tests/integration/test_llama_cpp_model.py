@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import shutil
 import threading
 from collections.abc import Callable
@@ -53,6 +54,27 @@ def test_token_counts_match_llama_cpp(model: LlamaCppModel) -> None:
         assert ours.finish_reason == raw["choices"][0]["finish_reason"]
         assert ours.usage.prompt_tokens == raw["usage"]["prompt_tokens"]
         assert ours.usage.completion_tokens == raw["usage"]["completion_tokens"]
+
+
+def test_token_probabilities_equal_the_softmax_of_every_steps_logits(tiny_model: LlamaCppModel) -> None:
+    """Against llama-cpp-python's own logprobs (which need ``logits_all``): the same probability for every token,
+    the last one and a grammar-constrained call's included."""
+    import llama_cpp
+
+    reference = llama_cpp.Llama(model_path=str(tiny_model.path), n_ctx=1024, n_threads=2, logits_all=True,
+                                verbose=False)
+    schema = {"type": "object", "properties": {"colour": {"type": "string"}}, "required": ["colour"]}
+    for options in ({}, {"json_schema": schema}):
+        ours = tiny_model.chat(QUESTION, max_tokens=12, **options)  # type: ignore[arg-type]
+        grammar = (llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+                   if options else None)
+        raw = reference.create_chat_completion(messages=QUESTION, max_tokens=12, temperature=0.0, logprobs=True,
+                                               top_logprobs=1, grammar=grammar)
+        choice = raw["choices"][0]
+        assert ours.text == choice["message"]["content"]
+        expected = [math.exp(item["logprob"]) for item in choice["logprobs"]["content"]]
+        assert len(ours.token_probabilities) == len(expected) == ours.usage.completion_tokens
+        assert ours.token_probabilities == pytest.approx(expected, rel=1e-3, abs=1e-5)
 
 
 def test_greedy_probabilities_are_confident_on_an_easy_answer(small_model: LlamaCppModel) -> None:

@@ -154,6 +154,15 @@ def test_a_full_eval_with_fake_models(settings: Settings, parts: Parts, suite_fi
     assert "| routed | 100.0 [100.0, 100.0] | 4 |" in report and "APGR" in report and "x large-only" in report
     assert "| routed | large-only | 4 |" in report  # the paired comparison table
     assert (tmp_path / "out" / "cost_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # energy per answer, measured around each item, with its source named
+    record = outcome.results["runs"]["large-only"]["won"]
+    assert record["energy_joules"] > 0 and record["energy_source"].startswith("codecarbon")
+    assert summaries["routed"]["energy_joules"] > 0 and "## Energy, speed and money per answer" in report
+    assert "Energy source: codecarbon" in report and summaries["large-only"]["cost_per_1000_answers"] > 0
+    # how well the FACT confidence predicts the small model's answers, with the reliability diagram
+    quality = outcome.results["confidence"]
+    assert quality["n"] == 2 and quality["auc"] == 1.0 and "expected calibration error" in report
+    assert (tmp_path / "out" / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the results file holds no dataset text, and alone re-renders the same numbers and report
     raw = results_file.read_text()
     assert "Which team won Super Bowl 50?" not in raw and "Carolina Panthers" in raw  # an answer, not a reference

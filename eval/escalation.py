@@ -1,0 +1,169 @@
+"""``assistant eval train-escalation``: fit the escalation models on dev records and store them as JSON weights.
+
+Training rows come from dev results files (``assistant eval run`` on ``mixed-dev``, ``facts-dev``,
+``unanswerable-dev``); a test results file is refused. Per FACT turn of ``routed-no-escalation`` the records hold the
+features the graph saw (``assistant.features``) and the score; the models are:
+
+- ``fact``: P(the small model's answer is right | its features), on answerable suites' FACT turns;
+- ``answerable``: P(the documents answer the question | question form and retrieval features), on FACT turns of
+  answerable suites (label 1) and unanswerable ones (label 0).
+
+Each is an L2-regularised logistic regression (scikit-learn) on standardised features; the regularisation is chosen
+by stratified 5-fold cross-validation on log loss, and the cross-validated predictions give the figures stored with
+the weights (AUC, expected calibration error, Brier score), so the metadata never reports a fit on its own rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.escalation import EscalationModel, LogisticModel
+from assistant.features import ANSWERABILITY_FEATURES
+from common.files import atomic_output
+from eval.errors import EvalError
+from eval.report import load_results
+from eval.stats import calibration, roc_auc
+
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+FOLDS = 5
+SEED = 20261202
+WEAK = "routed-no-escalation"
+
+
+@dataclass
+class Rows:
+    """One model's training rows: feature dicts and 0/1 labels."""
+
+    features: list[dict[str, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+    def add(self, features: dict[str, float], label: int) -> None:
+        """One more row."""
+        self.features.append(features)
+        self.labels.append(label)
+
+
+def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
+    """The rows of every model from results documents (their ``routed-no-escalation`` FACT records)."""
+    rows = {"fact": Rows(), "answerable": Rows()}
+    for document in documents:
+        answerable = bool(document["meta"].get("answerable", True))
+        for record in document["runs"].get(WEAK, {}).values():
+            features = record.get("features") or {}
+            if record.get("route") != "FACT" or "dense_top" not in features:
+                continue
+            rows["answerable"].add(features, int(answerable))
+            if answerable and record.get("correct") is not None:
+                rows["fact"].add(features, int(float(record["correct"]) >= 1.0))
+    return rows
+
+
+def feature_names(name: str, rows: Rows) -> tuple[str, ...]:
+    """The features model ``name`` uses: the answerability set, or every feature the FACT rows share."""
+    if name == "answerable":
+        return ANSWERABILITY_FEATURES
+    shared = set.intersection(*(set(features) for features in rows.features)) if rows.features else set()
+    return tuple(sorted(shared))
+
+
+def _matrix(rows: Rows, names: Sequence[str]) -> np.ndarray:
+    return np.array([[float(features.get(name, 0.0)) for name in names] for features in rows.features])
+
+
+def fit_logistic(rows: Rows, names: Sequence[str], *, seed: int = SEED) -> tuple[LogisticModel, dict[str, Any]]:
+    """The logistic model over ``names`` with the best cross-validated C, and its cross-validated figures."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    labels = np.array(rows.labels)
+    if len(set(rows.labels)) < 2 or min(np.bincount(labels)) < FOLDS:
+        raise EvalError(f"{len(labels)} rows with {int(labels.sum())} positives: too few of one class to fit",
+                        "add dev results with more items (e.g. --suite facts-dev)")
+    raw = _matrix(rows, names)
+    mean = raw.mean(axis=0)
+    scale = raw.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    standard = (raw - mean) / scale
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+    best: tuple[float, float, np.ndarray] | None = None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=5000)
+        predicted = cross_val_predict(model, standard, labels, cv=folds, method="predict_proba")[:, 1]
+        clipped = np.clip(predicted, 1e-6, 1 - 1e-6)
+        loss = float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
+        if best is None or loss < best[0]:
+            best = (loss, c, predicted)
+    assert best is not None
+    loss, c, predicted = best
+    final = LogisticRegression(C=c, max_iter=5000).fit(standard, labels)
+    fitted = LogisticModel(tuple(names), tuple(float(v) for v in mean), tuple(float(v) for v in scale),
+                           tuple(float(v) for v in final.coef_[0]), float(final.intercept_[0]))
+    reliability = calibration(predicted.tolist(), labels.tolist())
+    metrics = {"rows": len(labels), "positives": int(labels.sum()), "C": c, "cv_log_loss": round(loss, 4),
+               "cv_auc": _round(roc_auc(labels.tolist(), predicted.tolist())),
+               "cv_ece": round(reliability["ece"], 4),
+               "cv_brier": round(float(np.mean((predicted - labels) ** 2)), 4)}
+    return fitted, metrics
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train_escalation(results: Sequence[Path], output: Path, *, command: str = "") -> EscalationModel:
+    """Fit every model on the dev results files and write the JSON weights to ``output``."""
+    documents = []
+    provenance = []
+    for path in results:
+        document = load_results(path)
+        meta = document["meta"]
+        if meta.get("split") != "dev":
+            raise EvalError(f"{path} comes from the {meta.get('split')!r} suite {meta.get('suite')!r}: the "
+                            "escalation models are fitted on dev items only",
+                            "train on dev runs, e.g. `assistant eval run --suite facts-dev`")
+        documents.append(document)
+        provenance.append({"suite": meta.get("suite"), "answerable": meta.get("answerable", True),
+                           "commit": (meta.get("git") or {}).get("commit"), "created": meta.get("created"),
+                           "records": len(document["runs"].get(WEAK, {}))})
+    rows = training_rows(documents)
+    models: dict[str, LogisticModel] = {}
+    metrics: dict[str, Any] = {}
+    for name, model_rows in rows.items():
+        models[name], metrics[name] = fit_logistic(model_rows, feature_names(name, model_rows))
+    meta = {"trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
+            "data": provenance, "metrics": metrics,
+            "note": "fitted on dev items only; figures are 5-fold cross-validated on those rows"}
+    fitted = EscalationModel(models, meta)
+    with atomic_output(output) as handle:
+        handle.write((json.dumps(fitted.to_dict(), indent=1) + "\n").encode())
+    return EscalationModel(models, meta, _sha256(output)[:16])
+
+
+def reconfidence(document: dict[str, Any], model: EscalationModel) -> dict[str, Any]:
+    """``document`` with its ``routed-no-escalation`` FACT confidences recomputed by ``model`` from the recorded
+    features (so a threshold is chosen for the model that will run), and everything derived re-scored."""
+    from eval.report import rescore
+
+    if "fact" not in model.models:
+        return document
+    runs = dict(document["runs"])
+    weak = {}
+    for item_id, record in runs.get(WEAK, {}).items():
+        features = record.get("features") or {}
+        if record.get("route") == "FACT" and "dense_top" in features and not record.get("general_knowledge"):
+            record = record | {"confidence": round(model.models["fact"].probability(features), 4)}
+        weak[item_id] = record
+    runs[WEAK] = weak
+    return rescore(document | {"runs": runs})

@@ -1,0 +1,264 @@
+"""The learned escalation decision: features, JSON weights without pickle, fitting, calibration, answerability."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.errors import ConfigError
+from assistant.escalation import EscalationModel, LogisticModel, load_escalation_model
+from assistant.features import (
+    ANSWERABILITY_FEATURES,
+    answerability_features,
+    chat_features,
+    fact_features,
+    program_features,
+    repetition,
+    token_features,
+    type_match,
+    wh_form,
+)
+from assistant.prompts import GENERAL_KNOWLEDGE_LABEL
+from assistant.settings import Settings
+from eval.errors import EvalError
+from eval.escalation import Rows, fit_logistic, reconfidence, train_escalation, training_rows
+from eval.metrics import squad_scores
+from eval.stats import calibration
+from models.fake import FakeChatModel
+from retrieval.retriever import Retriever
+from tests.unit.test_assistant import _assistant, large, retriever, settings, small  # noqa: F401
+
+SOURCES = [{"chunk_id": "a#0", "doc_id": "a", "text": "Denver Broncos won Super Bowl 50 in 2016.", "dense_score": 0.8,
+            "bm25_score": 9.0},
+           {"chunk_id": "a#1", "doc_id": "a", "text": "The game was in Santa Clara.", "dense_score": 0.5,
+            "bm25_score": 2.0}]
+
+
+# ---- features ----------------------------------------------------------------------------------------------------
+
+def test_token_features_summarise_the_probabilities() -> None:
+    values = token_features([0.9, 0.2, 0.99, 0.6])
+    assert values["p_min"] == 0.2 and values["p_first"] == 0.9 and values["unsure_share"] == 0.25
+    assert values["mean_logp"] == pytest.approx(sum(math.log(p) for p in [0.9, 0.2, 0.99, 0.6]) / 4)
+    assert token_features([])["log_tokens"] == 0.0
+
+
+@pytest.mark.parametrize(("question", "form"), [("Who won?", "who"), ("How many games were played?", "how_many"),
+                                                ("In what year did it end?", "what"), ("Name the team.", "other"),
+                                                ("How did it end?", "how")])
+def test_wh_form(question: str, form: str) -> None:
+    assert wh_form(question) == form
+
+
+def test_type_match_checks_the_answers_shape() -> None:
+    assert type_match("How many points?", "24") == 1.0 and type_match("How many points?", "Denver") == 0.0
+    assert type_match("When did it end?", "in March") == 1.0 and type_match("Who won?", "the broncos") == 0.0
+    assert type_match("What is it?", "a game") == 0.5
+
+
+def test_fact_features_measure_the_answers_fit_with_evidence_and_retrieval() -> None:
+    evidence = SOURCES[0]["text"]
+    features = fact_features("Who won Super Bowl 50?", "Denver Broncos [a#0]", evidence, SOURCES, [0.9, 0.8],
+                             not_found=False, finish_reason="stop")
+    assert features["verbatim"] == 1.0 and features["answer_in_evidence"] == 1.0
+    assert features["dense_top"] == 0.8 and features["dense_margin"] == pytest.approx(0.3)
+    assert features["top_same_doc"] == 1.0 and features["wh_who"] == 1.0 and features["type_match"] == 1.0
+    assert features["question_in_evidence"] == 1.0
+    unsupported = fact_features("Who won Super Bowl 50?", "Carolina", evidence, SOURCES, [0.4], not_found=False,
+                                finish_reason="length")
+    assert unsupported["verbatim"] == 0.0 and unsupported["answer_in_evidence"] == 0.0
+    assert unsupported["length_cut"] == 1.0
+    assert set(ANSWERABILITY_FEATURES) <= set(features)
+    assert answerability_features("Who won?", [], "")["no_hits"] == 1.0
+
+
+def test_chat_features_see_looping_and_empty_answers() -> None:
+    assert repetition("one two three four five six") == 0.0
+    assert repetition("la la la la la la la la") == 1.0
+    assert chat_features("Hi", "", [], finish_reason="stop")["empty"] == 1.0
+
+
+# ---- stored weights -------------------------------------------------------------------------------------------
+
+def _model(**models: LogisticModel) -> EscalationModel:
+    return EscalationModel(models, {"note": "test"})
+
+
+def _write(path: Path, model: EscalationModel) -> Path:
+    path.write_text(json.dumps(model.to_dict()), encoding="utf-8")
+    return path
+
+
+def test_weights_are_plain_json_and_give_the_same_probabilities(tmp_path: Path) -> None:
+    model = LogisticModel(("a", "b"), (1.0, 0.0), (2.0, 1.0), (1.5, -0.5), 0.25)
+    loaded = load_escalation_model(_write(tmp_path / "weights.json", _model(fact=model)))
+    values = {"a": 3.0, "b": 1.0}
+    expected = 1 / (1 + math.exp(-(1.5 * (3.0 - 1.0) / 2.0 - 0.5 * 1.0 + 0.25)))
+    assert loaded.probability("fact", values) == pytest.approx(expected)
+    assert loaded.probability("answerable", values) is None
+    assert loaded.models["fact"].probability({}) == pytest.approx(1 / (1 + math.exp(-0.25)))  # missing: the mean
+    assert b"pickle" not in (tmp_path / "weights.json").read_bytes() and len(loaded.digest) == 16
+    assert loaded.models["fact"].contributions(values, top=1) == [("a", 1.5)]
+
+
+def test_a_broken_weights_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": 1, "models": {"fact": {"features": ["a"], "mean": [0.0], "scale": [0.0],
+                                                                 "coef": [1.0], "intercept": 0.0}}}))
+    with pytest.raises(ConfigError, match="not an escalation model"):
+        load_escalation_model(bad)
+    with pytest.raises(ConfigError, match="no escalation model"):
+        load_escalation_model(tmp_path / "missing.json")
+
+
+# ---- fitting and calibration ----------------------------------------------------------------------------------
+
+def _planted_rows(count: int, seed: int = 7) -> Rows:
+    """Labels drawn from P(right) = sigmoid(3 * signal - 1), plus a noise feature that decides nothing."""
+    generator = random.Random(seed)
+    rows = Rows()
+    for _ in range(count):
+        signal, noise = generator.gauss(0, 1), generator.gauss(0, 1)
+        probability = 1 / (1 + math.exp(-(3 * signal - 1)))
+        rows.add({"signal": signal, "noise": noise}, int(generator.random() < probability))
+    return rows
+
+
+def test_fitting_recovers_a_planted_rule() -> None:
+    model, metrics = fit_logistic(_planted_rows(2000), ("signal", "noise"))
+    slope = model.coef[0] / model.scale[0]
+    assert slope == pytest.approx(3.0, rel=0.2)
+    assert abs(model.coef[1]) < 0.15 * abs(model.coef[0])
+    assert metrics["cv_auc"] > 0.85 and metrics["cv_ece"] < 0.05 and metrics["rows"] == 2000
+    assert model.probability({"signal": 1 / 3, "noise": 0.0}) == pytest.approx(0.5, abs=0.07)
+
+
+def test_fitting_refuses_a_single_class() -> None:
+    rows = Rows()
+    for value in range(20):
+        rows.add({"x": float(value)}, 1)
+    with pytest.raises(EvalError, match="too few"):
+        fit_logistic(rows, ("x",))
+
+
+def test_calibration_of_a_hand_made_set() -> None:
+    # Two bins: 0.15 predicted, 1 of 4 right (0.25); 0.85 predicted, 3 of 4 right (0.75): ECE = 0.1.
+    result = calibration([0.15] * 4 + [0.85] * 4, [1, 0, 0, 0, 1, 1, 1, 0])
+    assert result["ece"] == pytest.approx(0.1)
+    assert [(row["n"], row["observed"]) for row in result["bins"]] == [(4, 0.25), (4, 0.75)]
+
+
+def _results(split: str, answerable: bool, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"meta": {"suite": "s", "split": split, "answerable": answerable, "composed": [], "threshold": 0.5,
+                     "chat_threshold": 0.5},
+            "items": {key: {"kind": "fact", "source": "squad-dev", "split": split} for key in records},
+            "runs": {"routed-no-escalation": records}}
+
+
+def _fact_record(features: dict[str, float], correct: float) -> dict[str, Any]:
+    return {"route": "FACT", "kind": "fact", "features": features, "correct": correct, "can_escalate": True,
+            "confidence": 0.5,
+            "usage": [], "text": "x"}
+
+
+def test_training_rows_and_a_refused_test_file(tmp_path: Path) -> None:
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+    answerable = _results("dev", True, {"q1": _fact_record(base | {"dense_top": 0.9}, 1.0),
+                                        "q2": _fact_record(base | {"dense_top": 0.7}, 0.0),
+                                        "q3": {"route": "CHAT", "kind": "chat", "features": {}, "correct": None}})
+    unanswerable = _results("dev", False, {"u1": _fact_record(base | {"dense_top": 0.2}, 0.0)})
+    rows = training_rows([answerable, unanswerable])
+    assert rows["fact"].labels == [1, 0] and rows["answerable"].labels == [1, 1, 0]
+    test_file = tmp_path / "results_test.json"
+    test_file.write_text(json.dumps(_results("test", True, {})), encoding="utf-8")
+    with pytest.raises(EvalError, match="dev items only"):
+        train_escalation([test_file], tmp_path / "weights.json")
+
+
+def test_train_escalation_writes_weights_the_assistant_loads(tmp_path: Path) -> None:
+    generator = random.Random(3)
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+    answerable, unanswerable = {}, {}
+    for index in range(120):
+        top = generator.uniform(0.4, 1.0)
+        answerable[f"a{index}"] = _fact_record(base | {"dense_top": top, "verbatim": float(index % 2)},
+                                               float(generator.random() < top * (index % 2)))
+        unanswerable[f"u{index}"] = _fact_record(base | {"dense_top": generator.uniform(0.0, 0.6)}, 0.0)
+    paths = []
+    for name, document in (("a", _results("dev", True, answerable)), ("u", _results("dev", False, unanswerable))):
+        path = tmp_path / f"results_{name}.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        paths.append(path)
+    written = train_escalation(paths, tmp_path / "weights.json", command="test")
+    loaded = load_escalation_model(tmp_path / "weights.json")
+    assert loaded.digest == written.digest and set(loaded.models) == {"fact", "answerable"}
+    assert loaded.meta["metrics"]["answerable"]["cv_auc"] > 0.8 and loaded.meta["data"][1]["answerable"] is False
+    assert loaded.probability("answerable", {"dense_top": 0.95}) > loaded.probability("answerable",
+                                                                                       {"dense_top": 0.05})
+    # The dev sweep re-scored with the new model's confidences.
+    rescored = reconfidence(_results("dev", True, answerable) | {"meta": {"composed": [], "threshold": 0.5,
+                                                                           "chat_threshold": None,
+                                                                           "split": "dev"}}, loaded)
+    confidences = {record["confidence"] for record in rescored["runs"]["routed-no-escalation"].values()}
+    assert len(confidences) > 10
+
+
+# ---- answerability in the graph -------------------------------------------------------------------------------
+
+def _with_model(base: Settings, tmp_path: Path, **models: LogisticModel) -> Settings:
+    path = _write(tmp_path / "weights.json", _model(**models))
+    return base.model_copy(update={"assistant": base.assistant.model_copy(
+        update={"escalation_model": path})})
+
+
+def _constant(value: float) -> LogisticModel:
+    """A model giving ``sigmoid(value)`` whatever the features."""
+    return LogisticModel(("dense_top",), (0.0,), (1.0,), (0.0,), value)
+
+
+def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    tuned = _with_model(settings, tmp_path, answerable=_constant(-4.0), fact=_constant(4.0))
+    small.enqueue("Emmanuel Macron")
+    answer = _assistant(tuned, retriever, "FACT", small, large).ask("Who is the president of France?")
+    assert answer.text == f"{GENERAL_KNOWLEDGE_LABEL} Emmanuel Macron" and answer.general_knowledge
+    assert answer.answerable is not None and answer.answerable < 0.05
+    assert answer.sources and not answer.cited and "[" not in answer.text
+    assert "<documents>" not in small.calls[0].messages[-1]["content"] and not large.calls
+    assert squad_scores(answer.text, ["Emmanuel Macron"]) == (1.0, 1.0)  # the label is not part of the answer
+    assert "general knowledge" in answer.escalation_reason
+
+
+def test_a_supported_answer_is_cited_with_the_learned_confidence(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    tuned = _with_model(settings, tmp_path, answerable=_constant(4.0), fact=_constant(1.0))
+    small.enqueue("Denver Broncos")
+    answer = _assistant(tuned, retriever, "FACT", small, large).ask("Who won Super Bowl 50?")
+    assert answer.text.startswith("Denver Broncos [sb50.txt#") and not answer.general_knowledge
+    assert answer.confidence == pytest.approx(1 / (1 + math.exp(-1.0)), abs=1e-4) and not answer.escalated
+    assert answer.features["verbatim"] == 1.0 and answer.signals["p_correct"] == answer.confidence
+    unsure = _with_model(settings, tmp_path, answerable=_constant(4.0), fact=_constant(-2.0))
+    small.enqueue("Denver Broncos")
+    large.enqueue("The Denver Broncos")
+    escalated = _assistant(unsure, retriever, "FACT", small, large).ask("Who won Super Bowl 50?")
+    assert escalated.escalated and escalated.text.startswith("The Denver Broncos")
+
+
+def test_program_features_check_the_answers_shape_and_agreement() -> None:
+    from tools.calculator import CalcResult
+
+    whole = CalcResult(expression="2*3", exact="6", decimal="6", approx=6.0)
+    program = json.dumps({"steps": [{"name": "a", "expression": "2"}, {"name": "b", "expression": "a*3"}]})
+    features = program_features([program, "not json"], [whole, None], 0.5, [0.9, 0.8])
+    assert features["executes"] == 0.5 and features["agreement"] == 0.5 and features["integer"] == 1.0
+    assert features["log_steps"] == pytest.approx(math.log1p(2)) and features["negative"] == 0.0
+    negative = CalcResult(expression="1-2.5", exact="-3/2", decimal="-1.5", approx=-1.5)
+    assert program_features([], [negative], 1.0, [])["negative"] == 1.0
+    assert program_features([], [None], 0.0, [])["integer"] == 0.0
