@@ -404,6 +404,9 @@ def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
     model = train_escalation(paths, output, command=" ".join(["assistant eval train-escalation",
                                                               *(str(path) for path in args.results)]))
     for name, metrics in model.meta["metrics"].items():
+        if "skipped" in metrics:
+            print(f"{name}: {metrics['rows']} rows, skipped ({metrics['skipped']})")
+            continue
         print(f"{name}: {metrics['rows']} rows ({metrics['positives']} positive), C={metrics['C']}, "
               f"cross-validated AUC {metrics['cv_auc']}, ECE {metrics['cv_ece']}, Brier {metrics['cv_brier']}")
     print(f"wrote {output} (sha256 {model.digest})")

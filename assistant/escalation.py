@@ -6,7 +6,9 @@ probability:
 
 - ``fact``: that the small model's answer from the documents is right (the FACT turn's ``confidence``);
 - ``answerable``: that the documents answer the question at all (below ``answerable_threshold`` the assistant says
-  the answer is not in the documents and answers from general knowledge, labelled as such).
+  the answer is not in the documents and answers from general knowledge, labelled as such);
+- ``program_large`` / ``program_small``: that a word problem's program (written by that tier) gives the right
+  number (the MATH turn's ``confidence``).
 """
 
 from __future__ import annotations

@@ -215,8 +215,11 @@ class _Nodes:
             return update | {"draft": "I could not turn this into a calculation.", "confidence": 0.0,
                              "signals": {"agreement": 0.0, "calculator": 0.0}, "calculation": None}
         best = max(successful, key=lambda result: values.count(result.exact))
-        return update | {"draft": _format(best), "confidence": round(share, 4), "expression": best.expression,
-                         "signals": {"agreement": round(share, 4), "calculator": 1.0, "samples": float(len(results))},
+        learned = self.deps.escalation_model.probability(f"program_{tier}", features)
+        confidence = round(share if learned is None else learned, 4)
+        return update | {"draft": _format(best), "confidence": confidence, "expression": best.expression,
+                         "signals": {"agreement": round(share, 4), "calculator": 1.0, "samples": float(len(results)),
+                                     **({} if learned is None else {"p_correct": confidence})},
                          "calculation": best.to_dict() | {"sampled_programs": programs}}
 
     def word_problem(self, state: TurnState) -> TurnState:

@@ -5,7 +5,11 @@ Usage: python bench/bench_word_problem.py [--limit 100] [--tiers large] [--varia
 ``expression`` is the single calculator expression the graph asked for before 2026-11-24, ``steps`` the named-step
 program the graph uses now (each step one calculator expression, evaluated by the calculator), ``cot`` the
 step-by-step prose the large-only baseline uses (the model does its own arithmetic), ``lines`` plain
-``name = expression`` lines without a grammar (tried and dropped: the model computed the results itself).
+``name = expression`` lines without a grammar (tried and dropped: the model computed the results itself),
+``compact`` the same lines forced by a GBNF grammar ending in ``answer = ...``, ``cot_calc`` the chain of thought
+whose arithmetic the calculator does during generation: generation stops at every ``=``, the calculator evaluates the
+arithmetic just before it and writes the value, and generation goes on from there (the model's own arithmetic never
+reaches the answer).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from assistant.settings import Settings
 from eval.metrics import numeric_match
 from eval.suites import mixed_items
 from eval.systems import DIRECT_PROMPTS
-from models.base import ChatModel, Completion, Message
+from models.base import ChatModel, Completion, Message, Usage
 from models.registry import load_model
 from tools.calculator import calculate
 from tools.errors import CalculatorError
@@ -90,14 +94,88 @@ def _lines(model: ChatModel, question: str) -> tuple[str, Completion]:
         return "", completion
 
 
-VARIANTS = {"expression": _expression, "steps": _steps, "cot": _cot, "lines": _lines}
+COMPACT_GRAMMAR = r"""
+root ::= line? line? line? line? line? line? line? "answer = " expr "\n"
+line ::= name " = " expr "\n"
+name ::= [a-z] [a-z0-9_]*
+expr ::= [0-9a-z_ +*/().%-]+
+"""
+COMPACT_SYSTEM = LINES_SYSTEM.replace("The last line is the answer to the question.",
+                                      "The last line is `answer = ...`.")
+
+
+def _compact(model: ChatModel, question: str) -> tuple[str, Completion]:
+    import llama_cpp
+
+    grammar = llama_cpp.LlamaGrammar.from_string(COMPACT_GRAMMAR, verbose=False)  # type: ignore[attr-defined]
+    llama = model.llama  # type: ignore[attr-defined]
+    reply = llama.create_chat_completion(messages=[{"role": "system", "content": COMPACT_SYSTEM},
+                                                   {"role": "user", "content": question}],
+                                         max_tokens=160, temperature=0.0, grammar=grammar)
+    completion = _raw_completion(model, reply["choices"][0]["message"]["content"], reply["usage"])
+    try:
+        return run_steps(parse_lines(completion.text), calculate).exact, completion
+    except ProgramError:
+        return "", completion
+
+
+def _raw_completion(model: ChatModel, text: str, usage: dict[str, int]) -> Completion:
+    return Completion(text=text, finish_reason="stop", usage=Usage(
+        model=model.name, prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
+        wall_seconds=0.0, cpu_seconds=0.0, parameters=model.parameters,
+        price_per_million_tokens=getattr(model, "price_per_million_tokens", 0.0)))
+
+
+_ARITHMETIC_TAIL = re.compile(r"([-\d(][\d\s.,+\-*/×x÷()$%]*[\d)])\s*$")
+
+
+def _calculator_value(line: str) -> str | None:
+    """The calculator's value of the arithmetic that ends ``line`` (at least one operator), else None."""
+    match = _ARITHMETIC_TAIL.search(line)
+    if not match or not re.search(r"[+\-*/×x÷]", match.group(1).strip().lstrip("-")):
+        return None
+    expression = match.group(1).replace("×", "*").replace("÷", "/").replace("$", "").replace(",", "")
+    expression = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", expression)
+    try:
+        result = calculate(expression)
+    except CalculatorError:
+        return None
+    if result.approx is None or result.solutions:
+        return None
+    return result.decimal if "/" in result.exact else result.exact
+
+
+def _cot_calc(model: ChatModel, question: str, budget: int = 256) -> tuple[str, Completion]:
+    llama = model.llama  # type: ignore[attr-defined]
+    head = (f"<|im_start|>system\n{DIRECT_PROMPTS['word_problem']}<|im_end|>\n<|im_start|>user\n{question}"
+            "<|im_end|>\n<|im_start|>assistant\n")  # Qwen2.5's chat template
+    text, prompt_tokens, generated = "", 0, 0
+    for _ in range(40):
+        reply = llama.create_completion(head + text, max_tokens=budget - generated, temperature=0.0, stop=["="])
+        # llama.cpp reuses the evaluated prefix: count the first call's prompt only (the values it is given are
+        # a few tokens each, not counted)
+        prompt_tokens = prompt_tokens or reply["usage"]["prompt_tokens"]
+        generated += reply["usage"]["completion_tokens"]
+        piece = reply["choices"][0]["text"]
+        text += piece
+        line = text.rsplit("\n", 1)[-1]
+        if (reply["choices"][0]["finish_reason"] != "stop" or generated >= budget
+                or re.search(r"answer\s*:?.*\d", line, re.IGNORECASE) or not piece):
+            break
+        value = _calculator_value(line)
+        text += "=" if value is None else f"= {value}"
+    return text, _raw_completion(model, text, {"prompt_tokens": prompt_tokens, "completion_tokens": generated})
+
+
+VARIANTS = {"expression": _expression, "steps": _steps, "cot": _cot, "lines": _lines, "compact": _compact,
+            "cot_calc": _cot_calc}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--tiers", default="large")
-    parser.add_argument("--variants", default="expression,steps")
+    parser.add_argument("--variants", default="steps,cot,cot_calc")
     args = parser.parse_args()
     settings = Settings.load()
     items = [item for item in mixed_items(settings.cache_dir, "dev", progress=False)

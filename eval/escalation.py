@@ -6,7 +6,9 @@ features the graph saw (``assistant.features``) and the score; the models are:
 
 - ``fact``: P(the small model's answer is right | its features), on answerable suites' FACT turns;
 - ``answerable``: P(the documents answer the question | question form and retrieval features), on FACT turns of
-  answerable suites (label 1) and unanswerable ones (label 0).
+  answerable suites (label 1) and unanswerable ones (label 0);
+- ``program_<tier>``: P(the word problem's answer is right | the program's features), on word-problem turns, one
+  model per tier that wrote the programs (a tier with too few rows is skipped).
 
 Each is an L2-regularised logistic regression (scikit-learn) on standardised features; the regularisation is chosen
 by stratified 5-fold cross-validation on log loss, and the cross-validated predictions give the figures stored with
@@ -58,6 +60,9 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
         answerable = bool(document["meta"].get("answerable", True))
         for record in document["runs"].get(WEAK, {}).values():
             features = record.get("features") or {}
+            if "executes" in features and record.get("correct") is not None:
+                tier = next((usage["tier"] for usage in record.get("usage", [])), "large")
+                rows.setdefault(f"program_{tier}", Rows()).add(features, int(float(record["correct"]) >= 1.0))
             if record.get("route") != "FACT" or "dense_top" not in features:
                 continue
             rows["answerable"].add(features, int(answerable))
@@ -67,7 +72,7 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
 
 
 def feature_names(name: str, rows: Rows) -> tuple[str, ...]:
-    """The features model ``name`` uses: the answerability set, or every feature the FACT rows share."""
+    """The features model ``name`` uses: the answerability set, or every feature its rows share."""
     if name == "answerable":
         return ANSWERABILITY_FEATURES
     shared = set.intersection(*(set(features) for features in rows.features)) if rows.features else set()
@@ -141,6 +146,9 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     models: dict[str, LogisticModel] = {}
     metrics: dict[str, Any] = {}
     for name, model_rows in rows.items():
+        if name.startswith("program_") and min(model_rows.labels.count(0), model_rows.labels.count(1)) < FOLDS:
+            metrics[name] = {"rows": len(model_rows.labels), "skipped": "too few rows of one class"}
+            continue
         models[name], metrics[name] = fit_logistic(model_rows, feature_names(name, model_rows))
     meta = {"trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
             "data": provenance, "metrics": metrics,

@@ -26,8 +26,9 @@ from assistant.features import (
 from assistant.prompts import GENERAL_KNOWLEDGE_LABEL
 from assistant.settings import Settings
 from eval.errors import EvalError
-from eval.escalation import Rows, fit_logistic, reconfidence, train_escalation, training_rows
+from eval.escalation import Rows, feature_names, fit_logistic, reconfidence, train_escalation, training_rows
 from eval.metrics import squad_scores
+from eval.report import load_results
 from eval.stats import calibration
 from models.fake import FakeChatModel
 from retrieval.retriever import Retriever
@@ -262,3 +263,23 @@ def test_program_features_check_the_answers_shape_and_agreement() -> None:
     negative = CalcResult(expression="1-2.5", exact="-3/2", decimal="-1.5", approx=-1.5)
     assert program_features([], [negative], 1.0, [])["negative"] == 1.0
     assert program_features([], [None], 0.0, [])["integer"] == 0.0
+
+
+def test_word_problem_turns_train_a_program_model_per_tier(tmp_path: Path) -> None:
+    generator = random.Random(5)
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+    records: dict[str, dict[str, Any]] = {}
+    for index in range(80):
+        records[f"f{index}"] = _fact_record(base | {"dense_top": generator.random()}, float(index % 3 == 0))
+        integer = float(index % 2)
+        records[f"w{index}"] = {"route": "MATH", "kind": "word_problem", "correct": float(integer and index % 4 == 1),
+                                "features": {"executes": 1.0, "integer": integer, "agreement": 1.0},
+                                "usage": [{"tier": "large"}], "can_escalate": False, "text": "1"}
+    path = tmp_path / "results_dev.json"
+    path.write_text(json.dumps(_results("dev", True, records)), encoding="utf-8")
+    with pytest.raises(EvalError):  # no unanswerable rows: the answerable model has one class
+        train_escalation([path], tmp_path / "weights.json")
+    rows = training_rows([load_results(path)])
+    assert len(rows["program_large"].labels) == 80
+    model, _ = fit_logistic(rows["program_large"], feature_names("program_large", rows["program_large"]))
+    assert model.probability({"integer": 1.0, "executes": 1.0}) > model.probability({"integer": 0.0, "executes": 1.0})
