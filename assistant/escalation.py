@@ -50,7 +50,8 @@ class LogisticModel:
     def vector(self, values: Mapping[str, float]) -> np.ndarray:
         """The standardised feature vector of ``values``."""
         raw = np.array([float(values.get(name, mean)) for name, mean in zip(self.features, self.mean, strict=True)])
-        return (raw - np.array(self.mean)) / np.array(self.scale)
+        standard: np.ndarray = (raw - np.array(self.mean)) / np.array(self.scale)
+        return standard
 
     def probability(self, values: Mapping[str, float]) -> float:
         """The modelled probability for one turn's features."""

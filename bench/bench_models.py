@@ -113,6 +113,45 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             "gen_seconds": stat(gen_seconds), "peak_rss_mb": result["peak_rss_mb"], "repeats": len(result["runs"])}
 
 
+def paired_overhead(alias: str, pairs: int, max_tokens: int) -> str:
+    """Raw and interface generation alternating in one process (so drift and steal hit both alike)."""
+    from assistant.settings import Settings
+    from models.base import Completion
+    from models.llama_cpp_backend import LlamaCppModel
+    from models.registry import load_model
+
+    settings = Settings.load()
+    settings = settings.model_copy(update={"llama": settings.llama.model_copy(update={"prompt_cache_entries": 0})})
+    model = load_model(settings, alias, progress=False)
+    assert isinstance(model, LlamaCppModel)
+    messages: list[Any] = [{"role": "user", "content": PROMPT}]
+
+    def generation_seconds(interface: bool) -> float:
+        with model.lock:
+            model.llama.reset()
+        first = None
+        if interface:
+            for item in model.stream(messages, max_tokens=max_tokens, temperature=0.0):
+                if first is None and not isinstance(item, Completion):
+                    first = time.perf_counter()
+        else:
+            with model.lock:
+                for chunk in model.llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                               temperature=0.0, stream=True):
+                    if first is None and chunk["choices"][0]["delta"].get("content"):
+                        first = time.perf_counter()
+        assert first is not None
+        return time.perf_counter() - first
+
+    generation_seconds(False), generation_seconds(True)  # warm-up
+    ratios = []
+    for _ in range(pairs):
+        raw = generation_seconds(False)
+        ratios.append(generation_seconds(True) / raw)
+    return (f"- {alias}: interface / raw generation time, {pairs} interleaved pairs: median "
+            f"{statistics.median(ratios):.3f} (pairs {min(ratios):.3f}-{max(ratios):.3f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="small,large")
@@ -120,7 +159,14 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--output", type=Path, default=Path("bench/results"))
     parser.add_argument("--child", nargs=2, metavar=("ALIAS", "BACKEND"), help=argparse.SUPPRESS)
+    parser.add_argument("--paired", type=int, default=0, metavar="N",
+                        help="instead: N raw/interface pairs alternating in one process per model (prompt cache "
+                             "off), printing the median paired ratio of generation times")
     args = parser.parse_args()
+    if args.paired:
+        for alias in args.models.split(","):
+            print(paired_overhead(alias, args.paired, args.max_tokens))
+        return 0
     if args.child:
         print(json.dumps(run_one(args.child[0], args.child[1], args.repeats, args.max_tokens)))
         return 0

@@ -25,10 +25,10 @@ class EnergyMeter:
 
     def __enter__(self) -> EnergyMeter:
         try:
-            import codecarbon
             from codecarbon import OfflineEmissionsTracker
         except ImportError:
             return self
+        from importlib.metadata import version
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         tracker = OfflineEmissionsTracker(country_iso_code="USA", output_methods=[], log_level="error",
                                           tracking_mode="process", measure_power_secs=5)
@@ -36,7 +36,7 @@ class EnergyMeter:
         self._tracker = tracker
         modes = [getattr(part, "_mode", None) for part in getattr(tracker, "_hardware", [])]
         cpu_mode = next((mode for mode in modes if mode), "unknown")
-        self.source = f"codecarbon {codecarbon.__version__}, CPU {cpu_mode.replace('_', ' ')}, process mode"
+        self.source = f"codecarbon {version('codecarbon')}, CPU {cpu_mode.replace('_', ' ')}, process mode"
         return self
 
     def __exit__(self, *exc_info: object) -> None:

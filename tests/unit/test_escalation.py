@@ -283,3 +283,28 @@ def test_word_problem_turns_train_a_program_model_per_tier(tmp_path: Path) -> No
     assert len(rows["program_large"].labels) == 80
     model, _ = fit_logistic(rows["program_large"], feature_names("program_large", rows["program_large"]))
     assert model.probability({"integer": 1.0, "executes": 1.0}) > model.probability({"integer": 0.0, "executes": 1.0})
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "assistant" / "escalation_model.json"
+
+
+def test_the_shipped_weights_load_and_say_where_they_came_from() -> None:
+    shipped = load_escalation_model(SHIPPED)
+    assert {"fact", "answerable"} <= set(shipped.models)
+    assert set(shipped.models["answerable"].features) == set(ANSWERABILITY_FEATURES)
+    assert shipped.meta["command"].startswith("assistant eval train-escalation")
+    assert shipped.meta["data"] and all(source["commit"] for source in shipped.meta["data"])
+    assert {source["suite"] for source in shipped.meta["data"]} >= {"facts-dev", "unanswerable-dev"}
+    for name, model in shipped.models.items():
+        assert all(math.isfinite(value) for value in (*model.coef, model.intercept)), name
+        assert 0.0 < model.probability({}) < 1.0
+    # a confident, supported answer from a well-matched passage beats an unsupported one from a poor match
+    good = {"verbatim": 1.0, "answer_in_evidence": 1.0, "answer_sentence_overlap": 0.8, "answer_in_top_chunk": 1.0,
+            "p_min": 0.95, "p10": 0.95, "mean_logp": -0.02, "dense_top": 0.7}
+    bad = {"verbatim": 0.0, "answer_in_evidence": 0.0, "answer_sentence_overlap": 0.0, "answer_in_top_chunk": 0.0,
+           "p_min": 0.1, "p10": 0.1, "mean_logp": -2.0, "dense_top": 0.2}
+    assert shipped.probability("fact", good) > 0.5 > shipped.probability("fact", bad)  # type: ignore[operator]
+
+
+def test_unit_tests_run_the_untrained_decision_unless_given_weights() -> None:
+    assert load_escalation_model().digest == "untrained"
