@@ -256,7 +256,8 @@ class _Nodes:
 
     def general(self, state: TurnState) -> TurnState:
         """The documents do not answer the question: say so, and answer closed-book (the small model, or the large
-        one when escalation is forced or the small model's answer is empty or loops), citing nothing."""
+        one when escalation is forced or the small model is unsure: 10th-percentile token probability below
+        ``chat_threshold``), citing nothing."""
         started = time.perf_counter()
         mode = state.get("escalation", "auto")
         usage = list(state.get("usage", []))
@@ -272,7 +273,9 @@ class _Nodes:
             escalated = tier == "large"
             features = chat_features(state["question"], text, completion.token_probabilities,
                                      finish_reason=completion.finish_reason)
-            confidence = self._chat_confidence(features)
+            # no reference to learn a closed-book answer's chance from: the 10th-percentile token probability, and
+            # the large model answers when the small one is unsure
+            confidence = round(features["p10"], 4)
             if confidence >= self.settings.chat_threshold:
                 break
         answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"

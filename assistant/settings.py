@@ -39,7 +39,10 @@ class AssistantSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    threshold: float = Field(0.5, ge=0, le=1, description="Escalate FACT and MATH turns below this confidence.")
+    threshold: float = Field(0.1226, ge=0, le=1, description=(
+        "Escalate FACT and MATH turns below this confidence (the learned probability that the small model is right). "
+        "Chosen on mixed-dev by `assistant eval calibrate --target-relative 0.97`: the least escalation reaching 97% "
+        "of large-pipeline's accuracy (docs/BENCHMARKS.md)."))
     chat_threshold: float = Field(
         0.5, ge=0, le=1,
         description=("Escalate CHAT turns below this confidence. Chat answers have no reference to learn from, so "

@@ -105,6 +105,7 @@ def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retr
 def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, retriever: Retriever,
                                                             small: FakeChatModel, large: FakeChatModel) -> None:
     settings.assistant.word_problems = "small"
+    settings.assistant.threshold = 0.5  # untrained decision: confidence is the samples' agreement
     small.enqueue(*(program_reply(("apples", e)) for e in ("2 + 2", "2 + 2", "2 + 2")))
     agreed = _assistant(settings, retriever, "MATH", small, large).ask("Two plus two apples?")
     assert agreed.text == "4" and not agreed.escalated and agreed.confidence == 1.0
