@@ -27,6 +27,8 @@ from models.fake import FakeChatModel
 from retrieval.embedders import FakeEmbedder
 from tests.servers import GatedModel, Running
 
+pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
+
 CHAT = "/v1/chat/completions"
 
 

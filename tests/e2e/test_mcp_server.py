@@ -22,6 +22,8 @@ from models.fake import FakeChatModel
 from retrieval.embedders import FakeEmbedder
 from tests.servers import Running
 
+pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
+
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {},

@@ -28,6 +28,8 @@ from retrieval.retriever import Retriever
 from tests.documents import minimal_pdf
 from tests.servers import GatedModel, Running, ask_on_page, browser
 
+pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
+
 PLANTS = ('<img src=x onerror="window.pwned=1">\n\n[click me](javascript:window.pwned=2)\n\n'
           '<script>window.pwned=3</script>\n\n![tracker](http://127.0.0.1:9/track.png)\n\n'
           '<a href="#" onclick="window.pwned=4">link</a> <iframe src="javascript:window.pwned=5"></iframe>')

@@ -24,6 +24,8 @@ from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
 from tests.servers import Running
 
+pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
+
 
 @pytest.fixture
 def fakes() -> tuple[FakeChatModel, FakeChatModel]:

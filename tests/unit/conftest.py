@@ -24,11 +24,7 @@ def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("models.llama_cpp_backend.LlamaCppModel.__init__", refuse)
 
 
-@pytest.fixture(autouse=True)
-def _no_shipped_escalation_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fakes' features (a fake embedder's scores, scripted token probabilities) mean nothing to the weights fitted on
-    real runs, so unit tests run the untrained decision unless they pass their own weights (tests/unit/
-    test_escalation.py); the shipped file itself is checked in test_escalation.py."""
-    import assistant.escalation
 
-    monkeypatch.setattr(assistant.escalation, "DEFAULT_MODEL_PATH", tmp_path / "no-escalation-model.json")
+@pytest.fixture(autouse=True)
+def _untrained(untrained_escalation: None) -> None:
+    """Every unit test runs the untrained decision (see tests/conftest.py)."""
