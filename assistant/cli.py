@@ -381,12 +381,11 @@ def _eval_headline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.escalation import load_escalation_model
     from assistant.settings import DEFAULT_CONFIG_NAME, resolve_config_file
     from eval.calibrate import calibrate
 
     settings_file = args.settings_file or resolve_config_file(args.config) or Path(DEFAULT_CONFIG_NAME)
-    from assistant.escalation import load_escalation_model
-
     result = calibrate(args.results, settings_file, target_escalation=args.target_escalation,
                        target_accuracy=args.target_accuracy, target_relative=args.target_relative,
                        model=load_escalation_model(settings.assistant.escalation_model))

@@ -17,7 +17,6 @@ the weights (AUC, expected calibration error, Brier score), so the metadata neve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -27,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from assistant.escalation import EscalationModel, LogisticModel
+from assistant.escalation import EscalationModel, LogisticModel, load_escalation_model
 from assistant.features import ANSWERABILITY_FEATURES
 from common.files import atomic_output
 from eval.errors import EvalError
-from eval.report import load_results
+from eval.report import load_results, rescore
 from eval.stats import calibration, roc_auc
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -52,9 +51,14 @@ class Rows:
         self.features.append(features)
         self.labels.append(label)
 
+    def fittable(self) -> bool:
+        """Whether each class has a row in every cross-validation fold."""
+        return min(self.labels.count(0), self.labels.count(1)) >= FOLDS
+
 
 def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
-    """The rows of every model from results documents (their ``routed-no-escalation`` FACT records)."""
+    """The rows of every model from results documents: their ``routed-no-escalation`` FACT records (``fact``,
+    ``answerable``) and word-problem records (``program_<tier>``)."""
     rows = {"fact": Rows(), "answerable": Rows()}
     for document in documents:
         answerable = bool(document["meta"].get("answerable", True))
@@ -89,7 +93,7 @@ def fit_logistic(rows: Rows, names: Sequence[str], *, seed: int = SEED) -> tuple
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     labels = np.array(rows.labels)
-    if len(set(rows.labels)) < 2 or min(np.bincount(labels)) < FOLDS:
+    if not rows.fittable():
         raise EvalError(f"{len(labels)} rows with {int(labels.sum())} positives: too few of one class to fit",
                         "add dev results with more items (e.g. --suite facts-dev)")
     raw = _matrix(rows, names)
@@ -123,10 +127,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def train_escalation(results: Sequence[Path], output: Path, *, command: str = "") -> EscalationModel:
     """Fit every model on the dev results files and write the JSON weights to ``output``."""
     documents = []
@@ -146,7 +146,7 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     models: dict[str, LogisticModel] = {}
     metrics: dict[str, Any] = {}
     for name, model_rows in rows.items():
-        if name.startswith("program_") and min(model_rows.labels.count(0), model_rows.labels.count(1)) < FOLDS:
+        if name.startswith("program_") and not model_rows.fittable():
             metrics[name] = {"rows": len(model_rows.labels), "skipped": "too few rows of one class"}
             continue
         models[name], metrics[name] = fit_logistic(model_rows, feature_names(name, model_rows))
@@ -156,14 +156,12 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     fitted = EscalationModel(models, meta)
     with atomic_output(output) as handle:
         handle.write((json.dumps(fitted.to_dict(), indent=1) + "\n").encode())
-    return EscalationModel(models, meta, _sha256(output)[:16])
+    return load_escalation_model(output)
 
 
 def reconfidence(document: dict[str, Any], model: EscalationModel) -> dict[str, Any]:
     """``document`` with its ``routed-no-escalation`` FACT confidences recomputed by ``model`` from the recorded
     features (so a threshold is chosen for the model that will run), and everything derived re-scored."""
-    from eval.report import rescore
-
     if "fact" not in model.models:
         return document
     runs = dict(document["runs"])

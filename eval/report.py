@@ -435,7 +435,8 @@ def _energy_lines(summaries: dict[str, Any], names: list[str], kinds: list[str])
     base_joules = base.get("energy_joules") if base else None
     lines = ["", "## Energy, speed and money per answer", "",
              f"Energy source: {source}. Tokens per second: completion tokens over the model calls' wall time. "
-             "Composed systems add the large model's measured energy to the small model's for escalated turns.", "",
+             "An escalated turn of a composed system (routed, oracle) adds large-pipeline's whole measured energy for "
+             "that item (its routing and retrieval included, a slight overcount) to the small model's.", "",
              "| system | J / answer | x large-only | answers / kWh | tokens / s | $ / 1,000 answers | "
              + " | ".join(f"{kind} J / answer" for kind in kinds) + " |",
              "|---|---|---|---|---|---|" + "---|" * len(kinds)]
