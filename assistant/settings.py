@@ -260,10 +260,15 @@ def _flag_fields() -> list[FlagField]:
             for sub_name, sub_info in annotation.model_fields.items():
                 kind = _flag_type(sub_info.annotation)
                 if kind is not None:
-                    fields.append(((name, sub_name), kind[0], kind[1], sub_info.description or ""))
+                    fields.append(((name, sub_name), kind[0], kind[1], _argparse_text(sub_info.description)))
         elif (kind := _flag_type(annotation)) is not None:
-            fields.append(((name,), kind[0], kind[1], info.description or ""))
+            fields.append(((name,), kind[0], kind[1], _argparse_text(info.description)))
     return fields
+
+
+def _argparse_text(description: str | None) -> str:
+    """A field's description as argparse help (which formats it with %: a literal percent sign is doubled)."""
+    return (description or "").replace("%", "%%")
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:

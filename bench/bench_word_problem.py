@@ -10,6 +10,10 @@ step-by-step prose the large-only baseline uses (the model does its own arithmet
 whose arithmetic the calculator does during generation: generation stops at every ``=``, the calculator evaluates the
 arithmetic just before it and writes the value, and generation goes on from there (the model's own arithmetic never
 reaches the answer).
+
+With two or more variants, the bench also reports each pair's agreement (both programs run on every problem; when
+their numbers agree that number is the answer, and a disagreement is either answered by the second variant or
+escalated): how often they agree, how often the agreed number is right, and what both cost together.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from assistant.graph import PROGRAM_MAX_TOKENS
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
 from assistant.prompts import program_messages
 from assistant.settings import Settings
-from eval.metrics import numeric_match
+from eval.metrics import numeric_match, predicted_number
 from eval.suites import mixed_items
 from eval.systems import DIRECT_PROMPTS
 from models.base import ChatModel, Completion, Message, Usage
@@ -171,6 +175,26 @@ VARIANTS = {"expression": _expression, "steps": _steps, "cot": _cot, "lines": _l
             "cot_calc": _cot_calc}
 
 
+def agreement_lines(answers: dict[str, list[str]], right: dict[str, list[float]],
+                    flops: dict[str, list[float]]) -> list[str]:
+    """Per pair of variants: agreement, accuracy when agreeing, accuracy when a disagreement takes the second
+    variant's answer, and both variants' FLOPs per problem."""
+    lines = [f"{'pair':<22} {'agree':>6} {'right|agree':>12} {'agree-else-2nd':>15} {'FLOPs':>9}"]
+    names = list(answers)
+    for position, first in enumerate(names):
+        for second in names[position + 1:]:
+            pairs = list(zip(answers[first], answers[second], strict=True))
+            agree = [item for item, (one, two) in enumerate(pairs)
+                     if (value := predicted_number(one)) is not None and value == predicted_number(two)]
+            count = len(pairs)
+            right_when_agreeing = sum(right[first][item] for item in agree) / len(agree) if agree else 0.0
+            combined = sum(right[first][item] if item in agree else right[second][item] for item in range(count))
+            cost = (sum(flops[first]) + sum(flops[second])) / count
+            lines.append(f"{first + ' + ' + second:<22} {len(agree) / count:>6.3f} {right_when_agreeing:>12.3f} "
+                         f"{combined / count:>15.3f} {cost:>9.2e}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=100)
@@ -183,20 +207,26 @@ def main() -> None:
     print(f"{'tier':<6} {'variant':<11} {'accuracy':>9} {'prompt':>7} {'output':>7} {'FLOPs':>9} {'seconds':>8}")
     for tier in args.tiers.split(","):
         model = load_model(settings, tier, progress=False)
+        answers: dict[str, list[str]] = {}
+        right: dict[str, list[float]] = {}
+        flops: dict[str, list[float]] = {}
         for name in args.variants.split(","):
-            correct = 0.0
             prompt = output = 0
-            flops = 0.0
+            answers[name], right[name], flops[name] = [], [], []
             started = time.perf_counter()
             for item in items:
                 answer, completion = VARIANTS[name](model, item.question)
-                correct += numeric_match(answer, item.answers)
+                answers[name].append(answer)
+                right[name].append(numeric_match(answer, item.answers))
                 prompt += completion.usage.prompt_tokens
                 output += completion.usage.completion_tokens
-                flops += completion.usage.flops
+                flops[name].append(completion.usage.flops)
             count = len(items)
-            print(f"{tier:<6} {name:<11} {correct / count:>9.3f} {prompt / count:>7.0f} {output / count:>7.0f} "
-                  f"{flops / count:>9.2e} {(time.perf_counter() - started) / count:>8.2f}", flush=True)
+            print(f"{tier:<6} {name:<11} {sum(right[name]) / count:>9.3f} {prompt / count:>7.0f} "
+                  f"{output / count:>7.0f} {sum(flops[name]) / count:>9.2e} "
+                  f"{(time.perf_counter() - started) / count:>8.2f}", flush=True)
+        if len(answers) > 1:
+            print("\n".join(agreement_lines(answers, right, flops)), flush=True)
 
 
 if __name__ == "__main__":

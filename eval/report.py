@@ -457,22 +457,29 @@ def _energy_lines(summaries: dict[str, Any], names: list[str], kinds: list[str])
 
 
 def _answerability_lines(results: dict[str, Any]) -> list[str]:
-    """FACT turns answered "not in your documents" per system: the flag rate on a suite whose documents do not
-    answer its questions, the false-flag rate on any other."""
+    """Factual questions answered "not in your documents" per system: the flag rate on a suite whose documents do
+    not answer its questions, the false-flag rate on any other. Only fact items count: a chat prompt the router sent
+    to retrieval is rightly flagged, not falsely."""
     answerable = results["meta"].get("answerable", True)
+    items = results["items"]
     rows = []
     for name in SYSTEM_ORDER:
-        records = results["systems"].get(name)
-        facts = [record for record in (records or {}).values() if record.get("route") == "FACT"]
+        records = results["systems"].get(name) or {}
+        questions = [record for key, record in records.items() if items[key]["kind"] == "fact"]
+        facts = [record for record in questions if record.get("route") == "FACT"]
         if facts and any("general_knowledge" in record for record in facts):
             flagged = sum(1 for record in facts if record.get("general_knowledge"))
-            rows.append(f"| {name} | {len(facts)} | {flagged} | {_fmt(flagged / len(facts))}% |")
+            cited = len(facts) - flagged
+            rows.append(f"| {name} | {len(questions)} | {len(facts)} | {flagged} | {_fmt(flagged / len(facts))}% | "
+                        f"{cited} ({_fmt(cited / len(questions))}%) |")
     if not rows:
         return []
     title = ("flagged (the documents do not answer these questions)" if not answerable
              else "falsely flagged (the documents answer these questions)")
-    return ["", f"## Not in the documents: {title}", "", "| system | FACT turns | flagged | share |",
-            "|---|---|---|---|", *rows]
+    return ["", f"## Not in the documents: {title}", "",
+            "Fact questions only; answered from the documents = routed to FACT and not flagged (cited as support).", "",
+            "| system | fact questions | FACT turns | flagged | share of FACT turns | answered from the documents |",
+            "|---|---|---|---|---|---|", *rows]
 
 
 def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None,

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
-from assistant.cli import main
+from assistant.cli import build_parser, main
 
 
 def test_models_list_json_shows_every_tier_missing(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,3 +33,20 @@ def test_missing_model_without_fetch_is_a_clear_error(capsys: pytest.CaptureFixt
 def test_unknown_tier_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "hi", "--model", "medium"]) == 2
     assert "no model tier named 'medium'" in capsys.readouterr().err
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_subparsers(child))
+    return found
+
+
+def test_every_command_prints_its_help() -> None:
+    """argparse formats help with %: a setting described with a literal percent sign once broke every --help."""
+    parsers = _subparsers(build_parser())
+    assert len(parsers) > 20
+    for parser in parsers:
+        assert parser.format_help().startswith("usage:")

@@ -308,3 +308,19 @@ def test_the_shipped_weights_load_and_say_where_they_came_from() -> None:
 
 def test_unit_tests_run_the_untrained_decision_unless_given_weights() -> None:
     assert load_escalation_model().digest == "untrained"
+
+
+def test_the_flag_table_counts_fact_questions_only() -> None:
+    """A chat prompt the router sent to retrieval and flagged is not a false flag; the table counts fact items."""
+    from eval.report import _answerability_lines
+
+    def record(route: str, flagged: bool) -> dict[str, object]:
+        return {"route": route, "general_knowledge": flagged}
+
+    results = {"meta": {}, "items": {"f1": {"kind": "fact"}, "f2": {"kind": "fact"}, "f3": {"kind": "fact"},
+                                     "c1": {"kind": "chat"}},
+               "systems": {"routed-no-escalation": {"f1": record("FACT", True), "f2": record("FACT", False),
+                                                    "f3": record("CHAT", False), "c1": record("FACT", True)}}}
+    lines = _answerability_lines(results)
+    assert "falsely flagged" in lines[1]
+    assert lines[-1] == "| routed-no-escalation | 3 | 2 | 1 | 50.0% | 1 (33.3%) |"

@@ -33,7 +33,11 @@ def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
     from eval.report import render_markdown, rescore
 
     document = load_results(HEADLINE[0])
-    assert "nominal FLOPs" not in render_markdown(document)
+    for records in document["runs"].values():
+        for record in records.values():
+            for usage in record.get("usage", []):
+                usage["flops"] = usage.pop("nominal_flops", usage["flops"])
+    assert "nominal FLOPs" not in render_markdown(rescore(document))
     for usage in next(iter(document["runs"]["large-only"].values()))["usage"]:
         usage["nominal_flops"] = usage["flops"]
         usage["flops"] = usage["flops"] / 2
