@@ -24,7 +24,6 @@ def _no_real_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("models.llama_cpp_backend.LlamaCppModel.__init__", refuse)
 
 
-
 @pytest.fixture(autouse=True)
 def _untrained(untrained_escalation: None) -> None:
     """Every unit test runs the untrained decision (see tests/conftest.py)."""
