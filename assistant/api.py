@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import sqlite3
@@ -20,6 +21,7 @@ from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from assistant.text import normalize_question
 from assistant.threads import ThreadRecord, ThreadStore, ThreadSummary, Turn, title_of
+from common.energy import PowerModel, codecarbon_power_model
 from models.base import ChatModel, GenerationCancelledError, Message, TextDelta, Tool, cancellable
 from retrieval.embedders import Embedder
 from retrieval.retriever import Hit, Retriever
@@ -52,22 +54,28 @@ class Answer:
     usage: list[dict[str, Any]] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    energy_joules: float | None = None
+    energy_source: str = ""
 
     @property
     def cost(self) -> dict[str, Any]:
-        """Tokens, FLOPs and money per model tier and in total."""
-        per_tier: dict[str, dict[str, float]] = {}
+        """Tokens, FLOPs, money, model seconds and output tokens per second per model tier and in total; the total
+        also carries the turn's estimated energy (None when no power model is known) and the estimate's source."""
+        summed = ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops", "nominal_flops",
+                  "cost_usd", "wall_seconds")
+        per_tier: dict[str, dict[str, Any]] = {}
         for item in self.usage:
-            tier = per_tier.setdefault(item["tier"], {"prompt_tokens": 0, "evaluated_prompt_tokens": 0,
-                                                      "completion_tokens": 0, "flops": 0.0, "nominal_flops": 0.0,
-                                                      "cost_usd": 0.0, "wall_seconds": 0.0, "calls": 0})
-            for key in ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops", "nominal_flops",
-                        "cost_usd", "wall_seconds"):
+            tier = per_tier.setdefault(item["tier"], dict.fromkeys(summed, 0) | {"calls": 0})
+            for key in summed:
                 tier[key] += item.get(key, 0)
             tier["calls"] += 1
-        total = {key: sum(values[key] for values in per_tier.values())
-                 for key in ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops",
-                             "nominal_flops", "cost_usd", "calls")}
+        for tier in per_tier.values():
+            tier["tokens_per_second"] = _rate(tier["completion_tokens"], tier["wall_seconds"])
+        total = {key: sum(values[key] for values in per_tier.values()) for key in (*summed, "calls")}
+        total["tokens_per_second"] = _rate(total["completion_tokens"], total["wall_seconds"])
+        total["energy_joules"] = self.energy_joules
+        total["energy_source"] = self.energy_source
         return {"per_model": per_tier, "total": total}
 
     @property
@@ -103,7 +111,19 @@ class Answer:
         }
 
 
-def _answer(state: dict[str, Any], thread_id: str, started: float) -> Answer:
+def _rate(tokens: float, seconds: float) -> float | None:
+    """Tokens per second, None when no time was spent."""
+    return round(tokens / seconds, 2) if seconds > 0 else None
+
+
+def _clock() -> tuple[float, float]:
+    """Wall and process-CPU time now (a turn's start)."""
+    return time.perf_counter(), time.process_time()
+
+
+def _answer(state: dict[str, Any], thread_id: str, started: tuple[float, float], power: PowerModel | None) -> Answer:
+    wall = time.perf_counter() - started[0]
+    cpu = time.process_time() - started[1]
     return Answer(
         text=state.get("answer", ""), route=state.get("route", ""), thread_id=thread_id,
         confidence=float(state.get("confidence", 0.0)), escalated=bool(state.get("escalated", False)),
@@ -112,7 +132,9 @@ def _answer(state: dict[str, Any], thread_id: str, started: float) -> Answer:
         signals=dict(state.get("signals", {})), features=dict(state.get("features", {})),
         answerable=state.get("answerable"), calculation=state.get("calculation"),
         usage=list(state.get("usage", [])), trace=list(state.get("trace", [])),
-        wall_seconds=round(time.perf_counter() - started, 4),
+        wall_seconds=round(wall, 4), cpu_seconds=round(cpu, 4),
+        energy_joules=round(power.joules(cpu, wall), 3) if power is not None else None,
+        energy_source=power.source if power is not None else "",
     )
 
 
@@ -120,8 +142,9 @@ class Assistant:
     """The routed assistant. Build it with :meth:`from_settings` (real models) or directly (any parts)."""
 
     def __init__(self, small: ChatModel, large: ChatModel, router: Router, retriever: Retriever | None,
-                 settings: Settings, checkpoint_path: Path | None = None) -> None:
+                 settings: Settings, checkpoint_path: Path | None = None, power: PowerModel | None = None) -> None:
         self.settings = settings
+        self.power = power  # estimates each answer's energy; None leaves it unknown
         self.retriever = retriever
         self.router = router
         self.models: dict[str, ChatModel] = {"small": small, "large": large}
@@ -151,20 +174,25 @@ class Assistant:
 
         settings = settings or Settings.load()
         warm_up()  # the calculator's worker imports SymPy in the background while the models load
+        # codecarbon's hardware detection (~1.5 s) runs while the models and the index load
+        detection = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="power")
+        power = detection.submit(codecarbon_power_model)
+        detection.shutdown(wait=False)
         pool = ModelPool(settings)
         retriever = open_retriever(settings, progress=progress)
         small = pool.get("small")
         router = CascadeRouter(retriever.embedder, small, neighbours=settings.assistant.router_neighbours,
                                min_margin=settings.assistant.router_min_margin)
-        return cls(small, pool.lazy("large"), router, retriever, settings)
+        return cls(small, pool.lazy("large"), router, retriever, settings, power=power.result())
 
     @classmethod
     def from_parts(cls, small: ChatModel, large: ChatModel, embedder: Embedder, retriever: Retriever | None,
-                   settings: Settings, checkpoint_path: Path | None = None) -> Assistant:
+                   settings: Settings, checkpoint_path: Path | None = None,
+                   power: PowerModel | None = None) -> Assistant:
         """An assistant over given parts (tests, custom deployments); the router uses ``embedder`` and ``small``."""
         router = CascadeRouter(embedder, small, neighbours=settings.assistant.router_neighbours,
                                min_margin=settings.assistant.router_min_margin)
-        return cls(small, large, router, retriever, settings, checkpoint_path)
+        return cls(small, large, router, retriever, settings, checkpoint_path, power)
 
     def _search(self, question: str, k: int) -> list[Hit]:
         if self.retriever is None or not len(self.retriever.store):
@@ -214,7 +242,7 @@ class Assistant:
         ``replace_last`` answers in place of the thread's last turn (regenerate).
         """
         thread = thread_id or uuid.uuid4().hex
-        started = time.perf_counter()
+        started = _clock()
         try:
             state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None),
                                       self._config(thread, replace_last), durability=DURABILITY)
@@ -222,7 +250,7 @@ class Assistant:
             if not persist:
                 self.forget(thread)
             raise
-        answer = _answer(state, thread, started)
+        answer = _answer(state, thread, started, self.power)
         self._finish(state["question"], answer, persist, replace_last)
         return answer
 
@@ -235,7 +263,7 @@ class Assistant:
         A turn whose ``request_id`` is passed to :meth:`cancel` stops at its next token (GenerationCancelledError).
         """
         thread = thread_id or uuid.uuid4().hex
-        started = time.perf_counter()
+        started = _clock()
         config = self._config(thread, replace_last)
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id)
         finished = False
@@ -253,7 +281,7 @@ class Assistant:
                         trace = (update or {}).get("trace") or [{}]
                         yield {"type": "step", "step": node, "detail": trace[-1]}
             state = self.graph.get_state({"configurable": {"thread_id": thread}}).values
-            answer = _answer(state, thread, started)
+            answer = _answer(state, thread, started, self.power)
             self._finish(inputs["question"], answer, persist, replace_last)
             finished = True
             yield {"type": "answer", "answer": answer}

@@ -450,13 +450,22 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cost_text(answer: Any) -> str:
+    """A turn's cost in one phrase: tokens, FLOPs, output speed, energy, money and time (unknown parts left out)."""
+    cost = answer.cost["total"]
+    parts = [f"{cost['prompt_tokens'] + cost['completion_tokens']:.0f} tokens", f"{cost['flops']:.2e} FLOPs"]
+    if cost["tokens_per_second"] is not None:
+        parts.append(f"{cost['tokens_per_second']:.1f} tok/s")
+    if cost["energy_joules"] is not None:
+        parts.append(f"~{cost['energy_joules']:.1f} J")
+    return ", ".join(parts) + f"; ${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s"
+
+
 def _print_answer(answer: Any) -> None:
     print(answer.text)
-    cost = answer.cost["total"]
     escalated = f"escalated: {answer.escalation_reason}" if answer.escalated else "not escalated"
     print(f"[{answer.route} via {answer.route_stage}; confidence {answer.confidence:.2f}; {escalated}; "
-          f"{cost['prompt_tokens'] + cost['completion_tokens']:.0f} tokens, {cost['flops']:.2e} FLOPs, "
-          f"${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s]")
+          f"{_cost_text(answer)}]")
     for source in answer.cited:
         print(f"  source [{source['chunk_id']}] {source['title']} (score {source['score']:.3f})")
 
@@ -555,9 +564,8 @@ def _typed_questions() -> Iterator[str]:
 
 
 def _print_answer_footer(answer: Any) -> None:
-    cost = answer.cost["total"]
     print(f"[{answer.route}; confidence {answer.confidence:.2f}; "
-          f"{'escalated' if answer.escalated else 'small only'}; ${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s]")
+          f"{'escalated' if answer.escalated else 'small only'}; {_cost_text(answer)}]")
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -587,7 +595,9 @@ def _usage_line(completion: Any) -> str:
     usage = completion.usage
     confidence = min(completion.token_probabilities, default=1.0)
     return (f"{usage.model}: {usage.prompt_tokens}+{usage.completion_tokens} tokens, "
-            f"{usage.wall_seconds:.2f} s, {usage.flops:.2e} FLOPs, ${usage.cost_usd:.6f}, "
+            f"{usage.wall_seconds:.2f} s"
+            + (f" ({usage.completion_tokens / usage.wall_seconds:.1f} tok/s)" if usage.wall_seconds > 0 else "")
+            + f", {usage.flops:.2e} FLOPs, ${usage.cost_usd:.6f}, "
             f"min token p {confidence:.2f}")
 
 

@@ -66,6 +66,9 @@ class Cost(BaseModel):
     cost_usd: float
     model_calls: int
     seconds: float
+    tokens_per_second: float | None = Field(description="Output tokens per second of model time (None: no model).")
+    energy_joules: float | None = Field(description="Estimated energy of the turn (None: no power model known).")
+    energy_source: str = Field(description="How the energy was estimated.")
 
 
 class AskResult(BaseModel):
@@ -129,7 +132,8 @@ def _ask_result(answer: Answer, persisted: bool) -> AskResult:
                for s in answer.sources]
     cost = Cost(prompt_tokens=int(total["prompt_tokens"]), completion_tokens=int(total["completion_tokens"]),
                 flops=float(total["flops"]), cost_usd=float(total["cost_usd"]), model_calls=int(total["calls"]),
-                seconds=answer.wall_seconds)
+                seconds=answer.wall_seconds, tokens_per_second=total["tokens_per_second"],
+                energy_joules=total["energy_joules"], energy_source=total["energy_source"])
     return AskResult(text=answer.text, route=answer.route, confidence=answer.confidence, escalated=answer.escalated,
                      escalation_reason=answer.escalation_reason, sources=sources, cost=cost,
                      thread_id=answer.thread_id if persisted else None)
@@ -138,7 +142,8 @@ def _ask_result(answer: Answer, persisted: bool) -> AskResult:
 def _readable(result: AskResult) -> str:
     lines = [result.text, "", f"route {result.route}, confidence {result.confidence:.2f}"
              + (f", escalated ({result.escalation_reason})" if result.escalated else "")
-             + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"]
+             + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"
+             + (f", ~{result.cost.energy_joules:.1f} J" if result.cost.energy_joules is not None else "")]
     lines += [f"source: {source.uri} ({source.title})" for source in result.sources if source.used]
     return "\n".join(lines)
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import choice_hint
 from assistant.settings import Settings
+from common.energy import EnergyMeter
 from eval.datasets import user_items
-from eval.energy import EnergyMeter
 from eval.errors import EvalError
 from eval.report import build_results, machine, write_report
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp

@@ -20,9 +20,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from common.energy import EnergyMeter
 from common.files import LockBusyError, file_lock
 from eval.datasets import KINDS, EvalItem
-from eval.energy import EnergyMeter
 from eval.errors import EvalError
 from eval.systems import System, fingerprint_key
 

@@ -151,7 +151,16 @@ function showDetails(turn, info, usage) {
   const tokens = usage ? usage.total_tokens : total.prompt_tokens + total.completion_tokens;
   meta.appendChild(element("span", "badge tokens", tokens + " tokens"));
   meta.appendChild(element("span", "badge flops", formatNumber(total.flops, "FLOP")));
-  if (total.energy_joules !== undefined) meta.appendChild(element("span", "badge energy", total.energy_joules.toFixed(1) + " J"));
+  if (total.tokens_per_second != null) {
+    const speed = element("span", "badge speed", total.tokens_per_second.toFixed(1) + " tok/s");
+    speed.title = "tokens written per second of model time (reading the prompt included)";
+    meta.appendChild(speed);
+  }
+  if (total.energy_joules != null) {
+    const energy = element("span", "badge energy", "~" + total.energy_joules.toFixed(1) + " J");
+    energy.title = total.energy_source;
+    meta.appendChild(energy);
+  }
   meta.appendChild(element("span", "badge latency", info.wall_seconds.toFixed(2) + " s"));
   meta.appendChild(element("span", "badge cost", "$" + total.cost_usd.toFixed(6)));
   if (info.escalation_reason) meta.appendChild(element("span", "reason", info.escalation_reason));

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -162,6 +163,9 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
         assert fact.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
         assert "broncos" in fact.find_element(By.CSS_SELECTOR, ".answer").text.lower()
         assert "Super Bowl 50" in _cited(fact)
+        assert re.fullmatch(r"~\d+\.\d J", fact.find_element(By.CSS_SELECTOR, ".badge.energy").text)
+        assert re.fullmatch(r"\d+\.\d tok/s", fact.find_element(By.CSS_SELECTOR, ".badge.speed").text)
+        assert not math.find_elements(By.CSS_SELECTOR, ".badge.speed")  # the calculator used no model
 
         # Stop mid-stream: the model stops, so a one-token request right after is answered at once.
         page.find_element(By.ID, "escalation").send_keys("never")

@@ -11,6 +11,7 @@ from langgraph.graph import END, START, StateGraph
 
 from assistant.api import Assistant
 from assistant.settings import Settings
+from common.energy import EnergyMeter
 
 # Floors a little under the measured routing accuracy (bench/bench_router.py, docs/BENCHMARKS.md).
 ROUTING_FLOORS = {"routing-dev": 0.87, "routing-test": 0.87}  # measured 0.886 and 0.884
@@ -29,6 +30,22 @@ def test_plain_arithmetic_needs_no_language_model(assistant: Assistant) -> None:
     answer = assistant.ask("What is 347 * 29?")
     assert answer.text == "10063" and answer.route == "MATH" and answer.route_stage == "calculator"
     assert answer.usage == [] and answer.cost["total"]["flops"] == 0
+
+
+def test_each_answer_carries_its_speed_and_an_energy_estimate_codecarbon_agrees_with(assistant: Assistant) -> None:
+    """The per-answer estimate (codecarbon's load model on the turn's CPU and wall time) against codecarbon itself
+    measuring the same turn as a task, the way the evaluation measures every item."""
+    if assistant.power is None and Path("/sys/class/powercap/intel-rapl").exists():
+        pytest.skip("codecarbon reads RAPL counters here, so no load model is applied per answer")
+    assert assistant.power is not None and assistant.power.source.startswith("estimate: codecarbon")
+    measured: dict[str, Any] = {}
+    with EnergyMeter() as meter, meter.measure(measured):
+        answer = assistant.ask("Write one sentence about the sea.", escalation="never")
+    total = answer.cost["total"]
+    assert answer.route == "CHAT" and total["completion_tokens"] > 3
+    assert total["tokens_per_second"] == pytest.approx(total["completion_tokens"] / total["wall_seconds"], rel=0.01)
+    assert total["energy_joules"] == pytest.approx(measured["energy_joules"], rel=0.1), measured
+    assert total["energy_source"] == assistant.power.source
 
 
 def test_factual_question_is_answered_from_the_right_chunk(assistant: Assistant) -> None:

@@ -21,6 +21,7 @@ from assistant.routing import (
     shape_votes,
 )
 from assistant.settings import Settings
+from common.energy import PowerModel
 from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
@@ -224,6 +225,37 @@ def test_cost_is_reported_per_model_and_in_total(settings: Settings, retriever: 
     assert set(cost["per_model"]) == {"small", "large"} and cost["total"]["calls"] == 2
     assert cost["total"]["flops"] == pytest.approx(sum(item["flops"] for item in answer.usage))
     assert json.loads(json.dumps(answer.to_dict()))["cost"]["total"]["cost_usd"] > 0
+
+
+def test_cost_carries_output_speed_per_tier_and_in_total() -> None:
+    usage = [{"tier": "small", "completion_tokens": 20, "wall_seconds": 2.0, "flops": 1.0},
+             {"tier": "large", "completion_tokens": 30, "wall_seconds": 1.0, "flops": 2.0}]
+    cost = Answer(text="x", route="CHAT", thread_id="t", confidence=1.0, escalated=True, escalation_reason="test",
+                  usage=usage).cost
+    assert cost["per_model"]["small"]["tokens_per_second"] == 10.0
+    assert cost["per_model"]["large"]["tokens_per_second"] == 30.0
+    assert cost["total"]["tokens_per_second"] == pytest.approx(50 / 3, abs=0.01)
+    assert cost["total"]["energy_joules"] is None and cost["total"]["energy_source"] == ""  # no power model
+    no_model = Answer(text="4", route="MATH", thread_id="t", confidence=1.0, escalated=False, escalation_reason="")
+    assert no_model.cost["total"]["tokens_per_second"] is None and no_model.cost["total"]["calls"] == 0
+
+
+def test_each_answer_estimates_its_energy_from_its_cpu_and_wall_time(settings: Settings, retriever: Retriever,
+                                                                     small: FakeChatModel,
+                                                                     large: FakeChatModel) -> None:
+    power = PowerModel(cpu_tdp_watts=8.0, cpu_count=2, ram_watts=10.0, source="test figures")
+    small.enqueue("A short poem")
+    assistant = Assistant(small, large, FixedRouter("CHAT"), retriever, settings, power=power)  # type: ignore[arg-type]
+    answer = assistant.ask("Write a poem", escalation="never")
+    total = answer.cost["total"]
+    assert answer.wall_seconds > 0 and answer.cpu_seconds > 0
+    # cpu and wall seconds are rounded to 0.1 ms, the joules to 1 mJ
+    assert total["energy_joules"] == pytest.approx(power.joules(answer.cpu_seconds, answer.wall_seconds), abs=5e-3)
+    assert total["energy_source"] == "test figures"
+    streamed = [event for event in assistant.stream("Write a poem", escalation="never") if event["type"] == "answer"]
+    assert streamed[0]["answer"].cost["total"]["energy_joules"] > 0
+    kept = assistant.threads.thread(answer.thread_id)
+    assert kept is not None and kept.turns[-1].details["cost"]["total"]["energy_joules"] == total["energy_joules"]
 
 
 def test_threads_remember_and_stay_isolated_across_restarts(tmp_path: Path, settings: Settings,

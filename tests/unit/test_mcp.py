@@ -107,6 +107,7 @@ def test_ask_calculate_search_list_and_read_a_cited_passage(tmp_path: Path) -> N
             content = fact.structuredContent
             assert content is not None and content["route"] == "FACT" and content["thread_id"] == "t1"
             assert content["text"].startswith("Denver Broncos") and content["cost"]["model_calls"] == 1
+            assert {"tokens_per_second", "energy_joules", "energy_source"} <= set(content["cost"])
             assert steps[0] == "route" and "answer_fact" in steps
             cited = [source for source in content["sources"] if source["used"]]
             assert cited and cited[0]["uri"] == doc_uri(cited[0]["chunk_id"])
