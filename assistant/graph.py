@@ -135,6 +135,12 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Cal
     return completion
 
 
+def _prompt_tokens(messages: list[Message]) -> int:
+    """An over-estimate of a prompt's tokens before any model has read it (about 4 characters make a token in
+    English; 3 are counted, so a cost cap stays a cap)."""
+    return sum(len(message["content"]) // 3 + 4 for message in messages)
+
+
 def _format(result: CalcResult) -> str:
     return result.exact if result.exact == result.decimal else f"{result.exact} (≈ {result.decimal})"
 
@@ -223,9 +229,12 @@ class _Nodes:
                          "calculation": best.to_dict() | {"sampled_programs": programs}}
 
     def word_problem(self, state: TurnState) -> TurnState:
-        if self.settings.word_problems == "small":
-            return self._program_turn(state, self.deps.small, "small", self.settings.word_problem_samples,
-                                      "word_problem")
+        refusal = "" if state.get("escalation") == "always" else self._cap_refusal(
+            state, state.get("usage", []), _prompt_tokens(program_messages(state["question"])), PROGRAM_MAX_TOKENS)
+        if self.settings.word_problems == "small" or refusal:
+            update = self._program_turn(state, self.deps.small, "small", self.settings.word_problem_samples,
+                                        "word_problem")
+            return update | ({"escalation_reason": f"{refusal}: the small model wrote the program"} if refusal else {})
         return self._program_turn(state, self.deps.large, "large", 1, "word_problem") | {
             "escalated": True,
             "escalation_reason": ("word problems go to the large model: the small model's program-of-thought "
@@ -261,13 +270,18 @@ class _Nodes:
         started = time.perf_counter()
         mode = state.get("escalation", "auto")
         usage = list(state.get("usage", []))
+        messages, max_tokens = general_messages(state["question"]), _budget(state, self.settings.fact_max_tokens)
         attempts = [("large", self.deps.large)] if mode == "always" else [("small", self.deps.small)]
         if mode == "auto":
             attempts.append(("large", self.deps.large))
-        text, confidence, features, escalated = "", 0.0, {}, False
+        text, confidence, features, escalated, refusal = "", 0.0, {}, False, ""
         for position, (tier, model) in enumerate(attempts):
-            completion = _stream(model, tier, general_messages(state["question"]), self._cancelled(state),
-                                 max_tokens=_budget(state, self.settings.fact_max_tokens), temperature=0.0)
+            if position > 0:
+                refusal = self._cap_refusal(state, usage, usage[-1]["prompt_tokens"], max_tokens)
+                if refusal:
+                    break
+            completion = _stream(model, tier, messages, self._cancelled(state), max_tokens=max_tokens,
+                                 temperature=0.0)
             usage.append(_usage_entry("general" if position == 0 else "escalate", tier, completion))
             text = completion.text.strip()
             escalated = tier == "large"
@@ -280,7 +294,8 @@ class _Nodes:
                 break
         answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"
         reason = (f"the documents do not answer this (answerable {state.get('answerable', 0.0):.2f} < "
-                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge")
+                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge"
+                  + (f"; the small model is unsure, but {refusal}" if refusal else ""))
         return {"draft": answer, "confidence": confidence, "escalated": escalated, "escalation_reason": reason,
                 "signals": {"answerable": float(state.get("answerable") or 0.0)},
                 "features": state.get("features", {}) | {f"general_{k}": v for k, v in features.items()},
@@ -353,8 +368,9 @@ class _Nodes:
         """Decide whether to escalate; when not, the draft is the answer and the turn ends here."""
         started = time.perf_counter()
         escalate, reason = self._decide(state)
+        earlier = state.get("escalation_reason", "")  # what an earlier node of this turn decided, kept
         update: TurnState = {"escalated": escalate or state.get("escalated", False),
-                             "escalation_reason": reason if reason else state.get("escalation_reason", "")}
+                             "escalation_reason": "; ".join(part for part in (earlier, reason) if part)}
         if not escalate:
             update |= _final(state, state.get("draft", ""))
         update["trace"] = _step(state, "check", started, escalate=escalate, reason=reason,
@@ -377,16 +393,26 @@ class _Nodes:
             return True, "escalation forced for this request"
         if confidence >= threshold:
             return False, f"confidence {confidence:.2f} >= threshold {threshold:.2f}"
-        cap = state.get("cost_cap_usd")
-        if cap is not None:
-            spent = sum(item.get("cost_usd", 0.0) for item in state.get("usage", []))
-            prompt_tokens = max((item.get("prompt_tokens", 0) for item in state.get("usage", [])), default=0)
-            price = getattr(self.deps.large, "price_per_million_tokens", 0.0)
-            estimate = (prompt_tokens + self.settings.chat_max_tokens) * price / 1_000_000
-            if spent + estimate > cap:
-                return False, (f"confidence {confidence:.2f} < threshold {threshold:.2f}, but the large model "
-                               f"(~${estimate:.6f}) would pass the cost cap ${cap:.6f}")
+        usage = state.get("usage", [])
+        prompt_tokens = max((item.get("prompt_tokens", 0) for item in usage), default=0)
+        refusal = self._cap_refusal(state, usage, prompt_tokens, self.settings.chat_max_tokens)
+        if refusal:
+            return False, f"confidence {confidence:.2f} < threshold {threshold:.2f}, but {refusal}"
         return True, f"confidence {confidence:.2f} < threshold {threshold:.2f}"
+
+    def _cap_refusal(self, state: TurnState, usage: list[dict[str, Any]], prompt_tokens: int,
+                     max_tokens: int) -> str:
+        """Why the turn's cost cap forbids a large-model call of ``prompt_tokens`` + ``max_tokens`` on top of what
+        ``usage`` already spent ("" when there is no cap or the call fits)."""
+        cap = state.get("cost_cap_usd")
+        if cap is None:
+            return ""
+        spent = sum(item.get("cost_usd", 0.0) for item in usage)
+        price = getattr(self.deps.large, "price_per_million_tokens", 0.0)
+        estimate = (prompt_tokens + max_tokens) * price / 1_000_000
+        if spent + estimate <= cap:
+            return ""
+        return f"the large model (~${estimate:.6f}) would pass the cost cap ${cap:.6f}"
 
     @staticmethod
     def after_check(state: TurnState) -> str:

@@ -103,6 +103,17 @@ def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retr
     assert answer.calculation["expression"] == "36 + 4"  # the last step, with the earlier step's value in it
 
 
+def test_a_cost_cap_the_large_program_would_pass_keeps_the_word_problem_on_the_small_model(
+        settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
+    small.enqueue(*[program_reply(("apples", "2 + 2"))] * settings.assistant.word_problem_samples)
+    answer = _assistant(settings, retriever, "MATH", small, large).ask("Two plus two apples?", cost_cap_usd=1e-9)
+    assert answer.text == "4" and large.calls == [] and not answer.escalated
+    assert "cost cap" in answer.escalation_reason
+    roomy = _assistant(settings, retriever, "MATH", small, large)
+    large.enqueue(program_reply(("apples", "2 + 2")))
+    assert roomy.ask("Two plus two apples?", cost_cap_usd=1.0).escalated and len(large.calls) == 1
+
+
 def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, retriever: Retriever,
                                                             small: FakeChatModel, large: FakeChatModel) -> None:
     settings.assistant.word_problems = "small"

@@ -236,6 +236,21 @@ def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(
     assert "general knowledge" in answer.escalation_reason
 
 
+def test_a_cost_cap_keeps_the_large_model_out_of_a_general_knowledge_answer(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    tuned = _with_model(settings, tmp_path, answerable=_constant(-4.0), fact=_constant(4.0))
+    small.enqueue("Perhaps Macron", probability=0.05)  # unsure: without a cap the large model would answer
+    answer = _assistant(tuned, retriever, "FACT", small, large).ask("Who is the president of France?",
+                                                                    cost_cap_usd=1e-9)
+    assert answer.text == f"{GENERAL_KNOWLEDGE_LABEL} Perhaps Macron" and not large.calls and not answer.escalated
+    assert "cost cap" in answer.escalation_reason
+    small.enqueue("Perhaps Macron", probability=0.05)
+    large.enqueue("Emmanuel Macron")
+    uncapped = _assistant(tuned, retriever, "FACT", small, large).ask("Who is the president of France?")
+    assert uncapped.text == f"{GENERAL_KNOWLEDGE_LABEL} Emmanuel Macron" and uncapped.escalated
+
+
 def test_a_supported_answer_is_cited_with_the_learned_confidence(
         tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
         large: FakeChatModel) -> None:  # noqa: F811
