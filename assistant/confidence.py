@@ -7,14 +7,16 @@ tree without the shipped file)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from retrieval.bm25 import tokenize
 
 TOKEN_QUANTILE = 0.1
 
 
-def low_quantile(probabilities: list[float], quantile: float = TOKEN_QUANTILE) -> float:
-    """The ``quantile`` of per-token probabilities (a low quantile: one unsure token matters, the mean hides it)."""
+def low_quantile(probabilities: Sequence[float], quantile: float = TOKEN_QUANTILE) -> float:
+    """The ``quantile`` of per-token probabilities, the lower of two neighbours (a low quantile: one unsure token
+    matters, the mean hides it); 0 for no tokens."""
     if not probabilities:
         return 0.0
     ordered = sorted(probabilities)
@@ -32,7 +34,7 @@ def citations(text: str) -> list[str]:
 
 
 def support(answer: str, evidence: str) -> float:
-    """Share of the answer's content words that appear in the evidence (1.0 when the answer has none)."""
+    """Share of the answer's content words that appear in the evidence (0 when the answer has none)."""
     words = set(tokenize(strip_citations(answer)))
     if not words:
         return 0.0

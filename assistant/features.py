@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.confidence import strip_citations
+from assistant.confidence import low_quantile, strip_citations, support
 from assistant.passages import sentences
 from retrieval.bm25 import tokenize
 
@@ -31,24 +31,20 @@ def _normalised(text: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
-def token_features(probabilities: Sequence[float], prefix: str = "") -> dict[str, float]:
+def token_features(probabilities: Sequence[float]) -> dict[str, float]:
     """Statistics of the generated tokens' probabilities: min, low quantiles, mean log-probability, first token,
     the share of unsure tokens (below 0.5) and the count (log)."""
     values = sorted(float(value) for value in probabilities)
     if not values:
-        return {f"{prefix}{name}": 0.0 for name in ("p_min", "p10", "p25", "p50", "mean_logp", "p_first",
-                                                     "unsure_share", "log_tokens")}
-
-    def quantile(share: float) -> float:
-        return values[min(len(values) - 1, int(share * len(values)))]
-
+        return dict.fromkeys(("p_min", "p10", "p25", "p50", "mean_logp", "p_first", "unsure_share", "log_tokens"),
+                             0.0)
     logs = [math.log(max(value, 1e-6)) for value in probabilities]
     return {
-        f"{prefix}p_min": values[0], f"{prefix}p10": quantile(0.1), f"{prefix}p25": quantile(0.25),
-        f"{prefix}p50": quantile(0.5), f"{prefix}mean_logp": sum(logs) / len(logs),
-        f"{prefix}p_first": float(probabilities[0]),
-        f"{prefix}unsure_share": sum(1 for value in values if value < 0.5) / len(values),
-        f"{prefix}log_tokens": math.log1p(len(values)),
+        "p_min": values[0], "p10": low_quantile(values, 0.1), "p25": low_quantile(values, 0.25),
+        "p50": low_quantile(values, 0.5), "mean_logp": sum(logs) / len(logs),
+        "p_first": float(probabilities[0]),
+        "unsure_share": sum(1 for value in values if value < 0.5) / len(values),
+        "log_tokens": math.log1p(len(values)),
     }
 
 
@@ -123,7 +119,7 @@ def fact_features(question: str, answer: str, evidence_text: str, sources: Seque
         "length_cut": float(finish_reason == "length"),
         "answer_log_words": math.log1p(len(bare.split())),
         "verbatim": float(bool(normalised_answer) and normalised_answer in _normalised(evidence_text)),
-        "answer_in_evidence": _share(answer_words, set(tokenize(evidence_text))),
+        "answer_in_evidence": support(answer, evidence_text),
         "answer_in_question": _share(answer_words, set(tokenize(question))),
         "type_match": type_match(question, bare),
     }

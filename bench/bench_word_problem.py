@@ -9,7 +9,9 @@ step-by-step prose the large-only baseline uses (the model does its own arithmet
 ``compact`` the same lines forced by a GBNF grammar ending in ``answer = ...``, ``cot_calc`` the chain of thought
 whose arithmetic the calculator does during generation: generation stops at every ``=``, the calculator evaluates the
 arithmetic just before it and writes the value, and generation goes on from there (the model's own arithmetic never
-reaches the answer).
+reaches the answer), ``pairs`` the named steps as ``[name, expression]`` pairs (fewer output tokens), and
+``steps_shot`` the named steps with numbers put straight into the expressions and one hand-written worked example in
+the system prompt.
 
 With two or more variants, the bench also reports each pair's agreement (both programs run on every problem; when
 their numbers agree that number is the answer, and a disagreement is either answered by the second variant or
@@ -24,8 +26,8 @@ import re
 import time
 
 from assistant.graph import PROGRAM_MAX_TOKENS
-from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
-from assistant.prompts import program_messages
+from assistant.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
+from assistant.prompts import PROGRAM_SYSTEM, program_messages
 from assistant.settings import Settings
 from eval.metrics import numeric_match, predicted_number
 from eval.suites import mixed_items
@@ -171,8 +173,51 @@ def _cot_calc(model: ChatModel, question: str, budget: int = 256) -> tuple[str, 
     return text, _raw_completion(model, text, {"prompt_tokens": prompt_tokens, "completion_tokens": generated})
 
 
+PAIRS_SCHEMA = {
+    "type": "object",
+    "properties": {"steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": {
+        "type": "array", "prefixItems": [{"type": "string", "pattern": NAME_PATTERN},
+                                         {"type": "string", "maxLength": 200}],
+        "minItems": 2, "maxItems": 2}}},
+    "required": ["steps"],
+    "additionalProperties": False,
+}
+PAIRS_SYSTEM = PROGRAM_SYSTEM.replace("Write one step for each quantity you need: a snake_case name and an "
+                                      "arithmetic expression",
+                                      "Write one step for each quantity you need, as a pair [snake_case name, "
+                                      "arithmetic expression]")
+
+
+def _pairs(model: ChatModel, question: str) -> tuple[str, Completion]:
+    messages: list[Message] = [{"role": "system", "content": PAIRS_SYSTEM}, {"role": "user", "content": question}]
+    completion = model.chat(messages, max_tokens=PROGRAM_MAX_TOKENS, temperature=0.0, json_schema=PAIRS_SCHEMA)
+    try:
+        steps = [(str(name), str(expression)) for name, expression in json.loads(completion.text)["steps"]]
+        return run_steps(steps, calculate).exact, completion
+    except (ProgramError, ValueError, KeyError, TypeError):
+        return "", completion
+
+
+SHOT_SYSTEM = PROGRAM_SYSTEM + (
+    " Put the problem's numbers straight into the expressions: no step only copies a number. A percentage p% is "
+    "p / 100.\n\nExample. Problem: A bakery sells 120 muffins on Monday and 25% more on Tuesday. Each muffin costs "
+    "$3. How much money does it make over the two days?\n"
+    '{"steps": [{"name": "tuesday", "expression": "120 * (1 + 25 / 100)"}, '
+    '{"name": "muffins", "expression": "120 + tuesday"}, {"name": "money", "expression": "muffins * 3"}]}'
+)
+
+
+def _steps_shot(model: ChatModel, question: str) -> tuple[str, Completion]:
+    messages: list[Message] = [{"role": "system", "content": SHOT_SYSTEM}, {"role": "user", "content": question}]
+    completion = model.chat(messages, max_tokens=PROGRAM_MAX_TOKENS, temperature=0.0, json_schema=PROGRAM_SCHEMA)
+    try:
+        return evaluate_program(completion.text, calculate).exact, completion
+    except ProgramError:
+        return "", completion
+
+
 VARIANTS = {"expression": _expression, "steps": _steps, "cot": _cot, "lines": _lines, "compact": _compact,
-            "cot_calc": _cot_calc}
+            "cot_calc": _cot_calc, "pairs": _pairs, "steps_shot": _steps_shot}
 
 
 def agreement_lines(answers: dict[str, list[str]], right: dict[str, list[float]],
