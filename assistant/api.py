@@ -166,24 +166,36 @@ class Assistant:
         self.graph = build_graph(deps, checkpointer)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, progress: bool = True) -> Assistant:
-        """The default product: shipped models, MiniLM, the default knowledge base, threads in SQLite."""
+    def from_settings(cls, settings: Settings | None = None, *, progress: bool = True,
+                      preload_large: bool = False) -> Assistant:
+        """The default product: shipped models, MiniLM, the default knowledge base, threads in SQLite.
+
+        The large tier loads on its first call unless ``preload_large`` (the servers' default) loads it now, beside
+        the small model and the index."""
         from assistant.knowledge_base import open_retriever
         from models.registry import ModelPool
         from tools.calculator import warm_up
 
         settings = settings or Settings.load()
         warm_up()  # the calculator's worker imports SymPy in the background while the models load
-        # codecarbon's hardware detection (~1.5 s) runs while the models and the index load
-        detection = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="power")
-        power = detection.submit(codecarbon_power_model)
-        detection.shutdown(wait=False)
         pool = ModelPool(settings)
+        large = pool.lazy("large")
+        # codecarbon's hardware detection (~1.5 s) and, when asked, the large tier load while the rest does
+        background = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="start-up")
+        power = background.submit(codecarbon_power_model)
+        loading = background.submit(large.load) if preload_large else None
+        background.shutdown(wait=False)
         retriever = open_retriever(settings, progress=progress)
         small = pool.get("small")
         router = CascadeRouter(retriever.embedder, small, neighbours=settings.assistant.router_neighbours,
                                min_margin=settings.assistant.router_min_margin)
-        return cls(small, pool.lazy("large"), router, retriever, settings, power=power.result())
+        if loading is not None:
+            loading.result()
+        return cls(small, large, router, retriever, settings, power=power.result())
+
+    def loaded_tiers(self) -> list[str]:
+        """The model tiers in memory (a tier loaded on first use is missing until then)."""
+        return [tier for tier, model in self.models.items() if getattr(model, "loaded", True)]
 
     @classmethod
     def from_parts(cls, small: ChatModel, large: ChatModel, embedder: Embedder, retriever: Retriever | None,

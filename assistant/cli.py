@@ -479,7 +479,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = settings.server.model_copy(update={key: value for key, value in
                                                  (("host", args.host), ("port", args.port)) if value is not None})
     check_bind(server)
-    assistant = Assistant.from_settings(settings)
+    assistant = Assistant.from_settings(settings, preload_large=server.preload_large)
     app = create_app(assistant, server, settings.mcp)
     host = f"[{server.host}]" if ":" in server.host else server.host
     mcp = ", MCP: /mcp" if settings.mcp.mount else ""
@@ -503,7 +503,7 @@ def _mcp(args: argparse.Namespace, settings: Settings) -> int:
     protocol = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = io.TextIOWrapper(os.fdopen(protocol, "wb", buffering=0), encoding="utf-8", write_through=True)
-    assistant = Assistant.from_settings(settings, progress=False)
+    assistant = Assistant.from_settings(settings, progress=False, preload_large=settings.server.preload_large)
     try:
         build_mcp(assistant, settings.server, settings.mcp).run("stdio")
     finally:

@@ -451,7 +451,7 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "models": list(MODELS)}
+        return {"status": "ok", "models": list(MODELS), "loaded": assistant.loaded_tiers()}
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:

@@ -101,6 +101,10 @@ class ServerSettings(BaseModel):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                   description="Largest document upload (POST /v1/documents); larger gets 413.")
     upload_timeout_s: float = Field(120.0, gt=0, le=3600, description="Longest a client may take to send an upload.")
+    preload_large: bool = Field(
+        True, description=("Load the large tier before the server says it is ready, so the first word problem or "
+                           "escalation does not wait for it (False: load it on first use, saving its memory until "
+                           "then)."))
 
 
 class McpSettings(BaseModel):

@@ -90,20 +90,34 @@ class ModelPool:
         self.settings = settings
         self._models: dict[str, ChatModel] = {}
         self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}  # one per tier: two tiers may load at the same time
 
     def get(self, alias: str) -> ChatModel:
-        """The model of tier ``alias``, loading it if needed."""
+        """The model of tier ``alias``, loading it if needed (once, however many threads ask)."""
         with self._lock:
-            if alias not in self._models:
-                self._models[alias] = load_model(self.settings, alias)
-            return self._models[alias]
+            if alias in self._models:
+                return self._models[alias]
+            loading = self._loading.setdefault(alias, threading.Lock())
+        with loading:
+            with self._lock:
+                if alias in self._models:
+                    return self._models[alias]
+            model = load_model(self.settings, alias)
+            with self._lock:
+                self._models[alias] = model
+            return model
 
     def put(self, alias: str, model: ChatModel) -> None:
         """Use ``model`` for tier ``alias`` (tests and embedding applications)."""
         with self._lock:
             self._models[alias] = model
 
-    def lazy(self, alias: str) -> ChatModel:
+    def loaded(self, alias: str) -> bool:
+        """Whether tier ``alias`` is in memory."""
+        with self._lock:
+            return alias in self._models
+
+    def lazy(self, alias: str) -> LazyModel:
         """Tier ``alias`` as a model that loads on its first call (the large tier costs nothing until used)."""
         return LazyModel(self, alias)
 
@@ -116,6 +130,15 @@ class LazyModel:
         self.name = alias
         self.price_per_million_tokens = float(pool.settings.model_spec(alias).price_per_million_tokens)
         self.parameters = 0  # known once loaded; usage records carry the real count
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the tier is in memory yet."""
+        return self._pool.loaded(self.name)
+
+    def load(self) -> None:
+        """Load the tier now instead of on its first call."""
+        self._pool.get(self.name)
 
     def chat(self, messages: Sequence[Message], **options: Any) -> Completion:
         """Load the tier if needed, then answer (see ``ChatModel.chat``)."""

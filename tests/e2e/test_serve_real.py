@@ -61,6 +61,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_arithmetic_and_a_fact_through_the_real_server(served: str) -> None:
+    # ready means ready: the large tier is in memory before the first word problem or escalation needs it
+    assert httpx.get(served + "/health").json()["loaded"] == ["small", "large"]
     client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused", timeout=120)
     math = client.chat.completions.with_raw_response.create(
         model="assistant", messages=[{"role": "user", "content": "What is 347 * 29?"}])

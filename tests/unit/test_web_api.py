@@ -3,6 +3,7 @@ and regenerating threads; uploading (caps, types, sanitised names, key), indexin
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +293,30 @@ def test_a_thread_from_before_transcripts_is_restored_from_the_checkpoints(clien
 def test_a_failed_job_names_the_file_not_the_servers_temporary_folder(client: TestClient) -> None:
     job = _wait(client, _upload(client, "blank.pdf", minimal_pdf("")).json()["data"][0])
     assert job["state"] == "failed" and job["message"] == "blank.pdf has no text"
+
+
+def test_health_names_the_tiers_in_memory_and_a_lazy_tier_loads_once(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import registry
+
+    loads: list[str] = []
+
+    def fake_load(settings: Settings, alias: str, **options: Any) -> FakeChatModel:
+        loads.append(alias)
+        return FakeChatModel(name=alias)
+
+    monkeypatch.setattr(registry, "load_model", fake_load)
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    pool = registry.ModelPool(settings)
+    large = pool.lazy("large")
+    assistant = Assistant.from_parts(pool.get("small"), large, FakeEmbedder(), None, settings,
+                                     tmp_path / "threads.sqlite")
+    try:
+        with _client(assistant) as client:
+            assert client.get("/health").json()["loaded"] == ["small"]  # the large tier waits for its first call
+            with concurrent.futures.ThreadPoolExecutor(4) as threads:
+                list(threads.map(lambda _: large.load(), range(4)))
+            assert loads == ["small", "large"] and client.get("/health").json()["loaded"] == ["small", "large"]
+    finally:
+        assistant.close()
