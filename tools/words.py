@@ -41,6 +41,10 @@ _PATTERNS: list[tuple[str, str]] = [
     (r"(?:the )?(sine|cosine|tangent) of", r" \1 "),
     (r"\bsine\b", "sin"), (r"\bcosine\b", "cos"), (r"\btangent\b", "tan"),
     (r"(?:raised )?to the power of|raised to|to the power", " ^ "),
+    (r"\bnegative\s+(?=\d)", "-"),
+    # "-4 squared" is (-4)^2 = 16, as people say it (the written -4^2 stays -16)
+    (r"(^|[-+*/(^%]\s*)-\s*(\d[\d,]*(?:\.\d+)?)\s+squared\b", r"\1(-\2) ^ 2"),
+    (r"(^|[-+*/(^%]\s*)-\s*(\d[\d,]*(?:\.\d+)?)\s+cubed\b", r"\1(-\2) ^ 3"),
     (r"\bsquared\b", " ^ 2"), (r"\bcubed\b", " ^ 3"),
     (r"\bfactorial\b(?!\s*\(|\s*\d)", " ! "),
     (r"\bper ?cent\b", " % "),
@@ -51,6 +55,8 @@ _PATTERNS: list[tuple[str, str]] = [
     (r"\bdivided by\b|\bover\b", " / "),
     (r"\bmod(?:ulo)?\b", " % "),
     (r"\bthe\b", " "),
+    # a sign right after a function word belongs to its argument: "sqrt - 4" is sqrt(-4)
+    (r"\b(sqrt|cbrt|ln|log10|abs|factorial|sin|cos|tan)\s+-\s*(\d[\d,]*(?:\.\d+)?|\.\d+)", r"\1(-\2)"),
 ]
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in _PATTERNS]
 _ALLOWED_WORDS = frozenset(FUNCTION_ARITY) | frozenset(FUNCTION_ALIASES) | CONSTANTS | {"of", "solve"}

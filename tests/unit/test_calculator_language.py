@@ -147,6 +147,16 @@ PLAIN_LANGUAGE = [
     ("What does 6 times 7 equal?", "6 * 7", "42"),
     ("What is 1/3 + 1/6?", "1 / 3 + 1 / 6", "1/2"),
     ("Evaluate 2 * (3 + 4).", "2 * (3 + 4)", "14"),
+    # a sign right after a function word belongs to its argument; "squared" applies to the signed number
+    ("What is the square root of -4?", "sqrt(-4)", "2*I"),
+    ("What is the square root of minus 9?", "sqrt(-9)", "3*I"),
+    ("What is the cube root of -27?", "cbrt(-27)", "-3"),
+    ("What is the absolute value of -7.5?", "abs(-7.5)", "15/2"),
+    ("What is -4 squared?", "(-4) ** 2", "16"),
+    ("What is negative 3 cubed?", "(-3) ** 3", "-27"),
+    ("What is 10 minus -4?", "10 - -4", "14"),
+    ("What is 3 - 4 squared?", "3 - 4 ** 2", "-13"),
+    ("What is 2 * -3 squared?", "2 * (-3) ** 2", "18"),
 ]
 
 
