@@ -53,6 +53,10 @@ def test_eval_run_on_a_user_file_with_the_real_models(tmp_path: Path) -> None:
     assert by_kind["routed"]["arithmetic"]["flops"] == 0 < by_kind["large-only"]["arithmetic"]["flops"]
     assert summaries["routed"]["flops"] == pytest.approx(sum(kind["flops"] for kind in by_kind["routed"].values()))
     assert {"report.md", "cost_quality.png"} <= {path.name for path in output.iterdir()}
+    # energy per answer, measured around every item, and the report names where the figure comes from
+    assert all(record["energy_joules"] > 0 and record["energy_source"].startswith("codecarbon")
+               for record in pipeline.values())
+    assert "Energy source: codecarbon" in (output / "report.md").read_text()
     # a second run answers nothing again: every item comes from the cache
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, check=False)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from assistant.graph import PROGRAM_MAX_TOKENS
+from assistant.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, parse_program
 from assistant.settings import Settings
 from models import llama_cpp_backend
 from models.base import ChatModel, Completion, TextDelta, collect_stream
@@ -244,3 +247,15 @@ def test_cached_prompt_heads_give_identical_answers_and_exact_evaluated_counts(m
     later_facts = [cached[index] for index in (2, 4)]
     assert all(evaluated < 0.3 * prompt for _, prompt, evaluated, _ in later_facts), cached
     assert sum(row[2] for row in cached) < 0.6 * sum(row[2] for row in plain)
+
+
+def test_the_program_grammar_holds_a_model_asked_for_prose_to_a_program(small_model: LlamaCppModel) -> None:
+    """The grammar compiled from PROGRAM_SCHEMA, on the real model: told to write prose, it still writes a program
+    the evaluator parses (prose cannot come out), with names as the schema wants them."""
+    completion = small_model.chat(
+        [{"role": "system", "content": "Answer in one friendly paragraph of prose. Never write JSON."},
+         {"role": "user", "content": "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?"}],
+        max_tokens=PROGRAM_MAX_TOKENS, temperature=0.0, json_schema=PROGRAM_SCHEMA)
+    steps = parse_program(completion.text)
+    assert 1 <= len(steps) <= MAX_STEPS, completion.text
+    assert all(re.fullmatch(NAME_PATTERN.strip("^$"), name) for name, _ in steps), completion.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 
 from assistant.program import MAX_STEPS, PROGRAM_SCHEMA, ProgramError, evaluate_program, parse_program, substitute
@@ -62,3 +63,24 @@ def test_the_schema_asks_for_the_name_before_the_expression() -> None:
     item = PROGRAM_SCHEMA["properties"]["steps"]["items"]
     assert list(item["properties"]) == ["name", "expression"] and item["required"] == ["name", "expression"]
     assert parse_program(program_reply(("a", "1"), ("b", "a + 1"))) == [("a", "1"), ("b", "a + 1")]
+
+
+@pytest.mark.parametrize("steps", [(("a", "1"),), (("eggs_per_day", "16 - 3 - 4"), ("money", "eggs_per_day * 2")),
+                                   tuple((f"step_{index}", f"{index} + 1") for index in range(MAX_STEPS))])
+def test_the_schema_accepts_every_program_the_evaluator_runs(steps: tuple[tuple[str, str], ...]) -> None:
+    text = program_reply(*steps)
+    evaluate_program(text, calculate)
+    jsonschema.validate(json.loads(text), PROGRAM_SCHEMA)
+
+
+@pytest.mark.parametrize("reply", [
+    "Tom has 3 boxes of 4 apples, so he has 12 apples.",  # prose
+    {"answer": "12"},
+    {"steps": []},
+    {"steps": [{"name": "a", "expression": "1"}, {"name": "b"}]},  # a step without its expression
+    {"steps": [{"name": "Apples", "expression": "2"}]},  # not a snake_case name, as the prompt asks
+    {"steps": [{"name": "a", "expression": "1"}] * (MAX_STEPS + 1)},
+])
+def test_the_schema_refuses_what_is_not_a_program(reply: object) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(reply, PROGRAM_SCHEMA)
