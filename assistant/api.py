@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import os
 import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
@@ -168,11 +169,11 @@ class Assistant:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, progress: bool = True,
                       preload_large: bool = False) -> Assistant:
-        """The default product: shipped models, MiniLM, the default knowledge base, threads in SQLite.
+        """The default product: shipped models, MiniLM, the configured index (your documents), threads in SQLite.
 
         The large tier loads on its first call unless ``preload_large`` (the servers' default) loads it now, beside
-        the small model and the index."""
-        from assistant.knowledge_base import open_retriever
+        the small model and the index. An empty index is fine: one line on stderr says how to add documents."""
+        from assistant.knowledge_base import EMPTY_INDEX_HINT, open_retriever
         from models.registry import ModelPool
         from tools.calculator import warm_up
 
@@ -186,6 +187,8 @@ class Assistant:
         loading = background.submit(large.load) if preload_large else None
         background.shutdown(wait=False)
         retriever = open_retriever(settings, progress=progress)
+        if not len(retriever.store):
+            print(EMPTY_INDEX_HINT, file=sys.stderr)
         small = pool.get("small")
         router = CascadeRouter(retriever.embedder, small, neighbours=settings.assistant.router_neighbours,
                                min_margin=settings.assistant.router_min_margin)

@@ -88,13 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
     search.add_argument("--json", action="store_true", help="print JSON")
     _with_settings(search, _index_search)
-    build = index_commands.add_parser("build", help="build the default knowledge base (SQuAD v1.1 dev paragraphs)")
+    build = index_commands.add_parser(
+        "build", help="index the knowledge base set by retrieval.knowledge_base (none by default; "
+        "--retrieval-knowledge-base squad adds the SQuAD v2.0 dev paragraphs)")
     build.add_argument("--force", action="store_true", help="re-add every paragraph (unchanged ones are skipped)")
     _with_settings(build, _index_build)
     rebuild = index_commands.add_parser("rebuild", help="re-embed every stored chunk with the running embedder")
     _with_settings(rebuild, _index_rebuild)
-    evaluate = index_commands.add_parser("evaluate", help="Recall@1/5/20 and latency on SQuAD dev questions")
-    evaluate.add_argument("--dataset", choices=["squad-dev"], default="squad-dev")
+    evaluate = index_commands.add_parser(
+        "evaluate", help="Recall@1/5/20 and latency of the configured retrieval on SQuAD v2.0 dev questions "
+        "(in an index of their own paragraphs, not yours)")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     _with_settings(evaluate, _index_evaluate)
@@ -102,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser("eval", help="accuracy and cost of the routed system against the large model")
     eval_commands = evaluation.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
     datasets = eval_commands.add_parser("datasets", help="list the suites and datasets the eval can load")
+    datasets.add_argument("--fetch", action="store_true",
+                          help="fetch and verify every dataset file now (from --datasets-dir first, if set)")
+    datasets.add_argument("--sources", action="store_true",
+                          help="list every dataset file: cache name, sha256 and sources (for offline copies)")
     _with_settings(datasets, _eval_datasets)
     run = eval_commands.add_parser("run", help="run systems on a suite (resumes from the per-item cache)")
     run.add_argument("--suite", default="mixed-test",
@@ -217,10 +224,10 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
 
 # ---- index ---------------------------------------------------------------------------------------
 
-def _open_index(settings: Settings, knowledge_base: bool = False) -> Any:
+def _open_index(settings: Settings) -> Any:
     from assistant.knowledge_base import open_retriever
 
-    return open_retriever(settings, knowledge_base=knowledge_base, progress=True)
+    return open_retriever(settings, knowledge_base=False, progress=True)
 
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -270,7 +277,7 @@ def _index_info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_search(args: argparse.Namespace, settings: Settings) -> int:
-    retriever = _open_index(settings, knowledge_base=True)
+    retriever = _open_index(settings)
     hits = retriever.search(args.query, k=args.k, mode=args.mode)
     if args.json:
         print(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
@@ -313,12 +320,14 @@ def _index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.run import paragraph_settings
+    from eval.suites import SQUAD_CORPUS
     from retrieval.evaluation import evaluate_retrieval
     from retrieval.squad import load_squad_dev
 
-    retriever = _open_index(settings, knowledge_base=True)
-    questions = load_squad_dev(settings.cache_dir).questions
-    questions = questions[: args.limit] if args.limit else questions
+    squad = load_squad_dev(settings.dataset_store())
+    retriever = _open_index(paragraph_settings(settings, squad.paragraphs, SQUAD_CORPUS))
+    questions = squad.answerable[: args.limit] if args.limit else squad.answerable
     result = evaluate_retrieval(retriever, questions)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -338,8 +347,22 @@ def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 # ---- eval ----------------------------------------------------------------------------------------
 
 def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
+    from common.sources import DATASET_FILES, GeneratedFiles
     from eval.suites import available_suites
 
+    store = settings.dataset_store()
+    if args.sources:
+        for entry in DATASET_FILES:
+            files = [entry.generator, *(entry.member(output) for output in entry.outputs)] \
+                if isinstance(entry, GeneratedFiles) else [entry]
+            for file in files:
+                sources = [f"{file.package.requirement} ({file.package.path})", *([file.url] if file.url else [])]
+                print(f"{file.name}  sha256 {file.sha256}\n  {file.dataset}: " + "; or ".join(sources))
+        return 0
+    if args.fetch:
+        paths = store.fetch_all(progress=True)
+        print(f"{len(paths)} dataset files verified in {store.directory}")
+        return 0
     for name, description in available_suites().items():
         print(f"{name:<20} {description}")
     return 0

@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from assistant.errors import ConfigError
+from common.sources import DatasetStore
 from models.settings import LlamaSettings, ModelSpec, default_model_tiers, spec_of
 from retrieval.settings import RetrievalSettings
 from tools.settings import CalculatorSettings
@@ -134,6 +135,9 @@ class Settings(BaseSettings):
         description="Where model weights and indexes are cached (never inside the repository).",
     )
     auto_fetch: bool = Field(True, description="Fetch missing shipped weights on first use.")
+    datasets_dir: Path | None = Field(
+        None, description="Folder of local copies of the evaluation's dataset files, for offline installs "
+        "(each under its cache name, same sha256; `assistant eval datasets --sources` lists them).")
     models: dict[str, ModelSpec] = Field(
         default_factory=default_model_tiers, description="Model tiers by alias."
     )
@@ -168,6 +172,10 @@ class Settings(BaseSettings):
             else:
                 merged[alias] = given
         return merged
+
+    def dataset_store(self) -> DatasetStore:
+        """The evaluation's dataset files: cached under ``cache_dir``, local copies from ``datasets_dir`` first."""
+        return DatasetStore(self.cache_dir, self.datasets_dir)
 
     @property
     def models_dir(self) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 from assistant.api import Assistant
 from assistant.settings import Settings
 from common.stats import latency_summary
+from eval.run import squad_index_settings
 from eval.suites import mixed_items
 
 KINDS = {"arithmetic": "plain arithmetic", "word_problem": "word problem", "fact": "factual", "chat": "chat"}
@@ -35,12 +36,12 @@ def main() -> None:
     parser.add_argument("--prompt-cache", type=int, default=None, help="llama.prompt_cache_entries (0: off)")
     parser.add_argument("--output", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    settings = Settings.load()
+    settings = squad_index_settings(Settings.load())
     settings.assistant.checkpoint_path = Path(tempfile.mkdtemp()) / "threads.sqlite"
     if args.prompt_cache is not None:
         settings.llama.prompt_cache_entries = args.prompt_cache
     assistant = Assistant.from_settings(settings, progress=False)
-    suite = mixed_items(settings.cache_dir, "dev", progress=False)
+    suite = mixed_items(settings.dataset_store(), "dev", progress=False)
     assistant.ask("What is 1 + 1?")
     assistant.ask("Who won Super Bowl 50?", escalation="never")
     chosen = {label: [item for item in suite if item.kind == kind][: args.per_route] for kind, label in KINDS.items()}

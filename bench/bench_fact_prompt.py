@@ -17,6 +17,7 @@ from assistant.passages import select_evidence
 from assistant.prompts import FACT_SYSTEM, NOT_FOUND, fact_messages
 from assistant.settings import Settings
 from eval.metrics import squad_scores
+from eval.run import squad_index_settings
 from eval.suites import mixed_items
 from models.registry import load_model
 
@@ -36,8 +37,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--tiers", default="small,large")
     args = parser.parse_args()
-    settings = Settings.load()
-    suite = mixed_items(settings.cache_dir, "dev", progress=False)
+    settings = squad_index_settings(Settings.load())
+    suite = mixed_items(settings.dataset_store(), "dev", progress=False)
     items = [item for item in suite if item.kind == "fact"][: args.limit]
     retriever = open_retriever(settings, progress=False)
     evidence = [select_evidence(item.question, retriever.search(item.question, k=settings.assistant.fact_k),

@@ -46,9 +46,9 @@ def main() -> None:
     router = CascadeRouter(load_embedder(settings.retrieval.embedder), model,
                            neighbours=settings.assistant.router_neighbours,
                            min_margin=settings.assistant.router_min_margin)
-    loaded = suite_loaders(settings.cache_dir, progress=False)[args.which]()
+    loaded = suite_loaders(settings.dataset_store(), progress=False)[args.which]()
     suite = loaded.items
-    first_turns = {} if args.no_thread else thread_first_turns(settings.cache_dir, progress=False)
+    first_turns = {} if args.no_thread else thread_first_turns(settings.dataset_store(), progress=False)
     confusion: Counter[tuple[str, str]] = Counter()
     by_source: dict[str, Counter[bool]] = {}
     outcomes: list[float] = []

@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings.load()
     path = str(gguf_path(settings.model_spec("large"), settings, progress=False))
-    questions = [item.question for item in mixed_items(settings.cache_dir, "dev", progress=False)
+    questions = [item.question for item in mixed_items(settings.dataset_store(), "dev", progress=False)
                  if item.kind == "word_problem"][: args.limit]
     print("| draft tokens | seconds | output tokens | tokens / s | replies identical to plain decoding |")
     print("|---|---|---|---|---|")

@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--variants", default="steps,cot,cot_calc")
     args = parser.parse_args()
     settings = Settings.load()
-    items = [item for item in mixed_items(settings.cache_dir, "dev", progress=False)
+    items = [item for item in mixed_items(settings.dataset_store(), "dev", progress=False)
              if item.kind == "word_problem"][: args.limit]
     print(f"{'tier':<6} {'variant':<11} {'accuracy':>9} {'prompt':>7} {'output':>7} {'FLOPs':>9} {'seconds':>8}")
     for tier in args.tiers.split(","):

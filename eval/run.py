@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def load_suite(name: str, settings: Settings, *, progress: bool = True) -> Suite:
     """A named suite, or a user JSONL file when ``name`` is a path."""
-    loaders = suite_loaders(settings.cache_dir, progress=progress)
+    loaders = suite_loaders(settings.dataset_store(), progress=progress)
     if name in loaders:
         return loaders[name]()
     path = Path(name).expanduser()
@@ -72,12 +72,20 @@ def corpus_settings(settings: Settings, corpus: Path, *, progress: bool = True) 
 
 def paragraph_settings(settings: Settings, paragraphs: tuple[Paragraph, ...], label: str, *,
                        progress: bool = True) -> Settings:
-    """Settings whose index holds only a suite's own paragraphs (a SQuADShifts set)."""
+    """Settings whose index holds only a suite's own paragraphs (SQuAD v2.0 dev, a HotpotQA sample)."""
     from retrieval.documents import Document
 
     documents = [Document(paragraph.doc_id, paragraph.text, paragraph.title, f"{label}: {paragraph.title}")
                  for paragraph in paragraphs]
     return scoped_settings(settings, documents, label, progress=progress)
+
+
+def squad_index_settings(settings: Settings, *, progress: bool = True) -> Settings:
+    """Settings whose index holds the SQuAD v2.0 dev paragraphs only: the corpus of the SQuAD suites (benches)."""
+    from eval.suites import SQUAD_CORPUS, squad_corpus
+
+    return paragraph_settings(settings, squad_corpus(settings.dataset_store(), progress=progress), SQUAD_CORPUS,
+                              progress=progress)
 
 
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:

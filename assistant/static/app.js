@@ -446,7 +446,21 @@ async function refreshDocuments() {
     list.appendChild(item);
   }
   const total = (await all.json()).total;
-  $("knowledge-base").textContent = total + " documents in the index in all (yours and the knowledge base).";
+  $("knowledge-base").textContent = total === 0 ? "The index is empty."
+    : total + (total === 1 ? " document" : " documents") + " in the index in all.";
+  $("empty-index").hidden = total > 0;
+}
+
+async function checkIndex() {
+  const response = await api("/v1/documents?limit=1");
+  if (response.ok) $("empty-index").hidden = (await response.json()).total > 0;
+}
+
+function showDocuments() {
+  const panel = $("documents");
+  panel.hidden = false;
+  $("toggle-documents").setAttribute("aria-expanded", "true");
+  refreshDocuments();
 }
 
 // ---- wiring ---------------------------------------------------------------------------------------------------
@@ -475,6 +489,7 @@ $("toggle-threads").addEventListener("click", (event) => {
   const open = document.body.classList.toggle("threads-open");
   event.currentTarget.setAttribute("aria-expanded", String(open));
 });
+$("open-documents").addEventListener("click", () => { showDocuments(); $("files").focus(); });
 $("toggle-documents").addEventListener("click", (event) => {
   const panel = $("documents");
   panel.hidden = !panel.hidden;
@@ -499,6 +514,7 @@ $("key-form").addEventListener("submit", (event) => {
   sessionStorage.setItem("apiKey", state.apiKey);
   $("key-form").hidden = true;
   refreshThreads();
+  checkIndex();
 });
 for (const id of ["escalation", "cost-cap"]) {
   const saved = localStorage.getItem(id);
@@ -509,3 +525,4 @@ for (const id of ["escalation", "cost-cap"]) {
 const known = new URLSearchParams(location.hash.slice(1)).get("thread") || localStorage.getItem("thread");
 openThread(known || newThreadId(), Boolean(known));
 refreshThreads();
+checkIndex();

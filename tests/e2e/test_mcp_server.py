@@ -73,30 +73,42 @@ def test_mcp_over_http_needs_the_key_and_refuses_a_foreign_origin(tmp_path: Path
 
 @pytest.mark.integration
 def test_assistant_mcp_over_stdio_on_the_shipped_models(tmp_path: Path) -> None:
+    """`assistant mcp` as a host starts it for a new user: no knowledge base, an empty index. It starts, says once
+    on stderr how to add documents, answers, and answers from a document added through its own tool."""
     parameters = StdioServerParameters(command=ASSISTANT, args=["mcp"], env={
-        **os.environ, "ASSISTANT_ASSISTANT__CHECKPOINT_PATH": str(tmp_path / "threads.sqlite")})
+        **os.environ, "ASSISTANT_ASSISTANT__CHECKPOINT_PATH": str(tmp_path / "threads.sqlite"),
+        "ASSISTANT_RETRIEVAL__INDEX_DIR": str(tmp_path / "index"), "ASSISTANT_MCP__ALLOW_ADD_DOCUMENTS": "true"})
+    errors = tmp_path / "stderr.log"
 
     async def run() -> None:
-        async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            math = await session.call_tool("ask", {"question": "What is 347 * 29?"})
-            assert math.structuredContent is not None and math.structuredContent["text"] == "10063"
-            fact = await session.call_tool("ask", {"question": "Which NFL team represented the AFC at Super Bowl 50?",
-                                                   "escalation": "never"})
-            assert fact.structuredContent is not None and fact.structuredContent["route"] == "FACT"
-            assert "broncos" in fact.structuredContent["text"].lower()
-            cited = next(source for source in fact.structuredContent["sources"] if source["used"])
-            passage = await session.read_resource(cited["uri"])
-            assert "Broncos" in passage.contents[0].text  # type: ignore[union-attr]
-            found = await session.call_tool("search_documents", {"query": "Super Bowl 50 AFC champion", "k": 3})
-            assert found.structuredContent is not None and len(found.structuredContent["passages"]) == 3
-            exact = await session.call_tool("calculate", {"expression": "15% of 240"})
-            assert exact.structuredContent is not None and exact.structuredContent["exact"] == "36"
-            listed = await session.call_tool("list_documents", {"prefix": "squad-dev/", "limit": 2})
-            assert listed.structuredContent is not None and listed.structuredContent["total"] == 2067
-            assert len(listed.structuredContent["documents"]) == 2
+        with errors.open("w") as errlog:
+            async with stdio_client(parameters, errlog=errlog) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                empty = await session.call_tool("list_documents", {})
+                assert empty.structuredContent is not None and empty.structuredContent["total"] == 0
+                math = await session.call_tool("ask", {"question": "What is 347 * 29?"})
+                assert math.structuredContent is not None and math.structuredContent["text"] == "10063"
+                added = await session.call_tool("add_document", {
+                    "doc_id": "notes/kettle", "title": "Tarnwick Q7 kettle",
+                    "text": "The Tarnwick Q7 kettle carries a warranty of 38 months from the date of purchase."})
+                assert added.structuredContent is not None and added.structuredContent["documents"][0]["chunks"] == 1
+                fact = await session.call_tool("ask", {
+                    "question": "How many months of warranty does the Tarnwick Q7 kettle have?", "escalation": "never"})
+                assert fact.structuredContent is not None and fact.structuredContent["route"] == "FACT"
+                assert "38" in fact.structuredContent["text"], fact.structuredContent["text"]
+                cited = next(source for source in fact.structuredContent["sources"] if source["used"])
+                passage = await session.read_resource(cited["uri"])
+                assert "38 months" in passage.contents[0].text  # type: ignore[union-attr]
+                found = await session.call_tool("search_documents", {"query": "kettle warranty", "k": 3})
+                assert found.structuredContent is not None and len(found.structuredContent["passages"]) == 1
+                exact = await session.call_tool("calculate", {"expression": "15% of 240"})
+                assert exact.structuredContent is not None and exact.structuredContent["exact"] == "36"
 
     asyncio.run(run())
+    from assistant.knowledge_base import EMPTY_INDEX_HINT
+
+    assert errors.read_text().count(EMPTY_INDEX_HINT) == 1, errors.read_text()[-2000:]
 
 
 def test_mcp_ask_waits_in_the_chat_endpoints_line(tmp_path: Path) -> None:

@@ -268,3 +268,34 @@ def test_a_server_with_a_key_asks_the_page_for_it(tmp_path: Path, page: Any) -> 
             WebDriverWait(page, 10).until(lambda driver: "What is 6 * 7?" in driver.find_element(By.ID, "threads").text)
     finally:
         instance.close()
+
+
+def test_an_empty_index_is_explained_and_the_documents_panel_offered(tmp_path: Path, page: Any) -> None:
+    """A new user's page: no knowledge base, nothing indexed. It says so, offers the Documents panel, and the
+    notice goes once a file is in."""
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
+    instance = Assistant.from_parts(FakeChatModel(name="small", responder=_reply), FakeChatModel(name="large"),
+                                    FakeEmbedder(), retriever, settings, tmp_path / "threads.sqlite")
+    with Running(instance, ServerSettings()) as running:
+        page.get(running.url + "/")
+        notice = WebDriverWait(page, 10).until(until.visibility_of_element_located((By.ID, "empty-index")))
+        assert "document index is empty" in notice.text
+        assert not page.find_element(By.ID, "documents").is_displayed()
+        notice.find_element(By.ID, "open-documents").click()
+        assert page.find_element(By.ID, "documents").is_displayed()
+        assert page.find_element(By.ID, "toggle-documents").get_attribute("aria-expanded") == "true"
+        WebDriverWait(page, 10).until(lambda driver: driver.find_element(By.ID, "knowledge-base").text
+                                      == "The index is empty.")
+        notes = tmp_path / "notes.md"
+        notes.write_text("# Notes\n\nThe zorblax is kept in the blue vault.\n")
+        page.find_element(By.ID, "files").send_keys(str(notes))
+        WebDriverWait(page, 60).until(until.invisibility_of_element_located((By.ID, "empty-index")))
+        assert page.find_element(By.ID, "knowledge-base").text == "1 document in the index in all."
+        page.refresh()
+        WebDriverWait(page, 10).until(lambda driver: driver.execute_script(
+            "return document.readyState") == "complete")
+        time.sleep(0.5)
+        assert not page.find_element(By.ID, "empty-index").is_displayed()
+    instance.close()

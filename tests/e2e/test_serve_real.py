@@ -1,10 +1,10 @@
-"""`assistant serve` as a user runs it: a real process, the default models and knowledge base, a real socket."""
+"""`assistant serve` as a new user runs it: a real process, the default models, no knowledge base and an empty
+index (the default), a real socket."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from assistant.settings import Settings
+from assistant.knowledge_base import EMPTY_INDEX_HINT
 from tests.documents import minimal_pdf
 from tests.servers import ask_on_page
 from tests.servers import browser as open_browser
@@ -35,9 +35,8 @@ def _free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    # A copy of the default index: documents uploaded by the page tests never reach the user's own index.
+    # An index of its own, empty as a new user's: documents uploaded here never reach the user's own index.
     index = log.parent / "index"
-    shutil.copytree(Settings.load().index_dir(), index, ignore=shutil.ignore_patterns("*.lock"))
     env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(log.parent / "threads.sqlite"),
                ASSISTANT_RETRIEVAL__INDEX_DIR=str(index))
     with log.open("w") as output:
@@ -54,26 +53,46 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.5)
-    assert f"open {url}/" in log.read_text()
+    started = log.read_text()
+    assert f"open {url}/" in started and started.count(EMPTY_INDEX_HINT) == 1, started
     yield url
     process.terminate()
     process.wait(timeout=30)
 
 
-def test_arithmetic_and_a_fact_through_the_real_server(served: str) -> None:
+KETTLE = ("# Tarnwick Q7 kettle: warranty\n\nThe Tarnwick Q7 kettle carries a warranty of 38 months from the date "
+          "of purchase. Claims go to the Tarnwick service desk in Leeds.\n")
+KETTLE_QUESTION = "How many months of warranty does the Tarnwick Q7 kettle have?"
+
+
+def _upload(served: str, name: str, content: bytes) -> None:
+    """POST a file to /v1/documents and wait until its indexing job is done."""
+    response = httpx.post(served + "/v1/documents", files={"file": (name, content)}, timeout=60)
+    assert response.status_code == 202, response.text
+    job = response.json()["data"][0]
+    deadline = time.monotonic() + 120
+    while job["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+        job = httpx.get(served + "/v1/documents/jobs/" + job["id"], timeout=30).json()
+    assert job["state"] == "done", job
+
+
+def test_a_new_users_server_starts_empty_then_answers_from_an_uploaded_file(served: str) -> None:
     # ready means ready: the large tier is in memory before the first word problem or escalation needs it
     assert httpx.get(served + "/health").json()["loaded"] == ["small", "large"]
+    assert httpx.get(served + "/v1/documents").json()["total"] == 0
     client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused", timeout=120)
     math = client.chat.completions.with_raw_response.create(
         model="assistant", messages=[{"role": "user", "content": "What is 347 * 29?"}])
     assert math.parse().choices[0].message.content == "10063" and math.headers["x-assistant-route"] == "MATH"
+    _upload(served, "tarnwick-kettle.md", KETTLE.encode())
     stream = client.chat.completions.create(
         model="assistant", stream=True, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "Which NFL team represented the AFC at Super Bowl 50?"}],
-        extra_body={"escalation": "never"})
+        messages=[{"role": "user", "content": KETTLE_QUESTION}], extra_body={"escalation": "never"})
     chunks = list(stream)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    assert "broncos" in text.lower()
+    assert "38" in text, text
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     assert httpx.get(served + "/").text.startswith("<!doctype html>")
 
@@ -107,8 +126,7 @@ def test_real_models_refuse_an_overlong_message_cleanly_and_stop_when_the_client
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize(("question", "expected"), [
-    ("What is 347 * 29?", "10063"), ("Which NFL team represented the AFC at Super Bowl 50?", "broncos")])
+@pytest.mark.parametrize(("question", "expected"), [("What is 347 * 29?", "10063"), (KETTLE_QUESTION, "38")])
 def test_the_langgraph_agent_example_answers_through_our_mcp_tools(served: str, question: str, expected: str) -> None:
     """#22: a LangGraph ReAct agent (langchain-mcp-adapters) driven by the shipped large model over /v1, with our
     `ask` tool over /mcp."""
@@ -119,11 +137,16 @@ def test_the_langgraph_agent_example_answers_through_our_mcp_tools(served: str, 
     assert expected in completed.stdout.lower(), completed.stdout
 
 
-def test_the_in_process_agent_example() -> None:
+def test_the_in_process_agent_example_starts_with_an_empty_index(tmp_path: Path) -> None:
+    env = dict(os.environ, ASSISTANT_RETRIEVAL__INDEX_DIR=str(tmp_path / "index"),
+               ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(tmp_path / "threads.sqlite"))
     completed = subprocess.run([sys.executable, str(EXAMPLES / "python_agent.py")], capture_output=True, text=True,
-                               timeout=600)
+                               timeout=600, env=env)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "A: 10063" in completed.stdout and "broncos" in completed.stdout.lower()
+    assert completed.stderr.count(EMPTY_INDEX_HINT) == 1, completed.stderr[-3000:]
+    assert "A: 10063" in completed.stdout
+    # nothing in the index answers it: the answer says so before anything from general knowledge
+    assert "A: Not in your documents" in completed.stdout, completed.stdout
 
 
 def test_binding_beyond_loopback_without_a_key_is_refused() -> None:
@@ -161,10 +184,10 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
         page.get(served + "/")
         math = ask_on_page(page, "What is 347 * 29?", 1, timeout=240)
         assert math.find_element(By.CSS_SELECTOR, ".answer").text == "10063"
-        fact = ask_on_page(page, "Which NFL team represented the AFC at Super Bowl 50?", 2, timeout=240)
+        fact = ask_on_page(page, KETTLE_QUESTION, 2, timeout=240)
         assert fact.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
-        assert "broncos" in fact.find_element(By.CSS_SELECTOR, ".answer").text.lower()
-        assert "Super Bowl 50" in _cited(fact)
+        assert "38" in fact.find_element(By.CSS_SELECTOR, ".answer").text.lower()
+        assert "Tarnwick" in _cited(fact)
         assert re.fullmatch(r"~\d+\.\d J", fact.find_element(By.CSS_SELECTOR, ".badge.energy").text)
         assert re.fullmatch(r"\d+\.\d tok/s", fact.find_element(By.CSS_SELECTOR, ".badge.speed").text)
         assert not math.find_elements(By.CSS_SELECTOR, ".badge.speed")  # the calculator used no model
@@ -202,7 +225,7 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
         page.find_element(By.ID, "files").send_keys(f"{notes}\n{report}")
         WebDriverWait(page, 120).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#uploads .done")) == 2)
         WebDriverWait(page, 20).until(
-            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 2)
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 3)
         page.find_element(By.ID, "toggle-documents").click()
         kelp = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 3, timeout=240)
         assert "kelp" in kelp.find_element(By.CSS_SELECTOR, ".answer").text.lower()
@@ -221,9 +244,9 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
             lambda driver: driver.find_element(
                 By.CSS_SELECTOR, "#document-list li[data-id='uploads/zorblax-care.md'] .remove").click() or True)
         WebDriverWait(page, 30).until(
-            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 1)
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 2)
         listed = httpx.get(served + "/v1/documents", params={"prefix": "uploads/"}).json()
-        assert [item["id"] for item in listed["data"]] == ["uploads/hatchery.pdf"]
+        assert sorted(item["id"] for item in listed["data"]) == ["uploads/hatchery.pdf", "uploads/tarnwick-kettle.md"]
         page.find_element(By.ID, "toggle-documents").click()
         again = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 5, timeout=240)
         assert "Zorblax care" not in _cited(again)

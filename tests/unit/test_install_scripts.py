@@ -38,3 +38,4 @@ def test_a_flag_is_matched_whole_not_as_a_prefix(tmp_path: Path) -> None:
     # "avx512f" must not switch on AVX (the whole word "avx" is absent), nor "avx2" match "avx"
     args = _cmake_args(tmp_path, "sse avx2 avx512f")
     assert {"-DGGML_AVX=OFF", "-DGGML_AVX2=ON", "-DGGML_AVX512=ON"} <= args
+
