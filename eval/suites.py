@@ -216,7 +216,7 @@ def available_suites() -> dict[str, str]:
         "routing-test": "held-out routing questions: AlpacaEval, HotpotQA, arithmetic, word problems (test)",
         "squad-v2-dev": "5,928 answerable SQuAD v2.0 dev questions over 1,204 Wikipedia paragraphs, both splits",
         "hotpotqa": "HotpotQA dev questions less the reserved quarter (test only; no corpus: use ood-hotpotqa)",
-        "bigbench-arithmetic": "20,000 plain arithmetic questions, 1-5 digits, + - * /, both splits",
+        "bigbench-arithmetic": "15,023 plain arithmetic questions, 1-5 digits, + - * /, both splits",
         "gsm-symbolic": "100 seeded GSM8K-style word problems from reasoning-gym, both splits",
         "mt-bench": "80 open-ended chat questions, both splits (routing and cost only)",
         "alpaca-eval": "805 human-written instructions, both splits (routing and cost only)",
