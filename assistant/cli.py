@@ -295,8 +295,9 @@ def _index_build(args: argparse.Namespace, settings: Settings) -> int:
     report = ensure_knowledge_base(retriever, settings, progress=True, force=args.force)
     if report is None:
         knowledge_base = settings.retrieval.knowledge_base
-        print("the knowledge base is disabled (retrieval.knowledge_base = none)" if knowledge_base == "none"
-              else f"the default knowledge base is already indexed: {retriever.info()['chunks']} chunks")
+        print("no knowledge base is set (retrieval.knowledge_base = none): the index holds your documents only; "
+              "add them with `assistant index add PATH`" if knowledge_base == "none"
+              else f"the {knowledge_base} knowledge base is already indexed: {retriever.info()['chunks']} chunks")
     else:
         print(report.summary())
     return 0
@@ -353,11 +354,13 @@ def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
     store = settings.dataset_store()
     if args.sources:
         for entry in DATASET_FILES:
-            files = [entry.generator, *(entry.member(output) for output in entry.outputs)] \
-                if isinstance(entry, GeneratedFiles) else [entry]
-            for file in files:
-                sources = [f"{file.package.requirement} ({file.package.path})", *([file.url] if file.url else [])]
-                print(f"{file.name}  sha256 {file.sha256}\n  {file.dataset}: " + "; or ".join(sources))
+            file = entry.generator if isinstance(entry, GeneratedFiles) else entry
+            sources = [f"{file.package.requirement} ({file.package.path})", *([file.url] if file.url else [])]
+            print(f"{file.name}  sha256 {file.sha256}\n  {file.dataset}: " + "; or ".join(sources))
+            if isinstance(entry, GeneratedFiles):
+                for output in entry.outputs:
+                    member = entry.member(output)
+                    print(f"{member.name}  sha256 {member.sha256}\n  {entry.dataset}: written by {file.name}")
         return 0
     if args.fetch:
         paths = store.fetch_all(progress=True)

@@ -43,7 +43,7 @@ def main() -> None:
     assistant = Assistant.from_settings(settings, progress=False)
     suite = mixed_items(settings.dataset_store(), "dev", progress=False)
     assistant.ask("What is 1 + 1?")
-    assistant.ask("Who won Super Bowl 50?", escalation="never")
+    assistant.ask("What is oxygen?", escalation="never")
     chosen = {label: [item for item in suite if item.kind == kind][: args.per_route] for kind, label in KINDS.items()}
     order = ([(label, items[index]) for index in range(args.per_route) for label, items in chosen.items()
               if index < len(items)] if args.interleave else

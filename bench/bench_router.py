@@ -5,7 +5,7 @@ Usage: python bench/bench_router.py [--suite routing-dev|routing-test|mixed-dev|
 
 Labels come from ``eval.datasets.expected_route``: fact -> FACT, arithmetic and word_problem -> MATH, chat -> CHAT
 except MT-bench's "math" category (calculations) -> MATH. Tune on the dev suites (their mistakes are printed);
-``routing-test`` is the held-out figure (AlpacaEval, SQuADShifts, arithmetic and word problems of the test split):
+``routing-test`` is the held-out figure (AlpacaEval, HotpotQA, arithmetic and word problems of the test split):
 for test suites only counts are printed, never the questions, so nobody tunes on them. Without ``--with-model`` the
 router stops at the exemplar vote (no language model); with it, split votes go to the small model. An MT-bench
 follow-up turn (routing-dev) is routed as in a thread, after its first turn (``--no-thread``: alone).

@@ -42,7 +42,7 @@ def main() -> None:
     items = [item for item in mixed_items(settings.dataset_store(), "dev", progress=False) if item.kind == "fact"]
     items = items[: args.limit]
     threshold = settings.assistant.threshold
-    assistant.ask("Who won Super Bowl 50?", escalation="never", persist=False)
+    assistant.ask("What is oxygen?", escalation="never", persist=False)
     rows: list[dict[str, Any]] = []
     args.output.mkdir(parents=True, exist_ok=True)
     reference_method, reference_budget = args.reference.split(":")

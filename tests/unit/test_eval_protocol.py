@@ -10,7 +10,7 @@ import pytest
 
 from eval.datasets import EvalItem
 from eval.leakage import find_leaks, ngrams, source_files
-from eval.splits import split_of, squad_group
+from eval.splits import hotpotqa_group, reserved, split_of, squad_group
 from eval.stats import apgr_of, mean_interval, paired_difference, ratio_of_sums
 from eval.sweep import sweep
 from eval.systems import DIRECT_CODE, NOT_ANSWER_CODE, PIPELINE_CODE, PROJECT_ROOT, code_files, code_hash
@@ -23,6 +23,9 @@ def test_the_split_rule_is_a_fixed_hash_of_the_group() -> None:
     shares = sum(split_of(group) == "test" for group in groups) / len(groups)
     assert 0.45 < shares < 0.55
     assert [split_of(f"gsm-template:{index}") for index in range(6)] == ["dev"] * 5 + ["test"]
+    # the out-of-domain set is test only, whatever its hash; its reserved quarter is picked by another byte
+    assert {split_of(hotpotqa_group(f"q{index}")) for index in range(200)} == {"test"}
+    assert 0.2 < sum(reserved(hotpotqa_group(f"q{index}")) for index in range(2000)) / 2000 < 0.3
 
 
 def test_an_item_takes_its_groups_split() -> None:

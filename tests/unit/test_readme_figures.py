@@ -45,3 +45,14 @@ def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
         usage["flops"] = usage["flops"] / 2
     rendered = render_markdown(rescore(document))
     assert "nominal FLOPs" in rendered and "tokens computed" in rendered
+
+
+def test_the_readme_interim_table_is_the_rendering_of_its_dev_results() -> None:
+    """Interim figures are labelled as dev figures because they are: the results file says so."""
+    document = load_results(ROOT / "docs" / "eval" / "interim" / "mixed-dev-100")
+    assert document["meta"]["split"] == "dev" and document["meta"]["suite"] == "mixed-dev"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Interim: a dev subset on the new datasets", 1)[1]
+    assert "**Dev items, not a headline**" in section
+    table = section.split("<!-- interim:start -->", 1)[1].split("<!-- interim:end -->", 1)[0]
+    assert table.strip() == render_headline([document]).strip()

@@ -196,3 +196,18 @@ def test_the_sources_listing_names_every_file_for_an_offline_copy(capsys: pytest
     for name in ("squad-v2.0-dev.json", "hotpotqa-dev-distractor-v1.json", "mt-bench-question.jsonl",
                  "bigbench-arithmetic/1_digit_addition/task.json", "alpaca-eval-outputs.json", SQUAD_V2_DEV.sha256):
         assert name in out
+
+
+def test_the_offline_setting_reaches_the_store_from_a_flag_and_the_environment(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from assistant.settings import Settings, add_settings_flags, overrides_from_args
+
+    parser = argparse.ArgumentParser()
+    add_settings_flags(parser)
+    flags = overrides_from_args(parser.parse_args(["--datasets-dir", str(tmp_path / "copies")]))
+    store = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), **flags}).dataset_store()
+    assert store.local_dir == tmp_path / "copies" and store.directory == tmp_path / "cache" / "datasets"
+    monkeypatch.setenv("ASSISTANT_DATASETS_DIR", str(tmp_path / "from-env"))
+    assert Settings.load(None, {}).dataset_store().local_dir == tmp_path / "from-env"
