@@ -17,7 +17,8 @@ from typing import Any
 
 from common.energy import PowerModel, codecarbon_power_model
 
-DEFAULT_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "eval" / "headline" / "mixed-test"
+DEFAULT_RESULTS = (Path(__file__).resolve().parents[1] / "docs" / "eval" / "archive" / "2026-12-02-bigbench-1.0.0"
+                   / "mixed-test")
 
 
 def per_kind(results: dict[str, Any], power: PowerModel) -> dict[tuple[str, str], tuple[float, float, int]]:

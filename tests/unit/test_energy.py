@@ -11,7 +11,8 @@ import pytest
 
 from common.energy import PowerModel
 
-HEADLINE = Path(__file__).resolve().parents[2] / "docs" / "eval" / "headline" / "mixed-test"
+HEADLINE = (Path(__file__).resolve().parents[2] / "docs" / "eval" / "archive" / "2026-12-02-bigbench-1.0.0"
+            / "mixed-test")
 # What codecarbon 3.3.2 detected on the machine of the headline run (2-vCPU AMD EPYC VM, no RAPL): its fallback TDP
 # for the CPU, spread over the logical cores, and its RAM figure for a process of a few GB.
 HEADLINE_MACHINE = PowerModel(cpu_tdp_watts=8.0, cpu_count=2, ram_watts=10.0, source="headline machine")
@@ -38,7 +39,7 @@ def test_the_estimate_reproduces_codecarbons_own_measurement_of_each_answer(syst
 
 def _bench() -> ModuleType:
     """bench/bench_energy_estimate.py (a script, not a package) as a module."""
-    path = HEADLINE.parents[3] / "bench" / "bench_energy_estimate.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_energy_estimate.py"
     spec = importlib.util.spec_from_file_location("bench_energy_estimate", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
