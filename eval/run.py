@@ -104,7 +104,7 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
 
 def recorded_settings(settings: Settings) -> dict[str, Any]:
     """The settings a run used, without secrets (the server section holds the API key) or local paths."""
-    return settings.model_dump(mode="json", exclude={"server", "cache_dir"})
+    return settings.model_dump(mode="json", exclude={"server", "cache_dir", "datasets_dir"})
 
 
 @dataclass

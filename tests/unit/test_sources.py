@@ -211,3 +211,13 @@ def test_the_offline_setting_reaches_the_store_from_a_flag_and_the_environment(t
     assert store.local_dir == tmp_path / "copies" and store.directory == tmp_path / "cache" / "datasets"
     monkeypatch.setenv("ASSISTANT_DATASETS_DIR", str(tmp_path / "from-env"))
     assert Settings.load(None, {}).dataset_store().local_dir == tmp_path / "from-env"
+
+
+def test_a_results_file_never_records_where_the_local_copies_live(tmp_path: Path) -> None:
+    from assistant.settings import Settings
+    from eval.run import recorded_settings
+
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "datasets_dir": str(tmp_path / "copies")})
+    recorded = recorded_settings(settings)
+    assert "datasets_dir" not in recorded and "cache_dir" not in recorded and "server" not in recorded
+    assert str(tmp_path) not in repr(recorded)
