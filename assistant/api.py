@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from assistant.escalation import load_escalation_model
 from assistant.graph import Escalation, GraphDeps, TurnState, build_graph
-from assistant.prompts import GENERAL_KNOWLEDGE_LABEL
+from assistant.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_IN_DOCUMENTS
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from assistant.text import normalize_question
@@ -33,6 +33,11 @@ CANCEL_MEMORY_S = 3600.0
 # A turn is checkpointed once, when it ends: per-node checkpoints cost ~10 ms a turn in SQLite writes, and a turn
 # cut off midway is simply asked again (the thread keeps every finished turn).
 DURABILITY = "exit"
+
+
+SOURCE_FIELDS = ("chunk_id", "doc_id", "title", "section", "score", "text", "used", "cited", "quote")
+"""What a source shows besides its number ``marker`` (the ``[n]`` in the answer): ``used`` = its sentences were sent
+to the model; ``cited`` = it supports the answer, ``quote`` = the sentence that does."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,11 @@ class Answer:
         return self.text.startswith(GENERAL_KNOWLEDGE_LABEL)
 
     @property
+    def not_in_documents(self) -> bool:
+        """Whether the answer says the documents do not answer a question about them (no invention follows)."""
+        return self.text.startswith(NOT_IN_DOCUMENTS)
+
+    @property
     def cited(self) -> list[dict[str, Any]]:
         """The sources whose sentences were sent to the model."""
         return [source for source in self.sources if source.get("used")]
@@ -106,8 +116,9 @@ class Answer:
             "confidence": self.confidence, "answerable": self.answerable,
             "general_knowledge": self.general_knowledge, "escalated": self.escalated,
             "escalation_reason": self.escalation_reason,
-            "sources": [{key: source.get(key) for key in ("chunk_id", "doc_id", "title", "score", "text", "used")}
-                        for source in self.sources],
+            "not_in_documents": self.not_in_documents,
+            "sources": [{key: source.get(key) for key in SOURCE_FIELDS} | {"marker": number}
+                        for number, source in enumerate(self.sources, start=1)],
             "cost": self.cost, "wall_seconds": self.wall_seconds, "finish_reason": self.finish_reason,
         }
 

@@ -492,8 +492,10 @@ def _print_answer(answer: Any) -> None:
     escalated = f"escalated: {answer.escalation_reason}" if answer.escalated else "not escalated"
     print(f"[{answer.route} via {answer.route_stage}; confidence {answer.confidence:.2f}; {escalated}; "
           f"{_cost_text(answer)}]")
-    for source in answer.cited:
-        print(f"  source [{source['chunk_id']}] {source['title']} (score {source['score']:.3f})")
+    for number, source in enumerate(answer.sources, start=1):
+        if source.get("cited"):
+            place = " › ".join(part for part in (source.get("title"), source.get("section")) if part)
+            print(f"  [{number}] {place}: \"{source.get('quote', '')}\" ({source['chunk_id']})")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -555,24 +557,23 @@ def _assistant_chat(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
     from assistant.api import Assistant
+    from assistant.live import REPLACED_NOTE, LiveText
 
     print("loading the assistant...", file=sys.stderr)
     assistant = Assistant.from_settings(settings)
     thread = args.thread or uuid.uuid4().hex[:12]
     print(f"thread {thread}; an empty line or Ctrl-D ends the session", file=sys.stderr)
     for question in _typed_questions():
+        live = LiveText(hold_documents=True)  # a terminal cannot take text back: documents answers print once final
         for event in assistant.stream(question, thread, escalation=args.escalation, threshold=args.threshold,
                                       cost_cap_usd=args.cost_cap):
-            if event["type"] == "token":
-                print(event["text"], end="", flush=True)
-            elif event["type"] == "escalate":
+            for edit in live.feed(event):
+                print(edit.text if edit.kind == "append" else f"\n[{REPLACED_NOTE}]\n{edit.text}", end="", flush=True)
+            if event["type"] == "escalate":
                 print(f"\n[escalating: {event.get('reason', '')}]", flush=True)
             elif event["type"] == "answer":
-                answer = event["answer"]
-                if answer.route == "MATH":
-                    print(answer.text, end="")
                 print()
-                _print_answer_footer(answer)
+                _print_answer_footer(event["answer"])
     assistant.close()
     return 0
 

@@ -23,9 +23,13 @@ def low_quantile(probabilities: Sequence[float], quantile: float = TOKEN_QUANTIL
     return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
+_CITATION = re.compile(r"\s*\[(?:\d{1,3}|[^\]\s]+#\d+)\]")
+
+
 def strip_citations(text: str) -> str:
-    """The answer without its ``[chunk id]`` citations."""
-    return re.sub(r"\s*\[[^\]]*\]", "", text).strip()
+    """The answer without its citations: numbered markers (``[2]``) and chunk ids (``[notes.md#3]``); other square
+    brackets are part of the answer (``[%f/%t]``)."""
+    return _CITATION.sub("", text).strip()
 
 
 def citations(text: str) -> list[str]:

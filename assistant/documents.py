@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from retrieval.converters import ZIP_SUFFIXES
 from retrieval.documents import SUPPORTED_SUFFIXES, read_file
 from retrieval.errors import RetrievalError
 from retrieval.retriever import Retriever
@@ -69,6 +70,9 @@ def check_upload(name: str, data: bytes, max_bytes: int) -> str:
     if suffix == ".pdf":
         if not data.startswith(b"%PDF-"):
             raise UploadRejectedError(415, f"{name!r} is named .pdf but is not a PDF file")
+    elif suffix in ZIP_SUFFIXES:
+        if not data.startswith(b"PK\x03\x04"):
+            raise UploadRejectedError(415, f"{name!r} is named {suffix} but is not a {ZIP_SUFFIXES[suffix]} file")
     else:
         try:
             data.decode("utf-8")
@@ -87,6 +91,58 @@ def list_documents(retriever: Retriever | None, *, prefix: str = "", offset: int
              "characters": sum(len(record.text) for record in documents[doc_id])}
             for doc_id in chosen[offset: offset + limit]]
     return len(chosen), page
+
+
+@dataclass(frozen=True)
+class DocumentPassage:
+    """One chunk of an indexed document, where it sits (headings, character offsets) and its text."""
+
+    chunk_id: str
+    position: int
+    section: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """An indexed document as its passages, in order, and its text put back together from them (what a citation
+    opens: the page shows the passages and highlights the cited one)."""
+
+    id: str
+    title: str
+    source: str
+    passages: list[DocumentPassage]
+
+    @property
+    def text(self) -> str:
+        """The document's text from its passages; an overlap between neighbours is written once."""
+        parts: list[str] = []
+        reached = 0
+        for passage in self.passages:
+            if passage.start >= reached or not parts:
+                parts.append(passage.text)
+            elif passage.end > reached:  # plain text chunks overlap their predecessor by a few sentences
+                tail = passage.text[reached - passage.start:]
+                parts.append(tail.lstrip())
+            reached = max(reached, passage.end)
+        return "\n\n".join(part for part in parts if part)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the API returns."""
+        return {"id": self.id, "object": "document", "title": self.title, "source": self.source, "text": self.text,
+                "passages": [asdict(passage) for passage in self.passages]}
+
+
+def view_document(retriever: Retriever | None, doc_id: str) -> DocumentView | None:
+    """The indexed document ``doc_id`` as passages (None when no such document is indexed)."""
+    records = retriever.store.documents().get(doc_id) if retriever is not None else None
+    if not records:
+        return None
+    passages = [DocumentPassage(record.chunk_id, record.position, record.section, record.start, record.end,
+                                record.text) for record in records]
+    return DocumentView(doc_id, records[0].title, records[0].source, passages)
 
 
 @dataclass(frozen=True)

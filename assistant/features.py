@@ -97,9 +97,33 @@ def retrieval_features(question: str, sources: Sequence[dict[str, Any]], evidenc
     }
 
 
+_QUESTION_WORDS = frozenset(tokenize("what which who whom whose when where why how many much does do did can could "
+                                     "should would will was were is are there this these those any tell me give list "
+                                     "name find say said according document documents"))
+
+
+def question_terms(question: str) -> set[str]:
+    """The question's content words: stop words and the words every question is made of left out."""
+    return set(tokenize(question)) - _QUESTION_WORDS
+
+
+def documents_coverage(question: str, sources: Sequence[dict[str, Any]], depth: int = 3) -> float:
+    """The largest share of the question's content words that one of the top ``depth`` passages holds (its title and
+    headings included): near 1 when the documents speak of what the question names, low when they do not."""
+    terms = question_terms(question)
+    if not terms:
+        return 0.0
+    best = 0.0
+    for source in sources[:depth]:
+        text = " ".join(str(source.get(key) or "") for key in ("title", "section", "text"))
+        best = max(best, _share(terms, set(tokenize(text))))
+    return best
+
+
 def answerability_features(question: str, sources: Sequence[dict[str, Any]], evidence_text: str) -> dict[str, float]:
     """What is known about a FACT turn before any model answers: the question's form and the retrieval."""
-    return question_form(question) | retrieval_features(question, sources, evidence_text)
+    return question_form(question) | retrieval_features(question, sources, evidence_text) | {
+        "documents_coverage": documents_coverage(question, sources)}
 
 
 ANSWERABILITY_FEATURES = tuple(answerability_features("", [], ""))

@@ -18,20 +18,27 @@ import contextlib
 import operator
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from assistant.confidence import agreement, citations, heuristic_fact_confidence
+from assistant.confidence import agreement, heuristic_fact_confidence
 from assistant.escalation import EMPTY_MODEL, EscalationModel
-from assistant.features import answerability_features, chat_features, fact_features, program_features
-from assistant.passages import Evidence, SentenceSimilarity, cite, select_evidence
+from assistant.features import (
+    answerability_features,
+    chat_features,
+    documents_coverage,
+    fact_features,
+    program_features,
+)
+from assistant.passages import Evidence, SentenceSimilarity, cite, numbered, select_evidence, supporting_quote
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
 from assistant.prompts import (
     GENERAL_KNOWLEDGE_LABEL,
     NOT_FOUND,
+    NOT_IN_DOCUMENTS,
     chat_messages,
     fact_messages,
     general_messages,
@@ -135,6 +142,13 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Cal
     return completion
 
 
+def _reset(text: str = "") -> None:
+    """Tell the stream's readers that what they have shown of this turn is replaced by ``text`` (a discarded draft,
+    or the general-knowledge label an answer starts with); tokens that follow are appended to it."""
+    with contextlib.suppress(RuntimeError):  # not streaming
+        get_stream_writer()({"event": "reset", "text": text})
+
+
 def _prompt_tokens(messages: list[Message]) -> int:
     """An over-estimate of a prompt's tokens before any model has read it (about 4 characters make a token in
     English; 3 are counted, so a cost cap stays a cap)."""
@@ -162,6 +176,10 @@ class _Nodes:
         last = state.get("route") if state.get("messages") else None
         previous = last if last in ROUTES else None
         decision: RouteDecision = self.deps.router.route(state["question"], previous)
+        if decision.route == "CHAT" and self._documents_match(state["question"]):
+            decision = replace(decision, route="FACT", stage="documents",
+                               reason=f"{decision.reason}; but the documents speak of what it names "
+                                      f"(coverage >= {self.settings.route_coverage:.2f})")
         update: TurnState = {
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
@@ -174,6 +192,15 @@ class _Nodes:
         update["trace"] = _step({}, "route", started, route=decision.route, stage=decision.stage,
                                 scores=decision.scores)
         return update
+
+    def _documents_match(self, question: str) -> bool:
+        """Whether a question the router sent to chat names what the documents speak of (retrieval takes
+        milliseconds; the retrieved text never enters the routing prompt)."""
+        if self.settings.route_coverage > 1:
+            return False
+        sources = [hit.to_dict() for hit in self.deps.search(question, self.settings.fact_k)]
+        return bool(sources) and documents_coverage(question, sources) >= self.settings.route_coverage and \
+            float(sources[0].get("dense_score") or 0.0) >= self.settings.route_dense
 
     @staticmethod
     def after_route(state: TurnState) -> str:
@@ -263,45 +290,62 @@ class _Nodes:
             return "general"
         return "answer_fact"
 
+    def about_documents(self, state: TurnState) -> bool:
+        """Whether the question names what the documents speak of (then no general-knowledge answer is given: a
+        model cannot know a private policy, product or person)."""
+        if self.settings.general_knowledge == "never":
+            return True
+        sources = state.get("sources", [])
+        coverage = documents_coverage(state["question"], sources)
+        dense = max((float(source.get("dense_score") or 0.0) for source in sources), default=0.0)
+        return coverage >= self.settings.documents_coverage or dense >= self.settings.documents_dense
+
     def general(self, state: TurnState) -> TurnState:
-        """The documents do not answer the question: say so, and answer closed-book (the small model, or the large
-        one when escalation is forced or the small model is unsure: 10th-percentile token probability below
-        ``chat_threshold``), citing nothing."""
+        """The documents do not answer the question. About the documents: say so plainly, no model called, the
+        closest passages kept as sources. About the public world: the large model answers closed-book, labelled,
+        citing nothing (the small one only when escalation is off or the cost cap forbids the large one: its
+        closed-book answers were wrong where the large one's were right, and its token probabilities do not tell;
+        docs/BENCHMARKS.md). When the answering model's 10th-percentile token probability is below
+        ``general_confidence`` it does not know (a private name, product or policy): the refusal stands."""
+        if self.about_documents(state):
+            return self._not_in_documents(state, "it is about them")
         started = time.perf_counter()
         mode = state.get("escalation", "auto")
         usage = list(state.get("usage", []))
         messages, max_tokens = general_messages(state["question"]), _budget(state, self.settings.fact_max_tokens)
-        attempts = [("large", self.deps.large)] if mode == "always" else [("small", self.deps.small)]
-        if mode == "auto":
-            attempts.append(("large", self.deps.large))
-        text, confidence, features, escalated, refusal = "", 0.0, {}, False, ""
-        for position, (tier, model) in enumerate(attempts):
-            if position > 0:
-                refusal = self._cap_refusal(state, usage, usage[-1]["prompt_tokens"], max_tokens)
-                if refusal:
-                    break
-            completion = _stream(model, tier, messages, self._cancelled(state), max_tokens=max_tokens,
-                                 temperature=0.0)
-            usage.append(_usage_entry("general" if position == 0 else "escalate", tier, completion))
-            text = completion.text.strip()
-            escalated = tier == "large"
-            features = chat_features(state["question"], text, completion.token_probabilities,
-                                     finish_reason=completion.finish_reason)
-            # no reference to learn a closed-book answer's chance from: the 10th-percentile token probability, and
-            # the large model answers when the small one is unsure
-            confidence = round(features["p10"], 4)
-            if confidence >= self.settings.chat_threshold:
-                break
+        refusal = "" if mode == "always" else self._cap_refusal(state, usage, _prompt_tokens(messages), max_tokens)
+        tier, model = ("small", self.deps.small) if mode == "never" or refusal else ("large", self.deps.large)
+        _reset(f"{GENERAL_KNOWLEDGE_LABEL} ")
+        completion = _stream(model, tier, messages, self._cancelled(state), max_tokens=max_tokens, temperature=0.0)
+        usage.append(_usage_entry("general", tier, completion))
+        text = completion.text.strip()
+        features = chat_features(state["question"], text, completion.token_probabilities,
+                                 finish_reason=completion.finish_reason)
+        confidence = round(features["p10"], 4)
+        update: TurnState = {"usage": usage, "escalated": tier == "large",
+                             "features": state.get("features", {}) | {f"general_{k}": v for k, v in features.items()}}
+        if confidence < self.settings.general_confidence or not text:
+            why = (f"the {tier} model does not know it either (10th-percentile token probability {confidence:.2f} < "
+                   f"{self.settings.general_confidence:.2f})" + (f"; {refusal}" if refusal else ""))
+            return self._not_in_documents(state | update, why) | update
         answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"
         reason = (f"the documents do not answer this (answerable {state.get('answerable', 0.0):.2f} < "
-                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge"
-                  + (f"; the small model is unsure, but {refusal}" if refusal else ""))
-        return {"draft": answer, "confidence": confidence, "escalated": escalated, "escalation_reason": reason,
-                "signals": {"answerable": float(state.get("answerable") or 0.0)},
-                "features": state.get("features", {}) | {f"general_{k}": v for k, v in features.items()},
+                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge by the {tier} model"
+                  + (f" ({refusal})" if refusal else ""))
+        return update | {"draft": answer, "confidence": confidence, "escalation_reason": reason,
+                         "signals": {"answerable": float(state.get("answerable") or 0.0)},
+                         "sources": [source | {"used": False} for source in state.get("sources", [])],
+                         "trace": _step(state, "general", started, tier=tier)} | _final(state, answer)
+
+    def _not_in_documents(self, state: TurnState, why: str) -> TurnState:
+        started = time.perf_counter()
+        answerable = float(state.get("answerable") or 0.0)
+        reason = (f"the documents do not answer this (answerable {answerable:.2f} < "
+                  f"{self.settings.answerable_threshold:.2f}) and {why}: no general-knowledge answer")
+        return {"draft": NOT_IN_DOCUMENTS, "confidence": round(1.0 - answerable, 4), "escalated": False,
+                "escalation_reason": reason, "signals": {"answerable": answerable},
                 "sources": [source | {"used": False} for source in state.get("sources", [])],
-                "usage": usage, "trace": _step(state, "general", started, tiers=[t for t, _ in attempts])} | _final(
-                    state, answer)
+                "trace": _step(state, "general", started, refused=True)} | _final(state, NOT_IN_DOCUMENTS)
 
     @staticmethod
     def _evidence(state: TurnState) -> list[Evidence]:
@@ -314,8 +358,17 @@ class _Nodes:
                              max_tokens=_budget(state, self.settings.fact_max_tokens), temperature=0.0)
         text = completion.text.strip()
         not_found = NOT_FOUND in text.lower()
-        if not not_found:
-            text = cite(text, evidence)
+        sources = [dict(source) for source in state.get("sources", [])]
+        cited_ids: list[str] = []
+        if not_found:
+            text = NOT_IN_DOCUMENTS
+        else:
+            bare, cited_ids = cite(text, evidence)
+            text = numbered(bare, cited_ids, sources)
+            quotes = {str(source.get("chunk_id")): supporting_quote(bare, str(source.get("text", "")))
+                      for source in sources if source.get("chunk_id") in cited_ids}
+            sources = [source | {"cited": source.get("chunk_id") in quotes,
+                                 "quote": quotes.get(str(source.get("chunk_id")), "")} for source in sources]
         evidence_text = " ".join(item.text for item in evidence)
         features = fact_features(state["question"], text, evidence_text, state.get("sources", []),
                                  completion.token_probabilities, not_found=not_found,
@@ -329,9 +382,9 @@ class _Nodes:
             top_dense = next((s.get("dense_score") for s in state.get("sources", []) if s.get("dense_score")), None)
             confidence, signals = heuristic_fact_confidence(completion.token_probabilities, text, evidence_text,
                                                             top_dense, not_found)
-        return {"draft": text, "confidence": confidence, "signals": signals, "features": features,
+        return {"draft": text, "confidence": confidence, "signals": signals, "features": features, "sources": sources,
                 "usage": _usage(state, step, tier, completion),
-                "trace": _step(state, step, started, tier=tier, cited=citations(text))}
+                "trace": _step(state, step, started, tier=tier, cited=cited_ids)}
 
     def answer_fact(self, state: TurnState) -> TurnState:
         return self._fact_answer(state, self.deps.small, "small", "answer")
@@ -423,6 +476,7 @@ class _Nodes:
         """The large model answers the same turn with the same passages or tool; its answer ends the turn."""
         with contextlib.suppress(RuntimeError):  # not streaming
             get_stream_writer()({"event": "escalate", "reason": state.get("escalation_reason", "")})
+        _reset()
         route = state["route"]
         if route == "FACT":
             update = self._fact_answer(state, self.deps.large, "large", "escalate")

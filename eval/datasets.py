@@ -25,8 +25,9 @@ GSM_SEED = 42
 
 # ---- evaluation items ----------------------------------------------------------------------------
 
-Kind = Literal["fact", "arithmetic", "word_problem", "chat"]
-KINDS: tuple[Kind, ...] = ("fact", "arithmetic", "word_problem", "chat")
+Kind = Literal["fact", "document", "arithmetic", "word_problem", "chat"]
+KINDS: tuple[Kind, ...] = ("fact", "document", "arithmetic", "word_problem", "chat")
+"""``document``: a question about a person's own document (the documents suite); no answers = not answered there."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def route_label(kind: str, source: str) -> str:
     which is calculation (a chat benchmark's maths questions are still maths)."""
     if source == "mt-bench/math":
         return "MATH"
-    return {"fact": "FACT", "arithmetic": "MATH", "word_problem": "MATH"}.get(kind, "CHAT")
+    return {"fact": "FACT", "document": "FACT", "arithmetic": "MATH", "word_problem": "MATH"}.get(kind, "CHAT")
 
 
 def expected_route(item: EvalItem) -> str:

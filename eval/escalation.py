@@ -61,8 +61,10 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
     ``answerable``) and word-problem records (``program_<tier>``)."""
     rows = {"fact": Rows(), "answerable": Rows()}
     for document in documents:
-        answerable = bool(document["meta"].get("answerable", True))
-        for record in document["runs"].get(WEAK, {}).values():
+        suite_answerable = bool(document["meta"].get("answerable", True))
+        items = document.get("items", {})
+        for item_id, record in document["runs"].get(WEAK, {}).items():
+            answerable = item_answerable(items.get(item_id, {}), suite_answerable)
             features = record.get("features") or {}
             if "executes" in features and record.get("correct") is not None:
                 tier = next((usage["tier"] for usage in record.get("usage", [])), "large")
@@ -73,6 +75,15 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
             if answerable and record.get("correct") is not None:
                 rows["fact"].add(features, int(float(record["correct"]) >= 1.0))
     return rows
+
+
+def item_answerable(item: dict[str, Any], suite_answerable: bool) -> bool:
+    """Whether the documents answer an item: a documents-suite question says so itself (its type ``unanswerable``
+    in its source), any other item takes its suite's word."""
+    source = str(item.get("source", ""))
+    if source.startswith("docs:"):
+        return not source.endswith(":unanswerable")
+    return suite_answerable
 
 
 def feature_names(name: str, rows: Rows) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from assistant.confidence import strip_citations
-from assistant.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND
+from assistant.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DOCUMENTS
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
@@ -49,7 +49,45 @@ def clean_fact_answer(text: str) -> str:
     """The answer a model gave, without citations, the general-knowledge label, or the "not in the documents"
     refusal."""
     stripped = strip_citations(text).removeprefix(GENERAL_KNOWLEDGE_LABEL).strip()
-    return "" if NOT_FOUND in stripped.lower() else stripped
+    return "" if NOT_FOUND in stripped.lower() or stripped.startswith(NOT_IN_DOCUMENTS) else stripped
+
+
+def flagged(text: str) -> bool:
+    """Whether an answer says the documents do not answer the question (a refusal or a labelled general-knowledge
+    answer)."""
+    stripped = strip_citations(text).strip()
+    return stripped.startswith((GENERAL_KNOWLEDGE_LABEL, NOT_IN_DOCUMENTS)) or NOT_FOUND in stripped.lower()
+
+
+def contains_answer(prediction: str, answers: tuple[str, ...] | list[str]) -> bool:
+    """Whether a reference answer appears in the prediction: normalised and as whole words, or, for an answer with
+    punctuation inside it (``.ninja_log``, ``full-intel``) that normalising would glue to its neighbours, as it is
+    written (case and spacing aside)."""
+    predicted = f" {normalize_answer(prediction)} "
+    written = " ".join(prediction.lower().split())
+    for truth in answers:
+        normalised = normalize_answer(truth)
+        if normalised and f" {normalised} " in predicted:
+            return True
+        literal = " ".join(truth.lower().split())
+        if len(literal) >= 4 and any(char in _PUNCTUATION for char in literal.strip(".")) and literal in written:
+            return True
+    return False
+
+
+def document_score(prediction: str, answers: tuple[str, ...] | list[str]) -> Score:
+    """A question about a person's documents: without answers (not answered there) right when the answer is
+    flagged; with answers right when it is not flagged and holds a reference answer (normalised containment) or its
+    number. EM and F1 are reported beside."""
+    if not answers:
+        return Score(float(flagged(prediction)))
+    if flagged(prediction):
+        return Score(0.0, 0.0, 0.0)
+    em, f1 = squad_scores(prediction, answers)
+    cleaned = clean_fact_answer(prediction)
+    numbers = [answer for answer in answers if parse_number(answer) is not None]
+    right = contains_answer(cleaned, answers) or bool(numbers and numeric_match(cleaned, numbers))
+    return Score(float(right), em, f1)
 
 
 def squad_scores(prediction: str, answers: tuple[str, ...] | list[str]) -> tuple[float, float]:
@@ -129,7 +167,10 @@ class Score:
 
 
 def score(kind: str, prediction: str, answers: tuple[str, ...] | list[str]) -> Score:
-    """Score a prediction for an item of ``kind``; items without answers (chat) are not scored."""
+    """Score a prediction for an item of ``kind``; items without answers (chat) are not scored, except documents
+    questions, whose lack of answers means the documents do not answer them."""
+    if kind == "document":
+        return document_score(prediction, answers)
     if not answers:
         return Score(None)
     if kind == "fact":

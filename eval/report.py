@@ -17,7 +17,7 @@ import numpy as np
 from common.stats import percentile
 from eval.datasets import KINDS, EvalItem, route_label
 from eval.errors import EvalError
-from eval.metrics import score
+from eval.metrics import flagged, score
 from eval.stats import (
     Interval,
     apgr_of,
@@ -384,6 +384,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [f"| {row['low']:.1f}-{row['high']:.1f} | {row['n']} | {row['mean_probability']:.3f} | "
                   f"{row['observed']:.3f} |" for row in quality["bins"]]
     lines += _answerability_lines(results)
+    lines += documents_lines(results)
     lines += ["", "## Goals", "", *goals(summaries, the_sweep, quality)]
     return "\n".join(lines) + "\n"
 
@@ -480,6 +481,78 @@ def _answerability_lines(results: dict[str, Any]) -> list[str]:
             "Fact questions only; answered from the documents = routed to FACT and not flagged (cited as support).", "",
             "| system | fact questions | FACT turns | flagged | share of FACT turns | answered from the documents |",
             "|---|---|---|---|---|---|", *rows]
+
+
+def _flops(record: dict[str, Any]) -> float:
+    return float(sum(usage.get("flops", 0.0) for usage in record.get("usage", [])))
+
+
+def documents_summary(results: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """One system on a documents suite: accuracy on the answered questions (with its interval, by format and by
+    question type), the share of unanswered questions flagged, of answered ones wrongly flagged, the
+    general-knowledge answers given to questions the documents do not answer (inventions about the user's own
+    things), and FLOPs. None when the run holds no documents questions."""
+    items = results["items"]
+    records = results["systems"].get(name) or {}
+    documents = {key: record for key, record in records.items() if items[key]["kind"] == "document"}
+    if not documents:
+        return None
+    answered = {key: record for key, record in documents.items() if not items[key]["source"].endswith(":unanswerable")}
+    unanswered = {key: record for key, record in documents.items() if key not in answered}
+
+    def accuracy(keys: list[str]) -> float | None:
+        return sum(float(documents[key].get("correct") or 0.0) for key in keys) / len(keys) if keys else None
+
+    by: dict[str, dict[str, list[str]]] = {"format": {}, "type": {}}
+    for key in sorted(answered):
+        _, form, kind = items[key]["source"].split(":", 2)
+        by["format"].setdefault(form, []).append(key)
+        by["type"].setdefault(kind, []).append(key)
+    interval = mean_interval([float(answered[key].get("correct") or 0.0) for key in sorted(answered)])
+    wrongly = sum(1 for record in answered.values() if flagged(record.get("text", "")))
+    invented = sum(1 for record in unanswered.values() if record.get("general_knowledge"))
+    return {
+        "answered": len(answered), "unanswered": len(unanswered),
+        "accuracy": interval.to_dict() if interval else None,
+        "f1": _mean([float(record.get("f1") or 0.0) for record in answered.values()]),
+        "by_format": {form: {"n": len(keys), "accuracy": accuracy(keys)} for form, keys in by["format"].items()},
+        "by_type": {kind: {"n": len(keys), "accuracy": accuracy(keys)} for kind, keys in by["type"].items()},
+        "flagged": accuracy(sorted(unanswered)), "wrongly_flagged": wrongly / len(answered) if answered else None,
+        "general_knowledge_inventions": invented, "flops": sum(_flops(record) for record in documents.values()),
+    }
+
+
+def documents_lines(results: dict[str, Any]) -> list[str]:
+    """The documents section of the report (see :func:`documents_summary`)."""
+    summaries = {name: documents_summary(results, name) for name in SYSTEM_ORDER}
+    present = {name: summary for name, summary in summaries.items() if summary is not None}
+    if not present:
+        return []
+    base = (present.get("large-pipeline") or {}).get("flops")
+    lines = ["", "## Your documents", "",
+             "Answered questions: right = not flagged and holding a reference answer (containment or number); "
+             "unanswered: right = flagged (the plain refusal or a labelled general-knowledge answer).", "",
+             "| system | answered right % [95% CI] | F1 | unanswered flagged % | answered wrongly flagged % | "
+             "general-knowledge answers to unanswered | FLOPs vs large-pipeline |", "|---|---|---|---|---|---|---|"]
+    for name, summary in present.items():
+        accuracy = summary["accuracy"]
+        shown = (f"{accuracy['estimate'] * 100:.1f} [{accuracy['low'] * 100:.1f}, {accuracy['high'] * 100:.1f}]"
+                 if accuracy else "-")
+        lines.append(f"| {name} | {shown} | {_fmt(summary['f1'])} | {_fmt(summary['flagged'])} | "
+                     f"{_fmt(summary['wrongly_flagged'])} | {summary['general_knowledge_inventions']} | "
+                     f"{_ratio(summary['flops'], base)} |")
+    for axis in ("format", "type"):
+        names = list(present)
+        keys = sorted({key for summary in present.values() for key in summary[f"by_{axis}"]})
+        lines += ["", f"Answered right by {axis} (%, questions in brackets):", "",
+                  f"| {axis} | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for key in keys:
+            cells = []
+            for name in names:
+                cell = present[name][f"by_{axis}"].get(key)
+                cells.append(f"{_fmt(cell['accuracy'])} ({cell['n']})" if cell else "-")
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None,

@@ -128,6 +128,9 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     items = stratified_limit(loaded.items, limit)
     if corpus is not None:
         settings = corpus_settings(settings, corpus, progress=progress)
+    elif loaded.documents is not None and build is None:
+        settings = scoped_settings(settings, list(loaded.documents), loaded.corpus_name or loaded.name,
+                                   progress=progress)
     elif loaded.corpus is not None and build is None:
         settings = paragraph_settings(settings, loaded.corpus, loaded.corpus_name or loaded.name, progress=progress)
     item_cache = settings.cache_dir / "eval" / "items"

@@ -8,6 +8,8 @@
 - ``routing-dev`` / ``routing-test``: labelled questions for the router, disjoint from the mixed suite of their
   split. ``routing-test`` is the held-out routing figure: AlpacaEval instructions (human-written, not MT-bench),
   HotpotQA questions, BIG-bench arithmetic and gsm_symbolic problems of the test split.
+- ``docs-dev`` / ``docs-test``: questions about public documents of the kinds people keep, in their own formats
+  (eval/documents.py), some of them not answered there; split by document.
 - ``facts-dev``, ``unanswerable-dev``, ``unanswerable-test``: for fitting and measuring the escalation decision.
 - the raw datasets (``squad-v2-dev``, ``hotpotqa``, ``bigbench-arithmetic``, ``gsm-symbolic``, ``mt-bench``,
   ``alpaca-eval``), for exploration, not for figures.
@@ -33,6 +35,7 @@ from eval.datasets import (
     squad_items,
 )
 from eval.splits import Split, split_of, squad_group
+from retrieval.documents import Document
 from retrieval.squad import Paragraph, load_hotpotqa_dev, load_squad_dev
 
 MIXED_SEED = 20261123
@@ -56,6 +59,8 @@ class Suite:
     corpus: tuple[Paragraph, ...] | None = None
     corpus_name: str | None = None
     answerable: bool = True
+    documents: tuple[Document, ...] | None = None
+    """A suite of people's documents indexes these (converted as uploads are) instead of paragraphs."""
 
 
 def _sample(generator: random.Random, items: list[EvalItem], count: int) -> list[EvalItem]:
@@ -183,7 +188,15 @@ def suite_loaders(store: DatasetStore, *, progress: bool = True) -> dict[str, Ca
         return Suite(f"routing-{split}", routing_items(store, split, progress=progress), split,
                      squad_corpus(store, progress=False), SQUAD_CORPUS)
 
+    def documents(split: Split) -> Suite:
+        from eval.documents import documents_items, suite_documents
+
+        return Suite(f"docs-{split}", documents_items(split), split, corpus_name=f"docs-{split}",
+                     documents=suite_documents(store, split, progress=progress))
+
     return {
+        "docs-dev": lambda: documents("dev"),
+        "docs-test": lambda: documents("test"),
         "mixed-dev": lambda: mixed("dev"),
         "mixed-test": lambda: mixed("test"),
         "ood-hotpotqa": lambda: ood_suite(store, progress=progress),
@@ -206,6 +219,10 @@ def suite_loaders(store: DatasetStore, *, progress: bool = True) -> dict[str, Ca
 def available_suites() -> dict[str, str]:
     """Suite names accepted by the eval CLI, with a one-line description."""
     return {
+        "docs-dev": ("57 questions about 6 documents people keep (html, pdf, csv, md, txt, docx), 14 of them not "
+                     "answered there (tune on this)"),
+        "docs-test": ("49 questions about 5 other documents (html, pdf, xlsx, md, docx), 12 not answered there "
+                      "(report on this)"),
         "mixed-dev": "500 dev items: 200 SQuAD v2.0 facts, 120 arithmetic, 100 word problems, 80 chat (tune on this)",
         "mixed-test": "500 test items, the same mix (report on this)",
         "ood-hotpotqa": "200 HotpotQA multi-hop questions over the ten paragraphs each comes with (test)",

@@ -63,6 +63,7 @@ def code_hash(parts: tuple[str, ...], root: Path | None = None) -> str:
 # 5% of them right, against 33% (4 of 12) when asked to work step by step.
 DIRECT_PROMPTS: dict[str, str] = {
     "fact": "Answer the question with just the answer, in as few words as possible.",
+    "document": "Answer the question with just the answer, in as few words as possible.",
     "arithmetic": "Compute the result. Reply with just the number.",
     "word_problem": ("Solve the math word problem. Think step by step, writing each step of the calculation on its "
                      "own line, then finish with a final line 'Answer: <number>'."),
@@ -151,13 +152,15 @@ class DirectSystem:
 def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
                   tiers: tuple[str, str] = ("small", "large")) -> dict[str, Any]:
     """The cached record of one graph turn; ``tiers`` names the models in the graph's small and large roles."""
-    can_escalate = not answer.escalated and answer.route_stage != "calculator" and not answer.general_knowledge
+    can_escalate = (not answer.escalated and answer.route_stage != "calculator" and not answer.general_knowledge
+                    and not answer.not_in_documents)
     roles = {"small": tiers[0], "large": tiers[1]}
     usage = [item | {"tier": roles.get(item.get("tier", ""), item.get("tier", ""))} for item in answer.usage]
     return {"text": answer.text, "route": answer.route, "route_stage": answer.route_stage,
             "confidence": answer.confidence, "escalated": answer.escalated, "can_escalate": can_escalate,
             "escalation_reason": answer.escalation_reason, "signals": answer.signals, "features": answer.features,
-            "answerable": answer.answerable, "general_knowledge": answer.general_knowledge, "usage": usage,
+            "answerable": answer.answerable, "general_knowledge": answer.general_knowledge,
+            "not_in_documents": answer.not_in_documents, "usage": usage,
             "sources": [{"chunk_id": source.get("chunk_id"), "doc_id": source.get("doc_id"),
                          "score": source.get("score"), "used": source.get("used", False)}
                         for source in answer.sources],

@@ -1,4 +1,5 @@
-"""Reading documents from files: .txt, .md, .jsonl and .pdf; directories are searched recursively."""
+"""Reading documents from files: .txt, .md, .jsonl, .pdf, and (converted to markdown) .html .docx .pptx .xlsx .csv
+.epub; directories are searched recursively."""
 
 from __future__ import annotations
 
@@ -8,20 +9,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retrieval.converters import CONVERTED_SUFFIXES, convert
 from retrieval.errors import RetrievalError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".pdf")
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+SUPPORTED_SUFFIXES = (".txt", *MARKDOWN_SUFFIXES, ".jsonl", ".pdf", *CONVERTED_SUFFIXES)
 
 
 @dataclass(frozen=True)
 class Document:
-    """A document to index: a stable id, its text, and a title and source for citations."""
+    """A document to index: a stable id, its text, and a title and source for citations.
+
+    ``markdown`` documents are chunked by their structure (retrieval/markdown.py); others by sentences."""
 
     doc_id: str
     text: str
     title: str = ""
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    markdown: bool = False
 
     @property
     def content_hash(self) -> str:
@@ -74,6 +80,12 @@ def read_file(path: Path, doc_id: str) -> list[Document]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return list(_read_jsonl(path, doc_id))
+    if suffix in CONVERTED_SUFFIXES:
+        converted = convert(path)
+        if not converted.markdown.strip():
+            raise RetrievalError(f"{path} has no text")
+        return [Document(doc_id, converted.markdown, converted.title or _title_of(path, converted.markdown),
+                         str(path), markdown=True)]
     if suffix == ".pdf":
         text = _read_pdf(path)
     elif suffix in SUPPORTED_SUFFIXES:
@@ -83,7 +95,7 @@ def read_file(path: Path, doc_id: str) -> list[Document]:
                              f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
     if not text.strip():
         raise RetrievalError(f"{path} has no text")
-    return [Document(doc_id, text, _title_of(path, text), str(path))]
+    return [Document(doc_id, text, _title_of(path, text), str(path), markdown=suffix in MARKDOWN_SUFFIXES)]
 
 
 def read_paths(paths: list[Path], *, follow_symlinks: bool = False) -> ReadReport:

@@ -41,7 +41,8 @@ _FILES = ("chunks.jsonl", "vectors.npy", "index.faiss")
 
 @dataclass(frozen=True)
 class ChunkRecord:
-    """One indexed chunk. ``chunk_id`` is ``<doc_id>#<position>``; ``vector_id`` is its FAISS id."""
+    """One indexed chunk. ``chunk_id`` is ``<doc_id>#<position>``; ``vector_id`` is its FAISS id; ``section`` is the
+    headings above it in a structured document ("Install › Docker"), empty for plain text."""
 
     vector_id: int
     chunk_id: str
@@ -53,6 +54,7 @@ class ChunkRecord:
     doc_hash: str
     start: int
     end: int
+    section: str = ""
 
 
 class ChunkStore:

@@ -164,19 +164,69 @@ function showDetails(turn, info, usage) {
   meta.appendChild(element("span", "badge latency", info.wall_seconds.toFixed(2) + " s"));
   meta.appendChild(element("span", "badge cost", "$" + total.cost_usd.toFixed(6)));
   if (info.escalation_reason) meta.appendChild(element("span", "reason", info.escalation_reason));
-  const used = (info.sources || []).filter((source) => source.used);
   turn.querySelector(".sources")?.remove();
-  if (used.length) {
+  const sources = info.sources || [];
+  const cited = sources.filter((source) => source.cited);
+  const shown = info.not_in_documents ? sources.slice(0, 3) : (cited.length ? cited : sources.filter((s) => s.used));
+  if (shown.length) {
     const details = element("details", "sources");
-    details.appendChild(element("summary", "", used.length + " source" + (used.length > 1 ? "s" : "")));
-    for (const source of used) {
-      const name = element("strong", "", (source.title || source.doc_id) + " ");
-      name.appendChild(element("small", "muted", "[" + source.chunk_id + "]"));
-      details.appendChild(name);
-      details.appendChild(element("blockquote", "", source.text));
-    }
+    const label = info.not_in_documents ? "Closest passages (they do not answer it)"
+      : shown.length + " source" + (shown.length > 1 ? "s" : "");
+    details.appendChild(element("summary", "", label));
+    if (info.not_in_documents) details.open = true;
+    for (const source of shown) details.appendChild(sourceItem(source));
     meta.after(details);
   }
+}
+
+function placeOf(source) {
+  const title = source.title || source.doc_id;
+  return source.section && !source.section.startsWith(title) ? title + " › " + source.section
+    : (source.section || title);
+}
+
+function quoted(text, quote) {
+  // the passage with its supporting sentence marked; text nodes only, never HTML
+  const block = element("blockquote", "");
+  const at = quote ? text.indexOf(quote) : -1;
+  if (at < 0) { block.textContent = text; return block; }
+  block.append(text.slice(0, at), element("mark", "", quote), text.slice(at + quote.length));
+  return block;
+}
+
+function sourceItem(source) {
+  const item = element("div", "source");
+  const heading = element("p", "source-place");
+  heading.append(element("strong", "", "[" + source.marker + "] "), placeOf(source) + " ");
+  const open = button("Open", () => openDocument(source), "small open-document");
+  open.setAttribute("aria-label", "Open " + (source.title || source.doc_id) + " at passage " + source.marker);
+  heading.appendChild(open);
+  item.appendChild(heading);
+  item.appendChild(quoted(source.text || "", source.quote));
+  return item;
+}
+
+async function openDocument(source) {
+  const viewer = $("viewer");
+  const body = $("viewer-body");
+  $("viewer-title").textContent = source.title || source.doc_id;
+  body.replaceChildren(element("p", "muted", "loading..."));
+  if (!viewer.open) viewer.showModal();
+  const response = await api("/v1/documents/" + source.doc_id.split("/").map(encodeURIComponent).join("/"));
+  if (!response.ok) { body.replaceChildren(element("p", "error", await errorText(response))); return; }
+  const view = await response.json();
+  body.replaceChildren();
+  let target = null;
+  for (const passage of view.passages) {
+    if (passage.section) body.appendChild(element("p", "passage-section muted", passage.section));
+    const here = passage.chunk_id === source.chunk_id;
+    const block = here ? quoted(passage.text, source.quote) : element("blockquote", "", passage.text);
+    block.className = "passage" + (here ? " cited" : "");
+    block.id = "passage-" + passage.position;
+    body.appendChild(block);
+    if (here) target = block;
+  }
+  if (target) { target.tabIndex = -1; target.scrollIntoView({block: "center"}); target.focus(); }
 }
 
 function showActions(turn, questionText) {
@@ -221,7 +271,7 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
       method: "POST", signal: state.controller.signal,
       headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread},
       body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
-                                          regenerate: replace,
+                                          stream_drafts: true, regenerate: replace,
                                           messages: [{role: "user", content: text}]}, knobs())),
     });
     if (!response.ok) {
@@ -245,7 +295,10 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
         const chunk = JSON.parse(line.slice(6));
         if (chunk.error) throw new Error(chunk.error.message);
         const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
-        if (delta && delta.content) {
+        if (chunk.x_assistant && chunk.x_assistant.event === "replace") {
+          raw = chunk.x_assistant.text;  // a discarded draft is replaced, never appended to
+          if (!pending) { pending = true; requestAnimationFrame(render); }
+        } else if (delta && delta.content) {
           raw += delta.content;
           if (!pending) { pending = true; requestAnimationFrame(render); }
         }
@@ -490,6 +543,8 @@ $("toggle-threads").addEventListener("click", (event) => {
   event.currentTarget.setAttribute("aria-expanded", String(open));
 });
 $("open-documents").addEventListener("click", () => { showDocuments(); $("files").focus(); });
+$("viewer-close").addEventListener("click", () => $("viewer").close());
+
 $("toggle-documents").addEventListener("click", (event) => {
   const panel = $("documents");
   panel.hidden = !panel.hidden;

@@ -42,6 +42,10 @@ def _reply(messages: Sequence[Message]) -> str:
     prompt = "\n".join(str(message["content"]) for message in messages)
     if "zorblax" in prompt.lower():
         return "The zorblax is kept in the blue vault."
+    if "parking spaces" in prompt.lower():  # the documents speak of parking, not of spaces
+        return "not in the documents"
+    if "founders" in prompt.lower():
+        return "14 September" if "14 September" in prompt else "not in the documents"
     if "markdown" in prompt.lower():
         return MARKDOWN
     return "A plain answer."
@@ -230,6 +234,64 @@ def test_the_documents_panel_uploads_indexes_cites_and_removes(served: tuple[str
     """)
     WebDriverWait(page, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li")) == 2)
     assert "uploads/dropped.md" in instance.retriever.store.documents()  # type: ignore[union-attr]
+
+
+HOLIDAYS = """# Brindle holiday policy
+
+## Public holidays
+
+| Holiday | Date |
+| --- | --- |
+| Founders' Day | 14 September |
+| Winter closure | 24 December |
+
+## Annual leave
+
+Full-time employees get 27 days of paid annual leave.
+"""
+
+
+def test_a_table_answer_is_cited_by_number_opens_its_passage_and_a_refusal_is_plain(
+        served: tuple[str, Assistant], page: Any, tmp_path: Path) -> None:
+    from eval.documents import markdown_to_docx
+
+    url, instance = served
+    notes = tmp_path / "holidays.md"
+    notes.write_text(HOLIDAYS)
+    report = tmp_path / "parking.docx"
+    report.write_bytes(markdown_to_docx("# Brindle offices\n\n## Parking\n\nVisitors park at the front gate.\n"))
+    page.get(url + "/")
+    page.find_element(By.ID, "toggle-documents").click()
+    page.find_element(By.ID, "files").send_keys(f"{notes}\n{report}")
+    WebDriverWait(page, 30).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#uploads .done")) == 2)
+    page.find_element(By.ID, "toggle-documents").click()
+    turn = ask_on_page(page, "When is Founders' Day?", 1)
+    answer = turn.find_element(By.CSS_SELECTOR, ".answer").text
+    assert answer == "14 September [1]"
+    sources = turn.find_element(By.CSS_SELECTOR, ".sources")
+    sources.find_element(By.TAG_NAME, "summary").click()
+    place = sources.find_element(By.CSS_SELECTOR, ".source-place").text
+    assert place.startswith("[1] Brindle holiday policy › Public holidays")
+    assert "Founders' Day" in sources.find_element(By.CSS_SELECTOR, "mark").text  # the supporting row, marked
+    sources.find_element(By.CSS_SELECTOR, ".open-document").click()
+    viewer = WebDriverWait(page, 10).until(until.visibility_of_element_located((By.ID, "viewer")))
+    WebDriverWait(page, 10).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#viewer .passage.cited"))
+    cited = viewer.find_element(By.CSS_SELECTOR, ".passage.cited")
+    assert "Founders' Day" in cited.find_element(By.TAG_NAME, "mark").text
+    assert "Full-time employees get 27 days" in viewer.text  # the whole document, the cited passage marked
+    page.find_element(By.ID, "viewer-close").click()
+    refused = ask_on_page(page, "How many parking spaces do Brindle offices have for Founders' Day visitors?", 2)
+    assert refused.find_element(By.CSS_SELECTOR, ".answer").text == "I could not find this in your documents."
+    assert "Closest passages" in refused.find_element(By.CSS_SELECTOR, ".sources summary").text
+    shown = [element.text for element in page.find_elements(By.CSS_SELECTOR, ".turn .answer")]
+    page.refresh()
+    WebDriverWait(page, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 2)
+    assert [element.text for element in page.find_elements(By.CSS_SELECTOR, ".turn .answer")] == shown
+    document = httpx.get(url + "/v1/documents/uploads/holidays.md").json()
+    assert document["title"] == "Brindle holiday policy" and "| Founders' Day | 14 September |" in document["text"]
+    assert {passage["section"] for passage in document["passages"]} >= {"Brindle holiday policy › Public holidays"}
+    assert httpx.get(url + "/v1/documents/uploads/nope.md").status_code == 404
+    assert instance.retriever is not None
 
 
 def test_an_upload_cut_off_midway_changes_nothing(served: tuple[str, Assistant]) -> None:

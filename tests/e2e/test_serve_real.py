@@ -261,6 +261,55 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         page.quit()
 
 
+HOLIDAYS = ("# Brindle & Co holiday policy\n\n## Public holidays\n\n| Holiday | Date |\n| --- | --- |\n"
+            "| Founders' Day | 14 September |\n| Winter closure | 24 December |\n\n## Annual leave\n\n"
+            "Full-time employees get **27 days** of paid annual leave a year.\n")
+OFFICES = ("# Brindle & Co offices\n\n## Leeds office\n\nThe Leeds office is on Wharf Street and opens at 8:30.\n\n"
+           "## Approvals\n\n- Leave of up to 10 days: your team lead approves.\n"
+           "- Leave of more than 10 days: Mira Thorne approves.\n")
+
+
+def test_a_new_users_markdown_and_word_files_are_answered_cited_and_never_invented(served: str,
+                                                                                  tmp_path: Path) -> None:
+    """#31 on the shipped models: a table cell from a markdown file and a list item from a Word file, each with a
+    numbered citation that opens its passage; a question about them they do not answer gets the plain refusal; what
+    the page showed is what a reload shows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from eval.documents import markdown_to_docx
+
+    _upload(served, "brindle-holidays.md", HOLIDAYS.encode())
+    _upload(served, "brindle-offices.docx", markdown_to_docx(OFFICES))
+    page: Any = open_browser(1280, 900)
+    try:
+        page.get(served + "/")  # a new browser: a new thread
+        day = ask_on_page(page, "When is Founders' Day at Brindle & Co?", 1, timeout=240)
+        text = day.find_element(By.CSS_SELECTOR, ".answer").text
+        assert "14 September" in text and re.search(r"\[\d\]$", text), text
+        sources = day.find_element(By.CSS_SELECTOR, ".sources")
+        sources.find_element(By.TAG_NAME, "summary").click()
+        assert "Brindle & Co holiday policy › Public holidays" in sources.text
+        sources.find_element(By.CSS_SELECTOR, ".open-document").click()
+        WebDriverWait(page, 20).until(until.visibility_of_element_located((By.CSS_SELECTOR, "#viewer .passage.cited")))
+        assert "Founders' Day" in page.find_element(By.CSS_SELECTOR, "#viewer .passage.cited").text
+        page.find_element(By.ID, "viewer-close").click()
+        approver = ask_on_page(page, "Who approves leave of more than 10 days at Brindle & Co?", 2, timeout=240)
+        assert "Mira Thorne" in approver.find_element(By.CSS_SELECTOR, ".answer").text
+        assert "brindle-offices.docx" in _cited(approver) or "Brindle & Co offices" in _cited(approver)
+        refused = ask_on_page(page, "How many parking spaces does the Brindle & Co Leeds office have?", 3, timeout=240)
+        assert refused.find_element(By.CSS_SELECTOR, ".answer").text == "I could not find this in your documents."
+        shown = [turn.find_element(By.CSS_SELECTOR, ".answer").text for turn in
+                 page.find_elements(By.CSS_SELECTOR, ".turn")]
+        page.refresh()
+        WebDriverWait(page, 30).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == len(shown))
+        assert [turn.find_element(By.CSS_SELECTOR, ".answer").text
+                for turn in page.find_elements(By.CSS_SELECTOR, ".turn")] == shown
+    finally:
+        page.quit()
+
+
 def _screenshots(page: Any) -> None:
     """The page light and dark, desktop and 375 px wide (ASSISTANT_SCREENSHOT_DIR=docs/screenshots refreshes the
     README's pictures)."""

@@ -72,7 +72,7 @@ def test_openai_client_streaming_with_usage(server: Running, fakes: tuple[FakeCh
         messages=[{"role": "user", "content": "Which team won Super Bowl 50?"}])
     chunks = list(stream)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    assert text == "Denver Broncos [sb50.txt#0]"
+    assert text == "Denver Broncos [1]"
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
     final = next(chunk for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason == "stop")
     assert (final.model_extra or {})["x_assistant"]["sources"][0]["chunk_id"] == "sb50.txt#0"

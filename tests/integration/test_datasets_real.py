@@ -38,6 +38,8 @@ SUITE_DIGESTS: dict[str, str] = {
     "facts-dev": "da6463fe6a09fb55",
     "unanswerable-dev": "7434d12a419cca5d",
     "unanswerable-test": "0377f4a2d19d6bee",
+    "docs-dev": "73b646a3f7cec4ed",
+    "docs-test": "490185433f9c63be",
 }
 
 
@@ -67,7 +69,7 @@ def test_word_problems_and_chat_are_not_plain_arithmetic(store: DatasetStore) ->
 
 
 SPLIT_SUITES = ("mixed-dev", "mixed-test", "routing-dev", "routing-test", "ood-hotpotqa", "facts-dev",
-                "unanswerable-dev", "unanswerable-test")
+                "unanswerable-dev", "unanswerable-test", "docs-dev", "docs-test")
 
 
 def _ids_digest(items: list[EvalItem]) -> str:
@@ -179,6 +181,31 @@ def test_every_dev_follow_up_has_the_first_turn_of_its_conversation(store: Datas
     for item in follow_ups:
         conversation = item.id.rsplit(":", 1)[0]
         assert first_turns[item.id] == openings[conversation] != item.question
+
+
+def test_the_documents_suite_comes_from_its_pinned_packages_and_its_answers_are_in_its_documents(
+        store: DatasetStore, suites: dict[str, list[EvalItem]]) -> None:
+    from eval.documents import DOCUMENTS, questions, suite_documents
+    from retrieval.markdown import plain_text
+
+    texts = {document.doc_id: document for split in ("dev", "test") for document in suite_documents(store, split)}
+    assert set(texts) == {document.file_name for document in DOCUMENTS}
+    formats = {split: {document.format for document in DOCUMENTS if document.split == split}
+               for split in ("dev", "test")}
+    assert formats["dev"] >= {"html", "pdf", "md", "docx"} and formats["test"] >= {"html", "pdf", "md", "docx"}
+    for document in DOCUMENTS:
+        read = texts[document.file_name]
+        assert len(read.text) > 5000 and read.markdown == (document.format != "pdf" and document.format != "txt")
+    by_key = {document.key: document.file_name for document in DOCUMENTS}
+    for question in questions():  # every reference answer is written in its document, as it stands there
+        text = texts[by_key[question.doc]].text
+        written = " ".join(text.lower().split()), " ".join(plain_text(text).lower().split())
+        assert not question.answers or any(" ".join(answer.lower().split()) in version
+                                           for answer in question.answers for version in written), question
+    kinds = Counter(bool(item.answers) for split in ("docs-dev", "docs-test") for item in suites[split])
+    assert kinds == {True: 80, False: 26}
+    assert all(item.split == "dev" for item in suites["docs-dev"]) and all(
+        item.split == "test" for item in suites["docs-test"])
 
 
 def test_no_source_file_quotes_or_names_a_test_item(store: DatasetStore,

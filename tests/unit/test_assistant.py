@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from assistant.api import Answer, Assistant
-from assistant.passages import Evidence, cite
+from assistant.passages import Evidence, cite, numbered, supporting_quote
 from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM
 from assistant.routing import (
     FOLLOW_UP_VOTES,
@@ -134,8 +134,9 @@ def test_fact_answers_from_delimited_untrusted_passages_and_cites(settings: Sett
     small.enqueue("Denver Broncos", probability=0.95)  # the model answers; the graph cites the supporting chunk
     answer = _assistant(settings, retriever, "FACT", small, large).ask(
         "Which NFL team represented the AFC at Super Bowl 50?")
-    assert answer.text == "Denver Broncos [sb50.txt#0]" and not answer.escalated
-    assert answer.sources[0]["chunk_id"] == "sb50.txt#0" and answer.cited
+    assert answer.text == "Denver Broncos [1]" and not answer.escalated  # [1]: the first of the sources
+    assert answer.sources[0]["chunk_id"] == "sb50.txt#0" and answer.cited and answer.sources[0]["cited"]
+    assert "Denver Broncos" in answer.sources[0]["quote"]
     system, user = small.calls[0].messages
     assert system == {"role": "system", "content": FACT_SYSTEM}
     assert user["content"].startswith("<documents>\n[sb50.txt#0]") and "</documents>\nQuestion:" in user["content"]
@@ -143,15 +144,22 @@ def test_fact_answers_from_delimited_untrusted_passages_and_cites(settings: Sett
     assert [item["tier"] for item in answer.usage] == ["small"]
 
 
-def test_citations_name_a_chunk_the_model_was_shown() -> None:
-    evidence = [Evidence("a.txt#0", "A", "The Eiffel Tower is in Paris.", 1.0),
+def test_citations_name_a_chunk_the_model_was_shown_and_its_supporting_sentence() -> None:
+    evidence = [Evidence("a.txt#0", "A", "The Eiffel Tower is in Paris. It opened in 1889.", 1.0),
                 Evidence("b.txt#3", "B", "Super Bowl 50 was won by the Denver Broncos.", 0.5)]
-    assert cite("Denver Broncos", evidence) == "Denver Broncos [b.txt#3]"
-    assert cite("Paris [a.txt#0]", evidence) == "Paris [a.txt#0]"
-    assert cite("Paris [made-up#9]", evidence) == "Paris [a.txt#0]"  # an invented id is replaced
-    assert cite("Seattle Seahawks", evidence) == "Seattle Seahawks"  # nothing supports it: no citation
-    assert cite("not in the documents", evidence) == "not in the documents"
-    assert cite("Paris", []) == "Paris"
+    assert cite("Denver Broncos", evidence) == ("Denver Broncos", ["b.txt#3"])
+    assert cite("Paris [a.txt#0]", evidence) == ("Paris", ["a.txt#0"])
+    assert cite("Paris [made-up#9]", evidence) == ("Paris", ["a.txt#0"])  # an invented id is replaced
+    assert cite("Seattle Seahawks", evidence) == ("Seattle Seahawks", [])  # nothing supports it: no citation
+    assert cite("Paris", []) == ("Paris", [])
+    sources: list[dict[str, object]] = [{"chunk_id": "c#1"}, {"chunk_id": "b.txt#3"}]
+    assert numbered("Denver Broncos", ["b.txt#3"], sources) == "Denver Broncos [2]"
+    assert numbered("Paris", [], sources) == "Paris"
+    assert supporting_quote("Paris", "The Eiffel Tower is in Paris. It opened in 1889.") == \
+        "The Eiffel Tower is in Paris."
+    table = "## Holidays\n\n| Holiday | Date |\n| --- | --- |\n| Founders' Day | 14 September |\n| Closure | 2 May |"
+    assert supporting_quote("14 September", table) == "| Founders' Day | 14 September |"  # as written: markable
+    assert supporting_quote("1889", "It opened\nin 1889.") == "It opened\nin 1889."
 
 
 def test_not_in_the_documents_escalates_with_the_same_passages(settings: Settings, retriever: Retriever,
@@ -159,7 +167,7 @@ def test_not_in_the_documents_escalates_with_the_same_passages(settings: Setting
     small.enqueue("not in the documents")
     large.enqueue("Santa Clara [sb50.txt#0]")
     answer = _assistant(settings, retriever, "FACT", small, large).ask("Where was Super Bowl 50 played?")
-    assert answer.escalated and answer.text == "Santa Clara [sb50.txt#0]"
+    assert answer.escalated and answer.text == "Santa Clara [1]"
     assert large.calls[0].messages == small.calls[0].messages
 
 

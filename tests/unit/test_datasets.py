@@ -93,10 +93,11 @@ def test_user_jsonl_errors_name_the_line(tmp_path: Path, content: str, message: 
 
 
 def test_available_datasets_are_described(capsys: pytest.CaptureFixture[str]) -> None:
-    assert {"mixed-dev", "mixed-test", "ood-hotpotqa", "routing-dev", "routing-test", "squad-v2-dev", "hotpotqa",
-            "bigbench-arithmetic", "gsm-symbolic", "mt-bench", "alpaca-eval"} <= set(available_suites())
+    assert {"docs-dev", "docs-test", "mixed-dev", "mixed-test", "ood-hotpotqa", "routing-dev", "routing-test",
+            "squad-v2-dev", "hotpotqa", "bigbench-arithmetic", "gsm-symbolic", "mt-bench",
+            "alpaca-eval"} <= set(available_suites())
     assert main(["eval", "datasets"]) == 0
-    assert capsys.readouterr().out.startswith("mixed-dev ")
+    assert capsys.readouterr().out.startswith("docs-dev ")
 
 
 def test_expected_route_follows_the_kind_except_mt_bench_math() -> None:

@@ -25,6 +25,7 @@ from common.sources import (
     DatasetStore,
     GeneratedFiles,
     PackageMember,
+    read_package_member,
 )
 
 CONTENT = b'{"data": []}\n'
@@ -221,3 +222,35 @@ def test_a_results_file_never_records_where_the_local_copies_live(tmp_path: Path
     recorded = recorded_settings(settings)
     assert "datasets_dir" not in recorded and "cache_dir" not in recorded and "server" not in recorded
     assert str(tmp_path) not in repr(recorded)
+
+
+def test_a_package_holding_several_missing_files_is_downloaded_once(tmp_path: Path) -> None:
+    first, second = b"first file\n", b"second file\n"
+    files = [DatasetFile("d", f"documents/{name}", hashlib.sha256(data).hexdigest(), PackageMember("pkg==1", name))
+             for name, data in (("a.txt", first), ("b.txt", second))]
+    fetcher = FakeFetcher({"pkg==1": {"a.txt": first, "b.txt": second}})
+    store = DatasetStore(tmp_path / "cache", fetcher=fetcher)
+    paths = store.paths(files, progress=False)
+    assert [path.read_bytes() for path in paths] == [first, second] and fetcher.calls == ["pkg==1"]
+    assert store.paths(files, progress=False) == paths and fetcher.calls == ["pkg==1"]  # cached: no download
+
+
+def test_a_debian_packages_file_is_read_from_its_data_archive(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    root = tmp_path / "package"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text("Package: fixture\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: Tests <tests@example.org>\nDescription: a fixture\n")
+    (root / "usr" / "share" / "doc" / "fixture").mkdir(parents=True)
+    (root / "usr" / "share" / "doc" / "fixture" / "manual.html").write_bytes(b"<h1>Manual</h1>")
+    deb = tmp_path / "fixture_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
+                   capture_output=True)
+    member = PackageMember("deb:fixture=1.0", "./usr/share/doc/fixture/manual.html")
+    assert member.debian and read_package_member(deb, member) == b"<h1>Manual</h1>"
+    with pytest.raises(DatasetError, match="has no"):
+        read_package_member(deb, PackageMember("deb:fixture=1.0", "./usr/share/doc/fixture/missing.html"))
