@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dev results_*.json files or their directories (mixed-dev, facts-dev, unanswerable-dev)")
     train.add_argument("--output", type=Path, default=None,
                        help="where the weights go (default: the escalation_model setting, else the shipped file)")
+    train.add_argument("--keep", default="", help=("comma-separated models to keep as they are from the current "
+                                                   "weights instead of refitting, e.g. program_large"))
     _with_settings(train, _eval_train_escalation)
 
     calc = commands.add_parser("calc", help="exact arithmetic with the safe calculator (plain language works too)")
@@ -425,10 +427,16 @@ def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
     from eval.report import latest_results
 
     output = args.output or settings.assistant.escalation_model or DEFAULT_MODEL_PATH
+    current = settings.assistant.escalation_model or DEFAULT_MODEL_PATH
     paths = [latest_results(location) for location in args.results]
-    model = train_escalation(paths, output, command=" ".join(["assistant eval train-escalation",
-                                                              *(str(path) for path in args.results)]))
+    keep = [name.strip() for name in args.keep.split(",") if name.strip()]
+    command = " ".join(["assistant eval train-escalation", *(str(path) for path in args.results),
+                        *(["--keep", ",".join(keep)] if keep else [])])
+    model = train_escalation(paths, output, command=command, keep=keep, kept_from=current)
     for name, metrics in model.meta["metrics"].items():
+        if name in keep:
+            print(f"{name}: kept as it was ({current})")
+            continue
         if "skipped" in metrics:
             print(f"{name}: {metrics['rows']} rows, skipped ({metrics['skipped']})")
             continue

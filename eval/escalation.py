@@ -138,8 +138,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def train_escalation(results: Sequence[Path], output: Path, *, command: str = "") -> EscalationModel:
-    """Fit every model on the dev results files and write the JSON weights to ``output``."""
+def train_escalation(results: Sequence[Path], output: Path, *, command: str = "", keep: Sequence[str] = (),
+                     kept_from: Path | None = None) -> EscalationModel:
+    """Fit every model on the dev results files and write the JSON weights to ``output``; the models named in
+    ``keep`` are taken as they are from the weights file ``kept_from`` instead, with their metrics and provenance."""
     documents = []
     provenance = []
     for path in results:
@@ -156,7 +158,24 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     rows = training_rows(documents)
     models: dict[str, LogisticModel] = {}
     metrics: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    if keep:
+        if kept_from is None:
+            raise EvalError("--keep needs the weights file to keep models from")
+        previous = load_escalation_model(kept_from)
+        missing = [name for name in keep if name not in previous.models]
+        if missing:
+            raise EvalError(f"{kept_from} has no model {', '.join(missing)}",
+                            f"it has {', '.join(sorted(previous.models))}")
+        for name in keep:
+            models[name] = previous.models[name]
+            metrics[name] = previous.meta.get("metrics", {}).get(name, {})
+        kept = {"models": list(keep), "from": {"trained": previous.meta.get("trained"),
+                                               "command": previous.meta.get("command"),
+                                               "data": previous.meta.get("data")}}
     for name, model_rows in rows.items():
+        if name in models:
+            continue
         if name.startswith("program_") and not model_rows.fittable():
             metrics[name] = {"rows": len(model_rows.labels), "skipped": "too few rows of one class"}
             continue
@@ -164,6 +183,8 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     meta = {"trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
             "data": provenance, "metrics": metrics,
             "note": "fitted on dev items only; figures are 5-fold cross-validated on those rows"}
+    if kept:
+        meta["kept"] = kept
     fitted = EscalationModel(models, meta)
     with atomic_output(output) as handle:
         handle.write((json.dumps(fitted.to_dict(), indent=1) + "\n").encode())

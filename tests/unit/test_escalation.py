@@ -182,6 +182,37 @@ def test_training_rows_and_a_refused_test_file(tmp_path: Path) -> None:
         train_escalation([test_file], tmp_path / "weights.json")
 
 
+def test_a_documents_suites_items_say_themselves_whether_they_are_answered(tmp_path: Path) -> None:
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+    document = _results("dev", True, {"d1": _fact_record(base, 1.0), "d2": _fact_record(base, 1.0)})
+    document["items"] = {"d1": {"kind": "document", "source": "docs:html:table", "split": "dev"},
+                         "d2": {"kind": "document", "source": "docs:pdf:unanswerable", "split": "dev"}}
+    rows = training_rows([document])
+    assert rows["answerable"].labels == [1, 0] and rows["fact"].labels == [1]  # an unanswered item is no fact row
+
+
+def test_refitting_can_keep_a_model_as_it_was(tmp_path: Path) -> None:
+    kept = _write(tmp_path / "old.json", _model(answerable=_constant(1.0), fact=_constant(1.0),
+                                                program_large=_constant(2.0)))
+    generator = random.Random(4)
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+    records = {f"a{index}": _fact_record(base | {"dense_top": generator.random()}, float(index % 2))
+               for index in range(60)}
+    records |= {f"u{index}": _fact_record(base | {"dense_top": generator.random() / 3}, 0.0) for index in range(30)}
+    document = _results("dev", True, records)
+    for key in records:
+        if key.startswith("u"):
+            document["items"][key] = {"kind": "document", "source": "docs:md:unanswerable", "split": "dev"}
+    path = tmp_path / "results_dev.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    fitted = train_escalation([path], tmp_path / "new.json", keep=["program_large"], kept_from=kept)
+    assert fitted.models["program_large"] == load_escalation_model(kept).models["program_large"]
+    assert set(fitted.models) == {"answerable", "fact", "program_large"} and fitted.meta["kept"]["models"] == [
+        "program_large"]
+    with pytest.raises(EvalError, match="no model"):
+        train_escalation([path], tmp_path / "other.json", keep=["program_small"], kept_from=kept)
+
+
 def test_train_escalation_writes_weights_the_assistant_loads(tmp_path: Path) -> None:
     generator = random.Random(3)
     base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
