@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from eval.metrics import (
+    document_score,
     exact_match,
     f1_score,
     normalize_answer,
@@ -177,3 +178,45 @@ def test_choose_threshold_for_targets() -> None:
     assert choose_threshold(points, target_accuracy=1.0, total_items=4).threshold == 0.3  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="target"):
         choose_threshold(points, total_items=4)
+
+
+@pytest.mark.parametrize(("prediction", "answers", "expected"), [
+    ("14 September [1]", ["14 September"], 1.0),
+    ("It is kept in .ninja_log [2]", [".ninja_log"], 1.0),  # punctuation inside: matched as written
+    ("llama.cpp:full-intel [1]", ["full-intel"], 1.0),
+    ("12 days", ["1"], 0.0),  # whole words only
+    ("280.0 W", ["280"], 1.0),  # the number
+    ("[%f/%t] [3]", ["[%f/%t] "], 1.0),  # square brackets that are not a citation stay in the answer
+    ("Not in your documents; from general knowledge: 14 September", ["14 September"], 0.0),  # flagged
+    ("I could not find this in your documents.", ["14 September"], 0.0),
+    ("I could not find this in your documents.", [], 1.0),  # not answered there: flagging is right
+    ("Not in your documents; from general knowledge: 3 years", [], 1.0),
+    ("38 months [1]", [], 0.0),  # an answer the documents do not hold, presented as one
+])
+def test_documents_questions_are_scored_by_containment_and_flagging(prediction: str, answers: list[str],
+                                                                    expected: float) -> None:
+    assert document_score(prediction, answers).correct == expected
+    assert score("document", prediction, answers).correct == expected
+
+
+def test_the_documents_report_breaks_accuracy_down_and_counts_inventions() -> None:
+    from eval.report import documents_lines, documents_summary
+
+    items = {"a": {"kind": "document", "source": "docs:html:table", "split": "test"},
+             "b": {"kind": "document", "source": "docs:pdf:lookup", "split": "test"},
+             "u": {"kind": "document", "source": "docs:pdf:unanswerable", "split": "test"},
+             "v": {"kind": "document", "source": "docs:md:unanswerable", "split": "test"}}
+    usage = [{"tier": "small", "flops": 10.0}]
+    records = {"a": {"text": "34 [1]", "correct": 1.0, "f1": 1.0, "usage": usage},
+               "b": {"text": "I could not find this in your documents.", "correct": 0.0, "f1": 0.0, "usage": usage},
+               "u": {"text": "I could not find this in your documents.", "correct": 1.0, "usage": usage},
+               "v": {"text": "Not in your documents; from general knowledge: 3", "correct": 1.0,
+                     "general_knowledge": True, "usage": usage}}
+    results = {"items": items, "systems": {"routed": records, "large-pipeline": records}}
+    summary = documents_summary(results, "routed")
+    assert summary is not None and summary["answered"] == 2 and summary["unanswered"] == 2
+    assert summary["accuracy"]["estimate"] == 0.5 and summary["wrongly_flagged"] == 0.5
+    assert summary["flagged"] == 1.0 and summary["general_knowledge_inventions"] == 1
+    assert summary["by_format"] == {"html": {"n": 1, "accuracy": 1.0}, "pdf": {"n": 1, "accuracy": 0.0}}
+    lines = "\n".join(documents_lines(results))
+    assert "## Your documents" in lines and "| routed | 50.0 [" in lines and "1.00x" in lines

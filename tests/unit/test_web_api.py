@@ -320,3 +320,45 @@ def test_health_names_the_tiers_in_memory_and_a_lazy_tier_loads_once(tmp_path: P
             assert loads == ["small", "large"] and client.get("/health").json()["loaded"] == ["small", "large"]
     finally:
         assistant.close()
+
+
+# ---- live = stored ------------------------------------------------------------------------------------------------
+
+def _streamed(client: TestClient, question: str, **extra: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The concatenated content deltas of a streamed turn, and its chunks."""
+    import json
+
+    with client.stream("POST", CHAT, json={"messages": [{"role": "user", "content": question}], "stream": True,
+                                           **extra}) as response:
+        assert response.status_code == 200
+        chunks = [json.loads(line[6:]) for line in response.iter_lines()
+                  if line.startswith("data: ") and line != "data: [DONE]"]
+    text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk.get("choices"))
+    return text, chunks
+
+
+def test_a_streamed_turn_shows_what_is_stored_when_its_draft_is_discarded(assistant: Assistant,
+                                                                           tmp_path: Path) -> None:
+    small, large = assistant.models["small"], assistant.models["large"]
+    assert isinstance(small, FakeChatModel) and isinstance(large, FakeChatModel)
+    with _client(assistant) as client:
+        for drafts in (False, True):
+            small.enqueue("Seattle Seahawks", probability=0.01)  # unsure: discarded, the large model answers
+            large.enqueue("Denver Broncos")
+            text, chunks = _streamed(client, "Which team won Super Bowl 50?", escalation="always",
+                                     stream_drafts=drafts)
+            final = next(chunk["x_assistant"] for chunk in chunks if (chunk.get("x_assistant") or {}).get("route"))
+            stored = "Denver Broncos [1]"
+            replaced = [chunk["x_assistant"]["text"] for chunk in chunks
+                        if (chunk.get("x_assistant") or {}).get("event") == "replace"]
+            if drafts:  # the page: the draft streams, then a replace event; what it shows ends as stored
+                shown = ""
+                for chunk in chunks:
+                    event = chunk.get("x_assistant") or {}
+                    if event.get("event") == "replace":
+                        shown = event["text"]
+                    elif chunk.get("choices"):
+                        shown += chunk["choices"][0]["delta"].get("content") or ""
+                assert "Seattle" in text and replaced == [""] and shown == stored and final["route"] == "FACT"
+            else:  # a plain OpenAI client: content deltas add up to the stored answer, no draft
+                assert text == stored and not replaced
