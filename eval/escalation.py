@@ -56,6 +56,10 @@ class Rows:
         return min(self.labels.count(0), self.labels.count(1)) >= FOLDS
 
 
+READER_FEATURE = "verbatim"
+"""A feature only a reader's answer has (assistant.features.fact_features)."""
+
+
 def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
     """The rows of every model from results documents: their ``routed-no-escalation`` FACT records (``fact``,
     ``answerable``) and word-problem records (``program_<tier>``)."""
@@ -72,7 +76,9 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
             if record.get("route") != "FACT" or "dense_top" not in features:
                 continue
             rows["answerable"].add(features, int(answerable))
-            if answerable and record.get("correct") is not None:
+            # the fact model judges the reader's answers: a turn the answerability model sent to the refusal or to
+            # general knowledge has no reader features (taking it would shrink the shared features to retrieval's)
+            if answerable and record.get("correct") is not None and READER_FEATURE in features:
                 rows["fact"].add(features, int(float(record["correct"]) >= 1.0))
     return rows
 

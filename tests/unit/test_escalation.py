@@ -162,7 +162,9 @@ def _results(split: str, answerable: bool, records: dict[str, dict[str, Any]]) -
             "runs": {"routed-no-escalation": records}}
 
 
-def _fact_record(features: dict[str, float], correct: float) -> dict[str, Any]:
+def _fact_record(features: dict[str, float], correct: float, *, read: bool = True) -> dict[str, Any]:
+    """A FACT turn's record; ``read``: the reader answered it (its features include the reader's)."""
+    features = {"verbatim": 0.0} | features if read else features
     return {"route": "FACT", "kind": "fact", "features": features, "correct": correct, "can_escalate": True,
             "confidence": 0.5,
             "usage": [], "text": "x"}
@@ -184,11 +186,15 @@ def test_training_rows_and_a_refused_test_file(tmp_path: Path) -> None:
 
 def test_a_documents_suites_items_say_themselves_whether_they_are_answered(tmp_path: Path) -> None:
     base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
-    document = _results("dev", True, {"d1": _fact_record(base, 1.0), "d2": _fact_record(base, 1.0)})
+    document = _results("dev", True, {"d1": _fact_record(base, 1.0), "d2": _fact_record(base, 1.0),
+                                      "d3": _fact_record(base, 0.0, read=False)})
     document["items"] = {"d1": {"kind": "document", "source": "docs:html:table", "split": "dev"},
-                         "d2": {"kind": "document", "source": "docs:pdf:unanswerable", "split": "dev"}}
+                         "d2": {"kind": "document", "source": "docs:pdf:unanswerable", "split": "dev"},
+                         "d3": {"kind": "document", "source": "docs:md:lookup", "split": "dev"}}
     rows = training_rows([document])
-    assert rows["answerable"].labels == [1, 0] and rows["fact"].labels == [1]  # an unanswered item is no fact row
+    assert rows["answerable"].labels == [1, 0, 1]
+    # an unanswered item is no fact row, and neither is a turn the reader never answered (refused before it)
+    assert rows["fact"].labels == [1] and "verbatim" in rows["fact"].features[0]
 
 
 def test_refitting_can_keep_a_model_as_it_was(tmp_path: Path) -> None:
