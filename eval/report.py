@@ -555,6 +555,12 @@ def documents_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_documents(document: dict[str, Any]) -> str:
+    """A documents run's tables for the README (the report's "Your documents" section without its heading)."""
+    lines = documents_lines(rescore(document))
+    return "\n".join(lines[3:]).strip() + "\n"
+
+
 def goals(summaries: dict[str, Any], the_sweep: dict[str, Any] | None,
           quality: dict[str, Any] | None = None) -> list[str]:
     """The open issues' targets (#18, #19), each with the measured value and met / not met (point estimates; the

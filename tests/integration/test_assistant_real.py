@@ -62,14 +62,20 @@ def test_factual_question_is_answered_from_the_right_chunk(assistant: Assistant)
 def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(assistant: Assistant) -> None:
     # (The issue's own example, "Who is the current president of France?", still passes as answerable, 0.73: a
     # passage on the President of the European Commission matches it; see docs/BENCHMARKS.md.)
-    answer = assistant.ask("Who wrote the novel Moby-Dick?", escalation="never")
+    answer = assistant.ask("Who wrote the novel Moby-Dick?")  # about the public world: the large model knows it
     assert answer.route == "FACT" and answer.general_knowledge, (answer.text, answer.answerable)
     assert answer.text.startswith("Not in your documents; from general knowledge:") and not answer.cited
-    assert "[" not in answer.text and answer.answerable is not None and answer.answerable < 0.5
+    assert "melville" in answer.text.lower() and answer.usage[-1]["tier"] == "large"
+    assert "[" not in answer.text and answer.answerable is not None and answer.answerable < 0.6
+    # without the large model, the small one's closed-book answer is not trusted (#31): the plain refusal
+    unsure = assistant.ask("Who wrote the novel Moby-Dick?", escalation="never")
+    assert unsure.text == "I could not find this in your documents." or unsure.general_knowledge, unsure.text
     supported = assistant.ask(OXYGEN_QUESTION, escalation="never")
-    assert not supported.general_knowledge and supported.answerable is not None and supported.answerable >= 0.5
+    assert not supported.general_knowledge and supported.answerable is not None and supported.answerable >= 0.6
     assert 0.0 < supported.confidence < 1.0 and supported.signals["p_correct"] == supported.confidence
-    assert re.search(r"\[squad-dev/07/000#0\]", supported.text), supported.text
+    marker = re.search(r"\[(\d)\]$", supported.text)
+    assert marker, supported.text
+    assert supported.sources[int(marker.group(1)) - 1]["chunk_id"] == "squad-dev/07/000#0"
 
 
 def test_a_word_problem_is_solved_through_the_calculator(assistant: Assistant) -> None:

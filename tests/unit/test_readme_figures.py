@@ -56,3 +56,14 @@ def test_the_readme_interim_table_is_the_rendering_of_its_dev_results() -> None:
     assert "**Dev items, not a headline**" in section
     table = section.split("<!-- interim:start -->", 1)[1].split("<!-- interim:end -->", 1)[0]
     assert table.strip() == render_headline([document]).strip()
+
+
+def test_the_readme_documents_table_is_the_rendering_of_its_test_results() -> None:
+    from eval.report import render_documents
+
+    document = load_results(ROOT / "docs" / "eval" / "documents" / "docs-test")
+    assert document["meta"]["split"] == "test" and document["meta"]["suite"] == "docs-test"
+    assert all(set(item) == {"kind", "source", "split"} for item in document["items"].values())  # no dataset text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- documents:start -->", 1)[1].split("<!-- documents:end -->", 1)[0]
+    assert table.strip() == render_documents(document).strip()

@@ -1,0 +1,48 @@
+"""How many questions the answerability model flags at each threshold, on dev results files (docs/BENCHMARKS.md,
+"The escalation models, refitted"): the unanswered ones (rightly) and the answered ones (wrongly).
+
+Usage: python bench/answerable_threshold.py RESULTS_DIR... [--weights assistant/escalation_model.json]
+
+The probability is recomputed from each FACT turn's recorded features with the given weights, so a threshold can be
+chosen for the model that will run. Dev results only (the files say their split; test files are refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from assistant.escalation import DEFAULT_MODEL_PATH, load_escalation_model
+from eval.escalation import WEAK, item_answerable
+from eval.report import latest_results, load_results
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, nargs="+")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_MODEL_PATH)
+    args = parser.parse_args()
+    model = load_escalation_model(args.weights)
+    for location in args.results:
+        document = load_results(latest_results(location))
+        if document["meta"].get("split") != "dev":
+            raise SystemExit(f"{location}: not a dev run")
+        suite_answerable = bool(document["meta"].get("answerable", True))
+        turns = [(model.probability("answerable", record["features"]),
+                  item_answerable(document["items"].get(key, {}), suite_answerable))
+                 for key, record in document["runs"].get(WEAK, {}).items()
+                 if record.get("route") == "FACT" and "dense_top" in (record.get("features") or {})]
+        unanswered = [probability for probability, answerable in turns if not answerable]
+        answered = [probability for probability, answerable in turns if answerable]
+        print(f"{document['meta'].get('suite')}: {len(unanswered)} unanswered, {len(answered)} answered FACT turns")
+        for threshold in THRESHOLDS:
+            flagged = sum(1 for probability in unanswered if probability is not None and probability < threshold)
+            wrong = sum(1 for probability in answered if probability is not None and probability < threshold)
+            print(f"  {threshold}: unanswered flagged {flagged}/{len(unanswered)}, answered flagged "
+                  f"{wrong}/{len(answered)}")
+
+
+if __name__ == "__main__":
+    main()
