@@ -351,11 +351,12 @@ def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
     from common.sources import DATASET_FILES, GeneratedFiles
+    from eval.documents import DOCUMENTS, document_paths
     from eval.suites import available_suites
 
     store = settings.dataset_store()
     if args.sources:
-        for entry in DATASET_FILES:
+        for entry in (*DATASET_FILES, *(document.source for document in DOCUMENTS)):
             file = entry.generator if isinstance(entry, GeneratedFiles) else entry
             sources = [f"{file.package.requirement} ({file.package.path})", *([file.url] if file.url else [])]
             print(f"{file.name}  sha256 {file.sha256}\n  {file.dataset}: " + "; or ".join(sources))
@@ -366,7 +367,9 @@ def _eval_datasets(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.fetch:
         paths = store.fetch_all(progress=True)
-        print(f"{len(paths)} dataset files verified in {store.directory}")
+        documents = document_paths(store, progress=True)
+        print(f"{len(paths)} dataset files and the documents suite's {len(documents)} documents verified in "
+              f"{store.directory}")
         return 0
     for name, description in available_suites().items():
         print(f"{name:<20} {description}")

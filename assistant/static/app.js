@@ -174,7 +174,7 @@ function showDetails(turn, info, usage) {
       : shown.length + " source" + (shown.length > 1 ? "s" : "");
     details.appendChild(element("summary", "", label));
     if (info.not_in_documents) details.open = true;
-    for (const source of shown) details.appendChild(sourceItem(source));
+    for (const source of shown) details.appendChild(sourceItem(source, sources.indexOf(source) + 1));
     meta.after(details);
   }
 }
@@ -194,12 +194,14 @@ function quoted(text, quote) {
   return block;
 }
 
-function sourceItem(source) {
+function sourceItem(source, number) {
+  // turns stored before numbered citations have no marker: their place in the list is the same number
+  const marker = source.marker || number;
   const item = element("div", "source");
   const heading = element("p", "source-place");
-  heading.append(element("strong", "", "[" + source.marker + "] "), placeOf(source) + " ");
+  heading.append(element("strong", "", "[" + marker + "] "), placeOf(source) + " ");
   const open = button("Open", () => openDocument(source), "small open-document");
-  open.setAttribute("aria-label", "Open " + (source.title || source.doc_id) + " at passage " + source.marker);
+  open.setAttribute("aria-label", "Open " + (source.title || source.doc_id) + " at passage " + marker);
   heading.appendChild(open);
   item.appendChild(heading);
   item.appendChild(quoted(source.text || "", source.quote));
