@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from common.files import atomic_write_bytes
 from common.sources import DatasetFile, DatasetStore, PackageMember
@@ -109,19 +109,19 @@ def docs_group(document: SuiteDocument) -> str:
 _INLINE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|\*\*(.+?)\*\*|`([^`]+)`")
 
 
-def _add_runs(paragraph: object, text: str) -> None:
+def _add_runs(paragraph: Any, text: str) -> None:
     """Markdown inline text as Word runs: bold stays bold, code is set in a monospace font, links keep their words."""
     position = 0
     for match in _INLINE.finditer(text):
-        paragraph.add_run(text[position:match.start()])  # type: ignore[attr-defined]
+        paragraph.add_run(text[position:match.start()])
         if match.group(1) is not None:
-            paragraph.add_run(match.group(1).replace("**", ""))  # type: ignore[attr-defined]
+            paragraph.add_run(match.group(1).replace("**", ""))
         elif match.group(2) is not None:
-            paragraph.add_run(match.group(2)).bold = True  # type: ignore[attr-defined]
+            paragraph.add_run(match.group(2)).bold = True
         else:
-            paragraph.add_run(match.group(3)).font.name = "Courier New"  # type: ignore[attr-defined]
+            paragraph.add_run(match.group(3)).font.name = "Courier New"
         position = match.end()
-    paragraph.add_run(text[position:])  # type: ignore[attr-defined]
+    paragraph.add_run(text[position:])
 
 
 def markdown_to_docx(markdown: str) -> bytes:
