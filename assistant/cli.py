@@ -499,14 +499,16 @@ def _cost_text(answer: Any) -> str:
 
 
 def _print_answer(answer: Any) -> None:
+    from retrieval.markdown import place
+
     print(answer.text)
     escalated = f"escalated: {answer.escalation_reason}" if answer.escalated else "not escalated"
     print(f"[{answer.route} via {answer.route_stage}; confidence {answer.confidence:.2f}; {escalated}; "
           f"{_cost_text(answer)}]")
     for number, source in enumerate(answer.sources, start=1):
         if source.get("cited"):
-            place = " › ".join(part for part in (source.get("title"), source.get("section")) if part)
-            print(f"  [{number}] {place}: \"{source.get('quote', '')}\" ({source['chunk_id']})")
+            where = place(str(source.get("title") or ""), str(source.get("section") or ""))
+            print(f"  [{number}] {where}: \"{source.get('quote', '')}\" ({source['chunk_id']})")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -120,6 +120,20 @@ def documents_coverage(question: str, sources: Sequence[dict[str, Any]], depth: 
     return best
 
 
+def speaks_of(question: str, sources: Sequence[dict[str, Any]], coverage: float, cosine: float) -> bool:
+    """Whether the documents speak of what the question names: its top passages hold at least ``coverage`` of its
+    content words, or a passage's cosine reaches ``cosine`` (then it is never answered from general knowledge)."""
+    best = max((float(source.get("dense_score") or 0.0) for source in sources), default=0.0)
+    return documents_coverage(question, sources) >= coverage or best >= cosine
+
+
+def matches_documents(question: str, sources: Sequence[dict[str, Any]], coverage: float, cosine: float) -> bool:
+    """Whether a question the router sent to chat belongs to the documents: its top passages hold at least
+    ``coverage`` of its content words and the best-ranked passage's cosine reaches ``cosine``."""
+    return bool(sources) and documents_coverage(question, sources) >= coverage and \
+        float(sources[0].get("dense_score") or 0.0) >= cosine
+
+
 def answerability_features(question: str, sources: Sequence[dict[str, Any]], evidence_text: str) -> dict[str, float]:
     """What is known about a FACT turn before any model answers: the question's form and the retrieval."""
     return question_form(question) | retrieval_features(question, sources, evidence_text) | {

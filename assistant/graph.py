@@ -29,9 +29,10 @@ from assistant.escalation import EMPTY_MODEL, EscalationModel
 from assistant.features import (
     answerability_features,
     chat_features,
-    documents_coverage,
     fact_features,
+    matches_documents,
     program_features,
+    speaks_of,
 )
 from assistant.passages import Evidence, SentenceSimilarity, cite, numbered, select_evidence, supporting_quote
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
@@ -199,8 +200,7 @@ class _Nodes:
         if self.settings.route_coverage > 1:
             return False
         sources = [hit.to_dict() for hit in self.deps.search(question, self.settings.fact_k)]
-        return bool(sources) and documents_coverage(question, sources) >= self.settings.route_coverage and \
-            float(sources[0].get("dense_score") or 0.0) >= self.settings.route_dense
+        return matches_documents(question, sources, self.settings.route_coverage, self.settings.route_dense)
 
     @staticmethod
     def after_route(state: TurnState) -> str:
@@ -295,10 +295,8 @@ class _Nodes:
         model cannot know a private policy, product or person)."""
         if self.settings.general_knowledge == "never":
             return True
-        sources = state.get("sources", [])
-        coverage = documents_coverage(state["question"], sources)
-        dense = max((float(source.get("dense_score") or 0.0) for source in sources), default=0.0)
-        return coverage >= self.settings.documents_coverage or dense >= self.settings.documents_dense
+        return speaks_of(state["question"], state.get("sources", []), self.settings.documents_coverage,
+                         self.settings.documents_dense)
 
     def general(self, state: TurnState) -> TurnState:
         """The documents do not answer the question. About the documents: say so plainly, no model called, the

@@ -26,6 +26,7 @@ from assistant.settings import McpSettings, ServerSettings
 from assistant.text import normalize_question
 from models.errors import ContextOverflowError
 from retrieval.documents import Document
+from retrieval.markdown import place
 from tools.calculator import calculate as run_calculator
 from tools.errors import CalculatorError
 
@@ -150,7 +151,7 @@ def _readable(result: AskResult) -> str:
              + (f", escalated ({result.escalation_reason})" if result.escalated else "")
              + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"
              + (f", ~{result.cost.energy_joules:.1f} J" if result.cost.energy_joules is not None else "")]
-    lines += [f"[{source.marker}] {source.title}{f' › {source.section}' if source.section else ''}: "
+    lines += [f"[{source.marker}] {place(source.title, source.section)}: "
               f"\"{source.quote}\" ({source.uri})" for source in result.sources if source.cited]
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ import re
 
 from assistant.passages import Evidence
 from models.base import Message
-from retrieval.markdown import SECTION_SEPARATOR
+from retrieval.markdown import place
 
 NOT_FOUND = "not in the documents"
 
@@ -37,16 +37,10 @@ def _inert(text: str) -> str:
     return _DELIMITER.sub("[documents]", text)
 
 
-def _place(item: Evidence) -> str:
-    """Where a passage sits: its document's title and the headings above it."""
-    if not item.section or item.section.startswith(item.title):
-        return item.section or item.title
-    return f"{item.title}{SECTION_SEPARATOR}{item.section}"
-
-
 def documents_block(evidence: list[Evidence]) -> str:
     """The retrieved sentences as a delimited block of untrusted data, one line per chunk with its id."""
-    lines = [f"[{_inert(item.chunk_id)}] ({_inert(_place(item))}) {_inert(item.text)}" for item in evidence]
+    lines = [f"[{_inert(item.chunk_id)}] ({_inert(place(item.title, item.section))}) {_inert(item.text)}"
+             for item in evidence]
     body = "\n".join(lines) if lines else "(no documents matched)"
     return f"<documents>\n{body}\n</documents>"
 

@@ -13,9 +13,10 @@ Dev suites only: nothing here reads a test item.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from assistant.features import documents_coverage
+from assistant.features import matches_documents, speaks_of
 from assistant.knowledge_base import open_retriever
 from assistant.settings import Settings
 from eval.datasets import EvalItem, expected_route
@@ -26,14 +27,14 @@ COVERAGES = (0.4, 0.5, 0.6)
 COSINES = (0.35, 0.4, 0.42, 0.5, 1.01)
 
 
-def _signals(retriever: Retriever, items: Sequence[EvalItem]) -> list[tuple[float, float]]:
-    """(coverage of the top three passages, cosine of the best) for each item's question."""
-    found = []
-    for item in items:
-        sources = [hit.to_dict() for hit in retriever.search(item.question, 5)]
-        cosine = float(sources[0].get("dense_score") or 0.0) if sources else 0.0
-        found.append((documents_coverage(item.question, sources), cosine))
-    return found
+def _sources(retriever: Retriever, items: Sequence[EvalItem]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each item's question and its top five passages, as the graph sees them."""
+    return [(item.question, [hit.to_dict() for hit in retriever.search(item.question, 5)]) for item in items]
+
+
+def _count(rule: Callable[..., bool], turns: list[tuple[str, list[dict[str, Any]]]], coverage: float,
+           cosine: float) -> str:
+    return f"{sum(1 for question, sources in turns if rule(question, sources, coverage, cosine))}/{len(turns)}"
 
 
 def main() -> None:
@@ -50,27 +51,26 @@ def main() -> None:
     chat = [item for item in routing if expected_route(item) == "CHAT"]
     unanswered = [item for item in docs.items if not item.answers]
 
-    mine, world = _signals(documents, unanswered), _signals(documents, public)
-    print(f"About the documents: {len(unanswered)} docs-dev unanswered vs {len(world)} SQuAD dev questions over the "
-          "docs-dev documents (either condition)")
+    mine, world = _sources(documents, unanswered), _sources(documents, public)
+    print(f"About the documents (assistant.features.speaks_of): {len(unanswered)} docs-dev unanswered vs "
+          f"{len(world)} SQuAD dev questions over the docs-dev documents")
     print("| coverage >= | or cosine >= | docs-dev unanswered | SQuAD questions |\n|---|---|---|---|")
     for coverage in COVERAGES:
         for cosine in COSINES:
-            ours = sum(1 for c, d in mine if c >= coverage or d >= cosine)
-            theirs = sum(1 for c, d in world if c >= coverage or d >= cosine)
-            print(f"| {coverage} | {cosine} | {ours}/{len(mine)} | {theirs}/{len(world)} |")
+            print(f"| {coverage} | {cosine} | {_count(speaks_of, mine, coverage, cosine)} | "
+                  f"{_count(speaks_of, world, coverage, cosine)} |")
 
-    over_docs, over_squad = _signals(documents, chat), _signals(squad, chat)
-    questions = _signals(documents, docs.items)
-    print(f"\nChat to documents: {len(chat)} routing-dev chat prompts; docs-dev questions moved (both conditions)")
+    over_docs, over_squad = _sources(documents, chat), _sources(squad, chat)
+    questions = _sources(documents, docs.items)
+    print(f"\nChat to documents (assistant.features.matches_documents): {len(chat)} routing-dev chat prompts, and "
+          "the docs-dev questions")
     print("| coverage >= | and cosine >= | chat over docs-dev | chat over SQuAD | docs-dev questions |\n"
           "|---|---|---|---|---|")
     for coverage in COVERAGES:
         for cosine in (0.0, 0.4, 0.5):
-            counts = [sum(1 for c, d in signals if c >= coverage and d >= cosine)
-                      for signals in (over_docs, over_squad, questions)]
-            print(f"| {coverage} | {cosine} | {counts[0]}/{len(chat)} | {counts[1]}/{len(chat)} | "
-                  f"{counts[2]}/{len(questions)} |")
+            print(f"| {coverage} | {cosine} | {_count(matches_documents, over_docs, coverage, cosine)} | "
+                  f"{_count(matches_documents, over_squad, coverage, cosine)} | "
+                  f"{_count(matches_documents, questions, coverage, cosine)} |")
 
 
 if __name__ == "__main__":

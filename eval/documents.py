@@ -129,7 +129,7 @@ def markdown_to_docx(markdown: str) -> bytes:
     code blocks as Word's own structures (heading styles, list styles, tables)."""
     from docx import Document as WordDocument
 
-    from retrieval.markdown import blocks, split_row
+    from retrieval.markdown import LIST_ITEM, blocks, list_items, table_cells
 
     document = WordDocument()
     document.core_properties.created = _FIXED_DATE
@@ -144,16 +144,18 @@ def markdown_to_docx(markdown: str) -> bytes:
                 paragraph = document.add_paragraph()
                 paragraph.add_run(line).font.name = "Courier New"
         elif block.kind == "table":
-            rows = [split_row(line) for line in body.splitlines() if line.strip() and not set(line) <= set("|-: ")]
+            header, body_rows = table_cells(body)
+            rows = [header, *body_rows] if header else body_rows
             table = document.add_table(rows=len(rows), cols=max(len(row) for row in rows))
-            for cells, row in zip(table.rows, rows, strict=True):
-                for cell, text in zip(cells.cells, row, strict=False):
+            for word_row, row in zip(table.rows, rows, strict=True):
+                for cell, text in zip(word_row.cells, row, strict=False):
                     cell.text = text
         elif block.kind == "list":
-            for item in re.split(r"\n(?=\s*(?:[-*+]|\d{1,3}[.)])\s+)", body):
-                numbered = re.match(r"\s*\d{1,3}[.)]\s+", item) is not None
+            for item in list_items(body):
+                marker = LIST_ITEM.match(item)
+                numbered = marker is not None and marker.group(0).strip()[0].isdigit()
                 style = "List Number" if numbered else "List Bullet"
-                text = " ".join(re.sub(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", "", item).split())
+                text = " ".join(item[marker.end() if marker else 0:].split())
                 _add_runs(document.add_paragraph(style=style), text)
         else:
             lines = [line.lstrip("> ").strip() for line in body.splitlines()]
@@ -203,13 +205,12 @@ def document_paths(store: DatasetStore, documents: tuple[SuiteDocument, ...] = D
     for document, source in zip(documents, sources, strict=True):
         target = folder / document.file_name
         data = source.read_bytes()
-        if document.build == "docx":
-            built = markdown_to_docx(data.decode("utf-8"))
-        elif document.build == "xlsx":
-            built = csv_to_xlsx(data, Path(document.file_name).stem)
-        else:
-            built = data
-        if not target.is_file() or (document.build == "as_is" and target.read_bytes() != built):
+        if document.build == "as_is":
+            if not target.is_file() or target.read_bytes() != data:
+                atomic_write_bytes(target, data)
+        elif not target.is_file():  # a built file is written once, from its verified source
+            built = markdown_to_docx(data.decode("utf-8")) if document.build == "docx" else \
+                csv_to_xlsx(data, Path(document.file_name).stem)
             atomic_write_bytes(target, built)
         paths[document.key] = target
     return paths

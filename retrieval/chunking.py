@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
+"""Where a sentence ends: after . ! or ? (and closing quotes or brackets), before a capital, digit, quote or bracket."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def _units(text: str, max_chars: int) -> list[Span]:
     for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
         paragraph_end = match.start() if match else len(text)
         sentence_start = paragraph_start
-        ends = [m.start() for m in _SENTENCE_END.finditer(text, paragraph_start, paragraph_end)] + [paragraph_end]
+        ends = [m.start() for m in SENTENCE_END.finditer(text, paragraph_start, paragraph_end)] + [paragraph_end]
         for sentence_end in ends:
             units.extend(_split_long(text, sentence_start, sentence_end, max_chars))
             sentence_start = sentence_end

@@ -12,14 +12,26 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from retrieval.chunking import SENTENCE_END
+
 BlockKind = Literal["heading", "code", "table", "list", "paragraph"]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _TABLE_ROW = re.compile(r"^\s*\|")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+"""A list item's marker (``-``, ``*``, ``+``, ``1.``, ``1)``) and the space after it."""
 SECTION_SEPARATOR = " › "
+_ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d{1,3}[.)])\s+)")
+
+
+def place(title: str, section: str) -> str:
+    """Where a passage sits, for people and the prompt: its document's title and the headings above it ("Policy ›
+    Public holidays"); the title once when the headings start with it."""
+    if not section or section.startswith(title):
+        return section or title
+    return f"{title}{SECTION_SEPARATOR}{section}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,8 @@ def heading_text(line: str) -> str:
 
 def blocks(text: str) -> list[Block]:
     """The blocks of a markdown text, in order, each with the heading path above it."""
-    lines = _lines(text)
+    spans = _lines(text)
+    lines = [text[start:end] for start, end in spans]
     result: list[Block] = []
     path: list[tuple[int, str]] = []
     index = 0
@@ -68,8 +81,7 @@ def blocks(text: str) -> list[Block]:
         return SECTION_SEPARATOR.join(title for _, title in path)
 
     while index < len(lines):
-        start, end = lines[index]
-        line = text[start:end]
+        line = lines[index]
         if not line.strip():
             index += 1
             continue
@@ -77,7 +89,7 @@ def blocks(text: str) -> list[Block]:
         if heading:
             level = len(heading.group(1))
             path[:] = [(lvl, title) for lvl, title in path if lvl < level] + [(level, heading_text(line))]
-            result.append(Block("heading", start, end, section()))
+            result.append(Block("heading", *spans[index], section()))
             index += 1
             continue
         kind: BlockKind
@@ -85,40 +97,39 @@ def blocks(text: str) -> list[Block]:
         if _FENCE.match(line):
             kind = "code"
             last = index + 1
-            while last < len(lines) and not _FENCE.match(text[lines[last][0]:lines[last][1]]):
+            while last < len(lines) and not _FENCE.match(lines[last]):
                 last += 1
             last = min(last, len(lines) - 1)
         elif _TABLE_ROW.match(line):
             kind = "table"
-            while last + 1 < len(lines) and _TABLE_ROW.match(text[lines[last + 1][0]:lines[last + 1][1]]):
+            while last + 1 < len(lines) and _TABLE_ROW.match(lines[last + 1]):
                 last += 1
-        elif _LIST_ITEM.match(line):
+        elif LIST_ITEM.match(line):
             kind = "list"
             while last + 1 < len(lines):
-                following = text[lines[last + 1][0]:lines[last + 1][1]]
-                continued = _LIST_ITEM.match(following) or (following.strip() and following[:1].isspace())
-                item_after_blank = not following.strip() and last + 2 < len(lines) and _LIST_ITEM.match(
-                    text[lines[last + 2][0]:lines[last + 2][1]])
+                following = lines[last + 1]
+                continued = LIST_ITEM.match(following) or (following.strip() and following[:1].isspace())
+                item_after_blank = not following.strip() and last + 2 < len(lines) and LIST_ITEM.match(
+                    lines[last + 2])
                 if not (continued or item_after_blank):
                     break
                 last += 1
         else:
             kind = "paragraph"
             while last + 1 < len(lines):
-                following = text[lines[last + 1][0]:lines[last + 1][1]]
+                following = lines[last + 1]
                 if not following.strip() or _HEADING.match(following) or _FENCE.match(following) or \
-                        _TABLE_ROW.match(following) or _LIST_ITEM.match(following):
+                        _TABLE_ROW.match(following) or LIST_ITEM.match(following):
                     break
                 last += 1
-        result.append(Block(kind, start, lines[last][1], section()))
+        result.append(Block(kind, spans[index][0], spans[last][1], section()))
         index = last + 1
     return result
 
 
 def _table_pieces(text: str, block: Block, max_chars: int) -> list[MarkdownChunk]:
     """A table too large for one chunk, cut between rows; every piece starts with the header rows."""
-    rows = [(start, end) for start, end in _lines(text[block.start:block.end])]
-    rows = [(block.start + start, block.start + end) for start, end in rows]
+    rows = [(block.start + start, block.start + end) for start, end in _lines(text[block.start:block.end])]
     header_count = 2 if len(rows) > 1 and _TABLE_RULE.match(text[rows[1][0]:rows[1][1]]) else 1
     header = "\n".join(text[start:end] for start, end in rows[:header_count])
     pieces: list[MarkdownChunk] = []
@@ -210,6 +221,19 @@ def split_row(line: str) -> list[str]:
     return [plain_text(cell.strip()) for cell in inner.split("|")]
 
 
+def table_cells(table: str) -> tuple[list[str], list[list[str]]]:
+    """A markdown table's header cells (none when its second line is no rule) and the cells of its other rows."""
+    rows = [line for line in table.splitlines() if line.strip()]
+    if len(rows) > 1 and _TABLE_RULE.match(rows[1]):
+        return split_row(rows[0]), [split_row(row) for row in rows[2:]]
+    return [], [split_row(row) for row in rows]
+
+
+def list_items(block: str) -> list[str]:
+    """The items of a markdown list block, each with its marker (``LIST_ITEM`` matches it) and its lines."""
+    return _ITEM_START.split(block)
+
+
 def plain_text(markdown: str) -> str:
     """Markdown without its markup: heading marks, emphasis, links (their words kept), tags, table rules and pipes,
     code fences (the code kept)."""
@@ -224,7 +248,7 @@ def plain_text(markdown: str) -> str:
             line = " | ".join(split_row(line))
             lines.append(line)
             continue
-        line = _LIST_ITEM.sub("- " if _LIST_ITEM.match(line) else "", line, count=1)
+        line = LIST_ITEM.sub("- " if LIST_ITEM.match(line) else "", line, count=1)
         line = _TAG.sub("", _LINK.sub(r"\1", line))
         line = _EMPHASIS.sub(r"\2", line).replace("\\_", "_").replace("\\*", "*")
         lines.append(line)
@@ -232,12 +256,9 @@ def plain_text(markdown: str) -> str:
 
 
 _STRUCTURE_START = re.compile(r"\s*(#|\||[-*+]\s|\d{1,3}[.)]\s|```|~~~)")
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
-
-
 def sentences(text: str) -> list[str]:
     """``text`` split into sentences (after . ! or ? and before a capital, digit, quote or bracket)."""
-    return [sentence.strip() for sentence in _SENTENCE.split(text) if sentence.strip()]
+    return [sentence.strip() for sentence in SENTENCE_END.split(text) if sentence.strip()]
 
 
 def evidence_units(markdown: str) -> list[str]:
@@ -250,18 +271,12 @@ def evidence_units(markdown: str) -> list[str]:
     for block in blocks(markdown):
         body = markdown[block.start:block.end]
         if block.kind == "table":
-            rows = [line for line in body.splitlines() if line.strip()]
-            has_rule = len(rows) > 1 and _TABLE_RULE.match(rows[1]) is not None
-            header = split_row(rows[0]) if has_rule else []
-            for row in rows[2:] if has_rule else rows:
-                text = table_row_text(header, split_row(row))
-                if text:
-                    units.append(text)
+            header, rows = table_cells(body)
+            units += [table_row_text(header, cells) for cells in rows]
         elif block.kind == "code":
             units += [line.strip() for line in body.splitlines()[1:-1] if line.strip()] or [body]
         elif block.kind == "list":
-            items = re.split(r"\n(?=\s*(?:[-*+]|\d{1,3}[.)])\s+)", body)
-            units += [" ".join(plain_text(item).split()) for item in items if plain_text(item)]
+            units += [" ".join(plain_text(item).split()) for item in list_items(body)]
         elif block.kind == "heading":
             units.append(heading_text(body))
         else:
