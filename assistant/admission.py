@@ -37,11 +37,16 @@ class Admission:
         self.waiting = 0
         self._semaphore = asyncio.Semaphore(concurrency)
         self._durations: deque[float] = deque(maxlen=20)
+        self._running: dict[int, float] = {}
 
     def retry_after(self) -> int:
-        """Seconds until a slot is likely free, from recent request durations."""
+        """Seconds until the line likely has room again: when the running request that started first is expected
+        to finish (one finishing lets one waiting request in, which frees one place in the line), from recent
+        request durations."""
         average = sum(self._durations) / len(self._durations) if self._durations else 5.0
-        return max(1, math.ceil(average * (self.waiting + 1) / self.concurrency))
+        now = time.perf_counter()
+        remaining = min((average - (now - started) for started in self._running.values()), default=average)
+        return max(1, math.ceil(remaining))
 
     async def acquire(self) -> Slot:
         """Wait for a slot (FIFO); raises QueueFullError when the line is full."""
@@ -52,9 +57,12 @@ class Admission:
             await self._semaphore.acquire()
         finally:
             self.waiting -= 1
-        return Slot(self)
+        slot = Slot(self)
+        self._running[id(slot)] = time.perf_counter()
+        return slot
 
-    def _free(self, seconds: float) -> None:
+    def _free(self, slot: Slot, seconds: float) -> None:
+        self._running.pop(id(slot), None)
         self._durations.append(seconds)
         self._semaphore.release()
 
@@ -76,7 +84,7 @@ class Slot:
         """Give the slot back (once)."""
         if not self._released and self._admission is not None:
             self._released = True
-            self._admission._free(time.perf_counter() - self._started)
+            self._admission._free(self, time.perf_counter() - self._started)
 
 
 class Generation:

@@ -198,7 +198,7 @@ class Assistant:
         loading = background.submit(large.load) if preload_large else None
         background.shutdown(wait=False)
         retriever = open_retriever(settings, progress=progress)
-        if not len(retriever.store):
+        if not len(retriever.follow()):
             print(EMPTY_INDEX_HINT, file=sys.stderr)
         small = pool.get("small")
         router = CascadeRouter(retriever.embedder, small, neighbours=settings.assistant.router_neighbours,
@@ -221,7 +221,7 @@ class Assistant:
         return cls(small, large, router, retriever, settings, checkpoint_path, power)
 
     def _search(self, question: str, k: int) -> list[Hit]:
-        if self.retriever is None or not len(self.retriever.store):
+        if self.retriever is None or not len(self.retriever.follow()):
             return []
         return self.retriever.search(question, k=k)
 

@@ -234,8 +234,13 @@ def _open_index(settings: Settings) -> Any:
 
 def _index_add(args: argparse.Namespace, settings: Settings) -> int:
     from retrieval.documents import read_paths
+    from retrieval.reader import BoundedReader
 
-    report = read_paths(args.paths, follow_symlinks=args.follow_symlinks)
+    reader = BoundedReader(settings.retrieval.parse_timeout_s, settings.retrieval.parse_memory_mb)
+    try:
+        report = read_paths(args.paths, follow_symlinks=args.follow_symlinks, reader=reader.read)
+    finally:
+        reader.close()
     for path, reason in report.failures:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     retriever = _open_index(settings)
@@ -515,6 +520,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from assistant.api import Assistant
+    from assistant.listener import server_config
     from assistant.server import check_bind, create_app
 
     server = settings.server.model_copy(update={key: value for key, value in
@@ -525,7 +531,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = f"[{server.host}]" if ":" in server.host else server.host
     mcp = ", MCP: /mcp" if settings.mcp.mount else ""
     print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions{mcp})", flush=True)
-    uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
+    uvicorn.Server(server_config(app, server)).run()
     assistant.close()
     return 0
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from assistant import documents as library
 from assistant.admission import Generation, Lines, QueueFullError
 from assistant.api import Answer, Assistant
+from assistant.documents import IndexWrites, UploadQueueFullError
 from assistant.settings import McpSettings, ServerSettings
 from assistant.text import normalize_question
 from models.errors import ContextOverflowError
@@ -157,8 +158,10 @@ def _readable(result: AskResult) -> str:
 
 
 def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_settings: McpSettings,
-              lines: Lines | None = None) -> FastMCP:
-    """The MCP server over ``assistant``; ``lines`` are shared with the HTTP server when mounted beside it."""
+              lines: Lines | None = None, writes: IndexWrites | None = None) -> FastMCP:
+    """The MCP server over ``assistant``; ``lines`` (the queues) and ``writes`` (the thread that changes the index)
+    are shared with the HTTP server when mounted beside it."""
+    writes = writes or IndexWrites()
     lines = lines or Lines(server_settings.concurrency, server_settings.queue_size,
                            server_settings.calculator_concurrency, server_settings.calculator_queue_size)
     hosts = [*server_settings.allowed_hosts, *(f"{host}:*" for host in server_settings.allowed_hosts)]
@@ -222,7 +225,7 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
     ) -> SearchResult:
         """Find the indexed passages that best match a query (hybrid dense + BM25 search), best first."""
         retriever = assistant.retriever
-        if retriever is None or not len(retriever.store):
+        if retriever is None or not len(retriever.follow()):
             return SearchResult(passages=[])
         hits = await asyncio.to_thread(retriever.search, normalize_question(query), k)
         return SearchResult(passages=[Passage(chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title,
@@ -272,10 +275,14 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
             if retriever is None:
                 raise ToolError("this assistant has no document index")
             document = Document(f"mcp/{doc_id}", normalize_question(text), title, f"mcp:{doc_id}")
-            report = await asyncio.to_thread(retriever.add_documents, [document], progress=False)
+            try:
+                report = await asyncio.wrap_future(writes.submit(
+                    lambda: retriever.add_documents([document], progress=False)))
+            except UploadQueueFullError as error:
+                raise ToolError(error.message) from None
             if report.conflicts:
                 raise ToolError(f"the id mcp/{doc_id} belongs to another source; choose another id")
-            stored = retriever.store.documents().get(document.doc_id, [])
+            stored = retriever.follow().documents().get(document.doc_id, [])
             return DocumentList(total=1, documents=[DocumentInfo(doc_id=document.doc_id, title=title,
                                                                  chunks=len(stored))])
 
@@ -285,7 +292,7 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
         """The text of one indexed passage, headed by its document's title."""
         retriever = assistant.retriever
         wanted = unquote(chunk_id)
-        record = next((chunk for chunk in (retriever.store.chunks.values() if retriever is not None else [])
+        record = next((chunk for chunk in (retriever.follow().chunks.values() if retriever is not None else [])
                        if chunk.chunk_id == wanted), None)
         if record is None:
             raise ResourceError(f"no passage {wanted!r}; use the uri of a source or search result")

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -34,7 +35,16 @@ from starlette.routing import Match
 
 from assistant.admission import Generation, Lines, QueueFullError
 from assistant.api import Answer, Assistant
-from assistant.documents import IndexingJobs, UploadRejectedError, check_upload, list_documents, view_document
+from assistant.documents import (
+    STAGING_FOLDER,
+    UPLOAD_PREFIX,
+    IndexingJobs,
+    UploadQueueFullError,
+    UploadRejectedError,
+    check_upload,
+    list_documents,
+    view_document,
+)
 from assistant.errors import ConfigError
 from assistant.live import REPLACED_NOTE, LiveText
 from assistant.mcp_server import MCP_PATH, THREAD_ID_PATTERN, build_mcp
@@ -43,6 +53,7 @@ from assistant.settings import McpSettings, ServerSettings
 from assistant.text import normalize_question
 from models.base import Completion, Message, Tool
 from models.errors import ContextOverflowError
+from retrieval.reader import BoundedReader
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_PATH = "/v1/documents"
@@ -77,13 +88,40 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+class FunctionCall(BaseModel):
+    """The function an earlier assistant turn called: its name and its arguments as JSON text."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    arguments: str | dict[str, Any] = Field("{}", description="JSON text (an object is accepted and written out).")
+
+    @field_validator("arguments")
+    @classmethod
+    def _as_text(cls, arguments: str | dict[str, Any]) -> str:
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        if len(text) > 100_000:
+            raise ValueError("the arguments are longer than 100,000 characters")
+        return text
+
+
+class ToolCallRecord(BaseModel):
+    """One entry of an assistant message's ``tool_calls`` (functions only)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field("", max_length=200)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
-    """One OpenAI chat message (text content only)."""
+    """One OpenAI chat message (text content only; an assistant turn may carry the tool calls it made)."""
 
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallRecord] | None = Field(None, max_length=64)
+    tool_call_id: str | None = Field(None, max_length=200)
 
     def text(self) -> str:
         """The message's text, joining text parts of a multi-part content list."""
@@ -118,6 +156,19 @@ class ToolSpec(BaseModel):
     function: FunctionSpec
 
 
+class NamedFunction(BaseModel):
+    """``{"name": ...}`` of a ``tool_choice`` that names a function."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice: {"type": "function", "function": {"name": ...}}``: the model must call that function."""
+
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
 class ChatRequest(BaseModel):
     """The subset of the OpenAI chat-completions request this server honours (other fields are accepted)."""
 
@@ -141,7 +192,7 @@ class ChatRequest(BaseModel):
         "Answer again in place of the thread's last turn (model assistant, with a thread id)."))
     tools: list[ToolSpec] | None = Field(None, max_length=64, description=(
         "Functions the model may call (models small and large; the assistant routes to its own tools)."))
-    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
 
     def tool_definitions(self) -> list[Tool] | None:
         """The tools to offer the model, as plain dicts (None when there are none or tool_choice is none)."""
@@ -155,8 +206,8 @@ class ChatRequest(BaseModel):
         if not self.tools or self.tool_choice in (None, "auto", "none"):
             return None
         names = [tool.function.name for tool in self.tools]
-        if isinstance(self.tool_choice, dict):
-            chosen = str((self.tool_choice.get("function") or {}).get("name", ""))
+        if isinstance(self.tool_choice, NamedToolChoice):
+            chosen = self.tool_choice.function.name
             if chosen not in names:
                 raise ValueError(f"tool_choice names {chosen!r}, which is not among the tools")
             names = [chosen]
@@ -180,11 +231,10 @@ def direct_messages(messages: list[ChatMessage]) -> list[Message]:
     for message in messages:
         role = {"developer": "system"}.get(message.role, message.role)
         item: Message = {"role": role, "content": normalize_question(message.text())}  # type: ignore[typeddict-item]
-        extra = message.model_extra or {}
-        if role == "assistant" and isinstance(extra.get("tool_calls"), list):
-            item["tool_calls"] = extra["tool_calls"]
-        if role == "tool" and extra.get("tool_call_id") is not None:
-            item["tool_call_id"] = str(extra["tool_call_id"])
+        if role == "assistant" and message.tool_calls:
+            item["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+        if role == "tool" and message.tool_call_id is not None:
+            item["tool_call_id"] = message.tool_call_id
         converted.append(item)
     return converted
 
@@ -212,6 +262,12 @@ def check_bind(settings: ServerSettings) -> None:
         raise ConfigError(
             f"refusing to listen on {settings.host} without an API key: anyone who can reach it could use it",
             "set server.api_key (ASSISTANT_SERVER__API_KEY=...) or keep the default host 127.0.0.1")
+
+
+def header_value(text: str) -> str:
+    """``text`` safe for an HTTP header: percent-encoded outside printable ASCII (a CR/LF or NUL from a document
+    id can neither end the header nor inject another; the comma between ids stays)."""
+    return quote(text, safe=" !#$&'()*+,/:;=?@[]^_`{|}~-.")
 
 
 def _usage(answer: Answer) -> dict[str, int]:
@@ -244,7 +300,7 @@ def _headers(answer: Answer, persisted: bool) -> dict[str, str]:
         "X-Assistant-Route": answer.route, "X-Assistant-Escalated": str(answer.escalated).lower(),
         "X-Assistant-Confidence": f"{answer.confidence:.4f}",
         "X-Assistant-Cost-USD": f"{answer.cost['total']['cost_usd']:.8f}",
-        "X-Assistant-Sources": cited.encode("ascii", "replace").decode(),
+        "X-Assistant-Sources": header_value(cited),
     }
     if persisted:
         headers["X-Assistant-Thread-Id"] = answer.thread_id
@@ -286,12 +342,26 @@ def _bearer_token(header: str) -> bytes:
     return token.strip().encode() if scheme.lower() == "bearer" else b""
 
 
+STATE_CHANGING_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+KEYED_PAGES = ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+def origin_allowed(origin: str, host: str, cors_origins: list[str]) -> bool:
+    """True when a request's ``Origin`` is the server's own (same scheme-less host and port as ``Host``, which the
+    Host allowlist has already checked) or one the settings allow by CORS; "null" and anything else are foreign."""
+    if origin in cors_origins:
+        return True
+    parsed = urlsplit(origin)
+    return parsed.scheme in ("http", "https") and bool(host) and parsed.netloc.lower() == host.lower()
+
+
 class GuardMiddleware:
-    """Pure ASGI: body-size cap and read deadline, API key on /v1/* and /metrics, request metrics by route."""
+    """Pure ASGI: body-size cap and read deadline, API key on /v1/*, /metrics and the API docs, a foreign Origin
+    refused on state-changing requests, request metrics by route."""
 
     def __init__(self, app: Any, *, max_body_bytes: int, body_timeout_s: float, key: bytes | None,
                  metrics: Metrics, router: Any, max_upload_bytes: int | None = None,
-                 upload_timeout_s: float | None = None) -> None:
+                 upload_timeout_s: float | None = None, cors_origins: list[str] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
@@ -300,6 +370,7 @@ class GuardMiddleware:
         self.key = key
         self.metrics = metrics
         self.router = router
+        self.cors_origins = cors_origins or []
 
     def _template(self, scope: dict[str, Any]) -> str:
         """The route template serving ``scope`` (never the raw path, so labels stay few)."""
@@ -332,7 +403,14 @@ class GuardMiddleware:
         try:
             if length is not None and (not length.isdigit() or int(length) > limit):
                 raise _BodyTooLargeError
-            protected = path.startswith(("/v1/", MCP_PATH)) or path == "/metrics"
+            origin = headers.get("origin")
+            if (origin is not None and scope["method"] in STATE_CHANGING_METHODS and path != MCP_PATH
+                    and not origin_allowed(origin, headers.get("host", ""), self.cors_origins)):
+                # Cross-site request forgery: a browser on another site may send this request, key or no key.
+                await error_response(403, f"requests from the origin {origin[:100]!r} may not change anything here",
+                                     code="foreign_origin")(scope, receive, recording_send)
+                return
+            protected = path.startswith(("/v1/", MCP_PATH)) or path in KEYED_PAGES
             if (self.key is not None and protected and scope["method"] != "OPTIONS"
                     and not hmac.compare_digest(_bearer_token(headers.get("authorization", "")), self.key)):
                 await error_response(401, "invalid or missing API key: send Authorization: Bearer <key>",
@@ -392,8 +470,15 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
     mcp_settings = mcp_settings or McpSettings()
     lines = Lines(settings.concurrency, settings.queue_size, settings.calculator_concurrency,
                   settings.calculator_queue_size)
-    mcp = build_mcp(assistant, settings, mcp_settings, lines) if mcp_settings.mount else None
-    jobs = IndexingJobs(assistant.retriever) if assistant.retriever is not None else None
+    retriever = assistant.retriever
+    jobs = None
+    if retriever is not None:
+        reader = BoundedReader(assistant.settings.retrieval.parse_timeout_s,
+                               assistant.settings.retrieval.parse_memory_mb)
+        jobs = IndexingJobs(retriever, retriever.directory / STAGING_FOLDER, reader,
+                            max_queued=settings.max_queued_uploads)
+    mcp = build_mcp(assistant, settings, mcp_settings, lines, jobs.writes if jobs is not None else None) \
+        if mcp_settings.mount else None
     static_files = {path.relative_to(STATIC).as_posix(): path for path in STATIC.rglob("*")
                     if path.is_file() and path.suffix in STATIC_TYPES}
 
@@ -417,7 +502,8 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes,
                        body_timeout_s=settings.body_timeout_s, key=key, metrics=metrics, router=app.router,
-                       max_upload_bytes=settings.max_upload_bytes, upload_timeout_s=settings.upload_timeout_s)
+                       max_upload_bytes=settings.max_upload_bytes, upload_timeout_s=settings.upload_timeout_s,
+                       cors_origins=settings.cors_origins)
 
     # Added after the guard, so they run before it: CORS answers preflights, the Host check runs first of all.
     if settings.cors_origins:
@@ -463,6 +549,11 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
                                             "owned_by": "small-first-assistant"} for name in MODELS]}
 
+    @app.exception_handler(UploadQueueFullError)
+    async def uploads_busy(request: Request, error: UploadQueueFullError) -> Response:
+        return error_response(429, error.message, code="indexing_queue_full",
+                              headers={"Retry-After": str(error.retry_after)})
+
     @app.exception_handler(UploadRejectedError)
     async def rejected(request: Request, error: UploadRejectedError) -> Response:
         code = "file_too_large" if error.status == 413 else "unsupported_file"
@@ -494,7 +585,10 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
 
     @app.patch("/v1/threads/{thread_id}")
     def rename_thread(change: ThreadChange, thread_id: str = PathParam(pattern=THREAD_ID_PATTERN)) -> dict[str, Any]:
-        if not assistant.threads.rename(thread_id, " ".join(change.title.split())):
+        title = " ".join(normalize_question(change.title).split())  # no control, format or bidi characters
+        if not title:
+            raise HTTPException(400, "the title has no visible characters")
+        if not assistant.threads.rename(thread_id, title):
             raise HTTPException(404, f"no thread {thread_id!r}")
         record = assistant.threads.thread(thread_id)
         return record.summary.to_dict() if record is not None else {}
@@ -528,7 +622,7 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         for upload in files:  # every file is checked before any is queued: one bad file refuses the request
             data = await upload.read()
             checked.append((check_upload(upload.filename or "", data, settings.max_upload_bytes), data))
-        queued = [queue.submit(name, data) for name, data in checked]
+        queued = await asyncio.to_thread(queue.submit_all, checked)  # writes the staged files
         return JSONResponse({"object": "list", "data": [job.to_dict() for job in queued]}, status_code=202)
 
     @app.get(UPLOAD_PATH + "/jobs")
@@ -542,6 +636,15 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
             raise HTTPException(404, f"no indexing job {job_id!r}")
         return job.to_dict()
 
+    @app.post(UPLOAD_PATH + "/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str = PathParam(pattern=r"^[0-9a-f]{32}$")) -> dict[str, Any]:
+        job = indexing().cancel(job_id)
+        if job is None:
+            raise HTTPException(404, f"no indexing job {job_id!r}")
+        if job.state in ("done", "failed"):
+            raise HTTPException(409, f"indexing job {job_id!r} has already finished ({job.state})")
+        return job.to_dict()
+
     @app.get(UPLOAD_PATH + "/{doc_id:path}")
     def get_document(doc_id: str) -> dict[str, Any]:
         view = view_document(assistant.retriever, doc_id)
@@ -551,7 +654,14 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
 
     @app.delete(UPLOAD_PATH + "/{doc_id:path}")
     async def delete_document(doc_id: str) -> dict[str, Any]:
-        chunks = await asyncio.to_thread(indexing().retriever.remove, doc_id)
+        queue = indexing()
+        if doc_id not in queue.retriever.follow().documents():
+            raise HTTPException(404, f"no document {doc_id!r}")
+        if not doc_id.startswith(UPLOAD_PREFIX) and not settings.remove_any_document:
+            raise HTTPException(403, f"{doc_id!r} was not uploaded through this API; remove it with `assistant index "
+                                     "remove` (or set server.remove_any_document)")
+        # The removal waits for the index's writer in its own thread, never in one that answers questions.
+        chunks = await asyncio.wrap_future(queue.writes.submit(lambda: queue.retriever.remove(doc_id)))
         if not chunks:
             raise HTTPException(404, f"no document {doc_id!r}")
         return {"id": doc_id, "object": "document.deleted", "deleted": True, "chunks": chunks}
@@ -590,7 +700,16 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
                                        temperature=body.temperature or 0.0, tools=body.tool_definitions(),
                                        json_schema=forced)
         if body.stream:
-            chunks = _sse(events, body.model, request_id, include_usage, metrics, persist,
+            try:  # an error before anything is shown (a context overflow) is still an HTTP status, as unstreamed
+                head = await _events_until(events, request, settings.request_timeout_s, VISIBLE_EVENTS)
+            except BaseException:
+                generation.release_if_unstarted()
+                await events.aclose()
+                raise
+            if head is None:
+                generation.release_if_unstarted()
+                return Response(status_code=499)  # the client went away; nobody reads this
+            chunks = _sse(_replayed(head, events), body.model, request_id, include_usage, metrics, persist,
                           settings.request_timeout_s, LiveText(hold_documents=not body.stream_drafts)
                           if body.model == "assistant" else None)
             headers = {"Cache-Control": "no-cache"} | ({"X-Assistant-Thread-Id": thread} if persist else {})
@@ -619,15 +738,26 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
     return app
 
 
-async def _final_event(events: AsyncGenerator[dict[str, Any], None], request: Request,
-                       timeout_s: float) -> dict[str, Any] | None:
-    """The last ``answer``/``completion`` event; None when the client disconnected first (the turn is cancelled)."""
+VISIBLE_EVENTS = ("token", "reset", "escalate", "answer", "completion")
+"""Events that put something on a stream: before the first of them an error can still be an HTTP status."""
 
-    async def consume() -> dict[str, Any]:
-        async for event in events:
-            if event["type"] in ("answer", "completion"):
-                return event
-        raise RuntimeError("the turn ended without an answer")
+
+async def _events_until(events: AsyncGenerator[dict[str, Any], None], request: Request, timeout_s: float,
+                        until: tuple[str, ...]) -> list[dict[str, Any]] | None:
+    """The events up to and including the first whose type is in ``until`` (or all, if the turn ends first); None
+    when the client disconnected meanwhile (the turn is then cancelled). The turn's own errors propagate (a context
+    overflow becomes a 400, the time limit a 504); ``events`` stays open for the caller to go on reading."""
+    collected: list[dict[str, Any]] = []
+
+    async def consume() -> list[dict[str, Any]]:
+        while True:
+            try:
+                event = await anext(events)
+            except StopAsyncIteration:
+                return collected
+            collected.append(event)
+            if event["type"] in until:
+                return collected
 
     task = asyncio.ensure_future(consume())
     try:
@@ -644,6 +774,29 @@ async def _final_event(events: AsyncGenerator[dict[str, Any], None], request: Re
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def _final_event(events: AsyncGenerator[dict[str, Any], None], request: Request,
+                       timeout_s: float) -> dict[str, Any] | None:
+    """The last ``answer``/``completion`` event; None when the client disconnected first (the turn is cancelled)."""
+    collected = await _events_until(events, request, timeout_s, ("answer", "completion"))
+    if collected is None:
+        return None
+    if not collected or collected[-1]["type"] not in ("answer", "completion"):
+        raise RuntimeError("the turn ended without an answer")
+    return collected[-1]
+
+
+async def _replayed(head: list[dict[str, Any]],
+                    events: AsyncGenerator[dict[str, Any], None]) -> AsyncGenerator[dict[str, Any], None]:
+    """``head`` (events already read), then the rest of ``events``; closing this closes ``events``."""
+    try:
+        for event in head:
+            yield event
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()
 
 
 async def _sse(events: AsyncGenerator[dict[str, Any], None], model: str, request_id: str, include_usage: bool,

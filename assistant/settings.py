@@ -126,6 +126,13 @@ class ServerSettings(BaseModel):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                   description="Largest document upload (POST /v1/documents); larger gets 413.")
     upload_timeout_s: float = Field(120.0, gt=0, le=3600, description="Longest a client may take to send an upload.")
+    max_queued_uploads: int = Field(8, ge=1, le=1000, description=(
+        "Uploads allowed to wait for indexing (staged on disk); more get 429 with the estimated wait."))
+    remove_any_document: bool = Field(False, description=(
+        "Let DELETE /v1/documents/{id} remove documents added by other means (assistant index add, the knowledge "
+        "base); off: the API removes only what was uploaded through it (ids under uploads/)."))
+    header_timeout_s: float = Field(10.0, gt=0, le=600, description=(
+        "Longest a client may take to send a request's headers; a slower connection is closed."))
     preload_large: bool = Field(
         True, description=("Load the large tier before the server says it is ready, so the first word problem or "
                            "escalation does not wait for it (False: load it on first use, saving its memory until "

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,12 @@ class ReadReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
+def clean_id(doc_id: str) -> str:
+    """A document id without control or format characters and outer spaces: a CR/LF or NUL in an id would reach
+    the X-Assistant-Sources header of every answer citing it."""
+    return "".join(char for char in doc_id if unicodedata.category(char)[0] != "C").strip()
+
+
 def _title_of(path: Path, text: str) -> str:
     for line in text.splitlines()[:20]:
         if line.startswith("# "):
@@ -64,7 +71,8 @@ def _read_jsonl(path: Path, base_id: str) -> Iterator[Document]:
             text = record.get("text", record.get("content", record.get("context")))
             if not isinstance(text, str) or not text.strip():
                 raise RetrievalError(f"{path}:{number} has no 'text' (or 'content'/'context') string")
-            doc_id = str(record.get("id", record.get("doc_id", f"{base_id}:{number}")))
+            given = clean_id(str(record.get("id", record.get("doc_id", ""))))
+            doc_id = given or f"{base_id}:{number}"
             yield Document(doc_id, text, str(record.get("title", "")), f"{path}:{number}")
 
 
@@ -98,13 +106,19 @@ def read_file(path: Path, doc_id: str) -> list[Document]:
     return [Document(doc_id, text, _title_of(path, text), str(path), markdown=suffix in MARKDOWN_SUFFIXES)]
 
 
-def read_paths(paths: list[Path], *, follow_symlinks: bool = False) -> ReadReport:
+FileReader = Callable[[Path, str], "list[Document]"]
+"""Reads one file into documents: :func:`read_file`, or a bounded reader running it in a child process."""
+
+
+def read_paths(paths: list[Path], *, follow_symlinks: bool = False, reader: FileReader | None = None) -> ReadReport:
     """Every supported document under ``paths``; unreadable files are reported, not fatal.
 
     A file's id is the folder's name and its path inside the folder (``notes/a/b.md``), or its name for a file
     given directly. Inside a folder, a symlink that leads out of it is skipped (and reported) unless
-    ``follow_symlinks``: adding a folder never indexes what lies outside it.
+    ``follow_symlinks``: adding a folder never indexes what lies outside it. ``reader`` reads each file
+    (:func:`read_file` by default; the CLI passes a :class:`~retrieval.reader.BoundedReader`).
     """
+    read = reader or read_file
     report = ReadReport()
     for given in paths:
         if given.is_dir():
@@ -124,7 +138,7 @@ def read_paths(paths: list[Path], *, follow_symlinks: bool = False) -> ReadRepor
             continue
         for file, doc_id in pairs:
             try:
-                report.documents.extend(read_file(file, doc_id))
+                report.documents.extend(read(file, doc_id))
             except (OSError, UnicodeError, RetrievalError) as error:
                 report.failures.append((str(file), str(error)))
             except Exception as error:  # a broken PDF can raise anything; report it and go on

@@ -106,6 +106,8 @@ class Retriever:
         self._bm25: tuple[ChunkStore, BM25Index] | None = None
         self._writer = threading.RLock()
         self._draft: ChunkStore | None = None
+        self._following = threading.Lock()
+        self._followed_at = float("-inf")
         faiss.omp_set_num_threads(settings.faiss_threads)
 
     @classmethod
@@ -116,6 +118,28 @@ class Retriever:
         else:
             store = ChunkStore.load(directory, embedder.id, embedder.dimension)
         return cls(embedder, store, directory, settings)
+
+    def follow(self) -> ChunkStore:
+        """The store to read: reloaded first when another process (``assistant index add`` beside a running
+        server) saved a newer generation, checked at most every ``settings.follow_interval_s``.
+
+        Readers never wait: while one thread loads the new generation, the others keep reading the old one.
+        """
+        now = time.monotonic()
+        if now - self._followed_at < self.settings.follow_interval_s or not self._following.acquire(blocking=False):
+            return self.store
+        try:
+            self._followed_at = now
+            current = read_current(self.directory)
+            if current is not None and generation_number(current) > self.store.generation and self._draft is None:
+                loaded = ChunkStore.load(self.directory, self.embedder.id, self.embedder.dimension)
+                if loaded.generation > self.store.generation:
+                    self.store = loaded
+        except (RetrievalError, OSError):
+            pass  # a generation removed while it loaded, or a half-written CURRENT: the next check sees a whole one
+        finally:
+            self._following.release()
+        return self.store
 
     # ---- changes -------------------------------------------------------------------------------------
 
@@ -282,7 +306,7 @@ class Retriever:
         k = k or self.settings.k
         mode = mode or self.settings.mode
         depth = max(k, self.settings.candidates)
-        store = self.store  # one generation for the whole search, whatever a writer swaps in meanwhile
+        store = self.follow()  # one generation for the whole search, whatever a writer swaps in meanwhile
         dense = self.dense_candidates(query, depth, store) if mode in ("dense", "hybrid") else []
         lexical = self.bm25_candidates(query, depth, store) if mode in ("bm25", "hybrid") else []
         return self.fuse(dense, lexical, k, mode, store)

@@ -27,3 +27,11 @@ class RetrievalSettings(BaseModel):
         "none", description="A corpus indexed beside your documents on start: none (the default: only your "
         "documents) or squad (the 1,204 SQuAD v2.0 dev Wikipedia paragraphs, a demonstration).")
     faiss_threads: int = Field(1, ge=1, le=256, description="OpenMP threads for FAISS queries.")
+    parse_timeout_s: float = Field(60.0, gt=0, le=3600, description=(
+        "Longest one file may take to be read (PDF, Word, HTML...): its parser runs in a child process that is "
+        "killed when the time passes, and the file is refused."))
+    parse_memory_mb: int = Field(2048, ge=256, le=65536, description=(
+        "Address-space cap of the child process that reads files; a file that needs more is refused."))
+    follow_interval_s: float = Field(1.0, ge=0, le=3600, description=(
+        "How often a running server checks whether another process (assistant index add) saved a newer index "
+        "generation, and loads it (0: before every search)."))

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from assistant.api import Assistant
+from assistant.listener import server_config
 from assistant.server import create_app
 from assistant.settings import ServerSettings
 from models.base import Completion, Message, StreamItem, TextDelta, Usage
@@ -32,8 +33,8 @@ class Running:
 
     def __init__(self, assistant: Assistant, settings: ServerSettings) -> None:
         self.port = _free_port()
-        config = uvicorn.Config(create_app(assistant, settings), host="127.0.0.1", port=self.port,
-                                log_level="warning")
+        config = server_config(create_app(assistant, settings), settings.model_copy(
+            update={"host": "127.0.0.1", "port": self.port}))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

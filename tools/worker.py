@@ -11,73 +11,23 @@ Run as ``python -m tools.worker MEMORY_MB`` (the parent does this); it prints ``
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
-import os
-import selectors
-import signal
-import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from common.workers import WorkerProcess, limit_resources
 from tools import errors
 from tools.errors import CalcTimeLimitError, CalculatorError, ResultTooLargeError
 
 DEFAULT_TIME_LIMIT_S = 1.5
 DEFAULT_MEMORY_MB = 1024
 STARTUP_TIMEOUT_S = 60.0
-_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 _ERROR_TYPES: dict[str, type[CalculatorError]] = {
     name: value for name, value in vars(errors).items()
     if isinstance(value, type) and issubclass(value, CalculatorError)
 }
-
-
-class _Process:
-    """One child process and the bytes read from it so far."""
-
-    def __init__(self, memory_mb: int) -> None:
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, environment.get("PYTHONPATH")]))
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "tools.worker", str(memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            bufsize=0, env=environment, start_new_session=True,
-        )
-        self.ready = False
-        self.buffer = b""
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def read_line(self, deadline: float) -> bytes | None:
-        """The next line, b"" at end of file, or None when the deadline passes first."""
-        stdout = self.popen.stdout
-        assert stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            while b"\n" not in self.buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    return None
-                chunk = os.read(stdout.fileno(), 65536)
-                if not chunk:
-                    return b""
-                self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line
-
-    def kill(self) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-        for stream in (self.popen.stdin, self.popen.stdout):
-            if stream is not None:
-                stream.close()
 
 
 class CalculatorWorker:
@@ -91,8 +41,8 @@ class CalculatorWorker:
         self.time_limit_s = time_limit_s
         self.memory_mb = memory_mb
         self._lock = threading.Lock()
-        self._current: _Process | None = None
-        self._spare: _Process | None = None
+        self._current: WorkerProcess | None = None
+        self._spare: WorkerProcess | None = None
         self.restarts = 0
 
     def start(self) -> None:
@@ -100,12 +50,12 @@ class CalculatorWorker:
         for name in ("_current", "_spare"):
             process = getattr(self, name)
             if process is not None and not process.alive():
-                process.kill()
+                process.close()
                 setattr(self, name, None)
         if self._current is None:
-            self._current, self._spare = self._spare or _Process(self.memory_mb), None
+            self._current, self._spare = self._spare or WorkerProcess("tools.worker", str(self.memory_mb)), None
         if self._spare is None:
-            self._spare = _Process(self.memory_mb)
+            self._spare = WorkerProcess("tools.worker", str(self.memory_mb))
 
     @property
     def pid(self) -> int | None:
@@ -118,12 +68,12 @@ class CalculatorWorker:
         with self._lock:
             self.start()
             process = self._current
-            assert process is not None and process.popen.stdin is not None
+            assert process is not None
             if not process.ready:
                 self._expect_line(process, STARTUP_TIMEOUT_S, "starting the calculator worker")
                 process.ready = True
             try:
-                process.popen.stdin.write(json.dumps({"expression": expression}).encode() + b"\n")
+                process.send(json.dumps({"expression": expression}).encode())
             except OSError:
                 self._replace_current()
                 raise CalculatorError("the calculator worker stopped unexpectedly; please retry") from None
@@ -135,7 +85,7 @@ class CalculatorWorker:
             raise error_type(reply["message"])
         return reply
 
-    def _expect_line(self, process: _Process, timeout_s: float, what: str) -> bytes:
+    def _expect_line(self, process: WorkerProcess, timeout_s: float, what: str) -> bytes:
         line = process.read_line(time.monotonic() + timeout_s)
         if line is None:
             self._replace_current()
@@ -149,7 +99,7 @@ class CalculatorWorker:
 
     def _replace_current(self) -> None:
         if self._current is not None:
-            self._current.kill()
+            self._current.close()
         self._current = None
         self.restarts += 1
         self.start()
@@ -158,7 +108,7 @@ class CalculatorWorker:
         """Kill the worker and its spare (new ones start on the next request)."""
         for process in (self._current, self._spare):
             if process is not None:
-                process.kill()
+                process.close()
         self._current = self._spare = None
 
 
@@ -196,21 +146,13 @@ def default_worker() -> CalculatorWorker:
 
 # ---- the child side ------------------------------------------------------------------------------
 
-def _limit_resources(memory_mb: int) -> None:
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def _serve(memory_mb: int) -> None:
     from tools.evaluation import MAX_RESULT_BITS, evaluate
     from tools.parsing import parse
 
     # Every value the size checks allow must be printable (Python's default stops at 4300 digits).
     sys.set_int_max_str_digits(MAX_RESULT_BITS // 3 + 100)
-    _limit_resources(memory_mb)
+    limit_resources(memory_mb)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     for line in sys.stdin:

@@ -459,6 +459,20 @@ function uploadFile(file) {
 }
 
 async function follow(job, row, bar, status, fail) {
+  const cancel = button("Cancel", async () => {
+    cancel.disabled = true;
+    await api("/v1/documents/jobs/" + job.id + "/cancel", {method: "POST"});
+  }, "cancel");
+  cancel.setAttribute("aria-label", "Cancel indexing " + job.file_name);
+  row.appendChild(cancel);
+  try {
+    await followJob(job, row, bar, status, fail);
+  } finally {
+    cancel.remove();
+  }
+}
+
+async function followJob(job, row, bar, status, fail) {
   for (;;) {
     const response = await api("/v1/documents/jobs/" + job.id);
     if (!response.ok) { fail("lost track of the job"); return; }
@@ -472,7 +486,7 @@ async function follow(job, row, bar, status, fail) {
       announce(job.file_name + " is indexed");
       return;
     }
-    if (job.state === "failed") { fail(job.message); return; }
+    if (job.state === "failed" || job.state === "cancelled") { fail(job.message); return; }
     status.textContent = job.state + (job.chunks_total ? " " + job.chunks_done + "/" + job.chunks_total + " chunks" : "");
     await new Promise((resolve) => setTimeout(resolve, 400));
   }
