@@ -261,11 +261,18 @@ class IndexingJobs:
             jobs = [IndexingJob(uuid.uuid4().hex, name, UPLOAD_PREFIX + name) for name, _ in uploads]
             for job in jobs:
                 self._jobs[job.id] = job  # counted at once, so two requests cannot both take the last places
-        for job, (_, data) in zip(jobs, uploads, strict=True):
+        for position, (job, (_, data)) in enumerate(zip(jobs, uploads, strict=True)):
             folder = self.staging / job.id
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / job.file_name).write_bytes(data)
-            self._set(job, persist=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / job.file_name).write_bytes(data)
+                self._set(job, persist=True)
+            except OSError as error:  # a full disk: the job says so instead of waiting for ever
+                shutil.rmtree(folder, ignore_errors=True)
+                jobs[position] = replace(job, state="failed", finished=time.time(),
+                                         message=f"the upload could not be staged: {error.strerror or error}")
+                self._set(jobs[position])
+                continue
             self._worker.submit(self._run, job.id)
         return jobs
 
@@ -287,8 +294,9 @@ class IndexingJobs:
             if job is None or job.state not in ("queued", "indexing"):
                 return job
             self._cancelled.add(job_id)
-            if job.state == "queued":
+            if job.state == "queued":  # changed under the lock, so the worker cannot start it meanwhile
                 job = replace(job, state="cancelled", message="cancelled before indexing", finished=time.time())
+                self._jobs[job_id] = job
         if job.state == "cancelled":
             self._set(job, persist=True)
             shutil.rmtree(self.staging / job.id, ignore_errors=True)

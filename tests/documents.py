@@ -15,16 +15,7 @@ def minimal_pdf(text: str) -> bytes:
         b"<</Length %d>>stream\n" % len(stream) + stream + b"\nendstream",
         b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
     ]
-    output = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(output))
-        output += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(output)
-    output += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    output += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    output += b"trailer<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(output)
+    return _pdf(objects)
 
 
 def slow_pdf(pages: int = 2, megabytes: int = 1) -> bytes:
@@ -37,6 +28,11 @@ def slow_pdf(pages: int = 2, megabytes: int = 1) -> bytes:
                                                                        for page in range(pages)), pages),
                b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"]
     objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] " + font + b" /Contents 3 0 R >>"] * pages
+    return _pdf(objects)
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    """A PDF file of numbered ``objects`` (the first is the catalog) with a correct cross-reference table."""
     output = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
