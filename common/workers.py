@@ -2,11 +2,14 @@
 
 The calculator's worker (tools/worker.py) and the document reader (retrieval/reader.py) both run untrusted input in
 such a child: the parent waits for a reply line up to a deadline and kills the whole process group when it passes.
+The protocol: the child caps itself and prints ``ready`` (:func:`announce_ready`), then answers each request line
+with one JSON line (:func:`write_reply`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import selectors
 import signal
@@ -14,8 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+READY = b"ready"
+STARTUP_TIMEOUT_S = 60.0
+"""How long a parent waits for a child's ``ready`` line (its imports)."""
 
 
 class WorkerProcess:
@@ -82,3 +89,16 @@ def limit_resources(memory_mb: int) -> None:
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def announce_ready(memory_mb: int) -> None:
+    """In a child, once its imports are done: cap it (:func:`limit_resources`) and tell the parent it is ready."""
+    limit_resources(memory_mb)
+    sys.stdout.write(READY.decode() + "\n")
+    sys.stdout.flush()
+
+
+def write_reply(reply: dict[str, Any]) -> None:
+    """In a child: one reply, as one JSON line, flushed at once."""
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()

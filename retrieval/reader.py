@@ -16,11 +16,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from common.workers import WorkerProcess, limit_resources
+from common.workers import READY, STARTUP_TIMEOUT_S, WorkerProcess, announce_ready, write_reply
 from retrieval.documents import Document, read_file
 from retrieval.errors import RetrievalError
-
-STARTUP_TIMEOUT_S = 60.0
 
 
 class ReadCancelledError(RetrievalError):
@@ -87,7 +85,7 @@ class BoundedReader:
             self._process = WorkerProcess("retrieval.reader", str(self.memory_mb))
         process = self._process
         if not process.ready:
-            if process.read_line(time.monotonic() + STARTUP_TIMEOUT_S) != b"ready":
+            if process.read_line(time.monotonic() + STARTUP_TIMEOUT_S) != READY:
                 self._stop()
                 raise RetrievalError("the document reader process did not start", "check the installation")
             process.ready = True
@@ -115,9 +113,7 @@ def _serve(memory_mb: int) -> None:
     import markitdown  # noqa: F401 - the parsers are imported before the cap and the first request
     import pypdf  # noqa: F401
 
-    limit_resources(memory_mb)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
+    announce_ready(memory_mb)
     for line in sys.stdin:
         try:
             request = json.loads(line)
@@ -130,8 +126,7 @@ def _serve(memory_mb: int) -> None:
             reply = {"error": str(error)}
         except Exception as error:  # a broken file can make a parser raise anything: report it, never die
             reply = {"error": f"{type(error).__name__}: {error}"}
-        sys.stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        write_reply(reply)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ import threading
 import time
 from typing import Any
 
-from common.workers import WorkerProcess, limit_resources
+from common.workers import STARTUP_TIMEOUT_S, WorkerProcess, announce_ready, write_reply
 from tools import errors
 from tools.errors import CalcTimeLimitError, CalculatorError, ResultTooLargeError
 
 DEFAULT_TIME_LIMIT_S = 1.5
 DEFAULT_MEMORY_MB = 1024
-STARTUP_TIMEOUT_S = 60.0
 _ERROR_TYPES: dict[str, type[CalculatorError]] = {
     name: value for name, value in vars(errors).items()
     if isinstance(value, type) and issubclass(value, CalculatorError)
@@ -152,9 +151,7 @@ def _serve(memory_mb: int) -> None:
 
     # Every value the size checks allow must be printable (Python's default stops at 4300 digits).
     sys.set_int_max_str_digits(MAX_RESULT_BITS // 3 + 100)
-    limit_resources(memory_mb)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
+    announce_ready(memory_mb)
     for line in sys.stdin:
         try:
             request = json.loads(line)
@@ -164,13 +161,11 @@ def _serve(memory_mb: int) -> None:
         except MemoryError:
             message = "the calculation ran out of memory"
             out_of_memory = {"error": "ResultTooLargeError", "message": message, "restart": 1}
-            sys.stdout.write(json.dumps(out_of_memory) + "\n")
-            sys.stdout.flush()
+            write_reply(out_of_memory)
             return  # the heap may be in a bad state; the parent starts a fresh worker
         except Exception as error:  # any other failure is reported, never fatal
             reply = {"error": "CalculatorError", "message": f"the calculation failed: {type(error).__name__}: {error}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        write_reply(reply)
 
 
 if __name__ == "__main__":
