@@ -42,7 +42,8 @@ to the model; ``cited`` = it supports the answer, ``quote`` = the sentence that 
 
 @dataclass(frozen=True)
 class Answer:
-    """One answered turn: text, route, sources, confidence, escalation, cost, and the graph's trace."""
+    """One answered turn: text, route, sources, confidence, escalation, cost, and the graph's trace; ``working`` is
+    a word problem's step-by-step working (the calculator's results in it), empty otherwise."""
 
     text: str
     route: str
@@ -57,6 +58,7 @@ class Answer:
     features: dict[str, float] = field(default_factory=dict)
     answerable: float | None = None
     calculation: dict[str, Any] | None = None
+    working: str = ""
     usage: list[dict[str, Any]] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -120,6 +122,7 @@ class Answer:
             "sources": [{key: source.get(key) for key in SOURCE_FIELDS} | {"marker": number}
                         for number, source in enumerate(self.sources, start=1)],
             "cost": self.cost, "wall_seconds": self.wall_seconds, "finish_reason": self.finish_reason,
+            "working": self.working,
         }
 
 
@@ -142,7 +145,7 @@ def _answer(state: dict[str, Any], thread_id: str, started: tuple[float, float],
         escalation_reason=state.get("escalation_reason", ""), route_stage=state.get("route_stage", ""),
         route_reason=state.get("route_reason", ""), sources=list(state.get("sources", [])),
         signals=dict(state.get("signals", {})), features=dict(state.get("features", {})),
-        answerable=state.get("answerable"), calculation=state.get("calculation"),
+        answerable=state.get("answerable"), calculation=state.get("calculation"), working=state.get("working", ""),
         usage=list(state.get("usage", [])), trace=list(state.get("trace", [])),
         wall_seconds=round(wall, 4), cpu_seconds=round(cpu, 4),
         energy_joules=round(power.joules(cpu, wall), 3) if power is not None else None,
@@ -284,7 +287,9 @@ class Assistant:
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
                persist: bool = True, replace_last: bool = False,
                request_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Yield ``{"type": "start"|"step"|"token"|"escalate"|"answer", ...}`` events; the last carries the Answer.
+        """Yield ``{"type": "start"|"step"|"token"|"working"|"escalate"|"reset"|"answer", ...}`` events; the last
+        carries the Answer. ``working`` events carry a word problem's working as it is written (not the answer's
+        text: the answer is the number they end in, with its unit).
 
         A turn whose ``request_id`` is passed to :meth:`cancel` stops at its next token (GenerationCancelledError).
         """
@@ -300,6 +305,8 @@ class Assistant:
                 if mode == "custom":
                     if "token" in payload:
                         yield {"type": "token", "text": payload["token"], "model": payload["model"]}
+                    elif "working" in payload:
+                        yield {"type": "working", "text": payload["working"], "model": payload["model"]}
                     else:
                         yield {"type": payload.get("event", "event"), **payload}
                 else:

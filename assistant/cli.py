@@ -506,6 +506,8 @@ def _cost_text(answer: Any) -> str:
 def _print_answer(answer: Any) -> None:
     from retrieval.markdown import place
 
+    if answer.working:
+        print(f"working:\n{answer.working}\n")
     print(answer.text)
     escalated = f"escalated: {answer.escalation_reason}" if answer.escalated else "not escalated"
     print(f"[{answer.route} via {answer.route_stage}; confidence {answer.confidence:.2f}; {escalated}; "
@@ -584,9 +586,18 @@ def _assistant_chat(args: argparse.Namespace, settings: Settings) -> int:
     print(f"thread {thread}; an empty line or Ctrl-D ends the session", file=sys.stderr)
     for question in _typed_questions():
         live = LiveText(hold_documents=True)  # a terminal cannot take text back: documents answers print once final
+        working = False  # a word problem's working prints as it is written, the answer on a line after it
         for event in assistant.stream(question, thread, escalation=args.escalation, threshold=args.threshold,
                                       cost_cap_usd=args.cost_cap):
-            for edit in live.feed(event):
+            if event["type"] == "working":
+                print(event["text"], end="", flush=True)
+                working = True
+                continue
+            edits = live.feed(event)
+            if edits and working:
+                print("\n\nanswer: ", end="")
+                working = False
+            for edit in edits:
                 print(edit.text if edit.kind == "append" else f"\n[{REPLACED_NOTE}]\n{edit.text}", end="", flush=True)
             if event["type"] == "escalate":
                 print(f"\n[escalating: {event.get('reason', '')}]", flush=True)

@@ -7,7 +7,8 @@ probability:
 - ``fact``: that the small model's answer from the documents is right (the FACT turn's ``confidence``);
 - ``answerable``: that the documents answer the question at all (below ``answerable_threshold`` the assistant says
   the answer is not in the documents and answers from general knowledge, labelled as such);
-- ``program_large`` / ``program_small``: that a word problem's program (written by that tier) gives the right
+- ``program_<tier>`` / ``working_<tier>``: that a word problem's program, or its working with the calculator (by that
+  tier), gives the right
   number (the MATH turn's ``confidence``).
 """
 

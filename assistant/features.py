@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant.confidence import low_quantile, strip_citations, support
 from assistant.passages import sentences
+from assistant.working import Working
 from retrieval.bm25 import tokenize
 
 WH_WORDS = ("who", "when", "where", "which", "why", "how_many", "how", "what")
@@ -219,5 +220,20 @@ def program_features(programs: Sequence[str], results: Sequence[Any], agreement:
         "agreement": agreement,
         "log_steps": math.log1p(steps),
         "integer": float(value is not None and float(value).is_integer()),
+        "negative": float(value is not None and value < 0),
+    }
+
+
+def working_features(working: Working) -> dict[str, float]:
+    """Every feature of a word problem worked in prose: its tokens, how many results the calculator wrote, whether
+    the final number is one of them, whether the working ran out of tokens, and the answer's shape."""
+    value = working.value
+    return {
+        **token_features(working.token_probabilities),
+        "log_steps": math.log1p(len(working.results)),
+        "checked": float(working.checked),
+        "answered": float(value is not None),
+        "truncated": float(working.finish_reason == "length"),
+        "integer": float(value is not None and value.denominator == 1),
         "negative": float(value is not None and value < 0),
     }

@@ -33,6 +33,7 @@ from assistant.features import (
     matches_documents,
     program_features,
     speaks_of,
+    working_features,
 )
 from assistant.passages import Evidence, SentenceSimilarity, cite, numbered, select_evidence, supporting_quote
 from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
@@ -47,6 +48,7 @@ from assistant.prompts import (
 )
 from assistant.routing import ROUTES, RouteDecision, Router
 from assistant.settings import AssistantSettings
+from assistant.working import STOPS_ESTIMATE, format_answer, implied_unit, work, working_messages
 from models.base import ChatModel, Completion, Message, TextDelta, cancellable
 from retrieval.retriever import Hit
 from tools.calculator import CalcResult
@@ -56,6 +58,9 @@ Escalation = Literal["auto", "never", "always"]
 Search = Callable[[str, int], list[Hit]]
 Calculator = Callable[[str], CalcResult]
 PROGRAM_MAX_TOKENS = 256
+UNTRAINED_WORKING_CONFIDENCE = {True: 0.77, False: 0.48}
+"""A working's confidence when no ``working_<tier>`` model is fitted: the share of the large model's workings that
+were right on word-problems-dev with the final number written by the calculator and without (docs/BENCHMARKS.md)."""
 
 
 class TurnState(TypedDict, total=False):
@@ -83,6 +88,7 @@ class TurnState(TypedDict, total=False):
     escalated: bool
     escalation_reason: str
     calculation: dict[str, Any] | None
+    working: str
     usage: list[dict[str, Any]]
     trace: list[dict[str, Any]]
 
@@ -185,7 +191,7 @@ class _Nodes:
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
             "confidence": 0.0, "signals": {}, "features": {}, "answerable": None, "escalated": False,
-            "escalation_reason": "", "calculation": None,
+            "escalation_reason": "", "calculation": None, "working": "",
             "usage": [], "trace": [],
         }
         if decision.usage is not None:
@@ -255,14 +261,59 @@ class _Nodes:
                                      **({} if learned is None else {"p_correct": confidence})},
                          "calculation": best.to_dict() | {"sampled_programs": programs}}
 
+    def _working_turn(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
+        """The model works the problem in prose, the calculator writing every result; the working streams as
+        ``working`` events and the answer is its final number with the question's unit."""
+        started = time.perf_counter()
+        try:
+            writer = get_stream_writer()
+        except RuntimeError:
+            writer = None
+
+        def emit(text: str) -> None:
+            if writer is not None:
+                writer({"working": text, "model": tier})
+
+        done = work(model, state["question"], self.deps.calculate, max_tokens=self.settings.word_problem_max_tokens,
+                    emit=emit, cancelled=self._cancelled(state))
+        usage = [*state.get("usage", []), *(_usage_entry(step, tier, completion) for completion in done.completions)]
+        features = working_features(done)
+        update: TurnState = {"usage": usage, "features": features, "working": done.text,
+                             "trace": _step(state, step, started, tier=tier, pieces=len(done.completions),
+                                            results=len(done.results), checked=done.checked)}
+        if done.value is None:
+            why = "it ran out of room" if done.finish_reason == "length" else "it reached no number"
+            return update | {"draft": f"I could not work this out ({why}; the working is shown).", "confidence": 0.0,
+                             "signals": {"calculator": 0.0}, "calculation": None}
+        learned = self.deps.escalation_model.probability(f"working_{tier}", features)
+        # untrained: how often the large model's working was right on dev with and without a checked answer
+        confidence = round(learned if learned is not None else UNTRAINED_WORKING_CONFIDENCE[done.checked], 4)
+        answer = format_answer(done.value, implied_unit(state["question"]))
+        return update | {"draft": answer, "confidence": confidence,
+                         "signals": {"calculator": 1.0 if done.checked else 0.0,
+                                     **({} if learned is None else {"p_correct": confidence})},
+                         "calculation": {"value": str(done.value), "checked": done.checked,
+                                         "results": [result.to_dict() for result in done.results]}}
+
+    def _solve(self, state: TurnState, model: ChatModel, tier: str, step: str, samples: int = 1) -> TurnState:
+        if self.settings.word_problem_method == "program":
+            return self._program_turn(state, model, tier, samples, step)
+        return self._working_turn(state, model, tier, step)
+
+    def _solving_estimate(self, question: str) -> tuple[int, int]:
+        """(prompt tokens, output tokens) a word problem's solution is expected to send and write, for the cap."""
+        if self.settings.word_problem_method == "program":
+            return _prompt_tokens(program_messages(question)), PROGRAM_MAX_TOKENS
+        return (_prompt_tokens(working_messages(question)) * STOPS_ESTIMATE,
+                self.settings.word_problem_max_tokens)
+
     def word_problem(self, state: TurnState) -> TurnState:
         refusal = "" if state.get("escalation") == "always" else self._cap_refusal(
-            state, state.get("usage", []), _prompt_tokens(program_messages(state["question"])), PROGRAM_MAX_TOKENS)
+            state, state.get("usage", []), *self._solving_estimate(state["question"]))
         if self.settings.word_problems == "small" or refusal:
-            update = self._program_turn(state, self.deps.small, "small", self.settings.word_problem_samples,
-                                        "word_problem")
-            return update | ({"escalation_reason": f"{refusal}: the small model wrote the program"} if refusal else {})
-        return self._program_turn(state, self.deps.large, "large", 1, "word_problem") | {
+            update = self._solve(state, self.deps.small, "small", "word_problem", self.settings.word_problem_samples)
+            return update | ({"escalation_reason": f"{refusal}: the small model solved it"} if refusal else {})
+        return self._solve(state, self.deps.large, "large", "word_problem") | {
             "escalated": True,
             "escalation_reason": ("word problems go to the large model: the small model's program-of-thought "
                                   "was measured right 4-12% of the time (docs/BENCHMARKS.md)"),
@@ -481,7 +532,7 @@ class _Nodes:
         elif route == "CHAT":
             update = self._chat_answer(state, self.deps.large, "large", "escalate")
         else:
-            update = self._program_turn(state, self.deps.large, "large", 1, "escalate")
+            update = self._solve(state, self.deps.large, "large", "escalate")
         return update | _final(state, update.get("draft", ""))
 
 

@@ -88,6 +88,8 @@ class AskResult(BaseModel):
     sources: list[Source]
     cost: Cost
     thread_id: str | None = Field(description="Pass it back to continue the conversation (None: not kept).")
+    working: str = Field("", description="A word problem's step-by-step working, every result written by the "
+                                         "calculator (empty for other questions).")
 
 
 class Passage(BaseModel):
@@ -144,11 +146,12 @@ def _ask_result(answer: Answer, persisted: bool) -> AskResult:
                 energy_joules=total["energy_joules"], energy_source=total["energy_source"])
     return AskResult(text=answer.text, route=answer.route, confidence=answer.confidence, escalated=answer.escalated,
                      escalation_reason=answer.escalation_reason, sources=sources, cost=cost,
-                     thread_id=answer.thread_id if persisted else None)
+                     thread_id=answer.thread_id if persisted else None, working=answer.working)
 
 
 def _readable(result: AskResult) -> str:
-    lines = [result.text, "", f"route {result.route}, confidence {result.confidence:.2f}"
+    working = [f"Working:\n{result.working}", ""] if result.working else []
+    lines = [*working, result.text, "", f"route {result.route}, confidence {result.confidence:.2f}"
              + (f", escalated ({result.escalation_reason})" if result.escalated else "")
              + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"
              + (f", ~{result.cost.energy_joules:.1f} J" if result.cost.energy_joules is not None else "")]
@@ -197,12 +200,20 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
         generation = Generation(assistant, slot, server_settings.request_timeout_s)
         answer: Answer | None = None
         steps = 0
+        working = ""
         try:
             async for event in generation.turn(question, thread_id or "", escalation=escalation, max_tokens=None,
                                                persist=persisted):
                 if event["type"] == "step":
                     steps += 1
                     await ctx.report_progress(steps, None, f"{event['step']}")
+                elif event["type"] == "working":  # a word problem's working, one progress message per line
+                    working += event["text"]
+                    while "\n" in working:
+                        line, working = working.split("\n", 1)
+                        if line.strip():
+                            steps += 1
+                            await ctx.report_progress(steps, None, f"working: {line.strip()}")
                 elif event["type"] == "answer":
                     answer = event["answer"]
         except TimeoutError:

@@ -22,6 +22,10 @@ GENERAL_SYSTEM = "Answer the question with just the answer, in as few words as p
 GENERAL_KNOWLEDGE_LABEL = "Not in your documents; from general knowledge:"
 NOT_IN_DOCUMENTS = "I could not find this in your documents."
 """The whole answer when the documents do not answer a question about them: no invention follows it."""
+WORKING_SYSTEM = ("Solve the math word problem. Think step by step, writing each step of the calculation on its own "
+                  "line, then finish with a final line 'Answer: <number>'.")
+"""The large-only baseline's own word-problem prompt (eval/systems.py uses it too): the routed system's working and
+the baseline's chain of thought differ only in who writes the results."""
 PROGRAM_SYSTEM = (
     "Solve the word problem as a short program. Write one step for each quantity you need: a snake_case name and "
     "an arithmetic expression using only numbers, + - * / ( ), % and the names of earlier steps. The last step is "

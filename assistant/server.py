@@ -308,10 +308,15 @@ def _headers(answer: Answer, persisted: bool) -> dict[str, str]:
 
 
 def _completion_body(request_id: str, model: str, text: str, usage: dict[str, int],
-                     metadata: dict[str, Any] | None, finish_reason: str) -> dict[str, Any]:
+                     metadata: dict[str, Any] | None, finish_reason: str, working: str = "") -> dict[str, Any]:
+    """A chat.completion body; a word problem's working goes in ``reasoning_content``, beside the answer (the field
+    llama.cpp's server, vLLM and DeepSeek's API use for a reply's reasoning)."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if working:
+        message["reasoning_content"] = working
     body: dict[str, Any] = {
         "id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
         "usage": usage,
     }
     if metadata is not None:
@@ -732,13 +737,13 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
         answer: Answer = final["answer"]
         metrics.record_answer(answer)
         return JSONResponse(_completion_body(request_id, body.model, answer.text, _usage(answer),
-                                             _metadata(answer, persist), answer.finish_reason),
+                                             _metadata(answer, persist), answer.finish_reason, answer.working),
                             headers=_headers(answer, persist))
 
     return app
 
 
-VISIBLE_EVENTS = ("token", "reset", "escalate", "answer", "completion")
+VISIBLE_EVENTS = ("token", "working", "reset", "escalate", "answer", "completion")
 """Events that put something on a stream: before the first of them an error can still be an HTTP status."""
 
 
@@ -821,7 +826,9 @@ async def _sse(events: AsyncGenerator[dict[str, Any], None], model: str, request
                     yield _chunk(request_id, model, {"content": note} if note else {},
                                  extra={"x_assistant": {"event": "replace", "text": edit.text}})
                 streamed = True
-            if event["type"] == "escalate":
+            if event["type"] == "working":
+                yield _chunk(request_id, model, {"reasoning_content": event["text"]})
+            elif event["type"] == "escalate":
                 yield _chunk(request_id, model, {},
                              extra={"x_assistant": {"event": "escalate", "reason": event.get("reason", "")}})
             elif event["type"] == "token" and live is None:  # a tier answering directly

@@ -81,8 +81,16 @@ class AssistantSettings(BaseModel):
         None, description="JSON weights of the learned escalation models (default: the shipped, dev-trained file).")
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")
     word_problems: Literal["large", "small"] = Field(
-        "large", description="Who writes word-problem programs: large (measured capability) or small (sampled).")
+        "large", description="Who solves word problems: large (measured capability) or small.")
+    word_problem_method: Literal["working", "program"] = Field(
+        "working", description=(
+            "working: the model works the problem step by step and the calculator writes every result as it goes "
+            "(shown as it is written; the most accurate on dev, docs/BENCHMARKS.md); program: a JSON program of "
+            "named calculator steps (fewer tokens, less accurate)."))
     word_problem_samples: int = Field(3, ge=1, le=9, description="Small-model programs sampled per problem.")
+    word_problem_max_tokens: int = Field(
+        384, ge=32, le=4096, description=(
+            "Longest working of a word problem, in tokens (chosen on dev: docs/BENCHMARKS.md, word problems)."))
     fact_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for a FACT question.")
     evidence_chars: int = Field(400, ge=100, le=20000, description=(
         "Evidence sent to the model, in characters (chosen on dev: docs/BENCHMARKS.md, evidence budget)."))

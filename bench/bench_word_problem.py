@@ -24,11 +24,13 @@ import argparse
 import json
 import re
 import time
+from pathlib import Path
 
 from assistant.graph import PROGRAM_MAX_TOKENS
 from assistant.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
 from assistant.prompts import PROGRAM_SYSTEM, program_messages
 from assistant.settings import Settings
+from assistant.working import work
 from eval.metrics import numeric_match, predicted_number
 from eval.suites import mixed_items
 from eval.systems import DIRECT_PROMPTS
@@ -132,45 +134,13 @@ def _raw_completion(model: ChatModel, text: str, usage: dict[str, int]) -> Compl
         price_per_million_tokens=getattr(model, "price_per_million_tokens", 0.0)))
 
 
-_ARITHMETIC_TAIL = re.compile(r"([-\d(][\d\s.,+\-*/×x÷()$%]*[\d)])\s*$")
-
-
-def _calculator_value(line: str) -> str | None:
-    """The calculator's value of the arithmetic that ends ``line`` (at least one operator), else None."""
-    match = _ARITHMETIC_TAIL.search(line)
-    if not match or not re.search(r"[+\-*/×x÷]", match.group(1).strip().lstrip("-")):
-        return None
-    expression = match.group(1).replace("×", "*").replace("÷", "/").replace("$", "").replace(",", "")
-    expression = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", expression)
-    try:
-        result = calculate(expression)
-    except CalculatorError:
-        return None
-    if result.approx is None or result.solutions:
-        return None
-    return result.decimal if "/" in result.exact else result.exact
-
-
-def _cot_calc(model: ChatModel, question: str, budget: int = 256) -> tuple[str, Completion]:
-    llama = model.llama  # type: ignore[attr-defined]
-    head = (f"<|im_start|>system\n{DIRECT_PROMPTS['word_problem']}<|im_end|>\n<|im_start|>user\n{question}"
-            "<|im_end|>\n<|im_start|>assistant\n")  # Qwen2.5's chat template
-    text, prompt_tokens, generated = "", 0, 0
-    for _ in range(40):
-        reply = llama.create_completion(head + text, max_tokens=budget - generated, temperature=0.0, stop=["="])
-        # llama.cpp reuses the evaluated prefix: count the first call's prompt only (the values it is given are
-        # a few tokens each, not counted)
-        prompt_tokens = prompt_tokens or reply["usage"]["prompt_tokens"]
-        generated += reply["usage"]["completion_tokens"]
-        piece = reply["choices"][0]["text"]
-        text += piece
-        line = text.rsplit("\n", 1)[-1]
-        if (reply["choices"][0]["finish_reason"] != "stop" or generated >= budget
-                or re.search(r"answer\s*:?.*\d", line, re.IGNORECASE) or not piece):
-            break
-        value = _calculator_value(line)
-        text += "=" if value is None else f"= {value}"
-    return text, _raw_completion(model, text, {"prompt_tokens": prompt_tokens, "completion_tokens": generated})
+def _cot_calc(model: ChatModel, question: str) -> tuple[str, Completion]:
+    """The graph's default path (assistant.working): the chain of thought, the calculator writing every result."""
+    done = work(model, question, calculate, max_tokens=PROGRAM_MAX_TOKENS, emit=lambda text: None)
+    completions = done.completions
+    usage = {"prompt_tokens": completions[0].usage.prompt_tokens if completions else 0,
+             "completion_tokens": sum(completion.usage.completion_tokens for completion in completions)}
+    return done.text, _raw_completion(model, done.text, usage)
 
 
 PAIRS_SCHEMA = {
@@ -245,6 +215,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--tiers", default="large")
     parser.add_argument("--variants", default="steps,cot,cot_calc")
+    parser.add_argument("--save", type=Path, help="write every problem's answer per variant here (JSON lines)")
     args = parser.parse_args()
     settings = Settings.load()
     items = [item for item in mixed_items(settings.dataset_store(), "dev", progress=False)
@@ -266,6 +237,11 @@ def main() -> None:
                 prompt += completion.usage.prompt_tokens
                 output += completion.usage.completion_tokens
                 flops[name].append(completion.usage.flops)
+                if args.save:
+                    with args.save.open("a", encoding="utf-8") as out:
+                        out.write(json.dumps({"tier": tier, "variant": name, "id": item.id, "answer": answer,
+                                              "right": right[name][-1], "flops": flops[name][-1],
+                                              "output_tokens": completion.usage.completion_tokens}) + "\n")
             count = len(items)
             print(f"{tier:<6} {name:<11} {sum(right[name]) / count:>9.3f} {prompt / count:>7.0f} "
                   f"{output / count:>7.0f} {sum(flops[name]) / count:>9.2e} "

@@ -7,8 +7,9 @@ features the graph saw (``assistant.features``) and the score; the models are:
 - ``fact``: P(the small model's answer is right | its features), on answerable suites' FACT turns;
 - ``answerable``: P(the documents answer the question | question form and retrieval features), on FACT turns of
   answerable suites (label 1) and unanswerable ones (label 0);
-- ``program_<tier>``: P(the word problem's answer is right | the program's features), on word-problem turns, one
-  model per tier that wrote the programs (a tier with too few rows is skipped).
+- ``program_<tier>`` / ``working_<tier>``: P(the word problem's answer is right | its features), on word-problem
+  turns answered by a program or by working with the calculator, one model per tier that solved them (a tier with
+  too few rows is skipped).
 
 Each is an L2-regularised logistic regression (scikit-learn) on standardised features; the regularisation is chosen
 by stratified 5-fold cross-validation on log loss, and the cross-validated predictions give the figures stored with
@@ -70,9 +71,11 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
         for item_id, record in document["runs"].get(WEAK, {}).items():
             answerable = item_answerable(items.get(item_id, {}), suite_answerable)
             features = record.get("features") or {}
-            if "executes" in features and record.get("correct") is not None:
-                tier = next((usage["tier"] for usage in record.get("usage", [])), "large")
-                rows.setdefault(f"program_{tier}", Rows()).add(features, int(float(record["correct"]) >= 1.0))
+            kind = "program" if "executes" in features else "working" if "checked" in features else ""
+            if kind and record.get("correct") is not None:
+                tier = next((usage["tier"] for usage in record.get("usage", []) if usage.get("step") != "route"),
+                            "large")
+                rows.setdefault(f"{kind}_{tier}", Rows()).add(features, int(float(record["correct"]) >= 1.0))
             if record.get("route") != "FACT" or "dense_top" not in features:
                 continue
             rows["answerable"].add(features, int(answerable))
@@ -182,7 +185,7 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     for name, model_rows in rows.items():
         if name in models:
             continue
-        if name.startswith("program_") and not model_rows.fittable():
+        if name.startswith(("program_", "working_")) and not model_rows.fittable():
             metrics[name] = {"rows": len(model_rows.labels), "skipped": "too few rows of one class"}
             continue
         models[name], metrics[name] = fit_logistic(model_rows, feature_names(name, model_rows))

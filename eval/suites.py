@@ -194,12 +194,18 @@ def suite_loaders(store: DatasetStore, *, progress: bool = True) -> dict[str, Ca
         return Suite(f"docs-{split}", documents_items(split), split, corpus_name=f"docs-{split}",
                      documents=suite_documents(store, split, progress=progress))
 
+    def word_problems(split: Split) -> Suite:
+        return Suite(f"word-problems-{split}",
+                     gsm_symbolic_items(MIXED_COMPOSITION["word_problem"], seed=GSM_SEED, split=split), split)
+
     return {
         "docs-dev": lambda: documents("dev"),
         "docs-test": lambda: documents("test"),
         "mixed-dev": lambda: mixed("dev"),
         "mixed-test": lambda: mixed("test"),
         "ood-hotpotqa": lambda: ood_suite(store, progress=progress),
+        "word-problems-dev": lambda: word_problems("dev"),
+        "word-problems-test": lambda: word_problems("test"),
         "routing-dev": lambda: routing("dev"),
         "routing-test": lambda: routing("test"),
         "facts-dev": facts_dev,
@@ -226,6 +232,8 @@ def available_suites() -> dict[str, str]:
         "mixed-dev": "500 dev items: 200 SQuAD v2.0 facts, 120 arithmetic, 100 word problems, 80 chat (tune on this)",
         "mixed-test": "500 test items, the same mix (report on this)",
         "ood-hotpotqa": "200 HotpotQA multi-hop questions over the ten paragraphs each comes with (test)",
+        "word-problems-dev": "mixed-dev's 100 word problems alone (tune the word-problem path on this)",
+        "word-problems-test": "mixed-test's 100 word problems alone (report on this)",
         "facts-dev": "600 more dev SQuAD questions to fit the escalation models on (disjoint from the dev suites)",
         "unanswerable-dev": "200 dev SQuAD questions over the test articles' paragraphs only: not in the documents",
         "unanswerable-test": "100 SQuAD v2.0 unanswerable + 100 HotpotQA questions over the SQuAD corpus (test)",

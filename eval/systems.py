@@ -20,7 +20,14 @@ from typing import Any, Protocol
 from assistant.api import Answer, Assistant
 from assistant.errors import choice_hint
 from assistant.escalation import load_escalation_model
-from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM, GENERAL_KNOWLEDGE_LABEL, GENERAL_SYSTEM, PROGRAM_SYSTEM
+from assistant.prompts import (
+    CHAT_SYSTEM,
+    FACT_SYSTEM,
+    GENERAL_KNOWLEDGE_LABEL,
+    GENERAL_SYSTEM,
+    PROGRAM_SYSTEM,
+    WORKING_SYSTEM,
+)
 from assistant.routing import CascadeRouter, Router
 from assistant.settings import Settings
 from eval.datasets import EvalItem
@@ -31,7 +38,7 @@ from models.base import ChatModel, Message
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The source files that decide a system's records. Their hash is part of the cache key, so a record computed by
 # older code is never reused (no hand-bumped version). Modules that cannot change an answer are left out.
-DIRECT_CODE = ("eval/systems.py", "models")
+DIRECT_CODE = ("eval/systems.py", "models", "assistant/prompts.py")  # the baselines' word-problem prompt is there
 PIPELINE_CODE = (*DIRECT_CODE, "assistant", "retrieval", "tools")
 NOT_ANSWER_CODE = frozenset({"assistant/cli.py", "assistant/server.py", "assistant/metrics.py",
                              "assistant/admission.py", "assistant/mcp_server.py", "assistant/threads.py",
@@ -65,8 +72,7 @@ DIRECT_PROMPTS: dict[str, str] = {
     "fact": "Answer the question with just the answer, in as few words as possible.",
     "document": "Answer the question with just the answer, in as few words as possible.",
     "arithmetic": "Compute the result. Reply with just the number.",
-    "word_problem": ("Solve the math word problem. Think step by step, writing each step of the calculation on its "
-                     "own line, then finish with a final line 'Answer: <number>'."),
+    "word_problem": WORKING_SYSTEM,  # the routed system's working uses the same prompt; the calculator writes results
     "chat": "You are a helpful assistant.",
 }
 DIRECT_MAX_TOKENS = 256
@@ -159,6 +165,7 @@ def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
     return {"text": answer.text, "route": answer.route, "route_stage": answer.route_stage,
             "confidence": answer.confidence, "escalated": answer.escalated, "can_escalate": can_escalate,
             "escalation_reason": answer.escalation_reason, "signals": answer.signals, "features": answer.features,
+            "working": answer.working,
             "answerable": answer.answerable, "general_knowledge": answer.general_knowledge,
             "not_in_documents": answer.not_in_documents, "usage": usage,
             "sources": [{"chunk_id": source.get("chunk_id"), "doc_id": source.get("doc_id"),

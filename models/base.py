@@ -141,7 +141,8 @@ class ChatModel(Protocol):
         tools: Sequence[Tool] | None = None,
     ) -> Completion:
         """Answer the conversation; ``json_schema`` constrains the output to JSON matching it; with ``tools`` the
-        model may answer with ``tool_calls`` instead of text (finish reason ``tool_calls``)."""
+        model may answer with ``tool_calls`` instead of text (finish reason ``tool_calls``). When the last message
+        is the assistant's, the model goes on writing it (the returned text is what follows its content)."""
         ...
 
     def stream(

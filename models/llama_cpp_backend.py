@@ -62,6 +62,7 @@ class LlamaCppModel:
         self._llama_cpp: Any = llama_cpp  # typed as Any: its TypedDict stubs do not describe streaming
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
+        self._formatter: Any = None
         started = time.perf_counter()
         try:
             self._llama: Any = llama_cpp.Llama(
@@ -135,25 +136,31 @@ class LlamaCppModel:
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         grammar = self._grammar(json_schema) if json_schema is not None else None
+        continued = bool(messages) and messages[-1]["role"] == "assistant" and not tools
         with self._lock:
             self._evaluated = None
             recorder = self._recorder = TokenProbabilityRecorder(self._is_end_of_generation)
             wall_start, cpu_start = time.perf_counter(), time.process_time()
-            chunks = self._llama.create_chat_completion(
-                messages=[_template_message(message) for message in messages],
-                tools=list(tools) if tools else None,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop or []),
-                stream=True,
-                grammar=grammar,
-            )
+            if continued:
+                chunks = self._llama.create_completion(self._continuation_prompt(messages), max_tokens=max_tokens,
+                                                       temperature=temperature, stop=list(stop or []), stream=True,
+                                                       grammar=grammar)
+            else:
+                chunks = self._llama.create_chat_completion(
+                    messages=[_template_message(message) for message in messages],
+                    tools=list(tools) if tools else None,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop or []),
+                    stream=True,
+                    grammar=grammar,
+                )
             pieces: list[str] = []
             finish_reason: FinishReason = "stop"
             try:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
-                    text = choice["delta"].get("content") or ""
+                    text = (choice.get("text") if continued else choice["delta"].get("content")) or ""
                     if text:
                         pieces.append(text)
                         if not tools:
@@ -188,6 +195,22 @@ class LlamaCppModel:
                 yield TextDelta(text)
             yield Completion(text=text, finish_reason="tool_calls" if calls else finish_reason, usage=usage,
                              token_probabilities=recorder.probabilities(completion_tokens), tool_calls=calls)
+
+    def _continuation_prompt(self, messages: Sequence[Message]) -> str:
+        """The prompt under which the model goes on writing the final (assistant) message: the conversation
+        rendered by the GGUF's own chat template, cut where that message's text would begin, then its text."""
+        if self._formatter is None:
+            template = self._llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"the {self.name} model's GGUF has no chat template to continue a reply with",
+                                 "use a chat GGUF model (`assistant models list`)")
+            model = self._llama._model
+            self._formatter = self._llama_cpp.llama_chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=model.token_get_text(model.token_eos()),
+                bos_token=model.token_get_text(model.token_bos()))
+        rendered = self._formatter(messages=[*(_template_message(message) for message in messages[:-1]),
+                                             {"role": "assistant", "content": _CUT}]).prompt
+        return str(rendered[: rendered.index(_CUT)]) + messages[-1]["content"]
 
     def _observed(self, tokens: Iterator[int], prompt_tokens: int) -> Iterator[int]:
         """``generate``'s tokens, each recorded with the logits it was sampled from (still in the context: the
@@ -266,6 +289,10 @@ class LlamaCppModel:
                 raise ModelError(f"JSON schema cannot be turned into a grammar: {error}",
                                  "simplify the schema (objects, arrays, enums, strings, numbers)") from error
         return self._grammars[key]
+
+
+_CUT = "\x00continue-here\x00"
+"""Marks where a continued assistant message's text goes in the rendered template."""
 
 
 def _template_message(message: Message) -> dict[str, Any]:

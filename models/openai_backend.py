@@ -4,7 +4,10 @@ Token probabilities come from ``logprobs`` when the server supports them (llama-
 only with ``logits_all``); servers that refuse are remembered and asked without. JSON-schema output uses
 OpenAI's ``json_schema`` response format, falling back to llama-cpp-python's ``json_object`` + ``schema``.
 When a streaming server reports no usage, completion tokens are the number of content chunks and prompt
-tokens are estimated at 4 characters per token.
+tokens are estimated at 4 characters per token. A conversation ending in an assistant message is sent as it is:
+llama.cpp's server continues that message (assistant prefill, its default); vLLM does when started with a chat
+template that leaves the last message open or asked with ``continue_final_message``; other servers may answer anew,
+which a word problem's working (``assistant.word_problem_method = "working"``) needs them not to.
 """
 
 from __future__ import annotations

@@ -113,6 +113,11 @@ function renderMarkdown(target, text) {
 function addTurn(text) {
   const turn = element("article", "turn");
   turn.appendChild(element("div", "question", text));
+  const working = element("details", "working");
+  working.hidden = true;
+  working.appendChild(element("summary", "", "Working"));
+  working.appendChild(element("div", "working-text"));  // text only, never HTML: it is the model's writing
+  turn.appendChild(working);
   const answer = element("div", "answer");
   answer.dataset.raw = "";
   turn.appendChild(answer);
@@ -130,6 +135,14 @@ function setAnswer(turn, text, stateName) {
     answer.dataset.state = stateName;
     answer.setAttribute("aria-busy", String(stateName === "streaming"));  // screen readers wait for the whole answer
   }
+}
+
+function setWorking(turn, text, open) {
+  // a word problem's working, the calculator's results in it, under its own toggle
+  const working = turn.querySelector(".working");
+  working.querySelector(".working-text").textContent = text;
+  working.hidden = !text;
+  working.open = open;
 }
 
 function addNote(turn, text) {
@@ -164,6 +177,7 @@ function showDetails(turn, info, usage) {
   meta.appendChild(element("span", "badge latency", info.wall_seconds.toFixed(2) + " s"));
   meta.appendChild(element("span", "badge cost", "$" + total.cost_usd.toFixed(6)));
   if (info.escalation_reason) meta.appendChild(element("span", "reason", info.escalation_reason));
+  if (info.working && !turn.querySelector(".working-text").textContent) setWorking(turn, info.working, false);
   turn.querySelector(".sources")?.remove();
   const sources = info.sources || [];
   const cited = sources.filter((source) => source.cited);
@@ -261,13 +275,15 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
   turn.querySelector(".actions").replaceChildren();
   turn.querySelector(".meta").replaceChildren();
   turn.querySelector(".sources")?.remove();
+  setWorking(turn, "", false);
   setAnswer(turn, "", "streaming");
   turn.scrollIntoView({block: "end"});
   state.controller = new AbortController();
   setBusy(true);
   let raw = "";
+  let working = "";
   let pending = false;
-  const render = () => { pending = false; setAnswer(turn, raw); };
+  const render = () => { pending = false; setAnswer(turn, raw); setWorking(turn, working, !raw); };
   try {
     const response = await api("/v1/chat/completions", {
       method: "POST", signal: state.controller.signal,
@@ -303,6 +319,9 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
         } else if (delta && delta.content) {
           raw += delta.content;
           if (!pending) { pending = true; requestAnimationFrame(render); }
+        } else if (delta && delta.reasoning_content) {
+          working += delta.reasoning_content;  // shown open while it is written, folded once the answer comes
+          if (!pending) { pending = true; requestAnimationFrame(render); }
         }
         if (chunk.x_assistant && chunk.x_assistant.route) info = chunk.x_assistant;
         if (chunk.usage && info) showDetails(turn, info, chunk.usage);
@@ -310,6 +329,7 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
       }
     }
     setAnswer(turn, raw, "done");
+    setWorking(turn, working, false);
     turn.dataset.saved = "true";
     showActions(turn, text);
     announce("Answer ready");

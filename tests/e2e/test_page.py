@@ -361,3 +361,35 @@ def test_an_empty_index_is_explained_and_the_documents_panel_offered(tmp_path: P
         time.sleep(0.5)
         assert not page.find_element(By.ID, "empty-index").is_displayed()
     instance.close()
+
+
+def test_a_word_problems_working_shows_under_its_toggle_as_text_and_after_a_reload(tmp_path: Path,
+                                                                                  page: Any) -> None:
+    from assistant.routing import RouteDecision
+
+    class MathRouter:
+        def route(self, question: str, previous: str | None = None) -> RouteDecision:
+            return RouteDecision("MATH", "forced", "test")
+
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    large = FakeChatModel(name="large").enqueue(
+        "She buys 3 * 4 = 13", " <b>pens</b> at $2: 12 * 2 = 25", " dollars.\nAnswer: 24")
+    instance = Assistant(FakeChatModel(name="small"), large, MathRouter(), None,  # type: ignore[arg-type]
+                         settings, tmp_path / "threads.sqlite")
+    working = "She buys 3 * 4 = 12 <b>pens</b> at $2: 12 * 2 = 24 dollars.\nAnswer: 24"
+    with Running(instance, ServerSettings()) as running:
+        page.get(running.url + "/")
+        turn = ask_on_page(page, "Ann buys 3 packs of 4 pens at $2 a pen. How much money does she spend?", 1)
+        assert turn.find_element(By.CSS_SELECTOR, ".answer").text == "$24"
+        toggle = turn.find_element(By.CSS_SELECTOR, "details.working")
+        assert toggle.is_displayed() and toggle.get_attribute("open") is None  # folded once the answer came
+        toggle.find_element(By.TAG_NAME, "summary").click()
+        text = page.execute_script("return arguments[0].querySelector('.working-text').textContent", toggle)
+        assert text == working and not toggle.find_elements(By.TAG_NAME, "b")  # text, never HTML
+        page.refresh()
+        WebDriverWait(page, 10).until(until.presence_of_element_located((By.CSS_SELECTOR, ".turn details.working")))
+        restored = page.find_element(By.CSS_SELECTOR, ".turn details.working")
+        assert page.execute_script("return arguments[0].querySelector('.working-text').textContent",
+                                   restored) == working
+    instance.close()

@@ -78,11 +78,26 @@ def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(as
     assert supported.sources[int(marker.group(1)) - 1]["chunk_id"] == "squad-dev/07/000#0"
 
 
-def test_a_word_problem_is_solved_through_the_calculator(assistant: Assistant) -> None:
-    answer = assistant.ask("A baker bakes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. "
-                           "How many muffins does she have left?")
-    assert answer.route == "MATH" and answer.calculation is not None
-    assert answer.text == "12", (answer.text, answer.calculation)
+# Invented for these tests (not from any dataset): the answer with the unit the question implies.
+WORD_PROBLEMS = [
+    ("A baker bakes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. "
+     "How many muffins does she have left?", "12 muffins"),
+    ("Maya buys 3 notebooks at $4 each and a pen for $2. How much money does she spend?", "$14"),
+    ("A garden has 6 rows of 8 tulips. A storm breaks 5 of them. How many tulips are still standing?", "43 tulips"),
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), WORD_PROBLEMS)
+def test_a_word_problem_is_worked_with_the_calculator_and_the_working_streams_first(
+        assistant: Assistant, question: str, expected: str) -> None:
+    events = list(assistant.stream(question, persist=False))
+    answer = events[-1]["answer"]
+    assert answer.route == "MATH" and answer.text == expected, (answer.text, answer.working)
+    assert answer.calculation is not None and answer.calculation["checked"], answer.working
+    assert answer.calculation["results"] and answer.calculation["results"][-1]["exact"] in answer.working
+    kinds = [event["type"] for event in events]
+    assert "working" in kinds and kinds.index("working") < kinds.index("answer")
+    assert "".join(event["text"] for event in events if event["type"] == "working").strip() == answer.working
 
 
 @pytest.mark.parametrize(("question", "knobs"), [

@@ -264,3 +264,16 @@ def test_the_program_grammar_holds_a_model_asked_for_prose_to_a_program(small_mo
     steps = parse_program(completion.text)
     assert 1 <= len(steps) <= MAX_STEPS, completion.text
     assert all(re.fullmatch(NAME_PATTERN.strip("^$"), name) for name, _ in steps), completion.text
+
+
+def test_a_final_assistant_message_is_continued_not_answered_again(small_model: LlamaCppModel) -> None:
+    question: list[Any] = [{"role": "user", "content": "Count from one to six in words, separated by commas."}]
+    whole = small_model.chat(question, max_tokens=24, temperature=0.0)
+    head = whole.text[: whole.text.index(",") + 1]  # "One," (or however the model starts)
+    rest = small_model.chat([*question, {"role": "assistant", "content": head}], max_tokens=24, temperature=0.0)
+    assert rest.text and not rest.text.lstrip().startswith(head.rstrip(","))  # it goes on from there
+    assert (head + rest.text).startswith(whole.text[: len(head) + 4])  # greedy: the same reply as in one piece
+    assert rest.usage.evaluated_prompt_tokens is not None
+    assert rest.usage.evaluated_prompt_tokens < rest.usage.prompt_tokens  # the shared head was not evaluated again
+    stopped = small_model.chat([*question, {"role": "assistant", "content": head}], max_tokens=24, stop=[","])
+    assert "," not in stopped.text and stopped.text.strip()

@@ -92,8 +92,38 @@ def test_plain_arithmetic_uses_no_model(settings: Settings, retriever: Retriever
     assert answer.cost["total"]["flops"] == 0
 
 
-def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retriever: Retriever,
-                                                        small: FakeChatModel, large: FakeChatModel) -> None:
+def test_word_problems_are_worked_by_the_large_model_with_the_calculator_by_default(
+        settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
+    large.enqueue("12 boxes of 3: 12 * 3 = 37", " apples.\nWith 4 more: 36 + 4 = 41", " apples.\nAnswer: 40")
+    assistant = _assistant(settings, retriever, "MATH", small, large)
+    events = list(assistant.stream("Tom has 12 boxes of 3 apples and 4 more. How many apples does he have?"))
+    answer: Answer = events[-1]["answer"]
+    assert answer.text == "40 apples" and answer.escalated and "4-12%" in answer.escalation_reason
+    assert answer.working == "12 boxes of 3: 12 * 3 = 36 apples.\nWith 4 more: 36 + 4 = 40 apples.\nAnswer: 40"
+    assert answer.calculation is not None and answer.calculation["checked"] is True
+    assert [result["exact"] for result in answer.calculation["results"]] == ["36", "40"]
+    assert small.calls == [] and all(call.json_schema is None for call in large.calls)
+    assert [item["tier"] for item in answer.usage] == ["large"] * 3 and answer.features["checked"] == 1.0
+    kinds = [event["type"] for event in events]
+    working = "".join(event["text"] for event in events if event["type"] == "working")
+    assert working == answer.working and kinds.index("working") < kinds.index("answer")
+    assert "token" not in kinds  # the working is not the answer's text: no interface shows it as such
+    record = assistant.thread(answer.thread_id)
+    assert record is not None and record.turns[-1].details["working"] == answer.working  # shown again on reload
+
+
+def test_a_cost_cap_the_large_models_working_would_pass_keeps_it_on_the_small_model(
+        settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
+    small.enqueue("2 + 2 = 5", " apples\nAnswer: 4")
+    answer = _assistant(settings, retriever, "MATH", small, large).ask("How many apples are 2 and 2 apples?",
+                                                                        cost_cap_usd=1e-9, escalation="never")
+    assert answer.text == "4 apples" and large.calls == [] and not answer.escalated
+    assert "cost cap" in answer.escalation_reason and answer.working == "2 + 2 = 4 apples\nAnswer: 4"
+
+
+def test_word_problems_as_programs_when_asked(settings: Settings, retriever: Retriever,
+                                             small: FakeChatModel, large: FakeChatModel) -> None:
+    settings.assistant.word_problem_method = "program"
     program = program_reply(("boxed", "12 * 3"), ("apples", "boxed + 4"))
     large.enqueue(program)
     answer = _assistant(settings, retriever, "MATH", small, large).ask("Tom has 12 boxes of 3 apples and 4 more.")
@@ -105,6 +135,7 @@ def test_word_problems_go_to_the_large_model_by_default(settings: Settings, retr
 
 def test_a_cost_cap_the_large_program_would_pass_keeps_the_word_problem_on_the_small_model(
         settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
+    settings.assistant.word_problem_method = "program"
     small.enqueue(*[program_reply(("apples", "2 + 2"))] * settings.assistant.word_problem_samples)
     answer = _assistant(settings, retriever, "MATH", small, large).ask("Two plus two apples?", cost_cap_usd=1e-9)
     assert answer.text == "4" and large.calls == [] and not answer.escalated
@@ -117,6 +148,7 @@ def test_a_cost_cap_the_large_program_would_pass_keeps_the_word_problem_on_the_s
 def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, retriever: Retriever,
                                                             small: FakeChatModel, large: FakeChatModel) -> None:
     settings.assistant.word_problems = "small"
+    settings.assistant.word_problem_method = "program"
     settings.assistant.threshold = 0.5  # untrained decision: confidence is the samples' agreement
     small.enqueue(*(program_reply(("apples", e)) for e in ("2 + 2", "2 + 2", "2 + 2")))
     agreed = _assistant(settings, retriever, "MATH", small, large).ask("Two plus two apples?")

@@ -439,8 +439,9 @@ def test_a_record_computed_by_older_code_is_recomputed(settings: Settings, parts
 
     root = tmp_path / "code"
     shutil.copytree(eval.systems.PROJECT_ROOT / "models", root / "models")
-    (root / "eval").mkdir()
-    shutil.copy(eval.systems.PROJECT_ROOT / "eval" / "systems.py", root / "eval" / "systems.py")
+    for part in ("eval/systems.py", "assistant/prompts.py"):
+        (root / part).parent.mkdir(exist_ok=True)
+        shutil.copy(eval.systems.PROJECT_ROOT / part, root / part)
     monkeypatch.setattr(eval.systems, "PROJECT_ROOT", root)
     items = _items(2)
     baseline = DirectSystem("large-only", "large", parts.large, settings)
@@ -450,6 +451,9 @@ def test_a_record_computed_by_older_code_is_recomputed(settings: Settings, parts
         handle.write("\n# a change to the model layer\n")
     again = run_system(baseline, items, tmp_path / "cache", progress=False)
     assert (again.reused, again.computed) == (0, 2)
+    with (root / "assistant" / "prompts.py").open("a") as handle:  # the baselines' prompts live there
+        handle.write("\n# a change to a prompt\n")
+    assert run_system(baseline, items, tmp_path / "cache", progress=False).computed == 2
 
 
 def test_the_headline_table_comes_from_results_files(settings: Settings, parts: Parts, suite_file: Path,

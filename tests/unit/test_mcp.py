@@ -192,3 +192,32 @@ def test_add_document_only_when_allowed_and_never_a_path(tmp_path: Path) -> None
 
     asyncio.run(run())
     assert assistant.retriever is not None and "mcp/memo" in assistant.retriever.store.documents()
+
+
+def test_ask_sends_a_word_problems_working_as_progress_and_returns_it(tmp_path: Path) -> None:
+    from assistant.routing import RouteDecision
+
+    class MathRouter:
+        def route(self, question: str, previous: str | None = None) -> RouteDecision:
+            return RouteDecision("MATH", "forced", "test")
+
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    large = FakeChatModel(name="large").enqueue("3 bags of 4: 3 * 4 = 11", " apples\nAnswer: 12")
+    assistant = Assistant(FakeChatModel(name="small"), large, MathRouter(), None,  # type: ignore[arg-type]
+                          settings, tmp_path / "threads.sqlite")
+    messages: list[str] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    async def run() -> None:
+        async with _client(assistant) as session:
+            result = await session.call_tool("ask", {"question": "How many apples are in 3 bags of 4?"},
+                                             progress_callback=progress)
+            assert result.structuredContent is not None and result.structuredContent["text"] == "12 apples"
+            assert result.structuredContent["working"] == "3 bags of 4: 3 * 4 = 12 apples\nAnswer: 12"
+            assert result.content[0].text.startswith("Working:\n3 bags of 4: 3 * 4 = 12 apples")  # type: ignore[union-attr]
+
+    asyncio.run(run())
+    assert "working: 3 bags of 4: 3 * 4 = 12 apples" in messages  # each line as it is written

@@ -362,3 +362,34 @@ def test_a_streamed_turn_shows_what_is_stored_when_its_draft_is_discarded(assist
                 assert "Seattle" in text and replaced == [""] and shown == stored and final["route"] == "FACT"
             else:  # a plain OpenAI client: content deltas add up to the stored answer, no draft
                 assert text == stored and not replaced
+
+
+def test_a_word_problem_streams_its_working_as_reasoning_content_then_the_answer(tmp_path: Path) -> None:
+    from assistant.routing import RouteDecision
+
+    class MathRouter:
+        def route(self, question: str, previous: str | None = None) -> RouteDecision:
+            return RouteDecision("MATH", "forced", "test")
+
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    large = FakeChatModel(name="large")
+    assistant = Assistant(FakeChatModel(name="small"), large, MathRouter(), None,  # type: ignore[arg-type]
+                          settings, tmp_path / "threads.sqlite")
+    pieces = ("She buys 3 * 4 = 13", " pens at $2 each: 12 * 2 = 25", " dollars.\nAnswer: 24")
+    question = "Ann buys 3 packs of 4 pens at $2 a pen. How much money does she spend?"
+    working = "She buys 3 * 4 = 12 pens at $2 each: 12 * 2 = 24 dollars.\nAnswer: 24"
+    with _client(assistant) as client:
+        large.enqueue(*pieces)
+        text, chunks = _streamed(client, question)
+        deltas = [chunk["choices"][0]["delta"] for chunk in chunks if chunk.get("choices")]
+        reasoning = [index for index, delta in enumerate(deltas) if delta.get("reasoning_content")]
+        answer_at = next(index for index, delta in enumerate(deltas) if delta.get("content"))
+        assert "".join(deltas[index]["reasoning_content"] for index in reasoning) == working
+        assert text == "$24" and max(reasoning) < answer_at  # the working streams first, the answer after it
+        final = next(chunk["x_assistant"] for chunk in chunks if (chunk.get("x_assistant") or {}).get("route"))
+        assert final["working"] == working
+        large.enqueue(*pieces)
+        message = _ask(client, question)["choices"][0]["message"]
+        assert (message["content"], message["reasoning_content"]) == ("$24", working)
+    assistant.close()
