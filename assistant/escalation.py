@@ -8,8 +8,7 @@ probability:
 - ``answerable``: that the documents answer the question at all (below ``answerable_threshold`` the assistant says
   the answer is not in the documents and answers from general knowledge, labelled as such);
 - ``program_<tier>`` / ``working_<tier>``: that a word problem's program, or its working with the calculator (by that
-  tier), gives the right
-  number (the MATH turn's ``confidence``).
+  tier), gives the right number (the MATH turn's ``confidence``).
 """
 
 from __future__ import annotations

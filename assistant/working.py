@@ -63,11 +63,6 @@ class Working:
     token_probabilities: list[float] = field(default_factory=list)
     finish_reason: str = "stop"
 
-    @property
-    def answered(self) -> bool:
-        """Whether the working ends in a number."""
-        return self.value is not None
-
 
 def calculator_value(line: str, calculate: Callable[[str], CalcResult]) -> CalcResult | None:
     """The calculator's result for the arithmetic that ends ``line`` (at least one operator), else None.

@@ -402,6 +402,25 @@ def test_word_problem_turns_train_a_program_model_per_tier(tmp_path: Path) -> No
     assert model.probability({"integer": 1.0, "executes": 1.0}) > model.probability({"integer": 0.0, "executes": 1.0})
 
 
+
+def test_worked_word_problems_train_a_working_model_for_the_tier_that_worked_them(tmp_path: Path) -> None:
+    records: dict[str, dict[str, Any]] = {}
+    for index in range(40):
+        checked = float(index % 2)
+        # the router's own small-model call comes first: it names no solver
+        records[f"w{index}"] = {"route": "MATH", "kind": "word_problem", "correct": float(checked and index % 4 == 1),
+                                "features": {"checked": checked, "p10": 0.5, "truncated": 0.0},
+                                "usage": [{"step": "route", "tier": "small"},
+                                          {"step": "word_problem", "tier": "large"}],
+                                "can_escalate": False, "text": "1"}
+    path = tmp_path / "results_dev.json"
+    path.write_text(json.dumps(_results("dev", True, records)), encoding="utf-8")
+    rows = training_rows([load_results(path)])
+    assert "working_small" not in rows and "program_large" not in rows and len(rows["working_large"].labels) == 40
+    model, _ = fit_logistic(rows["working_large"], feature_names("working_large", rows["working_large"]))
+    assert model.probability({"checked": 1.0}) > model.probability({"checked": 0.0})
+
+
 SHIPPED = Path(__file__).resolve().parents[2] / "assistant" / "escalation_model.json"
 
 
