@@ -26,6 +26,7 @@ from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
 from tests.documents import minimal_pdf
+from tests.routers import FixedRouter
 from tests.servers import GatedModel, Running, ask_on_page, browser
 
 pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
@@ -365,17 +366,11 @@ def test_an_empty_index_is_explained_and_the_documents_panel_offered(tmp_path: P
 
 def test_a_word_problems_working_shows_under_its_toggle_as_text_and_after_a_reload(tmp_path: Path,
                                                                                   page: Any) -> None:
-    from assistant.routing import RouteDecision
-
-    class MathRouter:
-        def route(self, question: str, previous: str | None = None) -> RouteDecision:
-            return RouteDecision("MATH", "forced", "test")
-
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     large = FakeChatModel(name="large").enqueue(
         "She buys 3 * 4 = 13", " <b>pens</b> at $2: 12 * 2 = 25", " dollars.\nAnswer: 24")
-    instance = Assistant(FakeChatModel(name="small"), large, MathRouter(), None,  # type: ignore[arg-type]
+    instance = Assistant(FakeChatModel(name="small"), large, FixedRouter("MATH"), None,  # type: ignore[arg-type]
                          settings, tmp_path / "threads.sqlite")
     working = "She buys 3 * 4 = 12 <b>pens</b> at $2: 12 * 2 = 24 dollars.\nAnswer: 24"
     with Running(instance, ServerSettings()) as running:

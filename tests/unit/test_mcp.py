@@ -24,6 +24,7 @@ from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
+from tests.routers import FixedRouter
 
 DOCUMENTS = [
     Document("notes/sb50.md", "Super Bowl 50 was won by the Denver Broncos at Levi's Stadium in Santa Clara.",
@@ -195,16 +196,10 @@ def test_add_document_only_when_allowed_and_never_a_path(tmp_path: Path) -> None
 
 
 def test_ask_sends_a_word_problems_working_as_progress_and_returns_it(tmp_path: Path) -> None:
-    from assistant.routing import RouteDecision
-
-    class MathRouter:
-        def route(self, question: str, previous: str | None = None) -> RouteDecision:
-            return RouteDecision("MATH", "forced", "test")
-
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     large = FakeChatModel(name="large").enqueue("3 bags of 4: 3 * 4 = 11", " apples\nAnswer: 12")
-    assistant = Assistant(FakeChatModel(name="small"), large, MathRouter(), None,  # type: ignore[arg-type]
+    assistant = Assistant(FakeChatModel(name="small"), large, FixedRouter("MATH"), None,  # type: ignore[arg-type]
                           settings, tmp_path / "threads.sqlite")
     messages: list[str] = []
 

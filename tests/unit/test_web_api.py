@@ -24,6 +24,7 @@ from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
 from retrieval.store import read_current
 from tests.documents import minimal_pdf
+from tests.routers import FixedRouter
 
 CHAT = "/v1/chat/completions"
 
@@ -365,16 +366,10 @@ def test_a_streamed_turn_shows_what_is_stored_when_its_draft_is_discarded(assist
 
 
 def test_a_word_problem_streams_its_working_as_reasoning_content_then_the_answer(tmp_path: Path) -> None:
-    from assistant.routing import RouteDecision
-
-    class MathRouter:
-        def route(self, question: str, previous: str | None = None) -> RouteDecision:
-            return RouteDecision("MATH", "forced", "test")
-
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     large = FakeChatModel(name="large")
-    assistant = Assistant(FakeChatModel(name="small"), large, MathRouter(), None,  # type: ignore[arg-type]
+    assistant = Assistant(FakeChatModel(name="small"), large, FixedRouter("MATH"), None,  # type: ignore[arg-type]
                           settings, tmp_path / "threads.sqlite")
     pieces = ("She buys 3 * 4 = 13", " pens at $2 each: 12 * 2 = 25", " dollars.\nAnswer: 24")
     question = "Ann buys 3 packs of 4 pens at $2 a pen. How much money does she spend?"
