@@ -14,7 +14,6 @@ Tokens are streamed through LangGraph's custom stream as ``{"token": text, "mode
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import time
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from assistant.prompts import (
 from assistant.routing import ROUTES, RouteDecision, Router
 from assistant.settings import AssistantSettings
 from assistant.working import STOPS_ESTIMATE, format_answer, implied_unit, work, working_messages
-from models.base import ChatModel, Completion, Message, TextDelta, cancellable
+from models.base import ChatModel, Completion, Message, cancellable, collect_stream
 from retrieval.retriever import Hit
 from tools.calculator import CalcResult
 from tools.errors import CalculatorError
@@ -134,26 +133,24 @@ def _stream(model: ChatModel, tier: str, messages: list[Message], cancelled: Cal
     ``cancelled`` is checked before every token; when it turns true the model's generator is closed (llama.cpp
     stops generating) and the turn ends with GenerationCancelledError.
     """
+    writer = _writer()
+    return collect_stream(cancellable(model.stream(messages, **options), cancelled),
+                          None if writer is None else lambda text: writer({"token": text, "model": tier}))
+
+
+def _writer() -> Callable[[dict[str, Any]], None] | None:
+    """The running turn's LangGraph custom stream writer; None when the turn is not streamed."""
     try:
-        writer = get_stream_writer()
+        return get_stream_writer()
     except RuntimeError:
-        writer = None
-    completion: Completion | None = None
-    for item in cancellable(model.stream(messages, **options), cancelled):
-        if isinstance(item, TextDelta):
-            if writer is not None:
-                writer({"token": item.text, "model": tier})
-        else:
-            completion = item
-    assert completion is not None
-    return completion
+        return None
 
 
 def _reset(text: str = "") -> None:
     """Tell the stream's readers that what they have shown of this turn is replaced by ``text`` (a discarded draft,
     or the general-knowledge label an answer starts with); tokens that follow are appended to it."""
-    with contextlib.suppress(RuntimeError):  # not streaming
-        get_stream_writer()({"event": "reset", "text": text})
+    if (writer := _writer()) is not None:
+        writer({"event": "reset", "text": text})
 
 
 def _prompt_tokens(messages: list[Message]) -> int:
@@ -265,10 +262,7 @@ class _Nodes:
         """The model works the problem in prose, the calculator writing every result; the working streams as
         ``working`` events and the answer is its final number with the question's unit."""
         started = time.perf_counter()
-        try:
-            writer = get_stream_writer()
-        except RuntimeError:
-            writer = None
+        writer = _writer()
 
         def emit(text: str) -> None:
             if writer is not None:
@@ -523,8 +517,8 @@ class _Nodes:
 
     def escalate(self, state: TurnState) -> TurnState:
         """The large model answers the same turn with the same passages or tool; its answer ends the turn."""
-        with contextlib.suppress(RuntimeError):  # not streaming
-            get_stream_writer()({"event": "escalate", "reason": state.get("escalation_reason", "")})
+        if (writer := _writer()) is not None:
+            writer({"event": "escalate", "reason": state.get("escalation_reason", "")})
         _reset()
         route = state["route"]
         if route == "FACT":

@@ -19,7 +19,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from assistant.prompts import WORKING_SYSTEM
-from models.base import ChatModel, Completion, Message, TextDelta, cancellable
+from models.base import ChatModel, Completion, Message, cancellable, collect_stream
 from tools.calculator import CalcResult
 from tools.errors import CalculatorError
 
@@ -151,14 +151,8 @@ def work(model: ChatModel, question: str, calculate: Callable[[str], CalcResult]
     finish = "stop"
     for _ in range(MAX_PIECES):
         prompt = messages + ([{"role": "assistant", "content": text}] if text else [])
-        completion: Completion | None = None
-        for item in cancellable(model.stream(prompt, max_tokens=max_tokens - generated, temperature=0.0,
-                                             stop=["="]), cancelled):
-            if isinstance(item, TextDelta):
-                emit(item.text)
-            else:
-                completion = item
-        assert completion is not None
+        completion = collect_stream(cancellable(model.stream(prompt, max_tokens=max_tokens - generated,
+                                                             temperature=0.0, stop=["="]), cancelled), emit)
         completions.append(completion)
         probabilities += completion.token_probabilities
         generated += completion.usage.completion_tokens

@@ -29,7 +29,7 @@ from pathlib import Path
 from assistant.graph import PROGRAM_MAX_TOKENS
 from assistant.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
 from assistant.prompts import PROGRAM_SYSTEM, program_messages
-from assistant.settings import Settings
+from assistant.settings import AssistantSettings, Settings
 from assistant.working import work
 from eval.metrics import numeric_match, predicted_number
 from eval.suites import mixed_items
@@ -136,7 +136,8 @@ def _raw_completion(model: ChatModel, text: str, usage: dict[str, int]) -> Compl
 
 def _cot_calc(model: ChatModel, question: str) -> tuple[str, Completion]:
     """The graph's default path (assistant.working): the chain of thought, the calculator writing every result."""
-    done = work(model, question, calculate, max_tokens=PROGRAM_MAX_TOKENS, emit=lambda text: None)
+    done = work(model, question, calculate, max_tokens=AssistantSettings().word_problem_max_tokens,
+                emit=lambda text: None)
     completions = done.completions
     usage = {"prompt_tokens": completions[0].usage.prompt_tokens if completions else 0,
              "completion_tokens": sum(completion.usage.completion_tokens for completion in completions)}

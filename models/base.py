@@ -159,12 +159,14 @@ class ChatModel(Protocol):
         ...
 
 
-def collect_stream(items: Iterator[StreamItem]) -> Completion:
-    """Drain a stream and return its final ``Completion``."""
+def collect_stream(items: Iterator[StreamItem], on_text: Callable[[str], None] | None = None) -> Completion:
+    """Drain a stream and return its final ``Completion``, handing each text delta to ``on_text`` on the way."""
     final: Completion | None = None
     for item in items:
         if isinstance(item, Completion):
             final = item
+        elif on_text is not None:
+            on_text(item.text)
     if final is None:
         raise RuntimeError("the model's stream ended without a Completion")
     return final

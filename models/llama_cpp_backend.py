@@ -137,14 +137,14 @@ class LlamaCppModel:
             raise ValueError("max_tokens must be at least 1")
         grammar = self._grammar(json_schema) if json_schema is not None else None
         continued = bool(messages) and messages[-1]["role"] == "assistant" and not tools
+        prompt = self._continuation_prompt(messages) if continued else ""
         with self._lock:
             self._evaluated = None
             recorder = self._recorder = TokenProbabilityRecorder(self._is_end_of_generation)
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             if continued:
-                chunks = self._llama.create_completion(self._continuation_prompt(messages), max_tokens=max_tokens,
-                                                       temperature=temperature, stop=list(stop or []), stream=True,
-                                                       grammar=grammar)
+                chunks = self._llama.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
+                                                       stop=list(stop or []), stream=True, grammar=grammar)
             else:
                 chunks = self._llama.create_chat_completion(
                     messages=[_template_message(message) for message in messages],
