@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from assistant.api import Assistant
-from assistant.graph import Escalation
+from assistant.core.assistant import Assistant
+from assistant.core.graph import Escalation
 from models.base import Message, Tool
 from tools.calculator import needs_worker
 from tools.words import extract_expression

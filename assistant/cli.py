@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError
-from assistant.settings import Settings, add_settings_flags, overrides_from_args
+from assistant.core.errors import AssistantError
+from assistant.core.settings import Settings
+from assistant.flags import add_settings_flags, overrides_from_args
 from eval.names import ALL_SYSTEMS, DEFAULT_SYSTEMS
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -227,7 +228,7 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
 # ---- index ---------------------------------------------------------------------------------------
 
 def _open_index(settings: Settings) -> Any:
-    from assistant.knowledge_base import open_retriever
+    from assistant.core.knowledge_base import open_retriever
 
     return open_retriever(settings, knowledge_base=False, progress=True)
 
@@ -296,7 +297,7 @@ def _index_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_build(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.knowledge_base import ensure_knowledge_base
+    from assistant.core.knowledge_base import ensure_knowledge_base
 
     retriever = _open_index(settings)
     report = ensure_knowledge_base(retriever, settings, progress=True, force=args.force)
@@ -328,9 +329,9 @@ def _index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.retrieval_quality import evaluate_retrieval
     from eval.run import paragraph_settings
     from eval.suites import SQUAD_CORPUS
-    from retrieval.evaluation import evaluate_retrieval
     from retrieval.squad import load_squad_dev
 
     squad = load_squad_dev(settings.dataset_store())
@@ -417,8 +418,8 @@ def _eval_headline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.escalation import load_escalation_model
-    from assistant.settings import DEFAULT_CONFIG_NAME, resolve_config_file
+    from assistant.core.escalation import load_escalation_model
+    from assistant.core.settings import DEFAULT_CONFIG_NAME, resolve_config_file
     from eval.calibrate import calibrate
 
     settings_file = args.settings_file or resolve_config_file(args.config) or Path(DEFAULT_CONFIG_NAME)
@@ -430,7 +431,7 @@ def _eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.escalation import DEFAULT_MODEL_PATH
+    from assistant.core.escalation import DEFAULT_MODEL_PATH
     from eval.escalation import train_escalation
     from eval.report import latest_results
 
@@ -521,7 +522,7 @@ def _print_answer(answer: Any) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from assistant.api import Assistant
+    from assistant.core.assistant import Assistant
     from assistant.listener import server_config
     from assistant.server import check_bind, create_app
 
@@ -545,7 +546,7 @@ def _mcp(args: argparse.Namespace, settings: Settings) -> int:
     import io
     import os
 
-    from assistant.api import Assistant
+    from assistant.core.assistant import Assistant
     from assistant.mcp_server import build_mcp
 
     # stdout carries the protocol: anything else written to it (a library's banner, llama.cpp's log) goes to stderr.
@@ -561,7 +562,7 @@ def _mcp(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.api import Assistant
+    from assistant.core.assistant import Assistant
 
     assistant = Assistant.from_settings(settings)
     answer = assistant.ask(args.question, args.thread, escalation=args.escalation, threshold=args.threshold,
@@ -577,7 +578,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 def _assistant_chat(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
-    from assistant.api import Assistant
+    from assistant.core.assistant import Assistant
     from assistant.live import REPLACED_NOTE, LiveText
 
     print("loading the assistant...", file=sys.stderr)

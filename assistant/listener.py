@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from assistant.settings import ServerSettings
+from assistant.core.settings import ServerSettings
 
 
 def deadline_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:

@@ -21,10 +21,11 @@ from pydantic import BaseModel, Field
 
 from assistant import documents as library
 from assistant.admission import Generation, Lines, QueueFullError
-from assistant.api import Answer, Assistant
+from assistant.core.assistant import Answer, Assistant
+from assistant.core.settings import McpSettings, ServerSettings
+from assistant.core.text import normalize_question
+from assistant.core.threads import THREAD_ID_PATTERN
 from assistant.documents import IndexWrites, UploadQueueFullError
-from assistant.settings import McpSettings, ServerSettings
-from assistant.text import normalize_question
 from models.errors import ContextOverflowError
 from retrieval.documents import Document
 from retrieval.markdown import place
@@ -33,7 +34,6 @@ from tools.errors import CalculatorError
 
 DOC_SCHEME = "doc://"
 MCP_PATH = "/mcp"
-THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 DOC_ID_PATTERN = r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]*(/[A-Za-z0-9_:-][A-Za-z0-9_.:-]*)*$"
 INSTRUCTIONS = (
     "A local assistant. Use `ask` for any question: arithmetic is computed exactly, facts are answered from the "

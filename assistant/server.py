@@ -34,7 +34,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 
 from assistant.admission import Generation, Lines, QueueFullError
-from assistant.api import Answer, Assistant
+from assistant.core.assistant import Answer, Assistant
+from assistant.core.errors import ConfigError
+from assistant.core.settings import McpSettings, ServerSettings
+from assistant.core.text import normalize_question
+from assistant.core.threads import THREAD_ID_PATTERN
 from assistant.documents import (
     STAGING_FOLDER,
     UPLOAD_PREFIX,
@@ -45,12 +49,9 @@ from assistant.documents import (
     list_documents,
     view_document,
 )
-from assistant.errors import ConfigError
 from assistant.live import REPLACED_NOTE, LiveText
-from assistant.mcp_server import MCP_PATH, THREAD_ID_PATTERN, build_mcp
+from assistant.mcp_server import MCP_PATH, build_mcp
 from assistant.metrics import CONTENT_TYPE, UNMATCHED, Metrics
-from assistant.settings import McpSettings, ServerSettings
-from assistant.text import normalize_question
 from models.base import Completion, Message, Tool
 from models.errors import ContextOverflowError
 from retrieval.reader import BoundedReader

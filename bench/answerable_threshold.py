@@ -1,7 +1,7 @@
 """How many questions the answerability model flags at each threshold, on dev results files (docs/BENCHMARKS.md,
 "The escalation models, refitted"): the unanswered ones (rightly) and the answered ones (wrongly).
 
-Usage: python bench/answerable_threshold.py RESULTS_DIR... [--weights assistant/escalation_model.json]
+Usage: python bench/answerable_threshold.py RESULTS_DIR... [--weights assistant/core/escalation_model.json]
 
 The probability is recomputed from each FACT turn's recorded features with the given weights, so a threshold can be
 chosen for the model that will run. Dev results only (the files say their split; test files are refused).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from assistant.escalation import DEFAULT_MODEL_PATH, load_escalation_model
+from assistant.core.escalation import DEFAULT_MODEL_PATH, load_escalation_model
 from eval.escalation import WEAK, item_answerable
 from eval.report import latest_results, load_results
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.api import Assistant
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from common.stats import latency_summary
 from eval.run import squad_index_settings
 from eval.suites import mixed_items

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from eval.documents import DOCUMENTS, document_paths
 
 FORMATS = (".html", ".docx", ".xlsx", ".csv", ".md")

@@ -16,9 +16,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from assistant.features import matches_documents, speaks_of
-from assistant.knowledge_base import open_retriever
-from assistant.settings import Settings
+from assistant.core.features import matches_documents, speaks_of
+from assistant.core.knowledge_base import open_retriever
+from assistant.core.settings import Settings
 from eval.datasets import EvalItem, expected_route
 from eval.run import load_suite, scoped_settings, squad_index_settings
 from retrieval.retriever import Retriever
@@ -52,7 +52,7 @@ def main() -> None:
     unanswered = [item for item in docs.items if not item.answers]
 
     mine, world = _sources(documents, unanswered), _sources(documents, public)
-    print(f"About the documents (assistant.features.speaks_of): {len(unanswered)} docs-dev unanswered vs "
+    print(f"About the documents (assistant.core.features.speaks_of): {len(unanswered)} docs-dev unanswered vs "
           f"{len(world)} SQuAD dev questions over the docs-dev documents")
     print("| coverage >= | or cosine >= | docs-dev unanswered | SQuAD questions |\n|---|---|---|---|")
     for coverage in COVERAGES:
@@ -62,7 +62,7 @@ def main() -> None:
 
     over_docs, over_squad = _sources(documents, chat), _sources(squad, chat)
     questions = _sources(documents, docs.items)
-    print(f"\nChat to documents (assistant.features.matches_documents): {len(chat)} routing-dev chat prompts, and "
+    print(f"\nChat to documents (assistant.core.features.matches_documents): {len(chat)} routing-dev chat prompts, and "
           "the docs-dev questions")
     print("| coverage >= | and cosine >= | chat over docs-dev | chat over SQuAD | docs-dev questions |\n"
           "|---|---|---|---|---|")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from assistant.knowledge_base import open_retriever
-from assistant.passages import select_evidence
-from assistant.prompts import FACT_SYSTEM, NOT_FOUND, fact_messages
-from assistant.settings import Settings
+from assistant.core.knowledge_base import open_retriever
+from assistant.core.passages import select_evidence
+from assistant.core.prompts import FACT_SYSTEM, NOT_FOUND, fact_messages
+from assistant.core.settings import Settings
 from eval.metrics import squad_scores
 from eval.run import squad_index_settings
 from eval.suites import mixed_items

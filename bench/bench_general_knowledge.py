@@ -10,9 +10,9 @@ company's policy, a product, a person) and seven about the public world.
 
 from __future__ import annotations
 
-from assistant.features import chat_features
-from assistant.prompts import general_messages
-from assistant.settings import Settings
+from assistant.core.features import chat_features
+from assistant.core.prompts import general_messages
+from assistant.core.settings import Settings
 from models.registry import load_model
 
 PRIVATE = ("What is the zorblax kept by Ellinor Quade fed?",

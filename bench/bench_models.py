@@ -51,7 +51,7 @@ def measure_bandwidth(threads: int, gib: float = 1.0, repeats: int = 5) -> float
 
 def run_one(alias: str, backend: str, repeats: int, max_tokens: int) -> dict[str, Any]:
     """Run in a subprocess: load the model, time ``repeats`` generations, report per-run figures."""
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
     from models.base import Completion
     from models.llama_cpp_backend import LlamaCppModel
     from models.registry import load_model
@@ -115,7 +115,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
 
 def paired_overhead(alias: str, pairs: int, max_tokens: int) -> str:
     """Raw and interface generation alternating in one process (so drift and steal hit both alike)."""
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
     from models.base import Completion
     from models.llama_cpp_backend import LlamaCppModel
     from models.registry import load_model
@@ -171,7 +171,7 @@ def main() -> int:
         print(json.dumps(run_one(args.child[0], args.child[1], args.repeats, args.max_tokens)))
         return 0
 
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
 
     threads = Settings.load().llama.n_threads
     bandwidth = measure_bandwidth(threads)

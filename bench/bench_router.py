@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from assistant.routing import ROUTES, CascadeRouter
-from assistant.settings import Settings
+from assistant.core.routing import ROUTES, CascadeRouter
+from assistant.core.settings import Settings
 from common.stats import percentile
 from eval.datasets import expected_route, thread_first_turns
 from eval.stats import mean_interval

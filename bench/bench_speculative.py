@@ -15,9 +15,9 @@ import json
 import time
 from typing import Any
 
-from assistant.program import PROGRAM_SCHEMA
-from assistant.prompts import program_messages
-from assistant.settings import Settings
+from assistant.core.program import PROGRAM_SCHEMA
+from assistant.core.prompts import program_messages
+from assistant.core.settings import Settings
 from eval.suites import mixed_items
 from models.registry import gguf_path
 

@@ -26,11 +26,11 @@ import re
 import time
 from pathlib import Path
 
-from assistant.graph import PROGRAM_MAX_TOKENS
-from assistant.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
-from assistant.prompts import PROGRAM_SYSTEM, program_messages
-from assistant.settings import AssistantSettings, Settings
-from assistant.working import work
+from assistant.core.graph import PROGRAM_MAX_TOKENS
+from assistant.core.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
+from assistant.core.prompts import PROGRAM_SYSTEM, program_messages
+from assistant.core.settings import AssistantSettings, Settings
+from assistant.core.working import work
 from eval.metrics import numeric_match, predicted_number
 from eval.suites import mixed_items
 from eval.systems import DIRECT_PROMPTS
@@ -135,7 +135,7 @@ def _raw_completion(model: ChatModel, text: str, usage: dict[str, int]) -> Compl
 
 
 def _cot_calc(model: ChatModel, question: str) -> tuple[str, Completion]:
-    """The graph's default path (assistant.working): the chain of thought, the calculator writing every result."""
+    """The graph's default path (assistant.core.working): the chain of thought, the calculator writing every result."""
     done = work(model, question, calculate, max_tokens=AssistantSettings().word_problem_max_tokens,
                 emit=lambda text: None)
     completions = done.completions

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from eval.suites import suite_loaders
 
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))

@@ -1,6 +1,6 @@
 """The escalation decision on a dev run: the confidence the run recorded against the shipped learned model's.
 
-Usage: python bench/escalation_dev.py RESULTS [--model assistant/escalation_model.json]
+Usage: python bench/escalation_dev.py RESULTS [--model assistant/core/escalation_model.json]
 
 RESULTS is a dev results file (or its directory) with ``routed-no-escalation`` and ``large-pipeline``. The recorded
 confidences are whatever the run's code computed (the hand-weighted score when no model was shipped); the learned
@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from assistant.escalation import load_escalation_model
+from assistant.core.escalation import load_escalation_model
 from eval.escalation import reconfidence
 from eval.report import latest_results, load_results
 from eval.sweep import SweepPoint, choose_threshold

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.api import Assistant
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from common.stats import percentile
 from eval.metrics import score
 from eval.run import squad_index_settings

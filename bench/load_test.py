@@ -80,7 +80,7 @@ def _one(client: httpx.Client, url: str, kind: str, question: str) -> dict[str, 
 def _overhead(base: str, requests: int = 100) -> dict[str, float]:
     """Plain arithmetic over HTTP (non-streaming) vs the Python API, sequentially, same process tree."""
     from assistant.api import Assistant
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
 
     with httpx.Client(timeout=60) as client:
         http = []

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from models.registry import load_model
 
 PROMPTS = [f"Say the number {index} in words." for index in range(5)] + [

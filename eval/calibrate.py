@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.escalation import EscalationModel
+from assistant.core.escalation import EscalationModel
 from common.files import atomic_output
 from eval.errors import EvalError
 from eval.escalation import reconfidence

@@ -2,7 +2,7 @@
 
 Training rows come from dev results files (``assistant eval run`` on ``mixed-dev``, ``facts-dev``,
 ``unanswerable-dev``); a test results file is refused. Per FACT turn of ``routed-no-escalation`` the records hold the
-features the graph saw (``assistant.features``) and the score; the models are:
+features the graph saw (``assistant.core.features``) and the score; the models are:
 
 - ``fact``: P(the small model's answer is right | its features), on answerable suites' FACT turns;
 - ``answerable``: P(the documents answer the question | question form and retrieval features), on FACT turns of
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.escalation import EscalationModel, LogisticModel, load_escalation_model
-from assistant.features import ANSWERABILITY_FEATURES
+from assistant.core.escalation import EscalationModel, LogisticModel, load_escalation_model
+from assistant.core.features import ANSWERABILITY_FEATURES
 from common.files import atomic_output
 from eval.errors import EvalError
 from eval.report import load_results, rescore
@@ -58,7 +58,7 @@ class Rows:
 
 
 READER_FEATURE = "verbatim"
-"""A feature only a reader's answer has (assistant.features.fact_features)."""
+"""A feature only a reader's answer has (assistant.core.features.fact_features)."""
 
 
 def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:

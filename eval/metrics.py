@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 
-from assistant.confidence import strip_citations
-from assistant.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DOCUMENTS
+from assistant.core.confidence import strip_citations
+from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DOCUMENTS
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)

@@ -31,6 +31,8 @@ from eval.stats import (
 from eval.sweep import (
     Sweep,
     accuracy,
+    draft_confidence,
+    floor_records,
     oracle_records,
     record_flops,
     record_nominal_flops,
@@ -207,10 +209,10 @@ def confidence_quality(weak: dict[str, dict[str, Any]]) -> dict[str, Any] | None
     """How well ``confidence`` predicts the small model's FACT answers being right: AUC, expected calibration error
     and the reliability table, over the FACT turns that could escalate."""
     turns = [weak[key] for key in sorted(weak) if weak[key].get("route") == "FACT"
-             and weak[key].get("can_escalate") and weak[key].get("correct") is not None]
+             and draft_confidence(weak[key]) is not None and weak[key].get("correct") is not None]
     if not turns:
         return None
-    confidences = [float(record.get("confidence") or 0.0) for record in turns]
+    confidences = [float(draft_confidence(record) or 0.0) for record in turns]
     outcomes = [float(record["correct"]) for record in turns]
     return {"n": len(turns), "auc": roc_auc(outcomes, confidences)} | calibration(confidences, outcomes)
 
@@ -221,11 +223,12 @@ def apgr_interval(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, A
     ids = sorted(key for key in weak if key in strong)
     if not ids:
         return None
+    floor = floor_records(weak, strong, chat_threshold)
     columns = [
-        [float(weak[key].get("confidence") or 0.0) for key in ids],
-        [float(weak[key].get("correct") or 0.0) for key in ids],
+        [float(draft_confidence(weak[key]) or 0.0) for key in ids],
+        [float(floor[key].get("correct") or 0.0) for key in ids],
         [float(strong[key].get("correct") or 0.0) for key in ids],
-        [float(weak[key].get("correct") is not None) for key in ids],
+        [float(floor[key].get("correct") is not None) for key in ids],
         [float(swept(weak[key], chat_threshold)) for key in ids],
     ]
 

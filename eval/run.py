@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import choice_hint
-from assistant.settings import Settings
+from assistant.core.errors import choice_hint
+from assistant.core.settings import Settings
 from common.energy import EnergyMeter
 from eval.datasets import user_items
 from eval.errors import EvalError
@@ -42,7 +42,7 @@ def load_suite(name: str, settings: Settings, *, progress: bool = True) -> Suite
 
 def scoped_settings(settings: Settings, documents: list[Document], label: str, *, progress: bool = True) -> Settings:
     """Settings whose index holds only ``documents`` (indexed once into its own directory, keyed by their hash)."""
-    from assistant.knowledge_base import open_retriever
+    from assistant.core.knowledge_base import open_retriever
 
     digest = hashlib.sha256()
     for document in sorted(documents, key=lambda document: document.doc_id):

@@ -1,12 +1,15 @@
 """Escalation from cached results: ``routed`` at any threshold, the ``oracle``, the cost-quality sweep and APGR/CPT.
 
-Nothing here runs a model. The routed system at threshold t answers an item with its small-model record unless the
-turn could escalate and its confidence is below t; then the large model's answer is large-pipeline's record of the
-same item (same route, same passages, same prompt) and its cost is added on top of the small model's.
+Nothing here runs a model. Every routed-no-escalation record carries the escalation policy's decisions with their
+inputs; the routed system at threshold t replays them through the product's own policy (``decide``, escalation auto):
+where the large model starts (a word problem, a general-knowledge answer) the item is large-pipeline's record of it;
+where it takes over a draft, its answer is large-pipeline's record of the same item (same route, same passages, same
+prompt) and its cost is added on top of the small model's; elsewhere the small model's record stands.
 
-RouteLLM's conventions (Ong et al., 2024): PGR = (accuracy - weak) / (strong - weak), where weak is routed with no
-escalation and strong is large-pipeline; APGR is the area under PGR against the share of escalatable turns sent to
-the large model (a random router scores 0.5); CPT(x%) is the smallest such share whose PGR reaches x%.
+RouteLLM's conventions (Ong et al., 2024): PGR = (accuracy - weak) / (strong - weak), where weak is routed at threshold
+0 (no draft escalated; the start decisions as shipped) and strong is large-pipeline; APGR is the area under PGR
+against the share of threshold-decided turns sent to the large model (a random router scores 0.5); CPT(x%) is the
+smallest such share whose PGR reaches x%.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
+
+from assistant.core.decision import Decision, DecisionInputs, Mode, Thresholds, decide
 
 INFINITE = math.inf
 
@@ -36,57 +41,124 @@ def record_nominal_flops(record: dict[str, Any]) -> float:
     return float(sum(usage.get("nominal_flops", usage.get("flops", 0.0)) for usage in record.get("usage", [])))
 
 
+def recorded_inputs(record: dict[str, Any]) -> list[DecisionInputs]:
+    """The escalation policy's inputs at each decision of the turn, in order (assistant/core/decision.py).
+
+    Records written before decisions were recorded carry ``can_escalate``: such a turn was one draft decision."""
+    if "decisions" in record:
+        return [DecisionInputs.from_dict(item["inputs"]) for item in record["decisions"]]
+    if record.get("can_escalate"):
+        return [DecisionInputs(route=str(record.get("route", "")), stage="draft", mode="never",
+                               thresholds=Thresholds(0.0, 0.0), confidence=float(record.get("confidence") or 0.0))]
+    return []
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A recorded turn's decisions made again under other knobs: who ends up answering (``small``: the recorded
+    turn stands; ``start``: the large model answers from the start; ``escalate``: it takes over the draft)."""
+
+    outcome: Literal["small", "start", "escalate"]
+    decisions: list[Decision]
+
+
+def replay(record: dict[str, Any], thresholds: Thresholds, mode: Mode = "auto",
+           large_when: Callable[[DecisionInputs], bool] | None = None) -> Replay:
+    """The policy's decisions for ``record``'s turn under ``mode`` and ``thresholds``; ``large_when`` overrides the
+    draft stage's choice (the oracle's)."""
+    decisions = []
+    for inputs in recorded_inputs(record):
+        decision = decide(inputs.under(mode, thresholds))
+        if inputs.stage == "draft" and large_when is not None:
+            large = large_when(inputs)
+            decision = Decision(large, ORACLE_REASON if large else "oracle: the small model's draft stands",
+                                decision.inputs)
+        decisions.append(decision)
+        if decision.large:
+            return Replay("start" if inputs.stage == "start" else "escalate", decisions)
+    return Replay("small", decisions)
+
+
+ORACLE_REASON = "oracle: the large model is right, the small wrong"
+
+
+def draft_confidence(record: dict[str, Any]) -> float | None:
+    """The confidence the threshold is compared with for this turn, None when no threshold decides it (the
+    calculator, a refusal, or a turn the large model answers from the start)."""
+    for inputs in recorded_inputs(record):
+        if inputs.stage == "draft":
+            return float(inputs.confidence or 0.0)
+        if decide(inputs.under("auto", Thresholds(1.0, 1.0))).large:
+            return None
+    return None
+
+
+def compose(weak: dict[str, Any], strong: dict[str, Any] | None, outcome: Replay) -> dict[str, Any]:
+    """The routed turn: ``weak``'s record, the large model's answer added (``escalate``) or in its place
+    (``start``), as ``outcome`` says; the record's decisions are the replayed ones."""
+    decisions = [decision.to_dict() for decision in outcome.decisions]
+    reason = "; ".join(dict.fromkeys(decision.reason for decision in outcome.decisions))
+    if strong is None or outcome.outcome == "small":
+        return weak | {"decisions": decisions}
+    if outcome.outcome == "start":
+        return strong | {"escalated": True, "escalation_reason": reason, "decisions": decisions}
+    return escalate_record(weak, strong, reason) | {"decisions": decisions}
+
+
 def escalate_record(weak: dict[str, Any], strong: dict[str, Any], reason: str) -> dict[str, Any]:
-    """``weak``'s turn escalated: the large model's answer from ``strong``, both models' cost and time."""
-    added = [usage | {"step": "escalate"} for usage in strong.get("usage", [])]
+    """``weak``'s turn escalated: the large model's answer from ``strong`` (the same prompt as the live escalation),
+    both models' cost and time (strong's routing is weak's, not paid twice)."""
+    added = [usage | {"step": "escalate"} for usage in strong.get("usage", []) if usage.get("step") != "route"]
+    seconds = {key: sum(usage.get(key, 0.0) for usage in added) for key in ("wall_seconds", "cpu_seconds")}
     return weak | {
         "text": strong.get("text", ""), "escalated": True, "escalation_reason": reason,
-        "usage": [*weak.get("usage", []), *added],
-        "wall_seconds": round(weak.get("wall_seconds", 0.0) + model_seconds(strong, "wall_seconds"), 4),
-        "cpu_seconds": round(weak.get("cpu_seconds", 0.0) + model_seconds(strong, "cpu_seconds"), 4),
+        "confidence": strong.get("confidence"), "usage": [*weak.get("usage", []), *added],
+        "wall_seconds": round(weak.get("wall_seconds", 0.0) + seconds["wall_seconds"], 4),
+        "cpu_seconds": round(weak.get("cpu_seconds", 0.0) + seconds["cpu_seconds"], 4),
         **({"energy_joules": round(weak["energy_joules"] + strong["energy_joules"], 3)}
            if "energy_joules" in weak and "energy_joules" in strong else {}),
         "correct": strong.get("correct"), "exact_match": strong.get("exact_match"), "f1": strong.get("f1"),
     }
 
 
+def sweep_thresholds(threshold: float, chat_threshold: float | None) -> Thresholds:
+    """The thresholds at one point of the sweep: CHAT turns keep ``chat_threshold`` when given."""
+    return Thresholds(threshold, threshold if chat_threshold is None else chat_threshold)
+
+
 def escalates(record: dict[str, Any], threshold: float, chat_threshold: float | None = None) -> bool:
-    """Whether the routed system sends this turn to the large model: CHAT turns compare their confidence with
-    ``chat_threshold`` (when given), every other turn with ``threshold``."""
-    if record.get("route") == "CHAT" and chat_threshold is not None:
-        threshold = chat_threshold
-    return bool(record.get("can_escalate")) and float(record.get("confidence") or 0.0) < threshold
+    """Whether the routed system sends this turn's draft to the large model at ``threshold``."""
+    return replay(record, sweep_thresholds(threshold, chat_threshold)).outcome == "escalate"
 
 
 def swept(record: dict[str, Any], chat_threshold: float | None) -> bool:
     """Whether the sweep's threshold decides this turn (CHAT turns with their own threshold are not swept)."""
-    return bool(record.get("can_escalate")) and not (record.get("route") == "CHAT" and chat_threshold is not None)
+    return draft_confidence(record) is not None and not (record.get("route") == "CHAT" and chat_threshold is not None)
 
 
 def routed_records(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]], threshold: float,
                    chat_threshold: float | None = None) -> dict[str, dict[str, Any]]:
-    """The routed system's records at ``threshold`` (items missing from ``strong`` never escalate)."""
-    composed = {}
-    for item_id, record in weak.items():
-        if escalates(record, threshold, chat_threshold) and item_id in strong:
-            reason = f"confidence {float(record.get('confidence') or 0.0):.2f} below the threshold"
-            composed[item_id] = escalate_record(record, strong[item_id], reason)
-        else:
-            composed[item_id] = record
-    return composed
+    """The routed system's records at ``threshold``: each turn's recorded decisions replayed by the product's policy
+    (escalation auto), the large model's answers taken from ``strong`` (items missing from it never escalate)."""
+    thresholds = sweep_thresholds(threshold, chat_threshold)
+    return {item_id: compose(record, strong.get(item_id), replay(record, thresholds))
+            for item_id, record in weak.items()}
 
 
 def oracle_records(weak: dict[str, dict[str, Any]],
                    strong: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The upper bound: escalate exactly the turns the small model got wrong and the large model gets right."""
+    """The upper bound: the policy's start decisions as shipped, and exactly the drafts the small model got wrong and
+    the large model gets right escalated."""
     composed = {}
     for item_id, record in weak.items():
         other = strong.get(item_id)
-        if (record.get("can_escalate") and other is not None and record.get("correct") is not None
-                and (record.get("correct") or 0.0) < (other.get("correct") or 0.0)):
-            composed[item_id] = escalate_record(record, other, "oracle: the large model is right, the small wrong")
-        else:
-            composed[item_id] = record
+
+        def better(inputs: DecisionInputs, record: dict[str, Any] = record,
+                   other: dict[str, Any] | None = other) -> bool:
+            return (other is not None and record.get("correct") is not None
+                    and (record.get("correct") or 0.0) < (other.get("correct") or 0.0))
+
+        composed[item_id] = compose(record, other, replay(record, Thresholds(1.0, 1.0), large_when=better))
     return composed
 
 
@@ -155,7 +227,7 @@ class Sweep:
 
 def thresholds(weak: dict[str, dict[str, Any]], chat_threshold: float | None = None) -> list[float]:
     """Every threshold that changes which turns escalate: 0, each distinct confidence, then "always"."""
-    confidences = {float(record.get("confidence") or 0.0) for record in weak.values()
+    confidences = {float(draft_confidence(record) or 0.0) for record in weak.values()
                    if swept(record, chat_threshold)}
     candidates = sorted({0.0, *confidences})
     return [*candidates, INFINITE]
@@ -168,7 +240,8 @@ def _point(threshold: float, weak: dict[str, dict[str, Any]], strong: dict[str, 
     return SweepPoint(
         threshold=threshold, accuracy=value,
         escalated=sum(1 for item_id, record in weak.items()
-                      if swept(record, chat_threshold) and escalates(record, threshold) and item_id in strong),
+                      if swept(record, chat_threshold) and escalates(record, threshold, chat_threshold)
+                      and item_id in strong),
         escalatable=sum(1 for record in weak.values() if swept(record, chat_threshold)),
         large_share=sum(1 for record in records.values() if uses_large(record)) / max(1, len(records)),
         flops=sum(record_flops(record) for record in records.values()),
@@ -184,7 +257,7 @@ def sweep(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
     With ``chat_threshold``, CHAT turns escalate at that fixed threshold at every point (chat is not scored, so
     the sweep cannot tell how much its escalation is worth) and the sweep moves the FACT/MATH threshold.
     """
-    weak_accuracy = accuracy(weak) or 0.0
+    weak_accuracy = accuracy(floor_records(weak, strong, chat_threshold)) or 0.0
     strong_accuracy = accuracy({item_id: strong[item_id] for item_id in weak if item_id in strong}) or 0.0
     gap = strong_accuracy - weak_accuracy
 
@@ -201,6 +274,12 @@ def sweep(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
         cpt[f"{int(target * 100)}%"] = best.escalated_share if best else None
         cpt_large[f"{int(target * 100)}%"] = best.large_share if best else None
     return Sweep(points, weak_accuracy, strong_accuracy, apgr, cpt, cpt_large)
+
+
+def floor_records(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
+                  chat_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+    """The routed system with no draft escalated by the swept threshold: PGR's weak end."""
+    return routed_records(weak, strong, 0.0, chat_threshold)
 
 
 def area_under_pgr(points: list[SweepPoint]) -> float:

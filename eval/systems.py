@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.api import Answer, Assistant
-from assistant.errors import choice_hint
-from assistant.escalation import load_escalation_model
-from assistant.prompts import (
+from assistant.core.assistant import Answer, Assistant
+from assistant.core.errors import choice_hint
+from assistant.core.escalation import load_escalation_model
+from assistant.core.prompts import (
     CHAT_SYSTEM,
     FACT_SYSTEM,
     GENERAL_KNOWLEDGE_LABEL,
@@ -28,8 +28,8 @@ from assistant.prompts import (
     PROGRAM_SYSTEM,
     WORKING_SYSTEM,
 )
-from assistant.routing import CascadeRouter, Router
-from assistant.settings import Settings
+from assistant.core.routing import CascadeRouter, Router
+from assistant.core.settings import Settings
 from eval.datasets import EvalItem
 from eval.errors import EvalError
 from eval.names import ALL_SYSTEMS, COMPOSED_SYSTEMS, RUN_SYSTEMS
@@ -37,23 +37,19 @@ from models.base import ChatModel, Message
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The source files that decide a system's records. Their hash is part of the cache key, so a record computed by
-# older code is never reused (no hand-bumped version). Modules that cannot change an answer are left out.
-DIRECT_CODE = ("eval/systems.py", "models", "assistant/prompts.py")  # the baselines' word-problem prompt is there
-PIPELINE_CODE = (*DIRECT_CODE, "assistant", "retrieval", "tools")
-NOT_ANSWER_CODE = frozenset({"assistant/cli.py", "assistant/server.py", "assistant/metrics.py",
-                             "assistant/admission.py", "assistant/mcp_server.py", "assistant/threads.py",
-                             "assistant/documents.py", "retrieval/evaluation.py",
-                             "models/fake.py"})
+# older code is never reused (no hand-bumped version). The pipeline's is the answering core, never its interfaces.
+DIRECT_CODE = ("eval/systems.py", "models", "assistant/core/prompts.py")  # the baselines' word-problem prompt
+PIPELINE_CODE = (*DIRECT_CODE, "assistant/core", "retrieval", "tools")
 
 
 def code_files(parts: tuple[str, ...], root: Path | None = None) -> list[Path]:
-    """The Python files under ``parts`` (files or package directories) that can change an answer, sorted."""
+    """The Python files under ``parts`` (files or package directories), sorted."""
     root = root or PROJECT_ROOT
     files: set[Path] = set()
     for part in parts:
         path = root / part
         files.update(path.rglob("*.py") if path.is_dir() else [path])
-    return sorted(path for path in files if path.relative_to(root).as_posix() not in NOT_ANSWER_CODE)
+    return sorted(files)
 
 
 def code_hash(parts: tuple[str, ...], root: Path | None = None) -> str:
@@ -149,7 +145,7 @@ class DirectSystem:
         started, cpu_started = time.perf_counter(), time.process_time()
         completion = self.model.chat(messages, max_tokens=self.max_tokens, temperature=0.0)
         return {"text": completion.text.strip(), "route": "", "route_stage": "", "confidence": None,
-                "escalated": False, "can_escalate": False, "escalation_reason": "",
+                "escalated": False, "decisions": [], "escalation_reason": "",
                 "usage": [_usage_record("answer", self.tier, completion.usage.to_dict())], "sources": [],
                 "wall_seconds": round(time.perf_counter() - started, 4),
                 "cpu_seconds": round(time.process_time() - cpu_started, 4)}
@@ -157,13 +153,15 @@ class DirectSystem:
 
 def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
                   tiers: tuple[str, str] = ("small", "large")) -> dict[str, Any]:
-    """The cached record of one graph turn; ``tiers`` names the models in the graph's small and large roles."""
-    can_escalate = (not answer.escalated and answer.route_stage != "calculator" and not answer.general_knowledge
-                    and not answer.not_in_documents)
+    """The cached record of one graph turn; ``tiers`` names the models in the graph's small and large roles (the
+    router's model is always the small tier). ``decisions`` hold the escalation policy's inputs at each point of the
+    turn, which eval/sweep.py replays to compose the routed system."""
     roles = {"small": tiers[0], "large": tiers[1]}
-    usage = [item | {"tier": roles.get(item.get("tier", ""), item.get("tier", ""))} for item in answer.usage]
+    usage = [item if item.get("step") == "route" else item | {"tier": roles.get(item.get("tier", ""), "")}
+             for item in answer.usage]
     return {"text": answer.text, "route": answer.route, "route_stage": answer.route_stage,
-            "confidence": answer.confidence, "escalated": answer.escalated, "can_escalate": can_escalate,
+            "confidence": answer.confidence, "escalated": answer.escalated,
+            "decisions": [decision.to_dict() for decision in answer.decisions],
             "escalation_reason": answer.escalation_reason, "signals": answer.signals, "features": answer.features,
             "working": answer.working,
             "answerable": answer.answerable, "general_knowledge": answer.general_knowledge,
@@ -238,7 +236,7 @@ class SystemFactory:
 
     def _shared(self) -> tuple[Router, Any]:
         if self._router is None:
-            from assistant.knowledge_base import open_retriever
+            from assistant.core.knowledge_base import open_retriever
 
             self._retriever = open_retriever(self.settings, progress=self.progress)
             assistant_settings = self.settings.assistant

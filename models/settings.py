@@ -95,7 +95,7 @@ def spec_of(models: Mapping[str, ModelSpec], alias: str) -> ModelSpec:
 
 
 class ModelsConfig(Protocol):
-    """What the model layer reads from the product's settings (``assistant.settings.Settings`` provides it)."""
+    """What the model layer reads from the product's settings (``assistant.core.settings.Settings`` provides it)."""
 
     models: dict[str, ModelSpec]
     llama: LlamaSettings

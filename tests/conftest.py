@@ -23,6 +23,6 @@ def untrained_escalation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     real runs, so tests over fake models run the untrained decision unless they pass their own weights (unit tests:
     always, tests/unit/conftest.py; end-to-end tests over fakes: by ``usefixtures``). The shipped file itself is
     checked in tests/unit/test_escalation.py and used by every test on the real models."""
-    import assistant.escalation
+    import assistant.core.escalation
 
-    monkeypatch.setattr(assistant.escalation, "DEFAULT_MODEL_PATH", tmp_path / "no-escalation-model.json")
+    monkeypatch.setattr(assistant.core.escalation, "DEFAULT_MODEL_PATH", tmp_path / "no-escalation-model.json")

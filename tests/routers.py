@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.routing import RouteDecision
+from assistant.core.routing import RouteDecision
 
 
 class FixedRouter:

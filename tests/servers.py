@@ -15,9 +15,9 @@ import pytest
 import uvicorn
 
 from assistant.api import Assistant
+from assistant.core.settings import ServerSettings
 from assistant.listener import server_config
 from assistant.server import create_app
-from assistant.settings import ServerSettings
 from models.base import Completion, Message, StreamItem, TextDelta, Usage
 from models.fake import FakeChatModel
 

@@ -25,9 +25,9 @@ from pydantic import SecretStr
 
 from assistant.admission import Admission
 from assistant.api import Assistant
+from assistant.core.settings import ServerSettings, Settings
 from assistant.documents import STAGING_FOLDER, IndexingJob, safe_file_name
 from assistant.server import header_value
-from assistant.settings import ServerSettings, Settings
 from models.fake import FakeChatModel
 from retrieval.documents import Document, read_file
 from retrieval.embedders import FakeEmbedder

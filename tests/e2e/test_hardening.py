@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from assistant.api import Assistant
-from assistant.settings import ServerSettings, Settings
+from assistant.core.settings import ServerSettings, Settings
 from models.base import Message, StreamItem
 from models.errors import ContextOverflowError
 from models.fake import FakeChatModel

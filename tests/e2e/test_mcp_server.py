@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 from assistant.api import Assistant
-from assistant.settings import ServerSettings, Settings
+from assistant.core.settings import ServerSettings, Settings
 from models.fake import FakeChatModel
 from retrieval.embedders import FakeEmbedder
 from tests.servers import Running
@@ -106,7 +106,7 @@ def test_assistant_mcp_over_stdio_on_the_shipped_models(tmp_path: Path) -> None:
                 assert exact.structuredContent is not None and exact.structuredContent["exact"] == "36"
 
     asyncio.run(run())
-    from assistant.knowledge_base import EMPTY_INDEX_HINT
+    from assistant.core.knowledge_base import EMPTY_INDEX_HINT
 
     assert errors.read_text().count(EMPTY_INDEX_HINT) == 1, errors.read_text()[-2000:]
 

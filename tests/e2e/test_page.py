@@ -18,8 +18,8 @@ from selenium.webdriver.support import expected_conditions as until
 from selenium.webdriver.support.ui import WebDriverWait
 
 from assistant.api import Assistant
+from assistant.core.settings import ServerSettings, Settings
 from assistant.server import PAGE_CSP
-from assistant.settings import ServerSettings, Settings
 from models.base import Message
 from models.fake import FakeChatModel
 from retrieval.documents import Document

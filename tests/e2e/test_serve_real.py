@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from assistant.knowledge_base import EMPTY_INDEX_HINT
+from assistant.core.knowledge_base import EMPTY_INDEX_HINT
 from tests.documents import minimal_pdf
 from tests.servers import ask_on_page
 from tests.servers import browser as open_browser

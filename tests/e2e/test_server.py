@@ -15,9 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from assistant.api import Assistant
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
+from assistant.core.settings import ServerSettings, Settings
 from assistant.server import check_bind, is_loopback
-from assistant.settings import ServerSettings, Settings
 from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from models.llama_cpp_backend import LlamaCppModel
 from models.registry import load_model
 

@@ -10,7 +10,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 
 from assistant.api import Assistant
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from common.energy import EnergyMeter
 
 # Floors a little under the measured routing accuracy (bench/bench_router.py, docs/BENCHMARKS.md).

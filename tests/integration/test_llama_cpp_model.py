@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from assistant.graph import PROGRAM_MAX_TOKENS
-from assistant.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, parse_program
-from assistant.settings import Settings
+from assistant.core.graph import PROGRAM_MAX_TOKENS
+from assistant.core.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, parse_program
+from assistant.core.settings import Settings
 from models import llama_cpp_backend
 from models.base import ChatModel, Completion, TextDelta, collect_stream
 from models.errors import ModelError, ModelFileError

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from models.base import Completion, TextDelta
 from models.errors import EndpointError
 from models.openai_backend import OpenAICompatibleModel

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.settings import RetrievalSettings, Settings
+from assistant.core.settings import RetrievalSettings, Settings
 from retrieval.documents import Document
 from retrieval.embedders import load_embedder
 from retrieval.retriever import Retriever

@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from assistant.api import Answer, Assistant
-from assistant.passages import Evidence, cite, numbered, supporting_quote
-from assistant.prompts import CHAT_SYSTEM, FACT_SYSTEM
-from assistant.routing import (
+from assistant.core.assistant import Answer, Assistant
+from assistant.core.passages import Evidence, cite, numbered, supporting_quote
+from assistant.core.prompts import CHAT_SYSTEM, FACT_SYSTEM
+from assistant.core.routing import (
     FOLLOW_UP_VOTES,
     REFERS_BACK_VOTES,
     CascadeRouter,
     question_shape,
     shape_votes,
 )
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from common.energy import PowerModel
 from models.fake import FakeChatModel
 from retrieval.documents import Document
@@ -102,9 +102,23 @@ def test_a_cost_cap_the_large_models_working_would_pass_keeps_it_on_the_small_mo
         settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
     small.enqueue("2 + 2 = 5", " apples\nAnswer: 4")
     answer = _assistant(settings, retriever, "MATH", small, large).ask("How many apples are 2 and 2 apples?",
-                                                                        cost_cap_usd=1e-9, escalation="never")
+                                                                        cost_cap_usd=1e-9)
     assert answer.text == "4 apples" and large.calls == [] and not answer.escalated
     assert "cost cap" in answer.escalation_reason and answer.working == "2 + 2 = 4 apples\nAnswer: 4"
+    start = answer.decisions[0]
+    assert (start.inputs.stage, start.large, start.inputs.cost.cap_usd) == ("start", False, 1e-9)
+    assert start.inputs.cost.estimate_usd > 1e-9  # the working's prompt counted once per stop, and its budget
+
+
+def test_escalation_never_keeps_a_word_problem_on_the_small_model(
+        settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
+    """"never" means the large model is not used; word problems went to it anyway (the rule lived in the node)."""
+    small.enqueue("2 + 2 = 5", " apples\nAnswer: 4")
+    answer = _assistant(settings, retriever, "MATH", small, large).ask("How many apples are 2 and 2 apples?",
+                                                                        escalation="never")
+    assert answer.text == "4 apples" and large.calls == [] and not answer.escalated
+    assert [(item.inputs.stage, item.large) for item in answer.decisions] == [("start", False), ("draft", False)]
+    assert "escalation disabled" in answer.escalation_reason
 
 
 def test_word_problems_as_programs_when_asked(settings: Settings, retriever: Retriever,
@@ -443,7 +457,7 @@ def test_ids_cancelled_after_their_turn_ended_are_forgotten(settings: Settings, 
                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A client that leaves after its answer arrived cancels a turn that has already ended: its id must not stay
     in memory for good (it did: one entry per such request, never removed)."""
-    import assistant.api as api
+    import assistant.core.assistant as api
 
     instance = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
     clock = [1000.0]

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from assistant.errors import ConfigError
-from assistant.escalation import EscalationModel, LogisticModel, load_escalation_model
-from assistant.features import (
+from assistant.core.errors import ConfigError
+from assistant.core.escalation import EscalationModel, LogisticModel, load_escalation_model
+from assistant.core.features import (
     ANSWERABILITY_FEATURES,
     answerability_features,
     chat_features,
@@ -23,9 +23,9 @@ from assistant.features import (
     type_match,
     wh_form,
 )
+from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_IN_DOCUMENTS
+from assistant.core.settings import Settings
 from assistant.live import LiveText
-from assistant.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_IN_DOCUMENTS
-from assistant.settings import Settings
 from eval.errors import EvalError
 from eval.escalation import Rows, feature_names, fit_logistic, reconfidence, train_escalation, training_rows
 from eval.metrics import squad_scores
@@ -421,7 +421,7 @@ def test_worked_word_problems_train_a_working_model_for_the_tier_that_worked_the
     assert model.probability({"checked": 1.0}) > model.probability({"checked": 0.0})
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "assistant" / "escalation_model.json"
+SHIPPED = Path(__file__).resolve().parents[2] / "assistant" / "core" / "escalation_model.json"
 
 
 def test_the_shipped_weights_load_and_say_where_they_came_from() -> None:

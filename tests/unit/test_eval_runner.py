@@ -16,9 +16,9 @@ import pytest
 
 from assistant.api import Assistant
 from assistant.cli import main
-from assistant.prompts import FACT_SYSTEM, PROGRAM_SYSTEM
-from assistant.routing import RouteDecision
-from assistant.settings import Settings
+from assistant.core.prompts import FACT_SYSTEM, PROGRAM_SYSTEM
+from assistant.core.routing import RouteDecision
+from assistant.core.settings import Settings
 from eval.calibrate import set_toml_value
 from eval.datasets import EvalItem, Kind, user_items
 from eval.errors import EvalError
@@ -141,7 +141,8 @@ def test_a_full_eval_with_fake_models(settings: Settings, parts: Parts, suite_fi
     # 4 scored items (chat is routing and cost only)
     assert summaries["large-only"]["scored"] == 4 and summaries["large-only"]["items"] == 5
     assert summaries["large-only"]["accuracy"] == pytest.approx(2 / 4)   # wrong on 347*29 and on "lost"
-    assert summaries["routed-no-escalation"]["accuracy"] == pytest.approx(3 / 4)  # wrong on "lost"
+    # wrong on "lost", and on the word problem: with escalation off the small model works it (and says "Hi")
+    assert summaries["routed-no-escalation"]["accuracy"] == pytest.approx(2 / 4)
     assert summaries["large-pipeline"]["accuracy"] == 1.0
     assert summaries["routed"]["accuracy"] == 1.0  # "lost" escalated: unsupported answer, low confidence
     assert summaries["oracle"]["accuracy"] == 1.0
@@ -439,8 +440,8 @@ def test_a_record_computed_by_older_code_is_recomputed(settings: Settings, parts
 
     root = tmp_path / "code"
     shutil.copytree(eval.systems.PROJECT_ROOT / "models", root / "models")
-    for part in ("eval/systems.py", "assistant/prompts.py"):
-        (root / part).parent.mkdir(exist_ok=True)
+    for part in ("eval/systems.py", "assistant/core/prompts.py"):
+        (root / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(eval.systems.PROJECT_ROOT / part, root / part)
     monkeypatch.setattr(eval.systems, "PROJECT_ROOT", root)
     items = _items(2)
@@ -451,7 +452,7 @@ def test_a_record_computed_by_older_code_is_recomputed(settings: Settings, parts
         handle.write("\n# a change to the model layer\n")
     again = run_system(baseline, items, tmp_path / "cache", progress=False)
     assert (again.reused, again.computed) == (0, 2)
-    with (root / "assistant" / "prompts.py").open("a") as handle:  # the baselines' prompts live there
+    with (root / "assistant" / "core" / "prompts.py").open("a") as handle:  # the baselines' prompts live there
         handle.write("\n# a change to a prompt\n")
     assert run_system(baseline, items, tmp_path / "cache", progress=False).computed == 2
 

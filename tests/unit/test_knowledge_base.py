@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import assistant.knowledge_base as knowledge_base
-from assistant.knowledge_base import ensure_knowledge_base, open_retriever
-from assistant.settings import Settings
+import assistant.core.knowledge_base as knowledge_base
+from assistant.core.knowledge_base import ensure_knowledge_base, open_retriever
+from assistant.core.settings import Settings
 from common.sources import DatasetError, DatasetStore
 from retrieval.squad import Paragraph, SquadDev
 

@@ -17,8 +17,8 @@ from mcp.shared.memory import create_connected_server_and_client_session
 from pydantic import AnyUrl
 
 from assistant.api import Assistant
+from assistant.core.settings import McpSettings, ServerSettings, Settings
 from assistant.mcp_server import build_mcp, doc_uri
-from assistant.settings import McpSettings, ServerSettings, Settings
 from models.base import Completion, Message, StreamItem, TextDelta, Usage
 from models.fake import FakeChatModel
 from retrieval.documents import Document

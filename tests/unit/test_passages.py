@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from assistant.passages import select_evidence, sentence_scores
+from assistant.core.passages import select_evidence, sentence_scores
 from retrieval.retriever import Hit
 
 TEXT = ("The stadium opened in 1987 after two years of work. Its roof is made of glass. "

@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from assistant.program import MAX_STEPS, PROGRAM_SCHEMA, ProgramError, evaluate_program, parse_program, substitute
+from assistant.core.program import MAX_STEPS, PROGRAM_SCHEMA, ProgramError, evaluate_program, parse_program, substitute
 from tests.programs import program_reply
 from tools.calculator import calculate
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from assistant.cli import main
-from assistant.settings import RetrievalSettings
+from assistant.core.settings import RetrievalSettings
 from retrieval.bm25 import BM25Index, tokenize
 from retrieval.chunking import chunk_text
 from retrieval.documents import Document, read_paths
@@ -243,7 +243,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from typing import Any
-from assistant.settings import RetrievalSettings
+from assistant.core.settings import RetrievalSettings
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever

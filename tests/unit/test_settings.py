@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import ConfigError
-from assistant.settings import Settings, add_settings_flags, overrides_from_args
+from assistant.core.errors import ConfigError
+from assistant.core.settings import Settings
+from assistant.flags import add_settings_flags, overrides_from_args
 
 
 def _parse(*argv: str) -> argparse.Namespace:

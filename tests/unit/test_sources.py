@@ -203,7 +203,8 @@ def test_the_offline_setting_reaches_the_store_from_a_flag_and_the_environment(t
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from assistant.settings import Settings, add_settings_flags, overrides_from_args
+    from assistant.core.settings import Settings
+    from assistant.flags import add_settings_flags, overrides_from_args
 
     parser = argparse.ArgumentParser()
     add_settings_flags(parser)
@@ -215,7 +216,7 @@ def test_the_offline_setting_reaches_the_store_from_a_flag_and_the_environment(t
 
 
 def test_a_results_file_never_records_where_the_local_copies_live(tmp_path: Path) -> None:
-    from assistant.settings import Settings
+    from assistant.core.settings import Settings
     from eval.run import recorded_settings
 
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "datasets_dir": str(tmp_path / "copies")})

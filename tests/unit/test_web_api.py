@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from assistant.api import Assistant
+from assistant.core.settings import McpSettings, ServerSettings, Settings
+from assistant.core.threads import TITLE_CHARS, ThreadStore, title_of
 from assistant.documents import UploadRejectedError, check_upload, safe_file_name
 from assistant.server import create_app
-from assistant.settings import McpSettings, ServerSettings, Settings
-from assistant.threads import TITLE_CHARS, ThreadStore, title_of
 from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from models import weights
 from models.catalog import PackagePart, ShippedModel
 from models.errors import ModelFetchError, ModelFileError

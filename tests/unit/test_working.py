@@ -1,4 +1,4 @@
-"""Word problems worked in prose with the calculator writing every result (assistant.working), on a fake model."""
+"""Word problems worked in prose with the calculator writing every result (assistant.core.working), on a fake model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from assistant.working import Unit, calculator_value, final_value, format_answer, implied_unit, work
+from assistant.core.working import Unit, calculator_value, final_value, format_answer, implied_unit, work
 from models.fake import FakeChatModel
 from tools.calculator import calculate
 

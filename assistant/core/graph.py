@@ -18,14 +18,15 @@ import operator
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from assistant.confidence import agreement, heuristic_fact_confidence
-from assistant.escalation import EMPTY_MODEL, EscalationModel
-from assistant.features import (
+from assistant.core.confidence import agreement, heuristic_fact_confidence
+from assistant.core.decision import CostBudget, Decision, DecisionInputs, Mode, Stage, Thresholds, Tier, decide
+from assistant.core.escalation import EMPTY_MODEL, EscalationModel
+from assistant.core.features import (
     answerability_features,
     chat_features,
     fact_features,
@@ -34,9 +35,9 @@ from assistant.features import (
     speaks_of,
     working_features,
 )
-from assistant.passages import Evidence, SentenceSimilarity, cite, numbered, select_evidence, supporting_quote
-from assistant.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
-from assistant.prompts import (
+from assistant.core.passages import Evidence, SentenceSimilarity, cite, numbered, select_evidence, supporting_quote
+from assistant.core.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
+from assistant.core.prompts import (
     GENERAL_KNOWLEDGE_LABEL,
     NOT_FOUND,
     NOT_IN_DOCUMENTS,
@@ -45,15 +46,15 @@ from assistant.prompts import (
     general_messages,
     program_messages,
 )
-from assistant.routing import ROUTES, RouteDecision, Router
-from assistant.settings import AssistantSettings
-from assistant.working import STOPS_ESTIMATE, format_answer, implied_unit, work, working_messages
+from assistant.core.routing import ROUTES, RouteDecision, Router
+from assistant.core.settings import AssistantSettings
+from assistant.core.working import STOPS_ESTIMATE, format_answer, implied_unit, work, working_messages
 from models.base import ChatModel, Completion, Message, cancellable, collect_stream
 from retrieval.retriever import Hit
 from tools.calculator import CalcResult
 from tools.errors import CalculatorError
 
-Escalation = Literal["auto", "never", "always"]
+Escalation = Mode
 Search = Callable[[str, int], list[Hit]]
 Calculator = Callable[[str], CalcResult]
 PROGRAM_MAX_TOKENS = 256
@@ -86,6 +87,7 @@ class TurnState(TypedDict, total=False):
     answerable: float | None
     escalated: bool
     escalation_reason: str
+    decisions: list[dict[str, Any]]
     calculation: dict[str, Any] | None
     working: str
     usage: list[dict[str, Any]]
@@ -188,7 +190,7 @@ class _Nodes:
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
             "confidence": 0.0, "signals": {}, "features": {}, "answerable": None, "escalated": False,
-            "escalation_reason": "", "calculation": None, "working": "",
+            "escalation_reason": "", "decisions": [], "calculation": None, "working": "",
             "usage": [], "trace": [],
         }
         if decision.usage is not None:
@@ -302,16 +304,15 @@ class _Nodes:
                 self.settings.word_problem_max_tokens)
 
     def word_problem(self, state: TurnState) -> TurnState:
-        refusal = "" if state.get("escalation") == "always" else self._cap_refusal(
-            state, state.get("usage", []), *self._solving_estimate(state["question"]))
-        if self.settings.word_problems == "small" or refusal:
+        """The tier the policy starts with solves it (the large one unless escalation is off, the settings say
+        small, or the cost cap forbids it); a small model's solution is checked like any draft."""
+        decision, decided = self._decide(state, "start", None, *self._solving_estimate(state["question"]),
+                                         start_tier=self.settings.word_problems)
+        if decision.large:
+            update = self._solve(state, self.deps.large, "large", "word_problem")
+        else:
             update = self._solve(state, self.deps.small, "small", "word_problem", self.settings.word_problem_samples)
-            return update | ({"escalation_reason": f"{refusal}: the small model solved it"} if refusal else {})
-        return self._solve(state, self.deps.large, "large", "word_problem") | {
-            "escalated": True,
-            "escalation_reason": ("word problems go to the large model: the small model's program-of-thought "
-                                  "was measured right 4-12% of the time (docs/BENCHMARKS.md)"),
-        }
+        return update | decided | {"escalated": decision.large}
 
     # ---- FACT ------------------------------------------------------------------------------------
 
@@ -351,13 +352,14 @@ class _Nodes:
         docs/BENCHMARKS.md). When the answering model's 10th-percentile token probability is below
         ``general_confidence`` it does not know (a private name, product or policy): the refusal stands."""
         if self.about_documents(state):
-            return self._not_in_documents(state, "it is about them")
+            _, decided = self._decide(state, "refusal")
+            return self._not_in_documents(state | decided, "it is about them") | decided
         started = time.perf_counter()
-        mode = state.get("escalation", "auto")
         usage = list(state.get("usage", []))
         messages, max_tokens = general_messages(state["question"]), _budget(state, self.settings.fact_max_tokens)
-        refusal = "" if mode == "always" else self._cap_refusal(state, usage, _prompt_tokens(messages), max_tokens)
-        tier, model = ("small", self.deps.small) if mode == "never" or refusal else ("large", self.deps.large)
+        decision, decided = self._decide(state, "start", None, _prompt_tokens(messages), max_tokens)
+        tier: Tier = "large" if decision.large else "small"
+        model = self.deps.large if decision.large else self.deps.small
         _reset(f"{GENERAL_KNOWLEDGE_LABEL} ")
         completion = _stream(model, tier, messages, self._cancelled(state), max_tokens=max_tokens, temperature=0.0)
         usage.append(_usage_entry("general", tier, completion))
@@ -365,16 +367,16 @@ class _Nodes:
         features = chat_features(state["question"], text, completion.token_probabilities,
                                  finish_reason=completion.finish_reason)
         confidence = round(features["p10"], 4)
-        update: TurnState = {"usage": usage, "escalated": tier == "large",
+        update: TurnState = {"usage": usage, "escalated": decision.large, **decided,
                              "features": state.get("features", {}) | {f"general_{k}": v for k, v in features.items()}}
         if confidence < self.settings.general_confidence or not text:
             why = (f"the {tier} model does not know it either (10th-percentile token probability {confidence:.2f} < "
-                   f"{self.settings.general_confidence:.2f})" + (f"; {refusal}" if refusal else ""))
+                   f"{self.settings.general_confidence:.2f}); {decision.reason}")
             return self._not_in_documents(state | update, why) | update
         answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"
         reason = (f"the documents do not answer this (answerable {state.get('answerable', 0.0):.2f} < "
-                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge by the {tier} model"
-                  + (f" ({refusal})" if refusal else ""))
+                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge by the {tier} model "
+                  f"({decision.reason})")
         return update | {"draft": answer, "confidence": confidence, "escalation_reason": reason,
                          "signals": {"answerable": float(state.get("answerable") or 0.0)},
                          "sources": [source | {"used": False} for source in state.get("sources", [])],
@@ -461,59 +463,57 @@ class _Nodes:
     # ---- check and escalate ----------------------------------------------------------------------
 
     def check(self, state: TurnState) -> TurnState:
-        """Decide whether to escalate; when not, the draft is the answer and the turn ends here."""
+        """Decide whether the large model takes over the draft; when not, the draft is the answer and the turn ends."""
         started = time.perf_counter()
-        escalate, reason = self._decide(state)
-        earlier = state.get("escalation_reason", "")  # what an earlier node of this turn decided, kept
-        update: TurnState = {"escalated": escalate or state.get("escalated", False),
-                             "escalation_reason": "; ".join(part for part in (earlier, reason) if part)}
+        earlier = [Decision.from_dict(item) for item in state.get("decisions", [])]
+        if state.get("expression") and state.get("route_stage") == "calculator":
+            decision, decided = self._decide(state, "calculator")
+        elif any(item.large for item in earlier):
+            decision, decided = earlier[-1], {}  # the large model answered already
+        else:
+            decision, decided = self._decide(state, "draft", state.get("confidence", 0.0),
+                                             *self._escalation_estimate(state))
+        escalate = decision.large and decision.inputs.stage == "draft"
+        reasons = [item.reason for item in [*earlier, decision]] if decided else [decision.reason]
+        update: TurnState = {"escalated": escalate or state.get("escalated", False), **decided,
+                             "escalation_reason": "; ".join(dict.fromkeys(reason for reason in reasons if reason))}
         if not escalate:
             update |= _final(state, state.get("draft", ""))
-        update["trace"] = _step(state, "check", started, escalate=escalate, reason=reason,
+        update["trace"] = _step(state, "check", started, escalate=escalate, reason=decision.reason,
                                 confidence=state.get("confidence", 0.0))
         return update
 
-    def _decide(self, state: TurnState) -> tuple[bool, str]:
-        mode = state.get("escalation", "auto")
-        threshold = state.get("threshold")
-        if threshold is None:
-            threshold = self.settings.chat_threshold if state.get("route") == "CHAT" else self.settings.threshold
-        confidence = state.get("confidence", 0.0)
-        if state.get("expression") and state.get("route_stage") == "calculator":
-            return False, "plain arithmetic: the calculator's answer is exact"
-        if state.get("escalated"):
-            return False, ""
-        if mode == "never":
-            return False, f"escalation disabled for this request (confidence {confidence:.2f})"
-        if mode == "always":
-            return True, "escalation forced for this request"
-        if confidence >= threshold:
-            return False, f"confidence {confidence:.2f} >= threshold {threshold:.2f}"
-        usage = state.get("usage", [])
-        prompt_tokens = max((item.get("prompt_tokens", 0) for item in usage), default=0)
-        refusal = self._cap_refusal(state, usage, prompt_tokens, self.settings.chat_max_tokens)
-        if refusal:
-            return False, f"confidence {confidence:.2f} < threshold {threshold:.2f}, but {refusal}"
-        return True, f"confidence {confidence:.2f} < threshold {threshold:.2f}"
+    def _decide(self, state: TurnState, stage: Stage, confidence: float | None = None, prompt_tokens: int = 0,
+                max_tokens: int = 0, start_tier: Tier = "large") -> tuple[Decision, TurnState]:
+        """The policy's decision at this point of the turn (``prompt_tokens`` + ``max_tokens``: the large model's
+        call it would make), and the state update recording it."""
+        requested = state.get("threshold")
+        thresholds = (Thresholds.single(requested) if requested is not None
+                      else Thresholds(self.settings.threshold, self.settings.chat_threshold))
+        price = float(getattr(self.deps.large, "price_per_million_tokens", 0.0))
+        cost = CostBudget(spent_usd=round(sum(item.get("cost_usd", 0.0) for item in state.get("usage", [])), 9),
+                          estimate_usd=round((prompt_tokens + max_tokens) * price / 1_000_000, 9),
+                          cap_usd=state.get("cost_cap_usd"))
+        decision = decide(DecisionInputs(route=state["route"], stage=stage, mode=state.get("escalation", "auto"),
+                                         thresholds=thresholds, confidence=confidence, start_tier=start_tier,
+                                         cost=cost))
+        return decision, {"decisions": [*state.get("decisions", []), decision.to_dict()]}
 
-    def _cap_refusal(self, state: TurnState, usage: list[dict[str, Any]], prompt_tokens: int,
-                     max_tokens: int) -> str:
-        """Why the turn's cost cap forbids a large-model call of ``prompt_tokens`` + ``max_tokens`` on top of what
-        ``usage`` already spent ("" when there is no cap or the call fits)."""
-        cap = state.get("cost_cap_usd")
-        if cap is None:
-            return ""
-        spent = sum(item.get("cost_usd", 0.0) for item in usage)
-        price = getattr(self.deps.large, "price_per_million_tokens", 0.0)
-        estimate = (prompt_tokens + max_tokens) * price / 1_000_000
-        if spent + estimate <= cap:
-            return ""
-        return f"the large model (~${estimate:.6f}) would pass the cost cap ${cap:.6f}"
+    def _escalation_estimate(self, state: TurnState) -> tuple[int, int]:
+        """(prompt tokens, output tokens) of the large model's call if this turn's draft escalates: the draft's own
+        prompt and the route's answer budget."""
+        if state["route"] == "MATH":
+            return self._solving_estimate(state["question"])
+        usage = state.get("usage", [])
+        prompt_tokens = int(usage[-1].get("prompt_tokens", 0)) if usage else 0
+        setting = self.settings.chat_max_tokens if state["route"] == "CHAT" else self.settings.fact_max_tokens
+        return prompt_tokens, _budget(state, setting)
 
     @staticmethod
     def after_check(state: TurnState) -> str:
-        trace = state.get("trace", [])
-        return "escalate" if trace and trace[-1].get("escalate") else END
+        decisions = state.get("decisions", [])
+        last = Decision.from_dict(decisions[-1]) if decisions else None
+        return "escalate" if last is not None and last.large and last.inputs.stage == "draft" else END
 
     def escalate(self, state: TurnState) -> TurnState:
         """The large model answers the same turn with the same passages or tool; its answer ends the turn."""

@@ -1,7 +1,7 @@
 """What the product can see about a turn before it decides to escalate: cheap, model-independent numbers.
 
 Every function here is pure (text and numbers in, a flat ``{name: float}`` out), so the features a dev run recorded
-are the features the live graph computes, and the learned decision (``assistant.escalation``) is a pure function of
+are the features the live graph computes, and the learned decision (``assistant.core.escalation``) is a pure function of
 them. Names are stable: stored weights refer to them.
 """
 
@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.confidence import low_quantile, strip_citations, support
-from assistant.passages import sentences
-from assistant.working import Working
+from assistant.core.confidence import low_quantile, strip_citations, support
+from assistant.core.passages import sentences
+from assistant.core.working import Working
 from retrieval.bm25 import tokenize
 
 WH_WORDS = ("who", "when", "where", "which", "why", "how_many", "how", "what")

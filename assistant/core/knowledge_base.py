@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from common.sources import DatasetError
 from retrieval.documents import Document
 from retrieval.embedders import load_embedder

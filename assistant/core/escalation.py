@@ -1,7 +1,7 @@
 """The learned escalation decision: logistic models over a turn's features, stored as plain JSON weights.
 
 ``assistant eval train-escalation`` fits them on dev records (scikit-learn) and writes the JSON; here they run with
-numpy alone (no pickle anywhere). Each model turns a ``{feature: value}`` dict (``assistant.features``) into a
+numpy alone (no pickle anywhere). Each model turns a ``{feature: value}`` dict (``assistant.core.features``) into a
 probability:
 
 - ``fact``: that the small model's answer from the documents is right (the FACT turn's ``confidence``);
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL_PATH = Path(__file__).with_name("escalation_model.json")

@@ -1,6 +1,6 @@
 """Text helpers for confidence (citations, support) and the heuristic FACT score used only without learned weights.
 
-The product's confidence is the learned probability of ``assistant.escalation``; :func:`heuristic_fact_confidence`
+The product's confidence is the learned probability of ``assistant.core.escalation``; :func:`heuristic_fact_confidence`
 is used only when the loaded weights have no ``fact`` model (a weights file trained without FACT rows, or a source
 tree without the shipped file)."""
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 TITLE_CHARS = 80
+THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+"""What a thread id may be, wherever one is accepted (the HTTP API, MCP)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assistant_threads (

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from assistant.confidence import citations, strip_citations, support
+from assistant.core.confidence import citations, strip_citations, support
 from retrieval.bm25 import tokenize
 from retrieval.markdown import evidence_units, sentences
 from retrieval.retriever import Hit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.passages import Evidence
+from assistant.core.passages import Evidence
 from models.base import Message
 from retrieval.markdown import place
 

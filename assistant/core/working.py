@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from assistant.prompts import WORKING_SYSTEM
+from assistant.core.prompts import WORKING_SYSTEM
 from models.base import ChatModel, Completion, Message, cancellable, collect_stream
 from tools.calculator import CalcResult
 from tools.errors import CalculatorError
