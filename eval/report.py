@@ -508,7 +508,9 @@ def documents_summary(results: dict[str, Any], name: str) -> dict[str, Any] | No
 
     by: dict[str, dict[str, list[str]]] = {"format": {}, "type": {}}
     for key in sorted(answered):
-        _, form, kind = items[key]["source"].split(":", 2)
+        # the documents suite's sources are "docs:<format>:<question type>"; a user's file says neither
+        parts = items[key]["source"].split(":", 2)
+        form, kind = (parts[1], parts[2]) if len(parts) == 3 else ("other", "other")
         by["format"].setdefault(form, []).append(key)
         by["type"].setdefault(kind, []).append(key)
     interval = mean_interval([float(answered[key].get("correct") or 0.0) for key in sorted(answered)])

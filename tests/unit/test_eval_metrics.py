@@ -220,3 +220,14 @@ def test_the_documents_report_breaks_accuracy_down_and_counts_inventions() -> No
     assert summary["by_format"] == {"html": {"n": 1, "accuracy": 1.0}, "pdf": {"n": 1, "accuracy": 0.0}}
     lines = "\n".join(documents_lines(results))
     assert "## Your documents" in lines and "| routed | 50.0 [" in lines and "1.00x" in lines
+
+
+def test_a_users_own_document_questions_are_reported_without_a_format() -> None:
+    """A user's JSONL with kind "document" crashed the report (its source, "user:<file>", names no format)."""
+    from eval.report import documents_summary
+
+    items = {"a": {"kind": "document", "source": "user:mine.jsonl", "split": "user"}}
+    records = {"a": {"text": "27 days [1]", "correct": 1.0, "f1": 1.0, "usage": []}}
+    summary = documents_summary({"items": items, "systems": {"routed": records}}, "routed")
+    assert summary is not None and summary["answered"] == 1
+    assert summary["by_format"] == {"other": {"n": 1, "accuracy": 1.0}}
