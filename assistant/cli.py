@@ -183,6 +183,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:
+        extra = OPTIONAL_MODULES.get((error.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"error: this command needs {error.name}, from the project's {extra!r} extra\n"
+              f"  how to fix: pip install 'small-first-assistant[{extra}]' (or bash scripts/start.sh, which installs "
+              f"it)", file=sys.stderr)
+        return 2
+
+
+OPTIONAL_MODULES = {"reasoning_gym": "eval", "matplotlib": "eval", "docx": "eval", "sklearn": "eval"}
+"""Modules of the optional extras (pyproject.toml) a command may need, by the extra that installs them."""
 
 
 # ---- models --------------------------------------------------------------------------------------

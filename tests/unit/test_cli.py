@@ -50,3 +50,18 @@ def test_every_command_prints_its_help() -> None:
     assert len(parsers) > 20
     for parser in parsers:
         assert parser.format_help().startswith("usage:")
+
+
+def test_an_eval_command_without_the_eval_extra_says_which_extra(capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The eval's dependencies are an extra now: without it, a command says what to install, not a traceback."""
+    import eval.run
+
+    def missing(*args: object, **kwargs: object) -> None:
+        import sklearn.linear_model  # noqa: F401  (None in sys.modules: as if not installed)
+
+    monkeypatch.setitem(__import__("sys").modules, "sklearn", None)
+    monkeypatch.setattr(eval.run, "run_eval", missing)
+    assert main(["eval", "run", "--suite", "mixed-dev", "--limit", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "needs sklearn" in error and "pip install 'small-first-assistant[eval]'" in error
