@@ -27,7 +27,7 @@ from assistant.admission import Admission
 from assistant.api import Assistant
 from assistant.core.settings import ServerSettings, Settings
 from assistant.documents import STAGING_FOLDER, IndexingJob, safe_file_name
-from assistant.server import header_value
+from assistant.server.wire import header_value
 from models.fake import FakeChatModel
 from retrieval.documents import Document, read_file
 from retrieval.embedders import FakeEmbedder

@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from assistant.api import Assistant
 from assistant.core.settings import ServerSettings, Settings
-from assistant.server import PAGE_CSP
+from assistant.server.page import PAGE_CSP
 from models.base import Message
 from models.fake import FakeChatModel
 from retrieval.documents import Document

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from assistant.api import Assistant
 from assistant.core.errors import ConfigError
 from assistant.core.settings import ServerSettings, Settings
-from assistant.server import check_bind, is_loopback
+from assistant.server.guard import check_bind, is_loopback
 from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
