@@ -3,7 +3,8 @@
 The answering core lives in :mod:`assistant.core`; this module is its one public face, kept stable for callers.
 """
 
-from assistant.core.assistant import Answer, Assistant, AssistantTool
+from assistant.core.answer import Answer
+from assistant.core.assistant import Assistant, AssistantTool
 from assistant.core.settings import Settings
 
 __all__ = ["Answer", "Assistant", "AssistantTool", "Settings"]

@@ -8,12 +8,15 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import AssistantError
 from assistant.core.settings import Settings
 from assistant.flags import add_settings_flags, overrides_from_args
 from eval.names import ALL_SYSTEMS, DEFAULT_SYSTEMS
+
+if TYPE_CHECKING:
+    from assistant.core.answer import Answer
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -505,30 +508,8 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cost_text(answer: Any) -> str:
-    """A turn's cost in one phrase: tokens, FLOPs, output speed, energy, money and time (unknown parts left out)."""
-    cost = answer.cost["total"]
-    parts = [f"{cost['prompt_tokens'] + cost['completion_tokens']:.0f} tokens", f"{cost['flops']:.2e} FLOPs"]
-    if cost["tokens_per_second"] is not None:
-        parts.append(f"{cost['tokens_per_second']:.1f} tok/s")
-    if cost["energy_joules"] is not None:
-        parts.append(f"~{cost['energy_joules']:.1f} J")
-    return ", ".join(parts) + f"; ${cost['cost_usd']:.6f}; {answer.wall_seconds:.2f} s"
-
-
-def _print_answer(answer: Any) -> None:
-    from retrieval.markdown import place
-
-    if answer.working:
-        print(f"working:\n{answer.working}\n")
-    print(answer.text)
-    escalated = f"escalated: {answer.escalation_reason}" if answer.escalated else "not escalated"
-    print(f"[{answer.route} via {answer.route_stage}; confidence {answer.confidence:.2f}; {escalated}; "
-          f"{_cost_text(answer)}]")
-    for number, source in enumerate(answer.sources, start=1):
-        if source.get("cited"):
-            where = place(str(source.get("title") or ""), str(source.get("section") or ""))
-            print(f"  [{number}] {where}: \"{source.get('quote', '')}\" ({source['chunk_id']})")
+def _print_answer(answer: Answer) -> None:
+    print("\n".join(answer.view().text_lines()))
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -633,9 +614,9 @@ def _typed_questions() -> Iterator[str]:
         yield question
 
 
-def _print_answer_footer(answer: Any) -> None:
-    print(f"[{answer.route}; confidence {answer.confidence:.2f}; "
-          f"{'escalated' if answer.escalated else 'small only'}; {_cost_text(answer)}]")
+def _print_answer_footer(answer: Answer) -> None:
+    """What follows a streamed answer: the summary line and the cited passages (the text is on screen already)."""
+    print("\n".join(answer.view().footer_lines()))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:

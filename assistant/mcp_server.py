@@ -21,14 +21,14 @@ from pydantic import BaseModel, Field
 
 from assistant import documents as library
 from assistant.admission import Generation, Lines, QueueFullError
-from assistant.core.assistant import Answer, Assistant
+from assistant.core.answer import Answer, AnswerView
+from assistant.core.assistant import Assistant
 from assistant.core.settings import McpSettings, ServerSettings
 from assistant.core.text import normalize_question
 from assistant.core.threads import THREAD_ID_PATTERN
 from assistant.documents import IndexWrites, UploadQueueFullError
 from models.errors import ContextOverflowError
 from retrieval.documents import Document
-from retrieval.markdown import place
 from tools.calculator import calculate as run_calculator
 from tools.errors import CalculatorError
 
@@ -133,31 +133,24 @@ class DocumentList(BaseModel):
     documents: list[DocumentInfo]
 
 
-def _ask_result(answer: Answer, persisted: bool) -> AskResult:
-    total = answer.cost["total"]
-    sources = [Source(marker=number, chunk_id=str(s.get("chunk_id")), doc_id=str(s.get("doc_id")),
-                      title=str(s.get("title") or ""), section=str(s.get("section") or ""),
-                      score=float(s.get("score") or 0.0), used=bool(s.get("used")), cited=bool(s.get("cited")),
-                      quote=str(s.get("quote") or ""), uri=doc_uri(str(s.get("chunk_id"))))
-               for number, s in enumerate(answer.sources, start=1)]
-    cost = Cost(prompt_tokens=int(total["prompt_tokens"]), completion_tokens=int(total["completion_tokens"]),
-                flops=float(total["flops"]), cost_usd=float(total["cost_usd"]), model_calls=int(total["calls"]),
-                seconds=answer.wall_seconds, tokens_per_second=total["tokens_per_second"],
-                energy_joules=total["energy_joules"], energy_source=total["energy_source"])
-    return AskResult(text=answer.text, route=answer.route, confidence=answer.confidence, escalated=answer.escalated,
-                     escalation_reason=answer.escalation_reason, sources=sources, cost=cost,
-                     thread_id=answer.thread_id if persisted else None, working=answer.working)
+def _ask_result(view: AnswerView) -> AskResult:
+    """The answer's one view as MCP's typed result."""
+    total = view.cost.total
+    sources = [Source(marker=s.marker, chunk_id=s.chunk_id, doc_id=s.doc_id, title=s.title, section=s.section,
+                      score=s.score, used=s.used, cited=s.cited, quote=s.quote, uri=doc_uri(s.chunk_id))
+               for s in view.sources]
+    cost = Cost(prompt_tokens=total.prompt_tokens, completion_tokens=total.completion_tokens, flops=total.flops,
+                cost_usd=total.cost_usd, model_calls=total.calls, seconds=view.wall_seconds,
+                tokens_per_second=total.tokens_per_second, energy_joules=view.cost.energy_joules,
+                energy_source=view.cost.energy_source)
+    return AskResult(text=view.text, route=view.route, confidence=view.confidence, escalated=view.escalated,
+                     escalation_reason=view.escalation_reason, sources=sources, cost=cost, thread_id=view.thread_id,
+                     working=view.working)
 
 
-def _readable(result: AskResult) -> str:
-    working = [f"Working:\n{result.working}", ""] if result.working else []
-    lines = [*working, result.text, "", f"route {result.route}, confidence {result.confidence:.2f}"
-             + (f", escalated ({result.escalation_reason})" if result.escalated else "")
-             + f", {result.cost.prompt_tokens + result.cost.completion_tokens} tokens, ${result.cost.cost_usd:.6f}"
-             + (f", ~{result.cost.energy_joules:.1f} J" if result.cost.energy_joules is not None else "")]
-    lines += [f"[{source.marker}] {place(source.title, source.section)}: "
-              f"\"{source.quote}\" ({source.uri})" for source in result.sources if source.cited]
-    return "\n".join(lines)
+def _readable(view: AnswerView) -> str:
+    """The answer's one view as text, each cited passage named by its doc:// resource."""
+    return "\n".join(view.text_lines(link=lambda source: doc_uri(source.chunk_id)))
 
 
 def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_settings: McpSettings,
@@ -225,8 +218,9 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
             generation.release_if_unstarted()
         if answer is None:
             raise ToolError("the turn ended without an answer; please retry")
-        result = _ask_result(answer, persisted)
-        return CallToolResult(content=[TextContent(type="text", text=_readable(result))],
+        view = answer.view(answer.thread_id if persisted else None)
+        result = _ask_result(view)
+        return CallToolResult(content=[TextContent(type="text", text=_readable(view))],
                               structuredContent=result.model_dump(mode="json"))
 
     @mcp.tool(annotations=read_only)

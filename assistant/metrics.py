@@ -6,10 +6,10 @@ server does not serve is counted as ``unmatched``, so random URLs cannot grow th
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from assistant.core.answer import Answer
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 UNMATCHED = "unmatched"
@@ -33,14 +33,13 @@ class Metrics:
         self.queue_depth = Gauge("assistant_queue_depth", "Requests waiting for a slot, by queue.", ["queue"],
                                  registry=self.registry)
 
-    def record_answer(self, answer: Any) -> None:
+    def record_answer(self, answer: Answer) -> None:
         """Count one answered turn: its route, escalation and tokens per tier."""
         self.routes.labels(route=answer.route).inc()
         if answer.escalated:
             self.escalations.inc()
-        for item in answer.usage:
-            self.tokens.labels(tier=str(item.get("tier"))).inc(
-                item.get("prompt_tokens", 0) + item.get("completion_tokens", 0))
+        for call in answer.usage:
+            self.tokens.labels(tier=call.tier).inc(call.prompt_tokens + call.completion_tokens)
 
     def render(self) -> bytes:
         """Every metric in the Prometheus text exposition format."""

@@ -54,14 +54,14 @@ def main() -> None:
     for label, item in order:
         answer = assistant.ask(item.question, escalation="never")
         nodes_ms = sum(step["ms"] for step in answer.trace)
-        model_ms = sum(usage["wall_seconds"] for usage in answer.usage) * 1000
+        model_ms = sum(call.wall_seconds for call in answer.usage) * 1000
         tools_ms = sum(step["ms"] for step in answer.trace if step["step"] in ("retrieve", "calculate", "route"))
         values = measured[label]
         values["wall"].append(answer.wall_seconds * 1000)
         values["overhead"].append(answer.wall_seconds * 1000 - nodes_ms)
         values["logic"].append(max(0.0, nodes_ms - model_ms - tools_ms))
-        values["sent"].append(float(answer.cost["total"]["prompt_tokens"]))
-        values["evaluated"].append(float(answer.cost["total"]["evaluated_prompt_tokens"]))
+        values["sent"].append(float(answer.cost.total.prompt_tokens))
+        values["evaluated"].append(float(answer.cost.total.evaluated_prompt_tokens))
         routes[label].append(answer.route)
     results: dict[str, Any] = {"interleave": args.interleave,
                                "prompt_cache_entries": settings.llama.prompt_cache_entries}

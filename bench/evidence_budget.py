@@ -61,8 +61,8 @@ def main() -> None:
             exact.append(float(result.exact_match or 0.0))
             f1.append(float(result.f1 or 0.0))
             escalate.append(float(answer.confidence < threshold))
-            sent.append(answer.cost["total"]["prompt_tokens"])
-            evaluated.append(answer.cost["total"]["evaluated_prompt_tokens"])
+            sent.append(answer.cost.total.prompt_tokens)
+            evaluated.append(answer.cost.total.evaluated_prompt_tokens)
             walls.append(answer.wall_seconds)
         interval = mean_interval(exact)
         reference = reference or exact

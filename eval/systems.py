@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.core.assistant import Answer, Assistant
+from assistant.core.answer import Answer
+from assistant.core.assistant import Assistant
 from assistant.core.errors import choice_hint
 from assistant.core.escalation import load_escalation_model
 from assistant.core.prompts import (
@@ -157,18 +158,18 @@ def answer_record(answer: Answer, wall_seconds: float, cpu_seconds: float,
     router's model is always the small tier). ``decisions`` hold the escalation policy's inputs at each point of the
     turn, which eval/sweep.py replays to compose the routed system."""
     roles = {"small": tiers[0], "large": tiers[1]}
-    usage = [item if item.get("step") == "route" else item | {"tier": roles.get(item.get("tier", ""), "")}
-             for item in answer.usage]
-    return {"text": answer.text, "route": answer.route, "route_stage": answer.route_stage,
-            "confidence": answer.confidence, "escalated": answer.escalated,
-            "decisions": [decision.to_dict() for decision in answer.decisions],
-            "escalation_reason": answer.escalation_reason, "signals": answer.signals, "features": answer.features,
-            "working": answer.working,
-            "answerable": answer.answerable, "general_knowledge": answer.general_knowledge,
-            "not_in_documents": answer.not_in_documents, "usage": usage,
-            "sources": [{"chunk_id": source.get("chunk_id"), "doc_id": source.get("doc_id"),
-                         "score": source.get("score"), "used": source.get("used", False)}
-                        for source in answer.sources],
+    usage = [call.to_dict() if call.step == "route" else call.to_dict() | {"tier": roles.get(call.tier, "")}
+             for call in answer.usage]
+    view = answer.view()
+    return {"text": view.text, "route": view.route, "route_stage": view.route_stage,
+            "confidence": view.confidence, "escalated": view.escalated,
+            "decisions": [decision.to_dict() for decision in view.decisions],
+            "escalation_reason": view.escalation_reason, "signals": answer.signals, "features": answer.features,
+            "working": view.working,
+            "answerable": view.answerable, "general_knowledge": view.general_knowledge,
+            "not_in_documents": view.not_in_documents, "usage": usage,
+            "sources": [{"chunk_id": source.chunk_id, "doc_id": source.doc_id, "score": source.score,
+                         "used": source.used} for source in view.sources],
             "wall_seconds": round(wall_seconds, 4), "cpu_seconds": round(cpu_seconds, 4)}
 
 

@@ -10,14 +10,13 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from assistant.core.answer import Answer, ModelCall, Source
 from assistant.core.decision import Decision
 from assistant.core.escalation import load_escalation_model
 from assistant.core.graph import Escalation, GraphDeps, TurnState, build_graph
-from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_IN_DOCUMENTS
 from assistant.core.routing import CascadeRouter, Router
 from assistant.core.settings import Settings
 from assistant.core.text import normalize_question
@@ -34,104 +33,6 @@ CANCEL_MEMORY_S = 3600.0
 DURABILITY = "exit"
 
 
-SOURCE_FIELDS = ("chunk_id", "doc_id", "title", "section", "score", "text", "used", "cited", "quote")
-"""What a source shows besides its number ``marker`` (the ``[n]`` in the answer): ``used`` = its sentences were sent
-to the model; ``cited`` = it supports the answer, ``quote`` = the sentence that does."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One answered turn: text, route, sources, confidence, escalation, cost, and the graph's trace; ``working`` is
-    a word problem's step-by-step working (the calculator's results in it), empty otherwise; ``decisions`` are the
-    escalation policy's decisions of the turn, with their inputs (assistant/core/decision.py)."""
-
-    text: str
-    route: str
-    thread_id: str
-    confidence: float
-    escalated: bool
-    escalation_reason: str
-    route_stage: str = ""
-    route_reason: str = ""
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    signals: dict[str, float] = field(default_factory=dict)
-    features: dict[str, float] = field(default_factory=dict)
-    answerable: float | None = None
-    calculation: dict[str, Any] | None = None
-    working: str = ""
-    decisions: list[Decision] = field(default_factory=list)
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    wall_seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    energy_joules: float | None = None
-    energy_source: str = ""
-
-    @property
-    def cost(self) -> dict[str, Any]:
-        """Tokens, FLOPs, money, model seconds and output tokens per second per model tier and in total; the total
-        also carries the turn's estimated energy (None when no power model is known) and the estimate's source."""
-        summed = ("prompt_tokens", "evaluated_prompt_tokens", "completion_tokens", "flops", "nominal_flops",
-                  "cost_usd", "wall_seconds")
-        per_tier: dict[str, dict[str, Any]] = {}
-        for item in self.usage:
-            tier = per_tier.setdefault(item["tier"], dict.fromkeys(summed, 0) | {"calls": 0})
-            for key in summed:
-                tier[key] += item.get(key, 0)
-            tier["calls"] += 1
-        for tier in per_tier.values():
-            tier["tokens_per_second"] = _rate(tier["completion_tokens"], tier["wall_seconds"])
-        total = {key: sum(values[key] for values in per_tier.values()) for key in (*summed, "calls")}
-        total["tokens_per_second"] = _rate(total["completion_tokens"], total["wall_seconds"])
-        total["energy_joules"] = self.energy_joules
-        total["energy_source"] = self.energy_source
-        return {"per_model": per_tier, "total": total}
-
-    @property
-    def finish_reason(self) -> str:
-        """``length`` when the model writing the answer ran out of tokens, else ``stop`` (OpenAI's meaning)."""
-        writers = [item for item in self.usage if item.get("step") in ("answer", "chat", "escalate")]
-        return "length" if writers and writers[-1].get("finish_reason") == "length" else "stop"
-
-    @property
-    def general_knowledge(self) -> bool:
-        """Whether the documents did not answer the question and the answer comes from the model's own knowledge."""
-        return self.text.startswith(GENERAL_KNOWLEDGE_LABEL)
-
-    @property
-    def not_in_documents(self) -> bool:
-        """Whether the answer says the documents do not answer a question about them (no invention follows)."""
-        return self.text.startswith(NOT_IN_DOCUMENTS)
-
-    @property
-    def cited(self) -> list[dict[str, Any]]:
-        """The sources whose sentences were sent to the model."""
-        return [source for source in self.sources if source.get("used")]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict with the cost summary."""
-        return asdict(self) | {"cost": self.cost}
-
-    def details(self) -> dict[str, Any]:
-        """What people and clients are shown besides the text: route, confidence, escalation, sources, cost."""
-        return {
-            "route": self.route, "route_stage": self.route_stage,
-            "confidence": self.confidence, "answerable": self.answerable,
-            "general_knowledge": self.general_knowledge, "escalated": self.escalated,
-            "escalation_reason": self.escalation_reason,
-            "not_in_documents": self.not_in_documents,
-            "sources": [{key: source.get(key) for key in SOURCE_FIELDS} | {"marker": number}
-                        for number, source in enumerate(self.sources, start=1)],
-            "cost": self.cost, "wall_seconds": self.wall_seconds, "finish_reason": self.finish_reason,
-            "working": self.working, "decisions": [decision.to_dict() for decision in self.decisions],
-        }
-
-
-def _rate(tokens: float, seconds: float) -> float | None:
-    """Tokens per second, None when no time was spent."""
-    return round(tokens / seconds, 2) if seconds > 0 else None
-
-
 def _clock() -> tuple[float, float]:
     """Wall and process-CPU time now (a turn's start)."""
     return time.perf_counter(), time.process_time()
@@ -144,11 +45,12 @@ def _answer(state: dict[str, Any], thread_id: str, started: tuple[float, float],
         text=state.get("answer", ""), route=state.get("route", ""), thread_id=thread_id,
         confidence=float(state.get("confidence", 0.0)), escalated=bool(state.get("escalated", False)),
         escalation_reason=state.get("escalation_reason", ""), route_stage=state.get("route_stage", ""),
-        route_reason=state.get("route_reason", ""), sources=list(state.get("sources", [])),
+        route_reason=state.get("route_reason", ""),
+        sources=[Source.from_dict(source) for source in state.get("sources", [])],
         signals=dict(state.get("signals", {})), features=dict(state.get("features", {})),
         answerable=state.get("answerable"), calculation=state.get("calculation"), working=state.get("working", ""),
         decisions=[Decision.from_dict(item) for item in state.get("decisions", [])],
-        usage=list(state.get("usage", [])), trace=list(state.get("trace", [])),
+        usage=[ModelCall.from_dict(call) for call in state.get("usage", [])], trace=list(state.get("trace", [])),
         wall_seconds=round(wall, 4), cpu_seconds=round(cpu, 4),
         energy_joules=round(power.joules(cpu, wall), 3) if power is not None else None,
         energy_source=power.source if power is not None else "",
@@ -263,7 +165,8 @@ class Assistant:
     def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool) -> None:
         """Write the finished turn's transcript, or forget the thread of a turn nobody wants kept."""
         if persist:
-            self.threads.record(answer.thread_id, question, answer.text, answer.details(), replace_last=replace_last)
+            self.threads.record(answer.thread_id, question, answer.text, answer.view(answer.thread_id).to_dict(),
+                                replace_last=replace_last)
         else:
             self.forget(answer.thread_id)
 
@@ -492,7 +395,7 @@ class AssistantTool:
     def __call__(self, question: str) -> str:
         """The answer text, with its sources' chunk ids when it used documents."""
         answer = self.assistant.ask(question)
-        cited = ", ".join(source["chunk_id"] for source in answer.cited)
+        cited = ", ".join(source.chunk_id for source in answer.used_sources)
         return f"{answer.text}" + (f" (sources: {cited})" if cited and "[" not in answer.text else "")
 
     def to_openai(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from assistant.admission import Generation
-from assistant.core.assistant import Answer
+from assistant.core.answer import Answer
 from assistant.core.text import normalize_question
 from assistant.core.threads import THREAD_ID_PATTERN
 from assistant.live import LiveText

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from assistant.core.assistant import Answer
+from assistant.core.answer import Answer
 from assistant.live import REPLACED_NOTE, LiveText
 from assistant.metrics import Metrics
 from assistant.server.errors import timeout_message

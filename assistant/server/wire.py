@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assistant.core.assistant import Answer
+from assistant.core.answer import Answer
 from assistant.core.text import normalize_question
 from assistant.core.threads import THREAD_ID_PATTERN
 from models.base import Completion, Message, Tool
@@ -174,8 +174,8 @@ def header_value(text: str) -> str:
 
 def answer_usage(answer: Answer) -> dict[str, int]:
     """The OpenAI usage record of a turn: every model call's tokens."""
-    total = answer.cost["total"]
-    prompt, completion = int(total["prompt_tokens"]), int(total["completion_tokens"])
+    total = answer.cost.total
+    prompt, completion = total.prompt_tokens, total.completion_tokens
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
@@ -194,16 +194,16 @@ def usage_chunk(request_id: str, model: str, usage: dict[str, int]) -> bytes:
 
 def answer_metadata(answer: Answer, persisted: bool) -> dict[str, Any]:
     """The ``x_assistant`` body key: the answer's details and its thread (None when the turn is not kept)."""
-    return answer.details() | {"thread_id": answer.thread_id if persisted else None}
+    return answer.view(answer.thread_id if persisted else None).to_dict()
 
 
 def answer_headers(answer: Answer, persisted: bool) -> dict[str, str]:
     """The ``X-Assistant-*`` headers of an unstreamed answer."""
-    cited = ",".join(source["chunk_id"] for source in answer.cited)
+    cited = ",".join(source.chunk_id for source in answer.used_sources)
     headers = {
         "X-Assistant-Route": answer.route, "X-Assistant-Escalated": str(answer.escalated).lower(),
         "X-Assistant-Confidence": f"{answer.confidence:.4f}",
-        "X-Assistant-Cost-USD": f"{answer.cost['total']['cost_usd']:.8f}",
+        "X-Assistant-Cost-USD": f"{answer.cost.total.cost_usd:.8f}",
         "X-Assistant-Sources": header_value(cited),
     }
     if persisted:

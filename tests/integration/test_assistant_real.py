@@ -32,7 +32,7 @@ def assistant(real_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 def test_plain_arithmetic_needs_no_language_model(assistant: Assistant) -> None:
     answer = assistant.ask("What is 347 * 29?")
     assert answer.text == "10063" and answer.route == "MATH" and answer.route_stage == "calculator"
-    assert answer.usage == [] and answer.cost["total"]["flops"] == 0
+    assert answer.usage == [] and answer.cost.to_dict()["total"]["flops"] == 0
 
 
 def test_each_answer_carries_its_speed_and_an_energy_estimate_codecarbon_agrees_with(assistant: Assistant) -> None:
@@ -44,7 +44,7 @@ def test_each_answer_carries_its_speed_and_an_energy_estimate_codecarbon_agrees_
     measured: dict[str, Any] = {}
     with EnergyMeter() as meter, meter.measure(measured):
         answer = assistant.ask("Write one sentence about the sea.", escalation="never")
-    total = answer.cost["total"]
+    total = answer.cost.to_dict()["total"]
     assert answer.route == "CHAT" and total["completion_tokens"] > 3
     assert total["tokens_per_second"] == pytest.approx(total["completion_tokens"] / total["wall_seconds"], rel=0.01)
     assert total["energy_joules"] == pytest.approx(measured["energy_joules"], rel=0.1), measured
@@ -55,8 +55,8 @@ def test_factual_question_is_answered_from_the_right_chunk(assistant: Assistant)
     answer = assistant.ask(OXYGEN_QUESTION, escalation="never")
     assert answer.route == "FACT"
     assert "chalcogen" in answer.text.lower(), answer.text
-    assert "squad-dev/07/000#0" in [source["chunk_id"] for source in answer.cited]
-    assert answer.usage and answer.usage[0]["tier"] == "small"
+    assert "squad-dev/07/000#0" in [source.chunk_id for source in answer.used_sources]
+    assert answer.usage and answer.usage[0].tier == "small"
 
 
 def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(assistant: Assistant) -> None:
@@ -64,8 +64,8 @@ def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(as
     # passage on the President of the European Commission matches it; see docs/BENCHMARKS.md.)
     answer = assistant.ask("Who wrote the novel Moby-Dick?")  # about the public world: the large model knows it
     assert answer.route == "FACT" and answer.general_knowledge, (answer.text, answer.answerable)
-    assert answer.text.startswith("Not in your documents; from general knowledge:") and not answer.cited
-    assert "melville" in answer.text.lower() and answer.usage[-1]["tier"] == "large"
+    assert answer.text.startswith("Not in your documents; from general knowledge:") and not answer.used_sources
+    assert "melville" in answer.text.lower() and answer.usage[-1].tier == "large"
     assert "[" not in answer.text and answer.answerable is not None and answer.answerable < 0.6
     # without the large model, the small one's closed-book answer is not trusted (#31): the plain refusal
     unsure = assistant.ask("Who wrote the novel Moby-Dick?", escalation="never")
@@ -75,7 +75,7 @@ def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(as
     assert 0.0 < supported.confidence < 1.0 and supported.signals["p_correct"] == supported.confidence
     marker = re.search(r"\[(\d)\]$", supported.text)
     assert marker, supported.text
-    assert supported.sources[int(marker.group(1)) - 1]["chunk_id"] == "squad-dev/07/000#0"
+    assert supported.sources[int(marker.group(1)) - 1].chunk_id == "squad-dev/07/000#0"
 
 
 # Invented for these tests (not from any dataset): the answer with the unit the question implies.
@@ -108,7 +108,7 @@ def test_forced_escalation_reaches_the_large_model(assistant: Assistant, questio
                                                   knobs: dict[str, Any]) -> None:
     answer = assistant.ask(question, **knobs)
     assert answer.escalated
-    assert [item["tier"] for item in answer.usage][-1] == "large"
+    assert [item.tier for item in answer.usage][-1] == "large"
     assert answer.text
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from assistant.core.assistant import Answer, Assistant
+from assistant.core.answer import Answer, ModelCall
+from assistant.core.assistant import Assistant
 from assistant.core.passages import Evidence, cite, numbered, supporting_quote
 from assistant.core.prompts import CHAT_SYSTEM, FACT_SYSTEM
 from assistant.core.routing import (
@@ -75,7 +76,7 @@ def test_plain_arithmetic_uses_no_model(settings: Settings, retriever: Retriever
     assert not answer.escalated and "exact" in answer.escalation_reason
     assert answer.calculation is not None and answer.calculation["exact"] == "10063"
     assert [step["step"] for step in answer.trace] == ["route", "calculate", "check"]
-    assert answer.cost["total"]["flops"] == 0
+    assert answer.cost.to_dict()["total"]["flops"] == 0
 
 
 def test_word_problems_are_worked_by_the_large_model_with_the_calculator_by_default(
@@ -89,7 +90,7 @@ def test_word_problems_are_worked_by_the_large_model_with_the_calculator_by_defa
     assert answer.calculation is not None and answer.calculation["checked"] is True
     assert [result["exact"] for result in answer.calculation["results"]] == ["36", "40"]
     assert small.calls == [] and all(call.json_schema is None for call in large.calls)
-    assert [item["tier"] for item in answer.usage] == ["large"] * 3 and answer.features["checked"] == 1.0
+    assert [item.tier for item in answer.usage] == ["large"] * 3 and answer.features["checked"] == 1.0
     kinds = [event["type"] for event in events]
     working = "".join(event["text"] for event in events if event["type"] == "working")
     assert working == answer.working and kinds.index("working") < kinds.index("answer")
@@ -157,7 +158,7 @@ def test_small_word_problems_escalate_when_samples_disagree(settings: Settings, 
     large.enqueue(program_reply(("apples", "2 + 3")))
     disputed = _assistant(settings, retriever, "MATH", small, large).ask("Two and three apples?")
     assert disputed.escalated and disputed.text == "5" and disputed.confidence == 1.0
-    assert [item["tier"] for item in disputed.usage] == ["small", "small", "small", "large"]
+    assert [item.tier for item in disputed.usage] == ["small", "small", "small", "large"]
 
 
 def test_fact_answers_from_delimited_untrusted_passages_and_cites(settings: Settings, retriever: Retriever,
@@ -167,13 +168,13 @@ def test_fact_answers_from_delimited_untrusted_passages_and_cites(settings: Sett
     answer = _assistant(settings, retriever, "FACT", small, large).ask(
         "Which NFL team represented the AFC at Super Bowl 50?")
     assert answer.text == "Denver Broncos [1]" and not answer.escalated  # [1]: the first of the sources
-    assert answer.sources[0]["chunk_id"] == "sb50.txt#0" and answer.cited and answer.sources[0]["cited"]
-    assert "Denver Broncos" in answer.sources[0]["quote"]
+    assert answer.sources[0].chunk_id == "sb50.txt#0" and answer.used_sources and answer.sources[0].cited
+    assert "Denver Broncos" in answer.sources[0].quote
     system, user = small.calls[0].messages
     assert system == {"role": "system", "content": FACT_SYSTEM}
     assert user["content"].startswith("<documents>\n[sb50.txt#0]") and "</documents>\nQuestion:" in user["content"]
     assert answer.signals["support"] == 1.0 and answer.confidence >= 0.5
-    assert [item["tier"] for item in answer.usage] == ["small"]
+    assert [item.tier for item in answer.usage] == ["small"]
 
 
 def test_citations_name_a_chunk_the_model_was_shown_and_its_supporting_sentence() -> None:
@@ -220,11 +221,11 @@ def test_a_planted_document_changes_nothing_but_the_evidence(tmp_path: Path, set
     """S3: the same turn with a benign and with a planted passage; only the passage's own text may differ."""
     clean, clean_small, clean_large = _eiffel_turn(tmp_path, settings, "The Eiffel Tower is in Paris.")
     planted, small, large = _eiffel_turn(tmp_path, settings, PLANTED)
-    assert any("pirate" in source["text"] for source in planted.sources)
+    assert any("pirate" in source.text for source in planted.sources)
     for field in ("route", "route_stage", "escalated", "calculation", "text"):
         assert getattr(planted, field) == getattr(clean, field), field
     assert [step["step"] for step in planted.trace] == [step["step"] for step in clean.trace]
-    assert [item["tier"] for item in planted.usage] == [item["tier"] for item in clean.usage] == ["small"]
+    assert [item.tier for item in planted.usage] == [item.tier for item in clean.usage] == ["small"]
     assert not large.calls and not clean_large.calls
     system, user = small.calls[0].messages
     assert system == clean_small.calls[0].messages[0] == {"role": "system", "content": FACT_SYSTEM}
@@ -272,23 +273,23 @@ def test_cost_is_reported_per_model_and_in_total(settings: Settings, retriever: 
     small.enqueue(LOOPING)
     large.enqueue("a longer answer")
     answer = _assistant(settings, retriever, "CHAT", small, large).ask("Say something")
-    cost = answer.cost
+    cost = answer.cost.to_dict()
     assert set(cost["per_model"]) == {"small", "large"} and cost["total"]["calls"] == 2
-    assert cost["total"]["flops"] == pytest.approx(sum(item["flops"] for item in answer.usage))
+    assert cost["total"]["flops"] == pytest.approx(sum(item.flops for item in answer.usage))
     assert json.loads(json.dumps(answer.to_dict()))["cost"]["total"]["cost_usd"] > 0
 
 
 def test_cost_carries_output_speed_per_tier_and_in_total() -> None:
-    usage = [{"tier": "small", "completion_tokens": 20, "wall_seconds": 2.0, "flops": 1.0},
-             {"tier": "large", "completion_tokens": 30, "wall_seconds": 1.0, "flops": 2.0}]
+    usage = [{"step": "chat", "tier": "small", "completion_tokens": 20, "wall_seconds": 2.0, "flops": 1.0},
+             {"step": "escalate", "tier": "large", "completion_tokens": 30, "wall_seconds": 1.0, "flops": 2.0}]
     cost = Answer(text="x", route="CHAT", thread_id="t", confidence=1.0, escalated=True, escalation_reason="test",
-                  usage=usage).cost
+                  usage=[ModelCall.from_dict(item) for item in usage]).cost.to_dict()
     assert cost["per_model"]["small"]["tokens_per_second"] == 10.0
     assert cost["per_model"]["large"]["tokens_per_second"] == 30.0
     assert cost["total"]["tokens_per_second"] == pytest.approx(50 / 3, abs=0.01)
     assert cost["total"]["energy_joules"] is None and cost["total"]["energy_source"] == ""  # no power model
     no_model = Answer(text="4", route="MATH", thread_id="t", confidence=1.0, escalated=False, escalation_reason="")
-    assert no_model.cost["total"]["tokens_per_second"] is None and no_model.cost["total"]["calls"] == 0
+    assert no_model.cost.total.tokens_per_second is None and no_model.cost.total.calls == 0
 
 
 def test_each_answer_estimates_its_energy_from_its_cpu_and_wall_time(settings: Settings, retriever: Retriever,
@@ -298,13 +299,13 @@ def test_each_answer_estimates_its_energy_from_its_cpu_and_wall_time(settings: S
     small.enqueue("A short poem")
     assistant = Assistant(small, large, FixedRouter("CHAT"), retriever, settings, power=power)  # type: ignore[arg-type]
     answer = assistant.ask("Write a poem", escalation="never")
-    total = answer.cost["total"]
+    total = answer.cost.to_dict()["total"]
     assert answer.wall_seconds > 0 and answer.cpu_seconds > 0
     # cpu and wall seconds are rounded to 0.1 ms, the joules to 1 mJ
     assert total["energy_joules"] == pytest.approx(power.joules(answer.cpu_seconds, answer.wall_seconds), abs=5e-3)
     assert total["energy_source"] == "test figures"
     streamed = [event for event in assistant.stream("Write a poem", escalation="never") if event["type"] == "answer"]
-    assert streamed[0]["answer"].cost["total"]["energy_joules"] > 0
+    assert streamed[0]["answer"].cost.to_dict()["total"]["energy_joules"] > 0
     kept = assistant.threads.thread(answer.thread_id)
     assert kept is not None and kept.turns[-1].details["cost"]["total"]["energy_joules"] == total["energy_joules"]
 
@@ -446,7 +447,7 @@ def test_cli_chat_session_keeps_the_thread(monkeypatch: pytest.MonkeyPatch, caps
     small.enqueue("Waves roll in", probability=0.95)
     assert main(["chat", "--thread", "cli-thread"]) == 0
     out = capsys.readouterr().out
-    assert "42" in out and "Waves roll in" in out and "[CHAT; confidence 1.00; small only" in out
+    assert "42" in out and "Waves roll in" in out and "[CHAT via exemplars; confidence 1.00; not escalated" in out
     reopened = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
     assert [m["content"] for m in reopened.history("cli-thread")][::2] == ["What is 6 * 7?",
                                                                              "Write a poem about the sea"]

@@ -174,7 +174,7 @@ def test_the_composed_routed_system_is_the_live_graph_on_every_route_and_stage(s
         record = composed[item]
         assert record["text"] == answer.text, item
         assert record["escalated"] == answer.escalated, item
-        assert [usage["tier"] for usage in record["usage"]] == [usage["tier"] for usage in answer.usage], item
+        assert [usage["tier"] for usage in record["usage"]] == [usage.tier for usage in answer.usage], item
         assert record["decisions"] == [decision.to_dict() for decision in answer.decisions], item
         seen |= {(decision.inputs.stage, decision.large) for decision in answer.decisions}
     # every stage of the policy, each way it can go where it can, was exercised

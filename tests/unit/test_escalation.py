@@ -268,7 +268,7 @@ def test_a_question_the_documents_do_not_answer_is_labelled_and_cites_nothing(
     answer = _assistant(tuned, retriever, "FACT", small, large).ask("Who is the president of France?")
     assert answer.text == f"{GENERAL_KNOWLEDGE_LABEL} Emmanuel Macron" and answer.general_knowledge
     assert answer.answerable is not None and answer.answerable < 0.05
-    assert answer.sources and not answer.cited and "[" not in answer.text
+    assert answer.sources and not answer.used_sources and "[" not in answer.text
     assert "<documents>" not in large.calls[0].messages[-1]["content"] and not small.calls
     assert squad_scores(answer.text, ["Emmanuel Macron"]) == (1.0, 1.0)  # the label is not part of the answer
     assert "general knowledge" in answer.escalation_reason
@@ -285,7 +285,7 @@ def test_a_question_about_the_documents_they_do_not_answer_gets_a_plain_refusal_
         "How many tickets were sold for Super Bowl 50 at Levi's Stadium?")  # the documents speak of it, not this
     assert answer.text == NOT_IN_DOCUMENTS and answer.not_in_documents and not answer.general_knowledge
     assert not small.calls and not large.calls and answer.usage == []  # nothing was asked to make it up
-    assert answer.sources and not answer.cited and answer.details()["not_in_documents"]  # the closest passages
+    assert answer.sources and not answer.used_sources and answer.view().not_in_documents  # the closest passages
     assert "about them" in answer.escalation_reason
     never = tuned.model_copy(update={"assistant": tuned.assistant.model_copy(update={"general_knowledge": "never"})})
     public = _assistant(never, retriever, "FACT", small, large).ask("Who is the president of France?")

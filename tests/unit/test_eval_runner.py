@@ -185,7 +185,7 @@ def test_composed_routed_matches_the_real_graph_at_that_threshold(settings: Sett
         answer = live.ask(str(item["question"]), escalation="auto", threshold=settings.assistant.threshold)
         record = composed[str(item["id"])]
         assert (record["text"], record["escalated"]) == (answer.text, answer.escalated), item["id"]
-        assert [usage["tier"] for usage in record["usage"]] == [usage["tier"] for usage in answer.usage]
+        assert [usage["tier"] for usage in record["usage"]] == [usage.tier for usage in answer.usage]
 
 
 class CountingSystem:
