@@ -14,7 +14,7 @@ from pathlib import Path
 
 from assistant.core.escalation import DEFAULT_MODEL_PATH, load_escalation_model
 from eval.escalation import WEAK, item_answerable
-from eval.report import latest_results, load_results
+from eval.results import latest_results, load_results
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from assistant.core.escalation import load_escalation_model
 from eval.escalation import reconfidence
-from eval.report import latest_results, load_results
+from eval.results import latest_results, load_results
 from eval.sweep import SweepPoint, choose_threshold
 
 

@@ -11,7 +11,7 @@ from assistant.core.escalation import EscalationModel
 from common.files import atomic_output
 from eval.errors import EvalError
 from eval.escalation import reconfidence
-from eval.report import load_results
+from eval.results import load_results
 from eval.sweep import SweepPoint, choose_threshold
 
 _SECTION = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")

@@ -31,7 +31,7 @@ from assistant.core.escalation import EscalationModel, LogisticModel, load_escal
 from assistant.core.features import ANSWERABILITY_FEATURES
 from common.files import atomic_output
 from eval.errors import EvalError
-from eval.report import load_results, rescore
+from eval.results import load_results, rescore
 from eval.stats import calibration, roc_auc
 
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)

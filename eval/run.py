@@ -16,7 +16,8 @@ from assistant.core.settings import Settings
 from common.energy import EnergyMeter
 from eval.datasets import user_items
 from eval.errors import EvalError
-from eval.report import build_results, machine, write_report
+from eval.report import write_report
+from eval.results import build_results, machine
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp
 from eval.suites import Suite, available_suites, suite_loaders
 from eval.systems import PROJECT_ROOT, System, SystemFactory, expand_systems, model_fingerprint

@@ -119,7 +119,8 @@ def _eval_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_report(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.report import latest_results, load_results, write_report
+    from eval.report import write_report
+    from eval.results import latest_results, load_results
 
     path = latest_results(args.location)
     for written in write_report(load_results(path), path.parent):
@@ -128,7 +129,8 @@ def _eval_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_headline(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.report import load_results, render_headline
+    from eval.render import render_headline
+    from eval.results import load_results
 
     print(render_headline([load_results(location) for location in args.locations]), end="")
     return 0
@@ -150,7 +152,7 @@ def _eval_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.core.escalation import DEFAULT_MODEL_PATH
     from eval.escalation import train_escalation
-    from eval.report import latest_results
+    from eval.results import latest_results
 
     output = args.output or settings.assistant.escalation_model or DEFAULT_MODEL_PATH
     current = settings.assistant.escalation_model or DEFAULT_MODEL_PATH

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.report import load_results
+from eval.results import load_results
 
 QUESTIONS = [
     {"id": "capital", "question": "What is the capital city of Freedonia?", "answers": ["Fredville"],

@@ -29,7 +29,7 @@ from assistant.live import LiveText
 from eval.errors import EvalError
 from eval.escalation import Rows, feature_names, fit_logistic, reconfidence, train_escalation, training_rows
 from eval.metrics import squad_scores
-from eval.report import load_results
+from eval.results import load_results
 from eval.stats import calibration
 from models.fake import FakeChatModel
 from retrieval.retriever import Retriever
@@ -448,7 +448,7 @@ def test_unit_tests_run_the_untrained_decision_unless_given_weights() -> None:
 
 def test_the_flag_table_counts_fact_questions_only() -> None:
     """A chat prompt the router sent to retrieval and flagged is not a false flag; the table counts fact items."""
-    from eval.report import _answerability_lines
+    from eval.render import _answerability_lines
 
     def record(route: str, flagged: bool) -> dict[str, object]:
         return {"route": route, "general_knowledge": flagged}

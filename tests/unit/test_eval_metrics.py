@@ -17,7 +17,7 @@ from eval.metrics import (
     score,
     squad_scores,
 )
-from eval.report import confusion, percentile, routing_accuracy
+from eval.results import confusion, percentile, routing_accuracy
 from eval.sweep import area_under_pgr, choose_threshold, oracle_records, routed_records, sweep, thresholds
 
 
@@ -200,7 +200,8 @@ def test_documents_questions_are_scored_by_containment_and_flagging(prediction: 
 
 
 def test_the_documents_report_breaks_accuracy_down_and_counts_inventions() -> None:
-    from eval.report import documents_lines, documents_summary
+    from eval.render import documents_lines
+    from eval.results import documents_summary
 
     items = {"a": {"kind": "document", "source": "docs:html:table", "split": "test"},
              "b": {"kind": "document", "source": "docs:pdf:lookup", "split": "test"},
@@ -224,7 +225,7 @@ def test_the_documents_report_breaks_accuracy_down_and_counts_inventions() -> No
 
 def test_a_users_own_document_questions_are_reported_without_a_format() -> None:
     """A user's JSONL with kind "document" crashed the report (its source, "user:<file>", names no format)."""
-    from eval.report import documents_summary
+    from eval.results import documents_summary
 
     items = {"a": {"kind": "document", "source": "user:mine.jsonl", "split": "user"}}
     records = {"a": {"text": "27 days [1]", "correct": 1.0, "f1": 1.0, "usage": []}}

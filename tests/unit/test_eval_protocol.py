@@ -117,7 +117,7 @@ def test_the_code_hash_covers_what_decides_an_answer(tmp_path: Path) -> None:
 
 
 def test_intervals_depend_on_the_items_not_their_order() -> None:
-    from eval.report import summarize
+    from eval.results import summarize
 
     records = {f"q{index:03d}": {"correct": float(index % 3 == 0), "usage": []} for index in range(301)}
     keys = list(records)

@@ -22,7 +22,7 @@ from assistant.core.settings import Settings
 from eval.calibrate import set_toml_value
 from eval.datasets import EvalItem, Kind, user_items
 from eval.errors import EvalError
-from eval.report import load_results
+from eval.results import load_results
 from eval.run import run_eval
 from eval.runner import ItemCache, run_system, stratified_limit
 from eval.systems import DIRECT_PROMPTS, DirectSystem, PipelineSystem, System, expand_systems

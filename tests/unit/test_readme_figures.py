@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.report import load_results, render_headline
+from eval.render import render_headline
+from eval.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = ROOT / "docs" / "eval" / "archive" / "2026-12-02-bigbench-1.0.0"
@@ -32,7 +33,8 @@ def test_committed_results_hold_no_dataset_text() -> None:
 def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
     """#19: FLOPs count evaluated prompt tokens; the report shows the nominal figure beside them, and results made
     before (one figure) render as they always did."""
-    from eval.report import render_markdown, rescore
+    from eval.render import render_markdown
+    from eval.results import rescore
 
     document = load_results(HEADLINE[0])
     for records in document["runs"].values():
@@ -59,7 +61,7 @@ def test_the_readme_interim_table_is_the_rendering_of_its_dev_results() -> None:
 
 
 def test_the_readme_documents_table_is_the_rendering_of_its_test_results() -> None:
-    from eval.report import render_documents
+    from eval.render import render_documents
 
     document = load_results(ROOT / "docs" / "eval" / "documents" / "docs-test")
     assert document["meta"]["split"] == "test" and document["meta"]["suite"] == "docs-test"
