@@ -26,7 +26,7 @@ from assistant.core.assistant import Assistant
 from assistant.core.settings import McpSettings, ServerSettings
 from assistant.core.text import normalize_question
 from assistant.core.threads import THREAD_ID_PATTERN
-from assistant.documents import IndexWrites, UploadQueueFullError
+from assistant.indexing import IndexWrites, UploadQueueFullError
 from models.errors import ContextOverflowError
 from retrieval.documents import Document
 from tools.calculator import calculate as run_calculator

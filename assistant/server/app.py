@@ -20,7 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from assistant.admission import Lines
 from assistant.core.assistant import Assistant
 from assistant.core.settings import McpSettings, ServerSettings
-from assistant.documents import STAGING_FOLDER, IndexingJobs
+from assistant.indexing import STAGING_FOLDER, IndexingJobs
 from assistant.mcp_server import build_mcp
 from assistant.metrics import Metrics
 from assistant.server import chat, documents, operations, page, threads

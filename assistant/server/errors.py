@@ -8,10 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.admission import QueueFullError
-from assistant.documents import (
-    UploadQueueFullError,
-    UploadRejectedError,
-)
+from assistant.documents import UploadRejectedError
+from assistant.indexing import UploadQueueFullError
 from models.errors import ContextOverflowError
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from assistant.admission import Lines
 from assistant.core.assistant import Assistant
 from assistant.core.settings import ServerSettings
-from assistant.documents import IndexingJobs
+from assistant.indexing import IndexingJobs
 from assistant.metrics import Metrics
 
 

@@ -26,7 +26,8 @@ from pydantic import SecretStr
 from assistant.admission import Admission
 from assistant.api import Assistant
 from assistant.core.settings import ServerSettings, Settings
-from assistant.documents import STAGING_FOLDER, IndexingJob, safe_file_name
+from assistant.documents import safe_file_name
+from assistant.indexing import STAGING_FOLDER, IndexingJob
 from assistant.server.wire import header_value
 from models.fake import FakeChatModel
 from retrieval.documents import Document, read_file
