@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from assistant.core.assistant import Assistant
-from assistant.core.graph import Escalation
+from assistant.core.nodes.base import Escalation
 from models.base import Message, Tool
 from tools.calculator import needs_worker
 from tools.words import extract_expression

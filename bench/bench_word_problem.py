@@ -26,7 +26,7 @@ import re
 import time
 from pathlib import Path
 
-from assistant.core.graph import PROGRAM_MAX_TOKENS
+from assistant.core.nodes.math import PROGRAM_MAX_TOKENS
 from assistant.core.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, ProgramError, evaluate_program, run_steps
 from assistant.core.prompts import PROGRAM_SYSTEM, program_messages
 from assistant.core.settings import AssistantSettings, Settings

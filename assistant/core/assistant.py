@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 from assistant.core.answer import Answer, ModelCall, Source
 from assistant.core.decision import Decision
 from assistant.core.escalation import load_escalation_model
-from assistant.core.graph import Escalation, GraphDeps, TurnState, build_graph
+from assistant.core.graph import build_graph
+from assistant.core.nodes.base import Escalation, GraphDeps, TurnState
 from assistant.core.routing import CascadeRouter, Router
 from assistant.core.settings import Settings
 from assistant.core.text import normalize_question

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from assistant.core.graph import PROGRAM_MAX_TOKENS
+from assistant.core.nodes.math import PROGRAM_MAX_TOKENS
 from assistant.core.program import MAX_STEPS, NAME_PATTERN, PROGRAM_SCHEMA, parse_program
 from assistant.core.settings import Settings
 from models import llama_cpp_backend

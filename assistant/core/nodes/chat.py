@@ -1,0 +1,50 @@
+"""The CHAT node: the small model answers from the thread's history."""
+
+from __future__ import annotations
+
+import time
+
+from assistant.core.features import (
+    chat_features,
+)
+from assistant.core.nodes.base import (
+    NodeBase,
+    TurnState,
+    budget,
+    step_trace,
+    stream_model,
+    with_usage,
+)
+from assistant.core.prompts import (
+    chat_messages,
+)
+from models.base import ChatModel
+
+
+class ChatNodes(NodeBase):
+    """Free-form turns."""
+
+    def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
+        started = time.perf_counter()
+        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
+        completion = stream_model(model, tier, messages, self._cancelled(state),
+                             max_tokens=budget(state, self.settings.chat_max_tokens), temperature=0.0)
+        text = completion.text.strip()
+        features = chat_features(state["question"], text, completion.token_probabilities,
+                                 finish_reason=completion.finish_reason)
+        confidence = self._chat_confidence(features)
+        signals = {"repetition": round(features["repetition"], 4), "empty": features["empty"]}
+        return {"draft": text, "confidence": confidence, "signals": signals, "features": features,
+                "usage": with_usage(state, step, tier, completion),
+                "trace": step_trace(state, step, started, tier=tier)}
+
+    def _chat_confidence(self, features: dict[str, float]) -> float:
+        """A free-form answer's confidence: the learned ``chat`` model when trained, else 1 minus how much it loops
+        (an empty answer scores 0)."""
+        learned = self.deps.escalation_model.probability("chat", features)
+        if learned is not None:
+            return round(learned, 4)
+        return round(0.0 if features.get("empty") else 1.0 - features.get("repetition", 0.0), 4)
+
+    def chat(self, state: TurnState) -> TurnState:
+        return self._chat_answer(state, self.deps.small, "small", "chat")
