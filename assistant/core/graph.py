@@ -21,15 +21,7 @@ from langgraph.graph import END, START, StateGraph
 
 from assistant.core.decision import Decision
 from assistant.core.features import matches_documents
-from assistant.core.nodes.base import (
-    GraphDeps,
-    TurnState,
-    budget,
-    final,
-    reset_shown,
-    step_trace,
-    stream_writer,
-)
+from assistant.core.nodes.base import GraphDeps, TurnState, budget, final, reset_shown, step_trace, stream_writer
 from assistant.core.nodes.chat import ChatNodes
 from assistant.core.nodes.facts import FactNodes
 from assistant.core.nodes.math import MathNodes

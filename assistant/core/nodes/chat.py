@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import time
 
-from assistant.core.features import (
-    chat_features,
-)
-from assistant.core.nodes.base import (
-    NodeBase,
-    TurnState,
-    budget,
-    step_trace,
-    stream_model,
-    with_usage,
-)
-from assistant.core.prompts import (
-    chat_messages,
-)
+from assistant.core.features import chat_features
+from assistant.core.nodes.base import NodeBase, TurnState, budget, step_trace, stream_model, with_usage
+from assistant.core.prompts import chat_messages
 from models.base import ChatModel
 
 

@@ -7,12 +7,7 @@ from dataclasses import asdict
 
 from assistant.core.confidence import heuristic_fact_confidence
 from assistant.core.decision import Tier
-from assistant.core.features import (
-    answerability_features,
-    chat_features,
-    fact_features,
-    speaks_of,
-)
+from assistant.core.features import answerability_features, chat_features, fact_features, speaks_of
 from assistant.core.nodes.base import (
     NodeBase,
     TurnState,
@@ -26,13 +21,7 @@ from assistant.core.nodes.base import (
     with_usage,
 )
 from assistant.core.passages import Evidence, cite, numbered, select_evidence, supporting_quote
-from assistant.core.prompts import (
-    GENERAL_KNOWLEDGE_LABEL,
-    NOT_FOUND,
-    NOT_IN_DOCUMENTS,
-    fact_messages,
-    general_messages,
-)
+from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DOCUMENTS, fact_messages, general_messages
 from models.base import ChatModel
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 
 from assistant.core.confidence import agreement
-from assistant.core.features import (
-    program_features,
-    working_features,
-)
+from assistant.core.features import program_features, working_features
 from assistant.core.nodes.base import (
     NodeBase,
     TurnState,
@@ -19,9 +16,7 @@ from assistant.core.nodes.base import (
     usage_entry,
 )
 from assistant.core.program import PROGRAM_SCHEMA, ProgramError, evaluate_program
-from assistant.core.prompts import (
-    program_messages,
-)
+from assistant.core.prompts import program_messages
 from assistant.core.working import STOPS_ESTIMATE, format_answer, implied_unit, work, working_messages
 from models.base import ChatModel, Completion
 from tools.calculator import CalcResult
