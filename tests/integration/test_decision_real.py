@@ -61,7 +61,7 @@ def test_composed_routed_equals_live_routed_on_the_shipped_models(real_settings:
         record = composed[str(item["id"])]
         assert record["text"] == answer.text, item["id"]
         assert record["escalated"] == answer.escalated, item["id"]
-        assert [usage["tier"] for usage in record["usage"]] == [usage["tier"] for usage in answer.usage], item["id"]
+        assert [usage["tier"] for usage in record["usage"]] == [usage.tier for usage in answer.usage], item["id"]
         assert record["decisions"] == [decision.to_dict() for decision in answer.decisions], item["id"]
         stages[str(item["id"])] = [(decision.inputs.stage, decision.large) for decision in answer.decisions]
     assert stages["arithmetic"] == [("calculator", False)]
