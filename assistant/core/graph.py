@@ -51,7 +51,7 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         if decision.usage is not None:
             update["usage"] = [{"step": "route", "tier": "small", **decision.usage.to_dict()}]
         update["trace"] = step_trace({}, "route", started, route=decision.route, stage=decision.stage,
-                                scores=decision.scores)
+                                     scores=decision.scores)
         return update
 
     def _documents_match(self, question: str) -> bool:
@@ -86,7 +86,7 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         if not escalate:
             update |= final(state, state.get("draft", ""))
         update["trace"] = step_trace(state, "check", started, escalate=escalate, reason=decision.reason,
-                                confidence=state.get("confidence", 0.0))
+                                     confidence=state.get("confidence", 0.0))
         return update
 
     def _escalation_estimate(self, state: TurnState) -> tuple[int, int]:

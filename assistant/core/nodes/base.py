@@ -76,15 +76,18 @@ class GraphDeps:
 
 
 def step_trace(state: TurnState, name: str, started: float, **details: Any) -> list[dict[str, Any]]:
+    """The turn's trace with this node's entry added: its name, milliseconds since ``started``, what it decided."""
     entry = {"step": name, "ms": round((time.perf_counter() - started) * 1000, 3), **details}
     return [*state.get("trace", []), entry]
 
 
 def with_usage(state: TurnState, step: str, tier: str, completion: Completion) -> list[dict[str, Any]]:
+    """The turn's model calls with this one added."""
     return [*state.get("usage", []), usage_entry(step, tier, completion)]
 
 
 def usage_entry(step: str, tier: str, completion: Completion) -> dict[str, Any]:
+    """One model call as the state records it (read back as :class:`assistant.core.answer.ModelCall`)."""
     return {"step": step, "tier": tier, "finish_reason": completion.finish_reason, **completion.usage.to_dict()}
 
 
@@ -95,7 +98,7 @@ def budget(state: TurnState, setting: int) -> int:
 
 
 def stream_model(model: ChatModel, tier: str, messages: list[Message], cancelled: Callable[[], bool],
-            **options: Any) -> Completion:
+                 **options: Any) -> Completion:
     """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming).
 
     ``cancelled`` is checked before every token; when it turns true the model's generator is closed (llama.cpp
@@ -128,6 +131,7 @@ def prompt_tokens_estimate(messages: list[Message]) -> int:
 
 
 def calculator_text(result: CalcResult) -> str:
+    """A calculator result as an answer: the exact form, with the decimal when they differ."""
     return result.exact if result.exact == result.decimal else f"{result.exact} (≈ {result.decimal})"
 
 

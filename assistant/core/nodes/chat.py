@@ -17,7 +17,7 @@ class ChatNodes(NodeBase):
         started = time.perf_counter()
         messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
         completion = stream_model(model, tier, messages, self._cancelled(state),
-                             max_tokens=budget(state, self.settings.chat_max_tokens), temperature=0.0)
+                                  max_tokens=budget(state, self.settings.chat_max_tokens), temperature=0.0)
         text = completion.text.strip()
         features = chat_features(state["question"], text, completion.token_probabilities,
                                  finish_reason=completion.finish_reason)

@@ -40,7 +40,7 @@ class FactNodes(NodeBase):
         return {"sources": sources, "evidence": [asdict(item) for item in evidence], "features": features,
                 "answerable": None if answerable is None else round(answerable, 4),
                 "trace": step_trace(state, "retrieve", started, hits=len(hits), evidence=len(evidence),
-                               answerable=answerable)}
+                                    answerable=answerable)}
 
     def after_retrieve(self, state: TurnState) -> str:
         answerable = state.get("answerable")
@@ -112,7 +112,7 @@ class FactNodes(NodeBase):
         started = time.perf_counter()
         evidence = self._evidence(state)
         completion = stream_model(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
-                             max_tokens=budget(state, self.settings.fact_max_tokens), temperature=0.0)
+                                  max_tokens=budget(state, self.settings.fact_max_tokens), temperature=0.0)
         text = completion.text.strip()
         not_found = NOT_FOUND in text.lower()
         sources = [dict(source) for source in state.get("sources", [])]

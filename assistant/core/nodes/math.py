@@ -92,7 +92,7 @@ class MathNodes(NodeBase):
         features = working_features(done)
         update: TurnState = {"usage": usage, "features": features, "working": done.text,
                              "trace": step_trace(state, step, started, tier=tier, pieces=len(done.completions),
-                                            results=len(done.results), checked=done.checked)}
+                                                 results=len(done.results), checked=done.checked)}
         if done.value is None:
             why = "it ran out of room" if done.finish_reason == "length" else "it reached no number"
             return update | {"draft": f"I could not work this out ({why}; the working is shown).", "confidence": 0.0,
