@@ -62,12 +62,12 @@ class Replay:
     decisions: list[Decision]
 
 
-def replay(record: dict[str, Any], thresholds: Thresholds, mode: Mode = "auto",
+def replay(recorded: list[DecisionInputs], thresholds: Thresholds, mode: Mode = "auto",
            large_when: Callable[[DecisionInputs], bool] | None = None) -> Replay:
-    """The policy's decisions for ``record``'s turn under ``mode`` and ``thresholds``; ``large_when`` overrides the
-    draft stage's choice (the oracle's)."""
+    """The policy's decisions for a turn's ``recorded`` inputs (:func:`recorded_inputs`) under ``mode`` and
+    ``thresholds``; ``large_when`` overrides the draft stage's choice (the oracle's)."""
     decisions = []
-    for inputs in recorded_inputs(record):
+    for inputs in recorded:
         decision = decide(inputs.under(mode, thresholds))
         if inputs.stage == "draft" and large_when is not None:
             large = large_when(inputs)
@@ -94,15 +94,19 @@ def draft_confidence(record: dict[str, Any]) -> float | None:
 
 
 def compose(weak: dict[str, Any], strong: dict[str, Any] | None, outcome: Replay) -> dict[str, Any]:
-    """The routed turn: ``weak``'s record, the large model's answer added (``escalate``) or in its place
-    (``start``), as ``outcome`` says; the record's decisions are the replayed ones."""
-    decisions = [decision.to_dict() for decision in outcome.decisions]
-    reason = "; ".join(dict.fromkeys(decision.reason for decision in outcome.decisions))
+    """The routed turn (:func:`answered_by`) carrying the replayed decisions."""
+    return answered_by(weak, strong, outcome) | {"decisions": [decision.to_dict() for decision in outcome.decisions]}
+
+
+def answered_by(weak: dict[str, Any], strong: dict[str, Any] | None, outcome: Replay) -> dict[str, Any]:
+    """The routed turn's answer and cost: ``weak``'s record, the large model's answer added (``escalate``) or in its
+    place (``start``), as ``outcome`` says."""
     if strong is None or outcome.outcome == "small":
-        return weak | {"decisions": decisions}
+        return weak
+    reason = "; ".join(dict.fromkeys(decision.reason for decision in outcome.decisions))
     if outcome.outcome == "start":
-        return strong | {"escalated": True, "escalation_reason": reason, "decisions": decisions}
-    return escalate_record(weak, strong, reason) | {"decisions": decisions}
+        return strong | {"escalated": True, "escalation_reason": reason}
+    return escalate_record(weak, strong, reason)
 
 
 def escalate_record(weak: dict[str, Any], strong: dict[str, Any], reason: str) -> dict[str, Any]:
@@ -126,11 +130,6 @@ def sweep_thresholds(threshold: float, chat_threshold: float | None) -> Threshol
     return Thresholds(threshold, threshold if chat_threshold is None else chat_threshold)
 
 
-def escalates(record: dict[str, Any], threshold: float, chat_threshold: float | None = None) -> bool:
-    """Whether the routed system sends this turn's draft to the large model at ``threshold``."""
-    return replay(record, sweep_thresholds(threshold, chat_threshold)).outcome == "escalate"
-
-
 def swept(record: dict[str, Any], chat_threshold: float | None) -> bool:
     """Whether the sweep's threshold decides this turn (CHAT turns with their own threshold are not swept)."""
     return draft_confidence(record) is not None and not (record.get("route") == "CHAT" and chat_threshold is not None)
@@ -141,7 +140,7 @@ def routed_records(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, 
     """The routed system's records at ``threshold``: each turn's recorded decisions replayed by the product's policy
     (escalation auto), the large model's answers taken from ``strong`` (items missing from it never escalate)."""
     thresholds = sweep_thresholds(threshold, chat_threshold)
-    return {item_id: compose(record, strong.get(item_id), replay(record, thresholds))
+    return {item_id: compose(record, strong.get(item_id), replay(recorded_inputs(record), thresholds))
             for item_id, record in weak.items()}
 
 
@@ -158,7 +157,8 @@ def oracle_records(weak: dict[str, dict[str, Any]],
             return (other is not None and record.get("correct") is not None
                     and (record.get("correct") or 0.0) < (other.get("correct") or 0.0))
 
-        composed[item_id] = compose(record, other, replay(record, Thresholds(1.0, 1.0), large_when=better))
+        composed[item_id] = compose(record, other, replay(recorded_inputs(record), Thresholds(1.0, 1.0),
+                                                          large_when=better))
     return composed
 
 
@@ -234,15 +234,19 @@ def thresholds(weak: dict[str, dict[str, Any]], chat_threshold: float | None = N
 
 
 def _point(threshold: float, weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
-           pgr: Callable[[float], float | None], chat_threshold: float | None) -> SweepPoint:
-    records = routed_records(weak, strong, threshold, chat_threshold)
+           recorded: dict[str, list[DecisionInputs]], decided: set[str], pgr: Callable[[float], float | None],
+           chat_threshold: float | None) -> SweepPoint:
+    """The routed system at ``threshold``: each turn replayed once from its ``recorded`` inputs (``decided``: the
+    turns the threshold decides)."""
+    at = sweep_thresholds(threshold, chat_threshold)
+    outcomes = {item_id: replay(recorded[item_id], at) for item_id in weak}
+    records = {item_id: answered_by(record, strong.get(item_id), outcomes[item_id])
+               for item_id, record in weak.items()}
     value = accuracy(records) or 0.0
     return SweepPoint(
         threshold=threshold, accuracy=value,
-        escalated=sum(1 for item_id, record in weak.items()
-                      if swept(record, chat_threshold) and escalates(record, threshold, chat_threshold)
-                      and item_id in strong),
-        escalatable=sum(1 for record in weak.values() if swept(record, chat_threshold)),
+        escalated=sum(1 for item_id in decided if outcomes[item_id].outcome == "escalate" and item_id in strong),
+        escalatable=len(decided),
         large_share=sum(1 for record in records.values() if uses_large(record)) / max(1, len(records)),
         flops=sum(record_flops(record) for record in records.values()),
         wall_seconds=sum(record.get("wall_seconds", 0.0) for record in records.values()),
@@ -264,7 +268,10 @@ def sweep(weak: dict[str, dict[str, Any]], strong: dict[str, dict[str, Any]],
     def pgr(value: float) -> float | None:
         return (value - weak_accuracy) / gap if gap > 0 else None
 
-    points = [_point(threshold, weak, strong, pgr, chat_threshold) for threshold in thresholds(weak, chat_threshold)]
+    recorded = {item_id: recorded_inputs(record) for item_id, record in weak.items()}
+    decided = {item_id for item_id, record in weak.items() if swept(record, chat_threshold)}
+    points = [_point(threshold, weak, strong, recorded, decided, pgr, chat_threshold)
+              for threshold in thresholds(weak, chat_threshold)]
     apgr = area_under_pgr(points) if gap > 0 else None
     cpt: dict[str, float | None] = {}
     cpt_large: dict[str, float | None] = {}

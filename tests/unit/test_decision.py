@@ -197,4 +197,4 @@ def test_results_written_before_decisions_were_recorded_still_compose() -> None:
     assert [inputs.stage for inputs in recorded_inputs(weak["a"])] == ["draft"] and not recorded_inputs(weak["b"])
     composed = routed_records(weak, strong, 0.5)
     assert composed["a"]["text"] == "large" and composed["a"]["escalated"] and composed["b"]["text"] == "4"
-    assert replay(weak["a"], Thresholds(0.1, 0.1)).outcome == "small"
+    assert replay(recorded_inputs(weak["a"]), Thresholds(0.1, 0.1)).outcome == "small"
