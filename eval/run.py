@@ -20,7 +20,7 @@ from eval.report import write_report
 from eval.results import build_results, machine
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp
 from eval.suites import Suite, available_suites, suite_loaders
-from eval.systems import PROJECT_ROOT, System, SystemFactory, expand_systems, model_fingerprint
+from eval.systems import INDEX_CODE, PROJECT_ROOT, System, SystemFactory, code_hash, expand_systems, model_fingerprint
 from retrieval.squad import Paragraph
 
 if TYPE_CHECKING:
@@ -41,15 +41,21 @@ def load_suite(name: str, settings: Settings, *, progress: bool = True) -> Suite
     raise EvalError(f"unknown suite {name!r}", choice_hint(name, suites, "use a JSONL path or one of"))
 
 
-def scoped_settings(settings: Settings, documents: list[Document], label: str, *, progress: bool = True) -> Settings:
-    """Settings whose index holds only ``documents`` (indexed once into its own directory, keyed by their hash)."""
-    from assistant.core.knowledge_base import open_retriever
-
-    digest = hashlib.sha256()
+def scoped_index_name(documents: list[Document], label: str) -> str:
+    """The evaluation index's name for ``documents``: keyed by their ids and content and by the code that chunks and
+    embeds them (:data:`INDEX_CODE`), so an index built by older code is never reused."""
+    digest = hashlib.sha256(code_hash(INDEX_CODE).encode())
     for document in sorted(documents, key=lambda document: document.doc_id):
         digest.update(document.doc_id.encode())
         digest.update(document.content_hash.encode())
-    retrieval = settings.retrieval.model_copy(update={"index_name": f"eval-{label}-{digest.hexdigest()[:12]}",
+    return f"eval-{label}-{digest.hexdigest()[:12]}"
+
+
+def scoped_settings(settings: Settings, documents: list[Document], label: str, *, progress: bool = True) -> Settings:
+    """Settings whose index holds only ``documents`` (indexed once into its own directory, :func:`scoped_index_name`)."""
+    from assistant.core.knowledge_base import open_retriever
+
+    retrieval = settings.retrieval.model_copy(update={"index_name": scoped_index_name(documents, label),
                                                       "index_dir": None, "knowledge_base": "none"})
     scoped = settings.model_copy(update={"retrieval": retrieval})
     retriever = open_retriever(scoped, knowledge_base=False, progress=progress)

@@ -41,6 +41,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # older code is never reused (no hand-bumped version). The pipeline's is the answering core, never its interfaces.
 DIRECT_CODE = ("eval/systems.py", "models", "assistant/core/prompts.py")  # the baselines' word-problem prompt
 PIPELINE_CODE = (*DIRECT_CODE, "assistant/core", "retrieval", "tools")
+# What turns a suite's documents into stored chunks and vectors: an evaluation index built by older code is rebuilt.
+INDEX_CODE = ("retrieval/chunking.py", "retrieval/converters.py", "retrieval/documents.py", "retrieval/embedders.py",
+              "retrieval/markdown.py", "retrieval/retriever.py")
 
 
 def code_files(parts: tuple[str, ...], root: Path | None = None) -> list[Path]:

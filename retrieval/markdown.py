@@ -234,6 +234,13 @@ def list_items(block: str) -> list[str]:
     return _ITEM_START.split(block)
 
 
+def _list_marker(marker: re.Match[str]) -> str:
+    """A list item's marker without markup: ``- `` for a bullet; an ordered item keeps its number (``6. ``), which
+    a reader may be asked for ("Which section covers trademarks?")."""
+    number = marker.group(0).strip().rstrip(".)")
+    return f"{number}. " if number.isdigit() else "- "
+
+
 def plain_text(markdown: str) -> str:
     """Markdown without its markup: heading marks, emphasis, links (their words kept), tags, table rules and pipes,
     code fences (the code kept)."""
@@ -248,7 +255,7 @@ def plain_text(markdown: str) -> str:
             line = " | ".join(split_row(line))
             lines.append(line)
             continue
-        line = LIST_ITEM.sub("- " if LIST_ITEM.match(line) else "", line, count=1)
+        line = LIST_ITEM.sub(_list_marker, line, count=1)
         line = _TAG.sub("", _LINK.sub(r"\1", line))
         line = _EMPHASIS.sub(r"\2", line).replace("\\_", "_").replace("\\*", "*")
         lines.append(line)

@@ -24,7 +24,7 @@ from retrieval.markdown import evidence_units, sentences
 from retrieval.retriever import Hit
 
 __all__ = ["Evidence", "EvidenceMethod", "SentenceSimilarity", "cite", "numbered", "select_evidence",
-           "sentence_scores", "sentences", "supporting_quote"]
+           "sentence_scores", "sentences", "supporting_quote", "unsupported"]
 
 EvidenceMethod = Literal["terms", "embedding", "both"]
 SentenceSimilarity = Callable[[str, Sequence[str]], Sequence[float]]
@@ -124,6 +124,20 @@ def cite(answer: str, evidence: list[Evidence]) -> tuple[str, list[str]]:
         best = max(evidence, key=lambda item: support(bare, item.text), default=None)
         chosen = [best.chunk_id] if best is not None and support(bare, best.text) > 0 else []
     return bare, chosen
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def unsupported(answer: str, evidence: list[Evidence]) -> bool:
+    """Whether no passage the reader was shown holds any of the answer's content words (a yes or no aside): such an
+    answer did not come from the documents ("13" servers, read from nowhere) and is not presented as one. In the dev
+    runs behind the shipped confidence weights (facts-dev, unanswerable-dev, docs-dev) none of 29 such answers was
+    right."""
+    bare = strip_citations(answer)
+    if _YES_NO.match(bare) or not tokenize(bare):
+        return False
+    return all(support(bare, item.text) == 0 for item in evidence)
 
 
 def supporting_quote(answer: str, text: str) -> str:

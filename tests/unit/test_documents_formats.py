@@ -164,3 +164,14 @@ def test_evidence_reads_rows_items_and_sentences_without_markup() -> None:
     plain = "Super Bowl 50 was an American football game. The Broncos won."
     assert evidence_units(plain) == ["Super Bowl 50 was an American football game.", "The Broncos won."]
     assert plain_text("## A **bold** [link](http://x) `code`") == "A bold link code"
+
+
+def test_an_ordered_list_keeps_its_numbers() -> None:
+    """A numbered clause's number is content ("Which section covers trademarks?": 6); bullets lose their marker."""
+    licence = ("TERMS AND CONDITIONS\n\n   6. Trademarks. This License does not grant permission.\n\n"
+               "   7) Disclaimer of Warranty. Unless required by law.\n\n- a bullet")
+    units = evidence_units(licence)
+    assert "6. Trademarks. This License does not grant permission." in units
+    assert "7. Disclaimer of Warranty. Unless required by law." in units
+    assert "- a bullet" in units
+    assert plain_text("12. twelfth item") == "12. twelfth item"

@@ -369,6 +369,28 @@ def test_a_supported_answer_is_cited_with_the_learned_confidence(
     assert escalated.escalated and escalated.text.startswith("The Denver Broncos")
 
 
+def test_an_answer_no_passage_supports_is_not_presented_as_one(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    """A reader's answer with no word in any passage it was shown ("13" servers) is read from nowhere: the turn says
+    the documents do not answer, or the large model takes it over like any other not-found draft."""
+    sure = _with_model(settings, tmp_path, answerable=_constant(4.0), fact=_constant(4.0))
+    small.enqueue("13")
+    answer = _assistant(sure, retriever, "FACT", small, large).ask("How many servers does Levi's Stadium have?",
+                                                                    escalation="never")
+    assert answer.text == NOT_IN_DOCUMENTS and answer.features["not_found"] == 1.0
+    assert not any(source.cited for source in answer.sources)
+    small.enqueue("Yes")  # a yes or no has no words to find in a passage: it is not taken for an invention
+    assert _assistant(sure, retriever, "FACT", small, large).ask("Did the Broncos win Super Bowl 50?",
+                                                                 escalation="never").text.startswith("Yes")
+    doubting = _with_model(settings, tmp_path, answerable=_constant(4.0),
+                           fact=LogisticModel(("not_found",), (0.0,), (1.0,), (-8.0,), 4.0))
+    small.enqueue("13")
+    large.enqueue("Denver Broncos")
+    escalated = _assistant(doubting, retriever, "FACT", small, large).ask("Who won Super Bowl 50?")
+    assert escalated.escalated and escalated.text == "Denver Broncos [1]"
+
+
 def test_program_features_check_the_answers_shape_and_agreement() -> None:
     from tools.calculator import CalcResult
 

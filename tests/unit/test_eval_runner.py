@@ -480,3 +480,16 @@ def test_a_limited_subset_spreads_over_a_kinds_sources() -> None:
     arithmetic = [item.id for item in chosen if item.kind == "arithmetic"]
     assert arithmetic == ["1_digit:0", "1_digit:1", "2_digit:0", "2_digit:1", "3_digit:0", "3_digit:1"]
     assert [item.id for item in chosen if item.kind == "fact"] == [f"f{index}" for index in range(6)]
+
+
+def test_an_evaluation_index_built_by_older_reading_code_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index of a suite's documents is keyed by the code that chunks and embeds them, not only by the documents
+    (an ordered list's numbers once vanished from chunks; the old index would have kept them vanished)."""
+    import eval.run
+
+    documents = [Document("a.md", "1. first\n2. second", "a")]
+    before = eval.run.scoped_index_name(documents, "docs-dev")
+    assert eval.run.scoped_index_name(list(reversed(documents)), "docs-dev") == before
+    assert eval.run.scoped_index_name([Document("a.md", "1. first", "a")], "docs-dev") != before
+    monkeypatch.setattr(eval.run, "code_hash", lambda parts: "changed reading code")
+    assert eval.run.scoped_index_name(documents, "docs-dev") != before

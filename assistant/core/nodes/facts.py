@@ -20,7 +20,7 @@ from assistant.core.nodes.base import (
     usage_entry,
     with_usage,
 )
-from assistant.core.passages import Evidence, cite, numbered, select_evidence, supporting_quote
+from assistant.core.passages import Evidence, cite, numbered, select_evidence, supporting_quote, unsupported
 from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DOCUMENTS, fact_messages, general_messages
 from models.base import ChatModel
 
@@ -114,7 +114,7 @@ class FactNodes(NodeBase):
         completion = stream_model(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
                                   max_tokens=budget(state, self.settings.fact_max_tokens), temperature=0.0)
         text = completion.text.strip()
-        not_found = NOT_FOUND in text.lower()
+        not_found = NOT_FOUND in text.lower() or unsupported(text, evidence)
         sources = [dict(source) for source in state.get("sources", [])]
         cited_ids: list[str] = []
         if not_found:
