@@ -67,14 +67,23 @@ def sentence_scores(question: str, sentences: list[str], method: EvidenceMethod 
                                                       strict=True)]
 
 
+def _structured(text: str) -> bool:
+    """Whether a chunk has lines of its own (markdown blocks, rows, items) rather than one paragraph of prose."""
+    return "\n" in text.strip()
+
+
 def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max_chunks: int = 3,
                     window: int = 1, method: EvidenceMethod = "terms",
                     similarity: SentenceSimilarity | None = None) -> list[Evidence]:
-    """The most relevant sentences (with ``window`` neighbours each side) from the top chunks, within budget.
+    """The most relevant sentences (with ``window`` neighbours each side in prose; a structured chunk's rows and items
+    alone) from the top chunks, within budget.
 
     ``method`` ``embedding`` or ``both`` needs ``similarity``; without it the term scores are used."""
     candidates: list[tuple[float, int, int, str]] = []
     chunk_sentences: list[list[str]] = []
+    # a structured chunk's rows, items and code lines stand alone: no neighbours (they filled the budget with rows
+    # around the one that mattered); a prose sentence keeps its neighbours, which it may refer to
+    structured = [_structured(hit.text) for hit in hits[:max_chunks]]
     for rank, hit in enumerate(hits[:max_chunks]):
         split = evidence_units(hit.text)
         chunk_sentences.append(split)
@@ -91,7 +100,8 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     for score, rank, position in scored:
         if score <= 0 and chosen:
             break
-        block = [(rank, p) for p in range(position - window, position + window + 1)
+        spread = 0 if structured[rank] else window
+        block = [(rank, p) for p in range(position - spread, position + spread + 1)
                  if 0 <= p < len(chunk_sentences[rank]) and (rank, p) not in chosen]
         cost = sum(len(chunk_sentences[r][p]) + 1 for r, p in block)
         if used + cost > budget_chars:
@@ -107,7 +117,7 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
         if positions:
             # a structured chunk's rows and items one per line: run together, "Date: 14 September Holiday: ..."
             # would blur which cell belongs to which row
-            separator = "\n" if "\n" in hit.text.strip() else " "
+            separator = "\n" if structured[rank] else " "
             text = separator.join(chunk_sentences[rank][p] for p in positions)
             evidence.append(Evidence(hit.chunk_id, hit.title, text, hit.score, hit.section))
     return evidence
