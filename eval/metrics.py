@@ -126,7 +126,8 @@ def numbers_in(text: str) -> list[Fraction]:
 def predicted_number(text: str) -> Fraction | None:
     """The number a free-text answer commits to: the first after the last "answer:" marker, else the last one.
 
-    The calculator's own format ``exact (≈ decimal)`` yields the exact value.
+    The calculator's own formats yield its value: ``≈ decimal (exactly exact)`` the decimal (the exact form may be
+    ``sqrt(2)``), the older ``exact (≈ decimal)`` the exact value.
     """
     text = strip_citations(text)
     markers = list(ANSWER_MARKER.finditer(text))
@@ -135,9 +136,11 @@ def predicted_number(text: str) -> Fraction | None:
         if after:
             return after[0]
     if "≈" in text:
-        before = numbers_in(text.split("≈", 1)[0])
-        if before:
-            return before[-1]
+        before, after = text.split("≈", 1)
+        if numbers_in(before):
+            return numbers_in(before)[-1]
+        if numbers_in(after):
+            return numbers_in(after)[0]
     found = numbers_in(text)
     return found[-1] if found else None
 

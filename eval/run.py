@@ -52,7 +52,7 @@ def scoped_index_name(documents: list[Document], label: str) -> str:
 
 
 def scoped_settings(settings: Settings, documents: list[Document], label: str, *, progress: bool = True) -> Settings:
-    """Settings whose index holds only ``documents`` (indexed once into its own directory, :func:`scoped_index_name`)."""
+    """Settings whose index holds only ``documents``, built once in its own directory (:func:`scoped_index_name`)."""
     from assistant.core.knowledge_base import open_retriever
 
     retrieval = settings.retrieval.model_copy(update={"index_name": scoped_index_name(documents, label),

@@ -79,6 +79,20 @@ def test_plain_arithmetic_uses_no_model(settings: Settings, retriever: Retriever
     assert answer.cost.to_dict()["total"]["flops"] == 0
 
 
+@pytest.mark.parametrize(("question", "text", "exact"), [
+    ("What is 1989 / 5?", "397.8", "1989/5"),  # a terminating decimal is the value itself: no fraction shown
+    ("What is 1 / 3?", "≈ 0.333333333333333 (exactly 1/3)", "1/3"),
+    ("What is sqrt(2)?", "≈ 1.4142135623731 (exactly sqrt(2))", "sqrt(2)"),
+])
+def test_arithmetic_answers_with_the_decimal_first(question: str, text: str, exact: str, settings: Settings,
+                                                    retriever: Retriever, small: FakeChatModel,
+                                                    large: FakeChatModel) -> None:
+    """People read "397.8", not "1989/5 (≈ 397.8)"; a rounded decimal says so; the exact form stays in the answer's
+    calculation for whoever wants it."""
+    answer = _assistant(settings, retriever, None, small, large).ask(question)
+    assert answer.text == text and answer.calculation is not None and answer.calculation["exact"] == exact
+
+
 def test_word_problems_are_worked_by_the_large_model_with_the_calculator_by_default(
         settings: Settings, retriever: Retriever, small: FakeChatModel, large: FakeChatModel) -> None:
     large.enqueue("12 boxes of 3: 12 * 3 = 37", " apples.\nWith 4 more: 36 + 4 = 41", " apples.\nAnswer: 40")

@@ -59,6 +59,9 @@ def test_squad_scores_take_the_best_reference_and_drop_citations() -> None:
     ("−7", ["-7"], 1.0),                     # unicode minus
     ("3/4 (≈ 0.75)", ["0.75"], 1.0),          # the calculator's format: exact value wins
     ("3/4 (≈ 0.75)", ["3/4"], 1.0),
+    ("≈ 0.333333333333333 (exactly 1/3)", ["1/3"], 1.0),  # the calculator's decimal-first format
+    ("≈ 1.4142135623731 (exactly sqrt(2))", ["1.41421356"], 1.0),  # sqrt(2)'s 2 is not the answer
+    ("≈ 1.42857142857143e+29 (exactly 1000000000000000000000000000000/7)", ["1e30/7"], 1.0),
     ("0.3333333", ["1/3"], 1.0),              # within the relative tolerance
     ("0.33", ["1/3"], 0.0),
     ("He has 5 apples, then 3 more. Answer: 8", ["8"], 1.0),

@@ -49,8 +49,8 @@ def test_a_prose_sentence_brings_its_neighbours_a_table_row_comes_alone() -> Non
     budget on other rows, pushing the second-best row out (docs-dev: 36 -> 39 of 43 answers in the evidence)."""
     prose = select_evidence("What is the roof made of?", [HIT], budget_chars=400)
     assert prose[0].text.startswith("The stadium opened") and "forty thousand" in prose[0].text
-    rows = "\n".join(["| Tool | Since |", "|---|---|"] + [f"| tool{n} | version 1.{n} with a long note on what it does |"
-                                                        for n in range(1, 9)])
+    notes = [f"| tool{n} | version 1.{n} with a long note on what it does |" for n in range(1, 9)]
+    rows = "\n".join(["| Tool | Since |", "|---|---|", *notes])
     table = Hit("tools.md#0", "tools.md", rows, "Tools", "tools.md", 1.0)
     chosen = select_evidence("Since which version is tool4 available, and tool7?", [table], budget_chars=200)
     lines = chosen[0].text.splitlines()

@@ -11,6 +11,7 @@ import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Annotated, Any, TypedDict
 
 from langgraph.config import get_stream_writer
@@ -131,8 +132,22 @@ def prompt_tokens_estimate(messages: list[Message]) -> int:
 
 
 def calculator_text(result: CalcResult) -> str:
-    """A calculator result as an answer: the exact form, with the decimal when they differ."""
-    return result.exact if result.exact == result.decimal else f"{result.exact} (≈ {result.decimal})"
+    """A calculator result as people read it: the decimal first ("397.8", not "1989/5"); when the decimal is
+    rounded, marked so and followed by the exact form ("≈ 0.333333333333333 (exactly 1/3)"). The exact form is
+    always in ``Answer.calculation``."""
+    if result.exact == result.decimal:
+        return result.exact
+    if _same_number(result.exact, result.decimal):
+        return result.decimal
+    return f"≈ {result.decimal} (exactly {result.exact})"
+
+
+def _same_number(exact: str, decimal: str) -> bool:
+    """Whether the decimal rendering is the exact value itself (1989/5 and 397.8), not a rounding of it."""
+    try:
+        return Fraction(exact.replace(",", "")) == Fraction(decimal.replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return False
 
 
 def final(state: TurnState, answer: str) -> TurnState:
