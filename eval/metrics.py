@@ -136,11 +136,11 @@ def predicted_number(text: str) -> Fraction | None:
         if after:
             return after[0]
     if "≈" in text:
-        before, after = text.split("≈", 1)
-        if numbers_in(before):
-            return numbers_in(before)[-1]
-        if numbers_in(after):
-            return numbers_in(after)[0]
+        exact_first, decimal_first = (numbers_in(part) for part in text.split("≈", 1))
+        if exact_first:
+            return exact_first[-1]
+        if decimal_first:
+            return decimal_first[0]
     found = numbers_in(text)
     return found[-1] if found else None
 
