@@ -4,7 +4,10 @@ Training rows come from dev results files (``assistant eval run`` on ``mixed-dev
 ``unanswerable-dev``); a test results file is refused. Per FACT turn of ``routed-no-escalation`` the records hold the
 features the graph saw (``assistant.core.features``) and the score; the models are:
 
-- ``fact``: P(the small model's answer is right | its features), on answerable suites' FACT turns;
+- ``fact``: P(the small model's reading is right | its features), on the reader's FACT turns: of a question the
+  documents answer, the answer is right; of one they do not, the reader said so ("not in the documents"). Without
+  the second kind every not-found draft looked wrong and went to the large model, which then read an invented answer
+  out of the same passages (docs-dev: 2 of 3 such escalations);
 - ``answerable``: P(the documents answer the question | question form and retrieval features), on FACT turns of
   answerable suites (label 1) and unanswerable ones (label 0);
 - ``program_<tier>`` / ``working_<tier>``: P(the word problem's answer is right | its features), on word-problem
@@ -81,7 +84,11 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
             rows["answerable"].add(features, int(answerable))
             # the fact model judges the reader's answers: a turn the answerability model sent to the refusal or to
             # general knowledge has no reader features (taking it would shrink the shared features to retrieval's)
-            if answerable and record.get("correct") is not None and READER_FEATURE in features:
+            if READER_FEATURE not in features:
+                continue
+            if not answerable:  # the documents do not answer it: the reader was right to say so, wrong otherwise
+                rows["fact"].add(features, int(features.get("not_found", 0.0) >= 1.0))
+            elif record.get("correct") is not None:
                 rows["fact"].add(features, int(float(record["correct"]) >= 1.0))
     return rows
 

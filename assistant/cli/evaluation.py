@@ -59,8 +59,9 @@ def add_commands(commands: Any, index_commands: Any) -> None:
                        help="dev results_*.json files or their directories (mixed-dev, facts-dev, unanswerable-dev)")
     train.add_argument("--output", type=Path, default=None,
                        help="where the weights go (default: the escalation_model setting, else the shipped file)")
-    train.add_argument("--keep", default="", help=("comma-separated models to keep as they are from the current "
-                                                   "weights instead of refitting, e.g. program_large"))
+    train.add_argument("--keep", action="append", default=[], help=(
+        "models to keep as they are from the current weights instead of refitting, comma-separated or repeated, "
+        "e.g. --keep program_large --keep answerable"))
     with_settings(train, _eval_train_escalation)
 
     evaluate = index_commands.add_parser(
@@ -157,7 +158,7 @@ def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
     output = args.output or settings.assistant.escalation_model or DEFAULT_MODEL_PATH
     current = settings.assistant.escalation_model or DEFAULT_MODEL_PATH
     paths = [latest_results(location) for location in args.results]
-    keep = [name.strip() for name in args.keep.split(",") if name.strip()]
+    keep = list(dict.fromkeys(name.strip() for value in args.keep for name in value.split(",") if name.strip()))
     command = " ".join(["assistant eval train-escalation", *(str(path) for path in args.results),
                         *(["--keep", ",".join(keep)] if keep else [])])
     model = train_escalation(paths, output, command=command, keep=keep, kept_from=current)

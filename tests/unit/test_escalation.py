@@ -175,9 +175,11 @@ def test_training_rows_and_a_refused_test_file(tmp_path: Path) -> None:
     answerable = _results("dev", True, {"q1": _fact_record(base | {"dense_top": 0.9}, 1.0),
                                         "q2": _fact_record(base | {"dense_top": 0.7}, 0.0),
                                         "q3": {"route": "CHAT", "kind": "chat", "features": {}, "correct": None}})
-    unanswerable = _results("dev", False, {"u1": _fact_record(base | {"dense_top": 0.2}, 0.0)})
+    unanswerable = _results("dev", False, {"u1": _fact_record(base | {"dense_top": 0.2}, 0.0),
+                                           "u2": _fact_record(base | {"dense_top": 0.3, "not_found": 1.0}, 0.0)})
     rows = training_rows([answerable, unanswerable])
-    assert rows["fact"].labels == [1, 0] and rows["answerable"].labels == [1, 1, 0]
+    # unanswered: the reader's reading is right when it said the documents do not answer (u2), wrong otherwise (u1)
+    assert rows["fact"].labels == [1, 0, 0, 1] and rows["answerable"].labels == [1, 1, 0, 0]
     test_file = tmp_path / "results_test.json"
     test_file.write_text(json.dumps(_results("test", True, {})), encoding="utf-8")
     with pytest.raises(EvalError, match="dev items only"):
@@ -187,14 +189,17 @@ def test_training_rows_and_a_refused_test_file(tmp_path: Path) -> None:
 def test_a_documents_suites_items_say_themselves_whether_they_are_answered(tmp_path: Path) -> None:
     base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
     document = _results("dev", True, {"d1": _fact_record(base, 1.0), "d2": _fact_record(base, 1.0),
-                                      "d3": _fact_record(base, 0.0, read=False)})
+                                      "d3": _fact_record(base, 0.0, read=False),
+                                      "d4": _fact_record(base | {"not_found": 1.0}, 1.0)})
     document["items"] = {"d1": {"kind": "document", "source": "docs:html:table", "split": "dev"},
                          "d2": {"kind": "document", "source": "docs:pdf:unanswerable", "split": "dev"},
-                         "d3": {"kind": "document", "source": "docs:md:lookup", "split": "dev"}}
+                         "d3": {"kind": "document", "source": "docs:md:lookup", "split": "dev"},
+                         "d4": {"kind": "document", "source": "docs:md:unanswerable", "split": "dev"}}
     rows = training_rows([document])
-    assert rows["answerable"].labels == [1, 0, 1]
-    # an unanswered item is no fact row, and neither is a turn the reader never answered (refused before it)
-    assert rows["fact"].labels == [1] and "verbatim" in rows["fact"].features[0]
+    assert rows["answerable"].labels == [1, 0, 1, 0]
+    # an unanswered item's reading is right only as a refusal (d2 answered, d4 said not found); a turn the reader
+    # never answered (refused before it) is no fact row
+    assert rows["fact"].labels == [1, 0, 1] and all("verbatim" in features for features in rows["fact"].features)
 
 
 def test_refitting_can_keep_a_model_as_it_was(tmp_path: Path) -> None:
@@ -245,6 +250,24 @@ def test_train_escalation_writes_weights_the_assistant_loads(tmp_path: Path) -> 
                                                                            "split": "dev"}}, loaded)
     confidences = {record["confidence"] for record in rescored["runs"]["routed-no-escalation"].values()}
     assert len(confidences) > 10
+
+
+def test_keep_may_be_repeated_or_comma_separated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--keep fact --keep answerable`` keeps both (the last one alone was kept, silently refitting the other)."""
+    from assistant.cli import main
+
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(tmp_path / "cache"))
+    current = _write(tmp_path / "current.json", _model(fact=_constant(1.0), answerable=_constant(2.0)))
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+    records = {f"a{index}": _fact_record(base | {"dense_top": index / 20}, float(index % 2)) for index in range(20)}
+    results = tmp_path / "results_a.json"
+    results.write_text(json.dumps(_results("dev", True, records)), encoding="utf-8")
+    for keep in (["--keep", "fact", "--keep", "answerable"], ["--keep", "fact,answerable"]):
+        output = tmp_path / f"out{len(keep)}.json"
+        assert main(["eval", "train-escalation", str(results), "--output", str(output), *keep,
+                     "--set", f"assistant.escalation_model={current}"]) == 0
+        loaded, before = load_escalation_model(output), load_escalation_model(current)
+        assert all(loaded.models[name] == before.models[name] for name in ("fact", "answerable"))
 
 
 # ---- answerability in the graph -------------------------------------------------------------------------------
