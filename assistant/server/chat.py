@@ -16,7 +16,7 @@ from assistant.core.threads import THREAD_ID_PATTERN
 from assistant.live import LiveText
 from assistant.server.operations import MODELS
 from assistant.server.services import ServicesDep
-from assistant.server.streaming import VISIBLE_EVENTS, events_until, final_event, replayed, sse
+from assistant.server.streaming import STAGE_EVENTS, VISIBLE_EVENTS, events_until, final_event, replayed, sse
 from assistant.server.wire import (
     ChatRequest,
     answer_headers,
@@ -71,7 +71,8 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
                                    json_schema=forced)
     if body.stream:
         try:  # an error before anything is shown (a context overflow) is still an HTTP status, as unstreamed
-            head = await events_until(events, request, settings.request_timeout_s, VISIBLE_EVENTS)
+            visible = VISIBLE_EVENTS + (STAGE_EVENTS if body.stream_stages else ())
+            head = await events_until(events, request, settings.request_timeout_s, visible)
         except BaseException:
             generation.release_if_unstarted()
             await events.aclose()
@@ -81,7 +82,7 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
             return Response(status_code=499)  # the client went away; nobody reads this
         chunks = sse(replayed(head, events), body.model, request_id, include_usage, metrics, persist,
                      settings.request_timeout_s, LiveText(hold_documents=not body.stream_drafts)
-                     if body.model == "assistant" else None)
+                     if body.model == "assistant" else None, stages=body.stream_stages)
         headers = {"Cache-Control": "no-cache"} | ({"X-Assistant-Thread-Id": thread} if persist else {})
         return StreamingResponse(chunks, media_type="text/event-stream", headers=headers,
                                  background=BackgroundTask(generation.release_if_unstarted))

@@ -15,11 +15,14 @@ from assistant.live import REPLACED_NOTE, LiveText
 from assistant.metrics import Metrics
 from assistant.server.errors import timeout_message
 from assistant.server.wire import answer_metadata, answer_usage, chunk, completion_usage, usage_chunk
+from assistant.stages import stage_after
 from models.base import Completion
 from models.errors import ContextOverflowError
 
 VISIBLE_EVENTS = ("token", "working", "reset", "escalate", "answer", "completion")
 """Events that put something on a stream: before the first of them an error can still be an HTTP status."""
+STAGE_EVENTS = ("start", "step")
+"""Events that put a stage on the stream of a client that asked for stages (``stream_stages``)."""
 
 
 async def events_until(events: AsyncGenerator[dict[str, Any], None], request: Request, timeout_s: float,
@@ -80,19 +83,24 @@ async def replayed(head: list[dict[str, Any]],
 
 
 async def sse(events: AsyncGenerator[dict[str, Any], None], model: str, request_id: str, include_usage: bool,
-               metrics: Metrics, persisted: bool, timeout_s: float, live: LiveText | None) -> AsyncIterator[bytes]:
+               metrics: Metrics, persisted: bool, timeout_s: float, live: LiveText | None, *,
+               stages: bool = False) -> AsyncIterator[bytes]:
     """SSE chunks: role, the answer's text as it is written, the final chunk, usage, [DONE].
 
     A turn's text follows ``live`` (:class:`LiveText`): a client that asked for ``stream_drafts`` sees drafts as
     they are written and a chunk whose ``x_assistant`` says ``{"event": "replace", "text": ...}`` when one is
     discarded; any other client is shown a documents answer only when it is final, so the ``content`` deltas add up
     to the stored answer (a chat draft discarded by an escalation is the one exception, and the stream says so in
-    its text). One path for every model name; an error after the stream began is reported in-band, then it ends.
+    its text). With ``stages``, a chunk whose ``x_assistant`` is ``{"event": "stage", ...}`` says what the turn
+    does next (:func:`assistant.stages.stage_after`). One path for every model name; an error after the stream began
+    is reported in-band, then it ends.
     """
     yield chunk(request_id, model, {"role": "assistant", "content": ""})
     streamed = False
     try:
         async for event in events:
+            if stages and (stage := stage_after(event)) is not None:
+                yield chunk(request_id, model, {}, extra={"x_assistant": stage.to_dict()})
             for edit in live.feed(event) if live is not None else []:
                 if edit.kind == "append":
                     yield chunk(request_id, model, {"content": edit.text})

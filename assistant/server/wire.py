@@ -123,6 +123,10 @@ class ChatRequest(BaseModel):
     stream_drafts: bool = Field(False, description=(
         "Stream drafts as they are written, with an x_assistant replace event when one is discarded (the page does); "
         "otherwise documents answers are streamed once final, so the content deltas add up to the stored answer."))
+    stream_stages: bool = Field(False, description=(
+        "Stream what the turn is doing before and between its words as x_assistant stage events (\"searching your "
+        "documents\", \"asking the larger model\"; the page does). The stream then starts at once, so an error "
+        "that follows (a context overflow) is reported in the stream rather than as an HTTP status."))
     regenerate: bool = Field(False, description=(
         "Answer again in place of the thread's last turn (model assistant, with a thread id)."))
     tools: list[ToolSpec] | None = Field(None, max_length=64, description=(

@@ -121,6 +121,9 @@ function addTurn(text) {
   const answer = element("div", "answer");
   answer.dataset.raw = "";
   turn.appendChild(answer);
+  const stage = element("p", "stage muted");  // what the turn is doing, and its speed while it writes
+  stage.hidden = true;
+  turn.appendChild(stage);
   turn.appendChild(element("div", "meta"));
   turn.appendChild(element("div", "actions"));
   log.appendChild(turn);
@@ -143,6 +146,12 @@ function setWorking(turn, text, open) {
   working.querySelector(".working-text").textContent = text;
   working.hidden = !text;
   working.open = open;
+}
+
+function setStage(turn, label, speed) {
+  const stage = turn.querySelector(".stage");
+  stage.hidden = !label;
+  stage.textContent = label ? label + (speed ? " · " + speed.toFixed(1) + " tok/s" : "…") : "";
 }
 
 function addNote(turn, text) {
@@ -283,13 +292,26 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
   let raw = "";
   let working = "";
   let pending = false;
-  const render = () => { pending = false; setAnswer(turn, raw); setWorking(turn, working, !raw); };
+  let stage = "";
+  let deltas = 0;          // each streamed delta is one token of the model's
+  let firstDelta = 0;
+  const speed = () => (deltas > 1 ? (deltas - 1) / ((performance.now() - firstDelta) / 1000) : 0);
+  const render = () => {
+    pending = false;
+    setAnswer(turn, raw);
+    setWorking(turn, working, !raw);
+    setStage(turn, stage, speed());
+  };
+  const written = () => {
+    if (!deltas++) firstDelta = performance.now();
+    if (!pending) { pending = true; requestAnimationFrame(render); }
+  };
   try {
     const response = await api("/v1/chat/completions", {
       method: "POST", signal: state.controller.signal,
       headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread},
       body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
-                                          stream_drafts: true, regenerate: replace,
+                                          stream_drafts: true, stream_stages: true, regenerate: replace,
                                           messages: [{role: "user", content: text}]}, knobs())),
     });
     if (!response.ok) {
@@ -313,21 +335,29 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
         const chunk = JSON.parse(line.slice(6));
         if (chunk.error) throw new Error(chunk.error.message);
         const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
-        if (chunk.x_assistant && chunk.x_assistant.event === "replace") {
+        const event = chunk.x_assistant && chunk.x_assistant.event;
+        if (event === "stage") {
+          stage = chunk.x_assistant.label;  // what the turn does next: searching, checking, asking the larger model
+          deltas = 0;
+          announce(stage);
+          if (!pending) { pending = true; requestAnimationFrame(render); }
+        } else if (event === "replace") {
           raw = chunk.x_assistant.text;  // a discarded draft is replaced, never appended to
           if (!pending) { pending = true; requestAnimationFrame(render); }
         } else if (delta && delta.content) {
           raw += delta.content;
-          if (!pending) { pending = true; requestAnimationFrame(render); }
+          written();
         } else if (delta && delta.reasoning_content) {
           working += delta.reasoning_content;  // shown open while it is written, folded once the answer comes
-          if (!pending) { pending = true; requestAnimationFrame(render); }
+          written();
         }
         if (chunk.x_assistant && chunk.x_assistant.route) info = chunk.x_assistant;
         if (chunk.usage && info) showDetails(turn, info, chunk.usage);
         else if (info) showDetails(turn, info, null);
       }
     }
+    stage = "";
+    setStage(turn, "");
     setAnswer(turn, raw, "done");
     setWorking(turn, working, false);
     turn.dataset.saved = "true";
@@ -335,6 +365,8 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
     announce("Answer ready");
     refreshThreads();
   } catch (error) {
+    stage = "";
+    setStage(turn, "");
     setAnswer(turn, raw, error.name === "AbortError" ? "stopped" : "error");
     addNote(turn, error.name === "AbortError" ? "[stopped]" : "[error: " + error.message + "]");
     showActions(turn, text);

@@ -388,3 +388,31 @@ def test_a_word_problems_working_shows_under_its_toggle_as_text_and_after_a_relo
         assert page.execute_script("return arguments[0].querySelector('.working-text').textContent",
                                    restored) == working
     instance.close()
+
+
+def test_the_page_says_what_the_turn_is_doing_and_how_fast_it_writes(tmp_path: Path, page: Any) -> None:
+    """Instead of a bare cursor: the stage ("choosing how to answer", "writing") and tokens per second while the
+    model writes; the line goes once the answer is done."""
+    small = GatedModel("small", words=60, seconds_per_word=0.05)
+    instance = _assistant(tmp_path, small)
+    try:
+        with Running(instance, ServerSettings()) as running:
+            page.get(running.url + "/")
+            page.execute_script("""
+                window.seenStages = [];
+                new MutationObserver(() => {
+                  for (const line of document.querySelectorAll('.stage')) {
+                    if (!line.hidden && line.textContent) window.seenStages.push(line.textContent);
+                  }
+                }).observe(document.getElementById('log'), {subtree: true, childList: true, characterData: true});
+            """)
+            page.find_element(By.ID, "question").send_keys("Write a long story about dragons", Keys.ENTER)
+            WebDriverWait(page, 10).until(lambda driver: "tok/s" in driver.find_element(By.CLASS_NAME, "stage").text)
+            assert page.find_element(By.CLASS_NAME, "stage").text.startswith("writing · ")
+            WebDriverWait(page, 15).until(until.presence_of_element_located(
+                (By.CSS_SELECTOR, ".answer[data-state='done']")))
+            assert not page.find_element(By.CLASS_NAME, "stage").is_displayed()
+            seen = page.execute_script("return window.seenStages")
+            assert "choosing how to answer…" in seen and any(text.startswith("writing") for text in seen)
+    finally:
+        instance.close()

@@ -388,3 +388,28 @@ def test_a_word_problem_streams_its_working_as_reasoning_content_then_the_answer
         message = _ask(client, question)["choices"][0]["message"]
         assert (message["content"], message["reasoning_content"]) == ("$24", working)
     assistant.close()
+
+
+# ---- stages --------------------------------------------------------------------------------------------------------
+
+def test_a_client_that_asks_for_stages_is_told_what_the_turn_does_before_its_words(assistant: Assistant) -> None:
+    """The page shows "searching your documents", "checking the answer", "asking the larger model" instead of a bare
+    cursor; a client that does not ask gets no stage chunks."""
+    small, large = assistant.models["small"], assistant.models["large"]
+    assert isinstance(small, FakeChatModel) and isinstance(large, FakeChatModel)
+    with _client(assistant) as client:
+        small.enqueue("Seattle Seahawks", probability=0.01)
+        large.enqueue("Denver Broncos")
+        _, chunks = _streamed(client, "Which team won Super Bowl 50?", escalation="always", stream_stages=True)
+        stages = [chunk["x_assistant"]["stage"] for chunk in chunks
+                  if (chunk.get("x_assistant") or {}).get("event") == "stage"]
+        assert stages == ["routing", "retrieving", "reading", "checking", "escalating"]
+        labels = {chunk["x_assistant"]["label"] for chunk in chunks
+                  if (chunk.get("x_assistant") or {}).get("event") == "stage"}
+        assert {"searching your documents", "asking the larger model"} <= labels
+        small.enqueue("Denver Broncos", probability=0.99)
+        _, plain = _streamed(client, "Which team won Super Bowl 50?", escalation="never")
+        assert not [chunk for chunk in plain if (chunk.get("x_assistant") or {}).get("event") == "stage"]
+        _, arithmetic = _streamed(client, "What is 347 * 29?", stream_stages=True)
+        assert [chunk["x_assistant"]["stage"] for chunk in arithmetic
+                if (chunk.get("x_assistant") or {}).get("event") == "stage"] == ["routing", "computing", "checking"]
