@@ -54,6 +54,16 @@ async def answer(question: str, *, url: str = "http://127.0.0.1:8000", model: st
     return {"answer": state["messages"][-1].content, "tool_calls": calls}
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or one it groups or was caused by) is a refused or failed connection."""
+    import httpx
+
+    if isinstance(error, (httpx.ConnectError, ConnectionError)):
+        return True
+    inner = [*getattr(error, "exceptions", ()), error.__cause__, error.__context__]
+    return any(unreachable(item) for item in inner if item is not None)
+
+
 def main() -> int:
     """Parse the command line and print the agent's answer and the tools it called."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,8 +73,15 @@ def main() -> int:
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--tools", default="ask")
     args = parser.parse_args()
-    result = asyncio.run(answer(" ".join(args.question), url=args.url, model=args.model, api_key=args.api_key,
-                                tools=tuple(args.tools.split(","))))
+    try:
+        result = asyncio.run(answer(" ".join(args.question), url=args.url, model=args.model, api_key=args.api_key,
+                                    tools=tuple(args.tools.split(","))))
+    except Exception as error:
+        if not unreachable(error):
+            raise
+        print(f"error: no assistant server answers at {args.url}: start one with `.venv/bin/assistant serve` "
+              "(or pass --url)", file=sys.stderr)
+        return 2
     print(f"tools called: {', '.join(result['tool_calls']) or 'none'}\n{result['answer']}")
     return 0
 

@@ -255,11 +255,28 @@ async function openDocument(source) {
 }
 
 function showActions(turn, questionText) {
+  // each answer's buttons say which answer they act on (a screen reader lists many "Copy" buttons)
+  const which = "the answer to “" + (questionText.length > 60 ? questionText.slice(0, 60) + "…" : questionText) + "”";
   const actions = turn.querySelector(".actions");
-  actions.replaceChildren(button("Copy", (event) => copyText(turn.querySelector(".answer").dataset.raw, event.target),
-                                 "copy"));
+  const copy = button("Copy", (event) => copyText(turn.querySelector(".answer").dataset.raw, event.target), "copy");
+  copy.setAttribute("aria-label", "Copy " + which);
+  actions.replaceChildren(copy);
   for (const old of log.querySelectorAll(".regenerate")) old.remove();
-  actions.appendChild(button("Regenerate", () => regenerate(turn, questionText), "regenerate"));
+  const again = button("Regenerate", () => regenerate(turn, questionText), "regenerate");
+  again.setAttribute("aria-label", "Regenerate " + which);
+  actions.appendChild(again);
+}
+
+function confirmFirst(node, question, act) {
+  // the first click asks (the button reads `question` for 3 s), the second acts
+  if (!node.classList.contains("confirm")) {
+    const label = node.textContent;
+    node.classList.add("confirm");
+    node.textContent = question;
+    setTimeout(() => { node.classList.remove("confirm"); node.textContent = label; }, 3000);
+    return;
+  }
+  act();
 }
 
 // ---- asking ---------------------------------------------------------------------------------------------------
@@ -461,17 +478,13 @@ function rename(item, thread) {
   });
 }
 
-async function remove(node, thread) {
-  if (!node.classList.contains("confirm")) {  // the first click asks, the second deletes
-    node.classList.add("confirm");
-    node.textContent = "Delete?";
-    setTimeout(() => { node.classList.remove("confirm"); node.textContent = "✕"; }, 3000);
-    return;
-  }
-  await api("/v1/threads/" + encodeURIComponent(thread.id), {method: "DELETE"});
-  if (thread.id === state.thread) openThread(newThreadId(), false);
-  refreshThreads();
-  announce("Thread deleted");
+function remove(node, thread) {
+  confirmFirst(node, "Delete?", async () => {
+    await api("/v1/threads/" + encodeURIComponent(thread.id), {method: "DELETE"});
+    if (thread.id === state.thread) openThread(newThreadId(), false);
+    refreshThreads();
+    announce("Thread deleted");
+  });
 }
 
 // ---- documents ------------------------------------------------------------------------------------------------
@@ -559,11 +572,13 @@ async function refreshDocuments() {
     name.title = doc.id;
     item.appendChild(name);
     item.appendChild(element("small", "muted chunks", doc.chunks + " chunk" + (doc.chunks === 1 ? "" : "s")));
-    item.appendChild(button("Remove", async () => {
+    const removeButton = button("Remove", (event) => confirmFirst(event.currentTarget, "Remove?", async () => {
       const response = await api("/v1/documents/" + encodeURIComponent(doc.id), {method: "DELETE"});
       if (response.ok) announce(doc.id + " removed");
       refreshDocuments();
-    }, "remove"));
+    }), "remove");
+    removeButton.setAttribute("aria-label", "Remove " + (doc.title || doc.id) + " from the index");
+    item.appendChild(removeButton);
     list.appendChild(item);
   }
   const total = (await all.json()).total;
@@ -577,11 +592,11 @@ async function checkIndex() {
   if (response.ok) $("empty-index").hidden = (await response.json()).total > 0;
 }
 
-function showDocuments() {
+function showDocuments(shown = true) {
   const panel = $("documents");
-  panel.hidden = false;
-  $("toggle-documents").setAttribute("aria-expanded", "true");
-  refreshDocuments();
+  panel.hidden = !shown;
+  $("toggle-documents").setAttribute("aria-expanded", String(shown));
+  if (shown) refreshDocuments();
 }
 
 // ---- wiring ---------------------------------------------------------------------------------------------------
@@ -613,12 +628,8 @@ $("toggle-threads").addEventListener("click", (event) => {
 $("open-documents").addEventListener("click", () => { showDocuments(); $("files").focus(); });
 $("viewer-close").addEventListener("click", () => $("viewer").close());
 
-$("toggle-documents").addEventListener("click", (event) => {
-  const panel = $("documents");
-  panel.hidden = !panel.hidden;
-  event.currentTarget.setAttribute("aria-expanded", String(!panel.hidden));
-  if (!panel.hidden) refreshDocuments();
-});
+$("toggle-documents").addEventListener("click", () => showDocuments($("documents").hidden));
+$("close-documents").addEventListener("click", () => { showDocuments(false); $("toggle-documents").focus(); });
 $("files").addEventListener("change", (event) => {
   for (const file of event.target.files) uploadFile(file);
   event.target.value = "";

@@ -224,7 +224,11 @@ def test_the_documents_panel_uploads_indexes_cites_and_removes(served: tuple[str
     assert "blue vault" in turn.find_element(By.CSS_SELECTOR, ".answer").text
     turn.find_element(By.CSS_SELECTOR, ".sources summary").click()
     assert "Vault notes" in turn.find_element(By.CSS_SELECTOR, ".sources").text
-    page.find_element(By.CSS_SELECTOR, "#document-list li[data-id='uploads/vault notes.md'] .remove").click()
+    removing = page.find_element(By.CSS_SELECTOR, "#document-list li[data-id='uploads/vault notes.md'] .remove")
+    removing.click()  # the first click only asks
+    store = instance.retriever.store  # type: ignore[union-attr]
+    assert removing.text == "Remove?" and "uploads/vault notes.md" in store.documents()
+    removing.click()
     WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li")) == 1)
     assert "uploads/vault notes.md" not in instance.retriever.store.documents()  # type: ignore[union-attr]
     # Drag and drop onto the drop zone.
@@ -416,3 +420,43 @@ def test_the_page_says_what_the_turn_is_doing_and_how_fast_it_writes(tmp_path: P
             assert "choosing how to answer…" in seen and any(text.startswith("writing") for text in seen)
     finally:
         instance.close()
+
+
+def test_at_375_px_code_is_not_covered_the_documents_panel_closes_and_buttons_name_their_answer(
+        served: tuple[str, Assistant]) -> None:
+    url, _ = served
+    narrow = browser(375, 812)
+    try:
+        narrow.get(url + "/")
+        first = ask_on_page(narrow, "Show me some markdown", 1)
+        code = first.find_element(By.CSS_SELECTOR, ".answer pre code")
+        copy = first.find_element(By.CSS_SELECTOR, ".answer pre .copy-code")
+        assert copy.rect["y"] + copy.rect["height"] <= code.rect["y"] + 1  # the button sits above the code
+        ask_on_page(narrow, "Say something plain", 2)
+        names = [node.get_attribute("aria-label") for node in narrow.find_elements(By.CSS_SELECTOR, ".actions .copy")]
+        assert names == ["Copy the answer to “Show me some markdown”", "Copy the answer to “Say something plain”"]
+        assert narrow.find_element(By.CSS_SELECTOR, ".actions .regenerate").get_attribute("aria-label") == \
+            "Regenerate the answer to “Say something plain”"
+        narrow.find_element(By.ID, "toggle-documents").click()
+        panel = narrow.find_element(By.ID, "documents")
+        assert panel.is_displayed() and panel.rect["width"] >= 370  # it covers the chat on a phone...
+        narrow.find_element(By.ID, "close-documents").click()  # ...and closes
+        assert not panel.is_displayed()
+        assert narrow.find_element(By.ID, "toggle-documents").get_attribute("aria-expanded") == "false"
+    finally:
+        narrow.quit()
+
+
+def test_a_refused_upload_names_the_file_apart_from_the_reason(served: tuple[str, Assistant], page: Any,
+                                                                tmp_path: Path) -> None:
+    url, _ = served
+    page.get(url + "/")
+    page.find_element(By.ID, "toggle-documents").click()
+    fake = tmp_path / "fake.pdf"
+    fake.write_text("not a pdf at all", encoding="utf-8")
+    page.find_element(By.ID, "files").send_keys(str(fake))
+    row = WebDriverWait(page, 10).until(until.presence_of_element_located((By.CSS_SELECTOR, "#uploads .failed")))
+    name, state = row.find_element(By.CSS_SELECTOR, ".name"), row.find_element(By.CSS_SELECTOR, ".state")
+    assert name.text == "fake.pdf" and state.text.startswith("refused")
+    assert state.rect["x"] >= name.rect["x"] + name.rect["width"] or state.rect["y"] > name.rect["y"]  # apart
+    assert "fake.pdf refused" in row.text or "fake.pdf\nrefused" in row.text

@@ -248,8 +248,9 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         # Remove the markdown file: it is gone from the list and from the answers.
         page.find_element(By.ID, "toggle-documents").click()
         WebDriverWait(page, 20, ignored_exceptions=[StaleElementReferenceException]).until(  # the list re-renders
-            lambda driver: driver.find_element(
-                By.CSS_SELECTOR, "#document-list li[data-id='uploads/zorblax-care.md'] .remove").click() or True)
+            lambda driver: [driver.find_element(  # Remove asks first, then removes
+                By.CSS_SELECTOR, "#document-list li[data-id='uploads/zorblax-care.md'] .remove").click()
+                for _ in range(2)] and True)
         WebDriverWait(page, 30).until(
             lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 2)
         listed = httpx.get(kettle + "/v1/documents", params={"prefix": "uploads/"}).json()
