@@ -158,34 +158,53 @@ function addNote(turn, text) {
   turn.querySelector(".answer").appendChild(element("p", "note", text));
 }
 
+const ROUTES = {
+  FACT: "FACT: answered from your documents (or said they do not answer it)",
+  MATH: "MATH: computed exactly by the calculator (a word problem: worked out with it)",
+  CHAT: "CHAT: written by a language model",
+};
+
+function badge(parent, className, text, tooltip) {
+  // every figure says what it means when pointed at (title) and to screen readers (aria-label)
+  const node = element("span", "badge " + className, text);
+  node.title = tooltip;
+  node.setAttribute("aria-label", text + ": " + tooltip);
+  parent.appendChild(node);
+  return node;
+}
+
 function showDetails(turn, info, usage) {
   const meta = turn.querySelector(".meta");
   meta.replaceChildren();
-  const route = element("span", "badge route " + info.route, info.route);
-  route.dataset.route = info.route;
-  meta.appendChild(route);
+  badge(meta, "route " + info.route, info.route, ROUTES[info.route] || info.route).dataset.route = info.route;
   const total = info.cost.total;
   const who = info.escalated ? "escalated" : (total.calls === 0 ? "no model" : "small model only");
-  const escalation = element("span", "badge escalation" + (info.escalated ? " escalated" : ""), who);
-  if (info.escalation_reason) escalation.title = info.escalation_reason;
-  meta.appendChild(escalation);
-  meta.appendChild(element("span", "badge confidence", "confidence " + info.confidence.toFixed(2)));
+  const why = info.escalated ? "the larger model answered: " : "the larger model was not asked: ";
+  badge(meta, "escalation" + (info.escalated ? " escalated" : ""), who, why + (info.escalation_reason || who));
+  badge(meta, "confidence", "confidence " + info.confidence.toFixed(2),
+        "how likely this answer is right, as the assistant estimates it (0 to 1; below the threshold the larger " +
+        "model takes over)");
+  badge(meta, "latency", info.wall_seconds.toFixed(2) + " s", "time from the question to the whole answer");
+  const cost = element("details", "cost");
+  cost.appendChild(element("summary", "", "details"));
+  const figures = element("span", "figures");
   const tokens = usage ? usage.total_tokens : total.prompt_tokens + total.completion_tokens;
-  meta.appendChild(element("span", "badge tokens", tokens + " tokens"));
-  meta.appendChild(element("span", "badge flops", formatNumber(total.flops, "FLOP")));
+  badge(figures, "tokens", tokens + " tokens", "tokens the models read and wrote for this answer");
+  badge(figures, "flops", formatNumber(total.flops, "FLOP"),
+        "compute spent: 2 x the model's parameters x the tokens it computed");
   if (total.tokens_per_second != null) {
-    const speed = element("span", "badge speed", total.tokens_per_second.toFixed(1) + " tok/s");
-    speed.title = "tokens written per second of model time (reading the prompt included)";
-    meta.appendChild(speed);
+    badge(figures, "speed", total.tokens_per_second.toFixed(1) + " tok/s",
+          "tokens written per second of model time (reading the prompt included)");
   }
   if (total.energy_joules != null) {
-    const energy = element("span", "badge energy", "~" + total.energy_joules.toFixed(1) + " J");
-    energy.title = total.energy_source;
-    meta.appendChild(energy);
+    badge(figures, "energy", "~" + total.energy_joules.toFixed(1) + " J",
+          "estimated energy of this answer (" + total.energy_source + ")");
   }
-  meta.appendChild(element("span", "badge latency", info.wall_seconds.toFixed(2) + " s"));
-  meta.appendChild(element("span", "badge cost", "$" + total.cost_usd.toFixed(6)));
-  if (info.escalation_reason) meta.appendChild(element("span", "reason", info.escalation_reason));
+  badge(figures, "cost", "$" + total.cost_usd.toFixed(6),
+        "what the tokens would cost at the models' notional prices per million tokens");
+  if (info.escalation_reason) figures.appendChild(element("span", "reason", info.escalation_reason));
+  cost.appendChild(figures);
+  meta.appendChild(cost);
   if (info.working && !turn.querySelector(".working-text").textContent) setWorking(turn, info.working, false);
   turn.querySelector(".sources")?.remove();
   const sources = info.sources || [];
@@ -655,6 +674,15 @@ for (const id of ["escalation", "cost-cap"]) {
   if (saved !== null) $(id).value = saved;
   $(id).addEventListener("change", () => localStorage.setItem(id, $(id).value));
 }
+
+function showIntro(shown) {
+  $("intro").hidden = !shown;
+  $("show-intro").setAttribute("aria-expanded", String(shown));
+  if (!shown) localStorage.setItem("introSeen", "1");
+}
+$("dismiss-intro").addEventListener("click", () => { showIntro(false); question.focus(); });
+$("show-intro").addEventListener("click", () => showIntro($("intro").hidden));
+showIntro(!localStorage.getItem("introSeen"));  // a first visit explains the page
 
 const known = new URLSearchParams(location.hash.slice(1)).get("thread") || localStorage.getItem("thread");
 openThread(known || newThreadId(), Boolean(known));

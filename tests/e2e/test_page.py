@@ -47,6 +47,8 @@ def _reply(messages: Sequence[Message]) -> str:
         return "not in the documents"
     if "founders" in prompt.lower():
         return "14 September" if "14 September" in prompt else "not in the documents"
+    if "visitors note" in prompt.lower():  # read from the planted passage
+        return "The visitors note"
     if "markdown" in prompt.lower():
         return MARKDOWN
     return "A plain answer."
@@ -130,6 +132,8 @@ def test_a_thread_survives_a_reload_and_can_be_renamed_and_deleted(served: tuple
     ask_on_page(page, "What is 347 * 29?", 1)
     turn = ask_on_page(page, "Tell me about the weather", 2)
     assert turn.find_element(By.CSS_SELECTOR, ".route").text in ("CHAT", "FACT")
+    assert not turn.find_element(By.CSS_SELECTOR, ".tokens").is_displayed()  # cost figures behind "details"
+    turn.find_element(By.CSS_SELECTOR, ".meta .cost summary").click()
     assert turn.find_element(By.CSS_SELECTOR, ".tokens").text.endswith("tokens")
     assert "FLOP" in turn.find_element(By.CSS_SELECTOR, ".flops").text
     thread = page.execute_script("return localStorage.getItem('thread')")
@@ -460,3 +464,25 @@ def test_a_refused_upload_names_the_file_apart_from_the_reason(served: tuple[str
     assert name.text == "fake.pdf" and state.text.startswith("refused")
     assert state.rect["x"] >= name.rect["x"] + name.rect["width"] or state.rect["y"] > name.rect["y"]  # apart
     assert "fake.pdf refused" in row.text or "fake.pdf\nrefused" in row.text
+
+
+def test_a_first_visit_explains_the_page_and_every_figure_says_what_it_means(served: tuple[str, Assistant],
+                                                                              page: Any) -> None:
+    url, _ = served
+    page.get(url + "/")
+    intro = page.find_element(By.ID, "intro")
+    assert intro.is_displayed() and "Escalation" in intro.text and "Cost cap" in intro.text
+    page.find_element(By.ID, "dismiss-intro").click()
+    page.refresh()
+    assert not page.find_element(By.ID, "intro").is_displayed()  # dismissed for good...
+    page.find_element(By.ID, "show-intro").click()
+    assert page.find_element(By.ID, "intro").is_displayed()  # ...and there again on demand
+    turn = ask_on_page(page, "What is 347 * 29?", 1)
+    badges = turn.find_elements(By.CSS_SELECTOR, ".meta .badge")
+    assert len(badges) >= 7 and all(node.get_attribute("title") for node in badges)
+    assert "calculator" in turn.find_element(By.CSS_SELECTOR, ".badge.route").get_attribute("title")
+    assert "likely" in turn.find_element(By.CSS_SELECTOR, ".badge.confidence").get_attribute("title")
+    cost = turn.find_element(By.CSS_SELECTOR, ".badge.cost")
+    assert not cost.is_displayed()
+    turn.find_element(By.CSS_SELECTOR, ".meta .cost summary").click()
+    assert cost.is_displayed() and cost.text.startswith("$")

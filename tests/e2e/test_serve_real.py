@@ -195,6 +195,7 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         assert fact.find_element(By.CSS_SELECTOR, ".route").text == "FACT"
         assert "38" in fact.find_element(By.CSS_SELECTOR, ".answer").text.lower()
         assert "Tarnwick" in _cited(fact)
+        fact.find_element(By.CSS_SELECTOR, ".meta .cost summary").click()  # the cost figures, behind "details"
         assert re.fullmatch(r"~\d+\.\d J", fact.find_element(By.CSS_SELECTOR, ".badge.energy").text)
         assert re.fullmatch(r"\d+\.\d tok/s", fact.find_element(By.CSS_SELECTOR, ".badge.speed").text)
         assert not math.find_elements(By.CSS_SELECTOR, ".badge.speed")  # the calculator used no model
