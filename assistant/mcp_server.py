@@ -196,7 +196,7 @@ def build_mcp(assistant: Assistant, server_settings: ServerSettings, mcp_setting
         working = ""
         try:
             async for event in generation.turn(question, thread_id or "", escalation=escalation, max_tokens=None,
-                                               persist=persisted):
+                                               persist=persisted, client="mcp"):
                 if event["type"] == "step":
                     steps += 1
                     await ctx.report_progress(steps, None, f"{event['step']}")

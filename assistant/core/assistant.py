@@ -163,21 +163,22 @@ class Assistant:
                                              if len(previous) > 1 else "00000000-0000-0000-0000-000000000000")
         return {"configurable": configurable}
 
-    def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool) -> None:
+    def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool, client: str) -> None:
         """Write the finished turn's transcript, or forget the thread of a turn nobody wants kept."""
         if persist:
             self.threads.record(answer.thread_id, question, answer.text, answer.view(answer.thread_id).to_dict(),
-                                replace_last=replace_last)
+                                replace_last=replace_last, client=client)
         else:
             self.forget(answer.thread_id)
 
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-            persist: bool = True, replace_last: bool = False) -> Answer:
+            persist: bool = True, replace_last: bool = False, client: str = "api") -> Answer:
         """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
 
         ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
-        ``replace_last`` answers in place of the thread's last turn (regenerate).
+        ``replace_last`` answers in place of the thread's last turn (regenerate); ``client`` tags a new thread with
+        what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own).
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
@@ -189,12 +190,12 @@ class Assistant:
                 self.forget(thread)
             raise
         answer = _answer(state, thread, started, self.power)
-        self._finish(state["question"], answer, persist, replace_last)
+        self._finish(state["question"], answer, persist, replace_last, client)
         return answer
 
     def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-               persist: bool = True, replace_last: bool = False,
+               persist: bool = True, replace_last: bool = False, client: str = "api",
                request_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield ``{"type": "start"|"step"|"token"|"working"|"escalate"|"reset"|"answer", ...}`` events; the last
         carries the Answer. ``working`` events carry a word problem's working as it is written (not the answer's
@@ -224,7 +225,7 @@ class Assistant:
                         yield {"type": "step", "step": node, "detail": trace[-1]}
             state = self.graph.get_state({"configurable": {"thread_id": thread}}).values
             answer = _answer(state, thread, started, self.power)
-            self._finish(inputs["question"], answer, persist, replace_last)
+            self._finish(inputs["question"], answer, persist, replace_last, client)
             finished = True
             yield {"type": "answer", "answer": answer}
         finally:

@@ -21,6 +21,9 @@ TITLE_CHARS = 80
 THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 """What a thread id may be, wherever one is accepted (the HTTP API, MCP)."""
 
+CLIENT_PATTERN = r"^[a-z0-9-]{1,32}$"
+"""What a client tag may be ("web" for the page, "mcp", "api" for the HTTP and Python APIs, an agent's own name)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assistant_threads (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
@@ -29,6 +32,26 @@ CREATE TABLE IF NOT EXISTS assistant_turns (
     details TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (thread_id, position));
 CREATE INDEX IF NOT EXISTS assistant_threads_updated ON assistant_threads (updated DESC);
 """
+# Columns added after the first release: a store written before them gains them at open (ALTER TABLE ADD COLUMN).
+_ADDED_COLUMNS = (("assistant_threads", "client", "TEXT NOT NULL DEFAULT 'api'"),
+                  ("assistant_turns", "feedback", "TEXT"))
+
+
+# The threads a listing keeps, for (client, client, pattern x 4): a None client or pattern keeps every thread.
+_COUNT_THREADS = (
+    "SELECT COUNT(*) FROM assistant_threads t WHERE (? IS NULL OR t.client = ?) AND (? IS NULL OR t.title LIKE ? "
+    "ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id AND (u.question LIKE ? "
+    "ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\')))")
+_LIST_THREADS = (
+    "SELECT t.id, t.title, t.created, t.updated, (SELECT COUNT(*) FROM assistant_turns u WHERE u.thread_id = t.id), "
+    "t.client FROM assistant_threads t WHERE (? IS NULL OR t.client = ?) AND (? IS NULL OR t.title LIKE ? "
+    "ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id AND (u.question LIKE ? "
+    "ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\'))) ORDER BY t.updated DESC, t.id LIMIT ? OFFSET ?")
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern matching it anywhere, its own wildcards escaped (with ``ESCAPE '\\'``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def title_of(question: str) -> str:
@@ -39,28 +62,45 @@ def title_of(question: str) -> str:
 
 @dataclass(frozen=True)
 class ThreadSummary:
-    """One thread in a listing."""
+    """One thread in a listing; ``client`` says what made it (``web``: the page; ``mcp``; ``api``; an agent)."""
 
     id: str
     title: str
     created: float
     updated: float
     turns: int
+    client: str = "api"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form the API returns."""
         return {"id": self.id, "object": "thread", "title": self.title, "created": self.created,
-                "updated": self.updated, "turns": self.turns}
+                "updated": self.updated, "turns": self.turns, "client": self.client}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A person's verdict on an answer: ``up`` or ``down``, and what they said."""
+
+    rating: str
+    comment: str = ""
+    created: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return {"rating": self.rating, "comment": self.comment, "created": self.created}
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One answered turn: the question, the answer, and the answer's details (route, sources, cost...)."""
+    """One answered turn: the question, the answer, the answer's details (route, sources, cost...), its place in
+    the thread and the feedback given on it."""
 
     question: str
     answer: str
     details: dict[str, Any]
     created: float
+    position: int = 0
+    feedback: Feedback | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +111,39 @@ class ThreadRecord:
     turns: list[Turn] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form the API returns: the summary plus OpenAI-style messages carrying ``x_assistant``."""
+        """The JSON form the API returns: the summary plus OpenAI-style messages carrying ``x_assistant``; both
+        messages of a turn carry its ``turn`` number, the answer its ``feedback``."""
         messages: list[dict[str, Any]] = []
         for turn in self.turns:
-            messages.append({"role": "user", "content": turn.question, "created": turn.created})
+            messages.append({"role": "user", "content": turn.question, "created": turn.created,
+                             "turn": turn.position})
             messages.append({"role": "assistant", "content": turn.answer, "created": turn.created,
-                             "x_assistant": turn.details or None})
+                             "turn": turn.position, "x_assistant": turn.details or None,
+                             "feedback": turn.feedback.to_dict() if turn.feedback else None})
         return self.summary.to_dict() | {"messages": messages}
+
+    def markdown(self) -> str:
+        """The thread as a markdown document: its title, then each question and answer, with the answer's route,
+        sources and feedback."""
+        lines = [f"# {self.summary.title}", ""]
+        for turn in self.turns:
+            lines += [f"## {turn.question.strip()}", "", turn.answer.strip(), ""]
+            details = turn.details or {}
+            about = [f"route {details['route']}"] if details.get("route") else []
+            if details.get("escalated"):
+                about.append("answered by the larger model")
+            if turn.feedback is not None:
+                about.append(f"feedback: {turn.feedback.rating}" + (f" ({turn.feedback.comment})"
+                                                                    if turn.feedback.comment else ""))
+            if about:
+                lines += [f"*{'; '.join(about)}*", ""]
+            cited = [source for source in details.get("sources") or [] if source.get("cited")]
+            for number, source in enumerate(cited, start=1):
+                place = source.get("title") or source.get("doc_id", "")
+                lines.append(f"{source.get('marker', number)}. {place}: “{source.get('quote') or ''}”")
+            if cited:
+                lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
 
 
 class ThreadStore:
@@ -90,15 +156,20 @@ class ThreadStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.executescript(_SCHEMA)
+        for table, column, definition in _ADDED_COLUMNS:
+            present = {row[1] for row in self._connection.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def record(self, thread_id: str, question: str, answer: str, details: dict[str, Any], *,
-               replace_last: bool = False) -> None:
-        """Append a finished turn (or put it in place of the thread's last one, when it was regenerated)."""
+               replace_last: bool = False, client: str = "api") -> None:
+        """Append a finished turn (or put it in place of the thread's last one, when it was regenerated); a new
+        thread is tagged with ``client``."""
         now = time.time()
         with self._lock, self._transaction() as cursor:
-            cursor.execute("INSERT INTO assistant_threads (id, title, created, updated) VALUES (?, ?, ?, ?) "
+            cursor.execute("INSERT INTO assistant_threads (id, title, created, updated, client) VALUES (?, ?, ?, ?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated",
-                           (thread_id, title_of(question), now, now))
+                           (thread_id, title_of(question), now, now, client))
             last = cursor.execute("SELECT MAX(position) FROM assistant_turns WHERE thread_id = ?",
                                   (thread_id,)).fetchone()[0]
             if replace_last and last is not None:
@@ -106,32 +177,44 @@ class ThreadStore:
                 position = last
             else:
                 position = 0 if last is None else last + 1
-            cursor.execute("INSERT INTO assistant_turns VALUES (?, ?, ?, ?, ?, ?)",
+            cursor.execute("INSERT INTO assistant_turns (thread_id, position, question, answer, details, created) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
                            (thread_id, position, question, answer, json.dumps(details, ensure_ascii=False), now))
 
-    def threads(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[ThreadSummary]]:
-        """The total number of threads and one page of them, most recently updated first."""
+    def threads(self, *, limit: int = 100, offset: int = 0, client: str | None = None,
+                query: str | None = None) -> tuple[int, list[ThreadSummary]]:
+        """The number of matching threads and one page of them, most recently updated first: only ``client``'s,
+        and only those whose title, questions or answers hold ``query`` (case-insensitive), when given."""
+        pattern = _like(query) if query else None
+        parameters = (client, client, pattern, pattern, pattern, pattern)
         with self._lock:
-            total = self._connection.execute("SELECT COUNT(*) FROM assistant_threads").fetchone()[0]
-            rows = self._connection.execute(
-                "SELECT t.id, t.title, t.created, t.updated, "
-                "(SELECT COUNT(*) FROM assistant_turns u WHERE u.thread_id = t.id) "
-                "FROM assistant_threads t ORDER BY t.updated DESC, t.id LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+            total = self._connection.execute(_COUNT_THREADS, parameters).fetchone()[0]
+            rows = self._connection.execute(_LIST_THREADS, (*parameters, limit, offset)).fetchall()
         return int(total), [ThreadSummary(*row) for row in rows]
 
     def thread(self, thread_id: str) -> ThreadRecord | None:
         """A thread and its turns, or None when there is no such thread."""
         with self._lock:
-            row = self._connection.execute("SELECT id, title, created, updated FROM assistant_threads WHERE id = ?",
-                                           (thread_id,)).fetchone()
+            row = self._connection.execute(
+                "SELECT id, title, created, updated, client FROM assistant_threads WHERE id = ?",
+                (thread_id,)).fetchone()
             if row is None:
                 return None
             turns = self._connection.execute(
-                "SELECT question, answer, details, created FROM assistant_turns WHERE thread_id = ? "
-                "ORDER BY position", (thread_id,)).fetchall()
-        summary = ThreadSummary(row[0], row[1], row[2], row[3], len(turns))
-        return ThreadRecord(summary, [Turn(question, answer, json.loads(details), created)
-                                      for question, answer, details, created in turns])
+                "SELECT question, answer, details, created, position, feedback FROM assistant_turns "
+                "WHERE thread_id = ? ORDER BY position", (thread_id,)).fetchall()
+        summary = ThreadSummary(row[0], row[1], row[2], row[3], len(turns), row[4])
+        return ThreadRecord(summary, [Turn(question, answer, json.loads(details), created, position,
+                                           Feedback(**json.loads(feedback)) if feedback else None)
+                                      for question, answer, details, created, position, feedback in turns])
+
+    def give_feedback(self, thread_id: str, position: int, feedback: Feedback | None) -> bool:
+        """Store (None: clear) the feedback on a thread's turn; False when there is no such turn."""
+        stored = json.dumps(feedback.to_dict(), ensure_ascii=False) if feedback is not None else None
+        with self._lock, self._transaction() as cursor:
+            cursor.execute("UPDATE assistant_turns SET feedback = ? WHERE thread_id = ? AND position = ?",
+                           (stored, thread_id, position))
+            return cursor.rowcount > 0
 
     def rename(self, thread_id: str, title: str) -> bool:
         """Give a thread a new title; False when there is no such thread."""

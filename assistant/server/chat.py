@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 from assistant.admission import Generation
 from assistant.core.answer import Answer
 from assistant.core.text import normalize_question
-from assistant.core.threads import THREAD_ID_PATTERN
+from assistant.core.threads import CLIENT_PATTERN, THREAD_ID_PATTERN
 from assistant.live import LiveText
 from assistant.server.operations import MODELS
 from assistant.server.services import ServicesDep
@@ -29,6 +29,7 @@ from assistant.server.wire import (
 from models.base import Completion
 
 THREAD_ID = re.compile(THREAD_ID_PATTERN)
+CLIENT = re.compile(CLIENT_PATTERN)
 
 router = APIRouter()
 
@@ -36,7 +37,8 @@ router = APIRouter()
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(body: ChatRequest, request: Request, shared: ServicesDep) -> Response:
     """An OpenAI chat completion; the route, sources, confidence and cost travel in ``x_assistant`` and
-    ``X-Assistant-*`` headers; the thread id comes from ``X-Thread-Id`` or the body's ``thread_id``."""
+    ``X-Assistant-*`` headers; the thread id comes from ``X-Thread-Id`` or the body's ``thread_id``, the tag of a
+    new thread from ``X-Assistant-Client`` (default ``api``; the page sends ``web``)."""
     settings, metrics = shared.settings, shared.metrics
     if body.model not in MODELS:
         raise HTTPException(404, f"unknown model {body.model!r}; choose one of {', '.join(MODELS)}")
@@ -49,6 +51,9 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     header_thread = request.headers.get("x-thread-id")
     if header_thread is not None and not THREAD_ID.match(header_thread):
         raise HTTPException(400, "X-Thread-Id must be 1-128 letters, digits or . _ : -")
+    client = request.headers.get("x-assistant-client", "api").lower()
+    if not CLIENT.match(client):
+        raise HTTPException(400, "X-Assistant-Client must be 1-32 lower-case letters, digits or -")
     given_thread = header_thread or body.thread_id
     if body.regenerate and (given_thread is None or body.model != "assistant"):
         raise HTTPException(400, "regenerate needs model assistant and a thread id (X-Thread-Id or thread_id)")
@@ -64,7 +69,8 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     generation = Generation(shared.assistant, slot, settings.request_timeout_s)
     if body.model == "assistant":
         events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
-                                 persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate)
+                                 persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate,
+                                 client=client)
     else:
         events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                    temperature=body.temperature or 0.0, tools=body.tool_definitions(),

@@ -284,6 +284,28 @@ function showActions(turn, questionText) {
   const again = button("Regenerate", () => regenerate(turn, questionText), "regenerate");
   again.setAttribute("aria-label", "Regenerate " + which);
   actions.appendChild(again);
+  if (turn.dataset.saved !== "true") return;
+  for (const [rating, label, name] of [["up", "👍", "Good"], ["down", "👎", "Bad"]]) {
+    const vote = button(label, () => rate(turn, rating), "rate " + rating);
+    vote.setAttribute("aria-label", name + " answer: " + which);
+    vote.setAttribute("aria-pressed", String(turn.dataset.rating === rating));
+    actions.appendChild(vote);
+  }
+}
+
+async function rate(turn, rating) {
+  // a second click on the same thumb takes the verdict back; it is stored with the turn and exported with it
+  const next = turn.dataset.rating === rating ? null : rating;
+  const position = Array.from(log.querySelectorAll(".turn[data-saved='true']")).indexOf(turn);
+  const response = await api("/v1/threads/" + encodeURIComponent(state.thread) + "/turns/" + position + "/feedback", {
+    method: "PUT", headers: {"Content-Type": "application/json"}, body: JSON.stringify({rating: next}),
+  });
+  if (!response.ok) { announce("Feedback not saved: " + await errorText(response)); return; }
+  turn.dataset.rating = next || "";
+  for (const vote of turn.querySelectorAll(".rate")) {
+    vote.setAttribute("aria-pressed", String(vote.classList.contains(next)));
+  }
+  announce(next ? "Thanks for the feedback" : "Feedback removed");
 }
 
 function confirmFirst(node, question, act) {
@@ -345,7 +367,7 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
   try {
     const response = await api("/v1/chat/completions", {
       method: "POST", signal: state.controller.signal,
-      headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread},
+      headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread, "X-Assistant-Client": "web"},
       body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
                                           stream_drafts: true, stream_stages: true, regenerate: replace,
                                           messages: [{role: "user", content: text}]}, knobs())),
@@ -397,7 +419,9 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
     setAnswer(turn, raw, "done");
     setWorking(turn, working, false);
     turn.dataset.saved = "true";
+    turn.dataset.rating = "";
     showActions(turn, text);
+    $("export").hidden = false;
     announce("Answer ready");
     refreshThreads();
   } catch (error) {
@@ -433,6 +457,7 @@ function openThread(id, load = true) {
   history.replaceState(null, "", "#thread=" + encodeURIComponent(id));
   log.replaceChildren();
   $("thread-title").textContent = "";
+  $("export").hidden = true;
   for (const item of $("threads").children) item.classList.toggle("current", item.dataset.id === id);
   if (load) loadThread(id);
 }
@@ -443,10 +468,12 @@ async function loadThread(id) {
   const thread = await response.json();
   $("thread-title").textContent = thread.title;
   const messages = thread.messages;
+  $("export").hidden = false;
   for (let index = 0; index + 1 < messages.length; index += 2) {
     const turn = addTurn(messages[index].content);
     setAnswer(turn, messages[index + 1].content, "done");
     turn.dataset.saved = "true";
+    turn.dataset.rating = (messages[index + 1].feedback && messages[index + 1].feedback.rating) || "";
     if (messages[index + 1].x_assistant) showDetails(turn, messages[index + 1].x_assistant, null);
     showActions(turn, messages[index].content);
   }
@@ -454,7 +481,9 @@ async function loadThread(id) {
 }
 
 async function refreshThreads() {
-  const response = await api("/v1/threads?limit=200");
+  // the page's own threads only (agents' threads are tagged with their client and kept apart)
+  const search = $("thread-search").value.trim();
+  const response = await api("/v1/threads?limit=200&client=web" + (search ? "&q=" + encodeURIComponent(search) : ""));
   if (!response.ok) return;
   const list = $("threads");
   list.replaceChildren();
@@ -645,6 +674,26 @@ $("toggle-threads").addEventListener("click", (event) => {
   event.currentTarget.setAttribute("aria-expanded", String(open));
 });
 $("open-documents").addEventListener("click", () => { showDocuments(); $("files").focus(); });
+let searching = 0;
+$("thread-search").addEventListener("input", () => {
+  clearTimeout(searching);
+  searching = setTimeout(refreshThreads, 200);
+});
+
+async function exportThread(format) {
+  // fetched (the API key goes in a header), then saved through a link to the blob
+  const response = await api("/v1/threads/" + encodeURIComponent(state.thread) + "/export?format=" + format);
+  if (!response.ok) { announce("Export failed: " + await errorText(response)); return; }
+  const link = element("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = ($("thread-title").textContent || state.thread).slice(0, 60) + (format === "json" ? ".json" : ".md");
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+$("export-markdown").addEventListener("click", () => exportThread("markdown"));
+$("export-json").addEventListener("click", () => exportThread("json"));
 $("viewer-close").addEventListener("click", () => $("viewer").close());
 
 $("toggle-documents").addEventListener("click", () => showDocuments($("documents").hidden));

@@ -4,6 +4,7 @@ same page on the shipped models."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator, Sequence
@@ -486,3 +487,56 @@ def test_a_first_visit_explains_the_page_and_every_figure_says_what_it_means(ser
     assert not cost.is_displayed()
     turn.find_element(By.CSS_SELECTOR, ".meta .cost summary").click()
     assert cost.is_displayed() and cost.text.startswith("$")
+
+
+def test_threads_are_searched_rated_exported_and_agents_threads_kept_apart(served: tuple[str, Assistant],
+                                                                           page: Any, tmp_path: Path) -> None:
+    url, _ = served
+    httpx.post(url + "/v1/chat/completions", headers={"X-Thread-Id": "agent-7", "X-Assistant-Client": "my-agent"},
+               json={"model": "assistant", "messages": [{"role": "user", "content": "What is 6 * 7?"}]})
+    page.get(url + "/")
+    ask_on_page(page, "What is 347 * 29?", 1)
+    turn = ask_on_page(page, "Tell me about the weather", 2)
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#threads li")) == 1)
+    assert "agent-7" not in page.find_element(By.ID, "threads").get_attribute("innerHTML")  # the agent's is apart
+    thread = page.execute_script("return localStorage.getItem('thread')")
+    down = turn.find_element(By.CSS_SELECTOR, ".rate.down")
+    assert down.get_attribute("aria-label").startswith("Bad answer: the answer to")
+    down.click()
+    WebDriverWait(page, 10).until(lambda _: down.get_attribute("aria-pressed") == "true")
+    stored = httpx.get(f"{url}/v1/threads/{thread}").json()["messages"]
+    assert stored[3]["feedback"]["rating"] == "down" and stored[1]["feedback"] is None
+    page.refresh()  # the verdict is restored with the thread
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn .rate.down")) == 2)
+    assert page.find_elements(By.CSS_SELECTOR, ".turn .rate.down")[1].get_attribute("aria-pressed") == "true"
+    # Export: a real download of the JSON transcript (feedback in it), then the markdown's text.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    page.find_element(By.ID, "export-json").click()
+    WebDriverWait(page, 10).until(lambda _: [path for path in downloads.iterdir() if path.suffix == ".json"])
+    exported = json.loads(next(downloads.glob("*.json")).read_text(encoding="utf-8"))
+    assert exported["id"] == thread and exported["messages"][3]["feedback"]["rating"] == "down"
+    page.execute_script("""
+        window.saved = null;
+        HTMLAnchorElement.prototype.click = function () { window.saved = {href: this.href, name: this.download}; };
+        const create = URL.createObjectURL;
+        URL.createObjectURL = (blob) => { window.savedBlob = blob; return create(blob); };
+    """)
+    page.set_script_timeout(10)
+    page.find_element(By.ID, "export-markdown").click()
+    WebDriverWait(page, 10).until(lambda driver: driver.execute_script("return window.saved"))
+    saved = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        window.savedBlob.text().then((text) => done({name: window.saved.name, text}));
+    """)
+    assert saved["name"].endswith(".md") and "## What is 347 * 29?" in saved["text"]
+    assert "feedback: down" in saved["text"]
+    # Search: only threads that mention the words.
+    ask_on_page(page, "Write a haiku about moss", 3)
+    page.find_element(By.ID, "new").click()
+    ask_on_page(page, "What is 2 + 2?", 1)
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#threads li")) == 2)
+    page.find_element(By.ID, "thread-search").send_keys("10063")
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#threads li")) == 1)
+    assert page.find_element(By.CSS_SELECTOR, "#threads li").get_attribute("data-id") == thread

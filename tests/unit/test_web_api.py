@@ -61,8 +61,10 @@ def client(assistant: Assistant) -> Iterator[TestClient]:
         yield running
 
 
-def _ask(client: TestClient, question: str, thread: str | None = None, **extra: Any) -> dict[str, Any]:
-    headers = {"X-Thread-Id": thread} if thread else {}
+def _ask(client: TestClient, question: str, thread: str | None = None, *, headers_client: str | None = None,
+         **extra: Any) -> dict[str, Any]:
+    headers = ({"X-Thread-Id": thread} if thread else {}) | ({"X-Assistant-Client": headers_client}
+                                                             if headers_client else {})
     response = client.post(CHAT, json={"messages": [{"role": "user", "content": question}], **extra}, headers=headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -134,6 +136,56 @@ def test_threads_are_listed_restored_renamed_and_deleted(client: TestClient, ass
     assert client.get("/v1/threads/web-1").status_code == 404
     assert client.delete("/v1/threads/web-1").status_code == 404
     assert assistant.history("web-1") == []
+
+
+def test_threads_carry_their_client_and_are_searched_rated_and_exported(client: TestClient) -> None:
+    """The page lists its own threads (agents' apart), finds a thread by what was said in it, stores a thumbs up or
+    down with the answer, and exports a thread as markdown or JSON with that feedback."""
+    _ask(client, "What is 347 * 29?", "page-1", headers_client="web")
+    _ask(client, "Which team won Super Bowl 50?", "agent-1")
+    assert client.post(CHAT, json={"messages": [{"role": "user", "content": "hi"}]},
+                       headers={"X-Assistant-Client": "Not A Tag!"}).status_code == 400
+    mine = client.get("/v1/threads", params={"client": "web"}).json()
+    assert [thread["id"] for thread in mine["data"]] == ["page-1"] and mine["data"][0]["client"] == "web"
+    assert client.get("/v1/threads/agent-1").json()["client"] == "api"
+    assert client.get("/v1/threads", params={"client": "api"}).json()["total"] == 1
+    assert [t["id"] for t in client.get("/v1/threads", params={"q": "10063"}).json()["data"]] == ["page-1"]
+    assert [t["id"] for t in client.get("/v1/threads", params={"q": "super bowl"}).json()["data"]] == ["agent-1"]
+    assert client.get("/v1/threads", params={"q": "%"}).json()["total"] == 0  # LIKE's wildcards are text
+    rated = client.put("/v1/threads/page-1/turns/0/feedback", json={"rating": "down", "comment": "too terse"})
+    assert rated.status_code == 200 and rated.json()["feedback"]["rating"] == "down"
+    assert client.put("/v1/threads/page-1/turns/5/feedback", json={"rating": "up"}).status_code == 404
+    assert client.put("/v1/threads/page-1/turns/0/feedback", json={"rating": "meh"}).status_code == 400
+    answer = client.get("/v1/threads/page-1").json()["messages"][1]
+    assert answer["turn"] == 0 and answer["feedback"]["comment"] == "too terse"
+    markdown = client.get("/v1/threads/page-1/export")
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert "attachment" in markdown.headers["content-disposition"]
+    assert markdown.text.startswith("# What is 347 * 29?\n") and "10063" in markdown.text
+    assert "feedback: down (too terse)" in markdown.text
+    exported = client.get("/v1/threads/page-1/export", params={"format": "json"}).json()
+    assert exported["messages"][1]["feedback"]["rating"] == "down" and exported["client"] == "web"
+    client.put("/v1/threads/page-1/turns/0/feedback", json={"rating": None})
+    assert client.get("/v1/threads/page-1").json()["messages"][1]["feedback"] is None
+
+
+def test_a_thread_store_from_before_clients_and_feedback_opens_with_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    from assistant.core.threads import ThreadStore
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE assistant_threads (id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, "
+            "updated REAL NOT NULL); CREATE TABLE assistant_turns (thread_id TEXT NOT NULL, position INTEGER NOT "
+            "NULL, question TEXT NOT NULL, answer TEXT NOT NULL, details TEXT NOT NULL, created REAL NOT NULL, "
+            "PRIMARY KEY (thread_id, position)); INSERT INTO assistant_threads VALUES ('t', 'Old', 1, 2); "
+            "INSERT INTO assistant_turns VALUES ('t', 0, 'q?', 'a.', '{}', 1);")
+    store = ThreadStore(path)
+    record = store.thread("t")
+    assert record is not None and record.summary.client == "api" and record.turns[0].feedback is None
+    store.close()
 
 
 def test_paging_beyond_any_integer_sqlite_holds_is_a_400(client: TestClient) -> None:
