@@ -284,6 +284,9 @@ function showActions(turn, questionText) {
   const again = button("Regenerate", () => regenerate(turn, questionText), "regenerate");
   again.setAttribute("aria-label", "Regenerate " + which);
   actions.appendChild(again);
+  const larger = button("With the larger model", () => regenerate(turn, questionText, "always"), "regenerate larger");
+  larger.setAttribute("aria-label", "Regenerate " + which + " with the larger model");
+  actions.appendChild(larger);
   if (turn.dataset.saved !== "true") return;
   for (const [rating, label, name] of [["up", "👍", "Good"], ["down", "👎", "Bad"]]) {
     const vote = button(label, () => rate(turn, rating), "rate " + rating);
@@ -335,7 +338,7 @@ function setBusy(busy) {
   question.setAttribute("aria-busy", String(busy));
 }
 
-async function ask(text, {regenerateTurn = null, replace = false} = {}) {
+async function ask(text, {regenerateTurn = null, replace = false, escalation = null} = {}) {
   if (state.controller) return;
   if (!state.thread) openThread(newThreadId(), false);
   const turn = regenerateTurn || addTurn(text);
@@ -370,7 +373,8 @@ async function ask(text, {regenerateTurn = null, replace = false} = {}) {
       headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread, "X-Assistant-Client": "web"},
       body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
                                           stream_drafts: true, stream_stages: true, regenerate: replace,
-                                          messages: [{role: "user", content: text}]}, knobs())),
+                                          messages: [{role: "user", content: text}]}, knobs(),
+                                          escalation ? {escalation} : {})),
     });
     if (!response.ok) {
       setAnswer(turn, "", "error");
@@ -444,9 +448,9 @@ function stop() {
   }
 }
 
-function regenerate(turn, text) {
+function regenerate(turn, text, escalation) {
   // A finished turn is answered again in its place; a stopped one (never saved) is simply asked again.
-  ask(text, {regenerateTurn: turn, replace: turn.dataset.saved === "true"});
+  ask(text, {regenerateTurn: turn, replace: turn.dataset.saved === "true", escalation});
 }
 
 // ---- threads --------------------------------------------------------------------------------------------------
@@ -698,6 +702,13 @@ $("viewer-close").addEventListener("click", () => $("viewer").close());
 
 $("toggle-documents").addEventListener("click", () => showDocuments($("documents").hidden));
 $("close-documents").addEventListener("click", () => { showDocuments(false); $("toggle-documents").focus(); });
+$("attach").addEventListener("click", () => $("attach-files").click());
+$("attach-files").addEventListener("change", (event) => {
+  // attached in the message box: the same upload, checks and progress as the Documents panel's, shown there
+  showDocuments();
+  for (const file of event.target.files) uploadFile(file);
+  event.target.value = "";
+});
 $("files").addEventListener("change", (event) => {
   for (const file of event.target.files) uploadFile(file);
   event.target.value = "";

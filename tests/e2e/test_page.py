@@ -540,3 +540,23 @@ def test_threads_are_searched_rated_exported_and_agents_threads_kept_apart(serve
     page.find_element(By.ID, "thread-search").send_keys("10063")
     WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#threads li")) == 1)
     assert page.find_element(By.CSS_SELECTOR, "#threads li").get_attribute("data-id") == thread
+
+
+def test_regenerate_with_the_larger_model_and_attach_a_file_from_the_message_box(served: tuple[str, Assistant],
+                                                                                  page: Any, tmp_path: Path) -> None:
+    url, instance = served
+    page.get(url + "/")
+    turn = ask_on_page(page, "Tell me about the weather", 1)
+    assert not turn.find_elements(By.CSS_SELECTOR, ".escalation.escalated")  # the knob stays at auto
+    turn.find_element(By.CSS_SELECTOR, ".regenerate.larger").click()
+    WebDriverWait(page, 10).until(until.presence_of_element_located(
+        (By.CSS_SELECTOR, ".turn:nth-child(1) .escalation.escalated")))
+    record = instance.threads.thread(page.execute_script("return localStorage.getItem('thread')"))
+    assert record is not None and len(record.turns) == 1 and record.turns[0].details["escalated"] is True
+    assert page.find_element(By.ID, "escalation").get_attribute("value") == "auto"  # only that turn
+    note = tmp_path / "moss notes.md"
+    note.write_text("# Moss\n\nThe moss garden is watered on Tuesdays.", encoding="utf-8")
+    page.find_element(By.ID, "attach-files").send_keys(str(note))
+    assert page.find_element(By.ID, "documents").is_displayed()  # the upload's progress shows in the panel
+    WebDriverWait(page, 20).until(
+        lambda _: "uploads/moss notes.md" in instance.retriever.store.documents())  # type: ignore[union-attr]
