@@ -217,7 +217,12 @@ def reconfidence(document: dict[str, Any], model: EscalationModel) -> dict[str, 
     for item_id, record in runs.get(WEAK, {}).items():
         features = record.get("features") or {}
         if record.get("route") == "FACT" and "dense_top" in features and not record.get("general_knowledge"):
-            record = record | {"confidence": round(model.models["fact"].probability(features), 4)}
+            confidence = round(model.models["fact"].probability(features), 4)
+            record = record | {"confidence": confidence}
+            if "decisions" in record:  # the sweep replays the draft decision's own inputs
+                record["decisions"] = [item | {"inputs": item["inputs"] | {"confidence": confidence}}
+                                       if item["inputs"].get("stage") == "draft" else item
+                                       for item in record["decisions"]]
         weak[item_id] = record
     runs[WEAK] = weak
     return rescore(document | {"runs": runs})

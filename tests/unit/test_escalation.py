@@ -31,6 +31,7 @@ from eval.escalation import Rows, feature_names, fit_logistic, reconfidence, tra
 from eval.metrics import squad_scores
 from eval.results import load_results
 from eval.stats import calibration
+from eval.sweep import routed_records
 from models.fake import FakeChatModel
 from retrieval.retriever import Retriever
 from tests.unit.test_assistant import _assistant, large, retriever, settings, small  # noqa: F401
@@ -250,6 +251,28 @@ def test_train_escalation_writes_weights_the_assistant_loads(tmp_path: Path) -> 
                                                                            "split": "dev"}}, loaded)
     confidences = {record["confidence"] for record in rescored["runs"]["routed-no-escalation"].values()}
     assert len(confidences) > 10
+
+
+def test_reconfidence_moves_the_sweep_not_only_the_records_confidence() -> None:
+    """Since decisions were recorded (#32) the sweep replays each draft decision's own inputs: re-scoring only the
+    record's ``confidence`` left every threshold's escalations as they were (calibrate --model chose a threshold for
+    the old model)."""
+    from assistant.core.decision import CostBudget, DecisionInputs, Thresholds, decide
+
+    def record(confidence: float, correct: float) -> dict[str, Any]:
+        inputs = DecisionInputs("FACT", "draft", "never", Thresholds(0.5, 0.5), confidence, cost=CostBudget())
+        return _fact_record({"dense_top": 0.5}, correct) | {
+            "confidence": confidence, "decisions": [decide(inputs).to_dict()], "usage": [], "wall_seconds": 1.0}
+
+    weak = {f"q{index}": record(0.9, float(index % 2)) for index in range(6)}
+    strong = {key: value | {"correct": 1.0, "decisions": []} for key, value in weak.items()}
+    document = _results("dev", True, weak)
+    document["runs"]["large-pipeline"] = strong
+    document["items"] = {key: {"kind": "fact", "source": "squad-dev", "split": "dev"} for key in weak}
+    assert not any(record.get("escalated") for record in routed_records(weak, strong, 0.5).values())
+    doubting = EscalationModel({"fact": _constant(-3.0)}, {})  # every answer now looks wrong: every draft escalates
+    after = reconfidence(document, doubting)["runs"]["routed-no-escalation"]
+    assert all(record.get("escalated") for record in routed_records(after, strong, 0.5).values())
 
 
 def test_keep_may_be_repeated_or_comma_separated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
