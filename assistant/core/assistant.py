@@ -144,13 +144,15 @@ class Assistant:
                 embedder.embed_passages(list(sentences)) @ embedder.embed_queries([question])[0]]
 
     def _inputs(self, question: str, escalation: Escalation | None, threshold: float | None,
-                cost_cap_usd: float | None, max_tokens: int | None, request_id: str | None) -> TurnState:
+                cost_cap_usd: float | None, max_tokens: int | None, request_id: str | None,
+                system_prompt: str = "") -> TurnState:
         question = normalize_question(question).strip()
         if not question:
             raise ValueError("the question is empty")
         return {"question": question, "request_id": request_id or uuid.uuid4().hex,
                 "escalation": escalation or self.settings.assistant.escalation,
-                "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens}
+                "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens,
+                "system_prompt": system_prompt}
 
     def _config(self, thread: str, replace_last: bool) -> dict[str, Any]:
         """The graph config of a turn; with ``replace_last``, one that continues from before the thread's last
@@ -163,39 +165,43 @@ class Assistant:
                                              if len(previous) > 1 else "00000000-0000-0000-0000-000000000000")
         return {"configurable": configurable}
 
-    def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool, client: str) -> None:
+    def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool, client: str,
+                system_prompt: str) -> None:
         """Write the finished turn's transcript, or forget the thread of a turn nobody wants kept."""
         if persist:
             self.threads.record(answer.thread_id, question, answer.text, answer.view(answer.thread_id).to_dict(),
-                                replace_last=replace_last, client=client)
+                                replace_last=replace_last, client=client, system_prompt=system_prompt)
         else:
             self.forget(answer.thread_id)
 
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-            persist: bool = True, replace_last: bool = False, client: str = "api") -> Answer:
+            persist: bool = True, replace_last: bool = False, client: str = "api", system_prompt: str = "") -> Answer:
         """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
 
         ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
         ``replace_last`` answers in place of the thread's last turn (regenerate); ``client`` tags a new thread with
-        what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own).
+        what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own); ``system_prompt`` is the
+        person's own instructions for CHAT answers (kept with the thread; documents answers and the calculator do
+        not take instructions).
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
         try:
-            state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None),
+            state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None,
+                                                   system_prompt),
                                       self._config(thread, replace_last), durability=DURABILITY)
         except BaseException:
             if not persist:
                 self.forget(thread)
             raise
         answer = _answer(state, thread, started, self.power)
-        self._finish(state["question"], answer, persist, replace_last, client)
+        self._finish(state["question"], answer, persist, replace_last, client, system_prompt)
         return answer
 
     def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-               persist: bool = True, replace_last: bool = False, client: str = "api",
+               persist: bool = True, replace_last: bool = False, client: str = "api", system_prompt: str = "",
                request_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield ``{"type": "start"|"step"|"token"|"working"|"escalate"|"reset"|"answer", ...}`` events; the last
         carries the Answer. ``working`` events carry a word problem's working as it is written (not the answer's
@@ -206,7 +212,7 @@ class Assistant:
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
         config = self._config(thread, replace_last)
-        inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id)
+        inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt)
         finished = False
         try:
             yield {"type": "start", "request_id": inputs["request_id"], "thread_id": thread}
@@ -225,7 +231,7 @@ class Assistant:
                         yield {"type": "step", "step": node, "detail": trace[-1]}
             state = self.graph.get_state({"configurable": {"thread_id": thread}}).values
             answer = _answer(state, thread, started, self.power)
-            self._finish(inputs["question"], answer, persist, replace_last, client)
+            self._finish(inputs["question"], answer, persist, replace_last, client, system_prompt)
             finished = True
             yield {"type": "answer", "answer": answer}
         finally:

@@ -67,10 +67,12 @@ def program_messages(question: str) -> list[Message]:
     return [{"role": "system", "content": PROGRAM_SYSTEM}, {"role": "user", "content": question}]
 
 
-def chat_messages(question: str, history: list[dict[str, str]], turns: int) -> list[Message]:
-    """The CHAT prompt with the last ``turns`` exchanges of the thread."""
+def chat_messages(question: str, history: list[dict[str, str]], turns: int, instructions: str = "") -> list[Message]:
+    """The CHAT prompt with the last ``turns`` exchanges of the thread; a thread's own ``instructions`` (its
+    system prompt, from the person) follow the assistant's."""
     recent = history[-2 * turns :] if turns else []
-    messages: list[Message] = [{"role": "system", "content": CHAT_SYSTEM}]
+    system = f"{CHAT_SYSTEM}\n\n{instructions.strip()}" if instructions.strip() else CHAT_SYSTEM
+    messages: list[Message] = [{"role": "system", "content": system}]
     for message in recent:
         if message["role"] == "assistant":
             messages.append({"role": "assistant", "content": message["content"]})

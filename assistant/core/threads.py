@@ -34,7 +34,8 @@ CREATE INDEX IF NOT EXISTS assistant_threads_updated ON assistant_threads (updat
 """
 # Columns added after the first release: a store written before them gains them at open (ALTER TABLE ADD COLUMN).
 _ADDED_COLUMNS = (("assistant_threads", "client", "TEXT NOT NULL DEFAULT 'api'"),
-                  ("assistant_turns", "feedback", "TEXT"))
+                  ("assistant_turns", "feedback", "TEXT"),
+                  ("assistant_threads", "system_prompt", "TEXT NOT NULL DEFAULT ''"))
 
 
 # The threads a listing keeps, for (client, client, pattern x 4): a None client or pattern keeps every thread.
@@ -44,9 +45,9 @@ _COUNT_THREADS = (
     "ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\')))")
 _LIST_THREADS = (
     "SELECT t.id, t.title, t.created, t.updated, (SELECT COUNT(*) FROM assistant_turns u WHERE u.thread_id = t.id), "
-    "t.client FROM assistant_threads t WHERE (? IS NULL OR t.client = ?) AND (? IS NULL OR t.title LIKE ? "
-    "ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id AND (u.question LIKE ? "
-    "ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\'))) ORDER BY t.updated DESC, t.id LIMIT ? OFFSET ?")
+    "t.client, t.system_prompt FROM assistant_threads t WHERE (? IS NULL OR t.client = ?) AND (? IS NULL OR "
+    "t.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id AND "
+    "(u.question LIKE ? ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\'))) ORDER BY t.updated DESC, t.id LIMIT ? OFFSET ?")
 
 
 def _like(text: str) -> str:
@@ -70,11 +71,13 @@ class ThreadSummary:
     updated: float
     turns: int
     client: str = "api"
+    system_prompt: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form the API returns."""
         return {"id": self.id, "object": "thread", "title": self.title, "created": self.created,
-                "updated": self.updated, "turns": self.turns, "client": self.client}
+                "updated": self.updated, "turns": self.turns, "client": self.client,
+                "system_prompt": self.system_prompt}
 
 
 @dataclass(frozen=True)
@@ -162,14 +165,15 @@ class ThreadStore:
                 self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def record(self, thread_id: str, question: str, answer: str, details: dict[str, Any], *,
-               replace_last: bool = False, client: str = "api") -> None:
+               replace_last: bool = False, client: str = "api", system_prompt: str = "") -> None:
         """Append a finished turn (or put it in place of the thread's last one, when it was regenerated); a new
-        thread is tagged with ``client``."""
+        thread is tagged with ``client``; the thread keeps the ``system_prompt`` its latest turn was answered under."""
         now = time.time()
         with self._lock, self._transaction() as cursor:
-            cursor.execute("INSERT INTO assistant_threads (id, title, created, updated, client) VALUES (?, ?, ?, ?, ?) "
-                           "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated",
-                           (thread_id, title_of(question), now, now, client))
+            cursor.execute("INSERT INTO assistant_threads (id, title, created, updated, client, system_prompt) "
+                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, "
+                           "system_prompt = excluded.system_prompt",
+                           (thread_id, title_of(question), now, now, client, system_prompt))
             last = cursor.execute("SELECT MAX(position) FROM assistant_turns WHERE thread_id = ?",
                                   (thread_id,)).fetchone()[0]
             if replace_last and last is not None:
@@ -196,14 +200,14 @@ class ThreadStore:
         """A thread and its turns, or None when there is no such thread."""
         with self._lock:
             row = self._connection.execute(
-                "SELECT id, title, created, updated, client FROM assistant_threads WHERE id = ?",
+                "SELECT id, title, created, updated, client, system_prompt FROM assistant_threads WHERE id = ?",
                 (thread_id,)).fetchone()
             if row is None:
                 return None
             turns = self._connection.execute(
                 "SELECT question, answer, details, created, position, feedback FROM assistant_turns "
                 "WHERE thread_id = ? ORDER BY position", (thread_id,)).fetchall()
-        summary = ThreadSummary(row[0], row[1], row[2], row[3], len(turns), row[4])
+        summary = ThreadSummary(row[0], row[1], row[2], row[3], len(turns), row[4], row[5])
         return ThreadRecord(summary, [Turn(question, answer, json.loads(details), created, position,
                                            Feedback(**json.loads(feedback)) if feedback else None)
                                       for question, answer, details, created, position, feedback in turns])

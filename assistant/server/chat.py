@@ -30,6 +30,7 @@ from models.base import Completion
 
 THREAD_ID = re.compile(THREAD_ID_PATTERN)
 CLIENT = re.compile(CLIENT_PATTERN)
+MAX_SYSTEM_PROMPT_CHARS = 4000
 
 router = APIRouter()
 
@@ -48,6 +49,11 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     question = normalize_question(next((m.text() for m in reversed(body.messages) if m.role == "user"), ""))
     if not question.strip():
         raise HTTPException(400, "the conversation has no user message with text")
+    # the conversation's own instructions (its last system or developer message) guide CHAT answers
+    system_prompt = normalize_question(next((m.text() for m in reversed(body.messages)
+                                             if m.role in ("system", "developer")), "")).strip()
+    if len(system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
+        raise HTTPException(400, f"the system message is longer than {MAX_SYSTEM_PROMPT_CHARS} characters")
     header_thread = request.headers.get("x-thread-id")
     if header_thread is not None and not THREAD_ID.match(header_thread):
         raise HTTPException(400, "X-Thread-Id must be 1-128 letters, digits or . _ : -")
@@ -70,7 +76,7 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     if body.model == "assistant":
         events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
                                  persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate,
-                                 client=client)
+                                 client=client, system_prompt=system_prompt)
     else:
         events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                    temperature=body.temperature or 0.0, tools=body.tool_definitions(),

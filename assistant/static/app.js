@@ -332,6 +332,12 @@ function knobs() {
   return body;
 }
 
+function conversation(text) {
+  // the thread's instructions travel as its system message (kept with the thread by the server)
+  const instructions = $("system-prompt").value.trim();
+  return (instructions ? [{role: "system", content: instructions}] : []).concat([{role: "user", content: text}]);
+}
+
 function setBusy(busy) {
   $("send").hidden = busy;
   $("stop").hidden = !busy;
@@ -373,7 +379,7 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
       headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread, "X-Assistant-Client": "web"},
       body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
                                           stream_drafts: true, stream_stages: true, regenerate: replace,
-                                          messages: [{role: "user", content: text}]}, knobs(),
+                                          messages: conversation(text)}, knobs(),
                                           escalation ? {escalation} : {})),
     });
     if (!response.ok) {
@@ -462,6 +468,8 @@ function openThread(id, load = true) {
   log.replaceChildren();
   $("thread-title").textContent = "";
   $("export").hidden = true;
+  $("system-prompt").value = "";
+  $("instructions").open = false;
   for (const item of $("threads").children) item.classList.toggle("current", item.dataset.id === id);
   if (load) loadThread(id);
 }
@@ -471,6 +479,8 @@ async function loadThread(id) {
   if (!response.ok || state.thread !== id) return;  // 404: a new thread nobody has asked in yet
   const thread = await response.json();
   $("thread-title").textContent = thread.title;
+  $("system-prompt").value = thread.system_prompt || "";
+  $("instructions").open = Boolean(thread.system_prompt);
   const messages = thread.messages;
   $("export").hidden = false;
   for (let index = 0; index + 1 < messages.length; index += 2) {

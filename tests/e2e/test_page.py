@@ -560,3 +560,24 @@ def test_regenerate_with_the_larger_model_and_attach_a_file_from_the_message_box
     assert page.find_element(By.ID, "documents").is_displayed()  # the upload's progress shows in the panel
     WebDriverWait(page, 20).until(
         lambda _: "uploads/moss notes.md" in instance.retriever.store.documents())  # type: ignore[union-attr]
+
+
+def test_a_threads_instructions_reach_its_chat_answers_and_come_back_after_a_reload(tmp_path: Path,
+                                                                                    page: Any) -> None:
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    small = FakeChatModel(name="small", responder=lambda messages: str(messages[0]["content"]).split("\n\n")[-1])
+    instance = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+                         settings, tmp_path / "threads.sqlite")
+    with Running(instance, ServerSettings()) as running:
+        page.get(running.url + "/")
+        page.find_element(By.CSS_SELECTOR, "#instructions summary").click()
+        page.find_element(By.ID, "system-prompt").send_keys("Answer like a pirate.")
+        turn = ask_on_page(page, "Say hello", 1)
+        assert turn.find_element(By.CSS_SELECTOR, ".answer").text == "Answer like a pirate."  # the model saw it
+        page.refresh()
+        WebDriverWait(page, 10).until(until.presence_of_element_located((By.CSS_SELECTOR, ".turn")))
+        assert page.find_element(By.ID, "system-prompt").get_attribute("value") == "Answer like a pirate."
+        page.find_element(By.ID, "new").click()
+        assert page.find_element(By.ID, "system-prompt").get_attribute("value") == ""  # a new thread starts plain
+    instance.close()

@@ -465,3 +465,33 @@ def test_a_client_that_asks_for_stages_is_told_what_the_turn_does_before_its_wor
         _, arithmetic = _streamed(client, "What is 347 * 29?", stream_stages=True)
         assert [chunk["x_assistant"]["stage"] for chunk in arithmetic
                 if (chunk.get("x_assistant") or {}).get("event") == "stage"] == ["routing", "computing", "checking"]
+
+
+def test_a_threads_system_message_guides_its_chat_answers_and_is_kept_with_it(tmp_path: Path) -> None:
+    from tests.routers import FixedRouter
+
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+                                    "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
+    small = FakeChatModel(name="small")
+    assistant = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+                          settings, tmp_path / "threads.sqlite")
+    with _client(assistant) as client:
+        messages = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Say hello"}]
+        response = client.post(CHAT, json={"messages": messages}, headers={"X-Thread-Id": "fr-1"})
+        assert response.status_code == 200 and response.json()["x_assistant"]["route"] == "CHAT"
+        assert small.calls[-1].messages[0]["content"].endswith("\n\nAnswer in French.")
+        assert client.get("/v1/threads/fr-1").json()["system_prompt"] == "Answer in French."
+        client.post(CHAT, json={"messages": [{"role": "user", "content": "Again"}]}, headers={"X-Thread-Id": "fr-1"})
+        assert "French" not in str(small.calls[-1].messages[0]["content"])  # each request carries its own
+        too_long = [{"role": "system", "content": "x" * 4001}, {"role": "user", "content": "hi"}]
+        assert client.post(CHAT, json={"messages": too_long}).status_code == 400
+    assistant.close()
+
+
+def test_chat_prompt_puts_the_threads_instructions_after_the_assistants() -> None:
+    from assistant.core.prompts import CHAT_SYSTEM, chat_messages
+
+    plain = chat_messages("hi", [], 4)
+    guided = chat_messages("hi", [], 4, "  Answer in French. ")
+    assert plain[0]["content"] == CHAT_SYSTEM and guided[0]["content"] == f"{CHAT_SYSTEM}\n\nAnswer in French."
+    assert guided[1:] == plain[1:]

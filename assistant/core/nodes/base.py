@@ -39,6 +39,7 @@ class TurnState(TypedDict, total=False):
     threshold: float | None
     cost_cap_usd: float | None
     max_tokens: int | None
+    system_prompt: str
     messages: Annotated[list[dict[str, str]], operator.add]
     route: str
     route_stage: str

@@ -15,7 +15,8 @@ class ChatNodes(NodeBase):
 
     def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
         started = time.perf_counter()
-        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns)
+        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns,
+                                 state.get("system_prompt") or "")
         completion = stream_model(model, tier, messages, self._cancelled(state),
                                   max_tokens=budget(state, self.settings.chat_max_tokens), temperature=0.0)
         text = completion.text.strip()
