@@ -288,7 +288,7 @@ function showActions(turn, questionText) {
   larger.setAttribute("aria-label", "Regenerate " + which + " with the larger model");
   actions.appendChild(larger);
   if (turn.dataset.saved !== "true") return;
-  for (const [rating, label, name] of [["up", "👍", "Good"], ["down", "👎", "Bad"]]) {
+  for (const [rating, label, name] of [["up", "Good", "Good"], ["down", "Bad", "Bad"]]) {
     const vote = button(label, () => rate(turn, rating), "rate " + rating);
     vote.setAttribute("aria-label", name + " answer: " + which);
     vote.setAttribute("aria-pressed", String(turn.dataset.rating === rating));
