@@ -130,7 +130,7 @@ class ThreadRecord:
         sources and feedback."""
         lines = [f"# {self.summary.title}", ""]
         for turn in self.turns:
-            lines += [f"## {turn.question.strip()}", "", turn.answer.strip(), ""]
+            lines += [f"## {' '.join(turn.question.split())}", "", turn.answer.strip(), ""]
             details = turn.details or {}
             about = [f"route {details['route']}"] if details.get("route") else []
             if details.get("escalated"):
