@@ -154,54 +154,79 @@ class Assistant:
                 "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens,
                 "system_prompt": system_prompt}
 
-    def _config(self, thread: str, replace_last: bool) -> dict[str, Any]:
-        """The graph config of a turn; with ``replace_last``, one that continues from before the thread's last
-        turn (LangGraph forks the thread there, so the regenerated turn takes the old one's place)."""
+    def _config(self, thread: str, from_turn: int | None) -> dict[str, Any]:
+        """The graph config of a turn; with ``from_turn``, one that continues from before that turn of the thread
+        (LangGraph forks the thread there: the new turn takes that turn's place and the later ones are dropped).
+        The fork point is found along the parent chain of the thread's current checkpoint, never by time: after a
+        fork the abandoned branch's checkpoints are newer than the ones it forked from."""
         configurable: dict[str, str] = {"thread_id": thread}
-        if replace_last:
-            previous = list(self.graph.get_state_history({"configurable": configurable}, limit=2))
-            # An id that names no checkpoint starts from an empty thread (the first turn being regenerated).
-            configurable["checkpoint_id"] = (previous[1].config["configurable"]["checkpoint_id"]
-                                             if len(previous) > 1 else "00000000-0000-0000-0000-000000000000")
+        if from_turn is None:
+            return {"configurable": configurable}
+        snapshot = self.graph.get_state({"configurable": configurable})
+        turns = len(snapshot.values.get("messages", [])) // 2
+        if not 0 <= from_turn < max(turns, 1):
+            raise ValueError(f"thread {thread!r} has no turn {from_turn} (it has {turns})")
+        # An id that names no checkpoint starts from an empty thread (the first turn being answered again).
+        checkpoint = "00000000-0000-0000-0000-000000000000"
+        while from_turn > 0 and snapshot.parent_config is not None:
+            snapshot = self.graph.get_state(snapshot.parent_config)
+            if len(snapshot.values.get("messages", [])) == 2 * from_turn:
+                checkpoint = snapshot.config["configurable"]["checkpoint_id"]
+                break
+        configurable["checkpoint_id"] = checkpoint
         return {"configurable": configurable}
 
-    def _finish(self, question: str, answer: Answer, persist: bool, replace_last: bool, client: str,
+    def _from_turn(self, thread: str, replace_last: bool, edit_turn: int | None) -> int | None:
+        """The turn a new answer takes the place of: ``edit_turn``, else the last one when ``replace_last``."""
+        if edit_turn is not None:
+            return edit_turn
+        if not replace_last:
+            return None
+        turns = len(self.graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", [])) // 2
+        return max(turns - 1, 0)
+
+    def _finish(self, question: str, answer: Answer, persist: bool, from_turn: int | None, client: str,
                 system_prompt: str) -> None:
         """Write the finished turn's transcript, or forget the thread of a turn nobody wants kept."""
         if persist:
             self.threads.record(answer.thread_id, question, answer.text, answer.view(answer.thread_id).to_dict(),
-                                replace_last=replace_last, client=client, system_prompt=system_prompt)
+                                replace_from=from_turn, client=client, system_prompt=system_prompt)
         else:
             self.forget(answer.thread_id)
 
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-            persist: bool = True, replace_last: bool = False, client: str = "api", system_prompt: str = "") -> Answer:
+            persist: bool = True, replace_last: bool = False, edit_turn: int | None = None, client: str = "api",
+            system_prompt: str = "") -> Answer:
         """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
 
         ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
-        ``replace_last`` answers in place of the thread's last turn (regenerate); ``client`` tags a new thread with
+        ``replace_last`` answers in place of the thread's last turn (regenerate), ``edit_turn`` in place of that
+        turn (0 is the first; the turns after it are dropped: an edited question forks the thread); ``client`` tags
+        a new thread with
         what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own); ``system_prompt`` is the
         person's own instructions for CHAT answers (kept with the thread; documents answers and the calculator do
         not take instructions).
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
+        from_turn = self._from_turn(thread, replace_last, edit_turn)
         try:
             state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None,
                                                    system_prompt),
-                                      self._config(thread, replace_last), durability=DURABILITY)
+                                      self._config(thread, from_turn), durability=DURABILITY)
         except BaseException:
             if not persist:
                 self.forget(thread)
             raise
         answer = _answer(state, thread, started, self.power)
-        self._finish(state["question"], answer, persist, replace_last, client, system_prompt)
+        self._finish(state["question"], answer, persist, from_turn, client, system_prompt)
         return answer
 
     def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
-               persist: bool = True, replace_last: bool = False, client: str = "api", system_prompt: str = "",
+               persist: bool = True, replace_last: bool = False, edit_turn: int | None = None,
+               client: str = "api", system_prompt: str = "",
                request_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield ``{"type": "start"|"step"|"token"|"working"|"escalate"|"reset"|"answer", ...}`` events; the last
         carries the Answer. ``working`` events carry a word problem's working as it is written (not the answer's
@@ -211,7 +236,8 @@ class Assistant:
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
-        config = self._config(thread, replace_last)
+        from_turn = self._from_turn(thread, replace_last, edit_turn)
+        config = self._config(thread, from_turn)
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt)
         finished = False
         try:
@@ -231,7 +257,7 @@ class Assistant:
                         yield {"type": "step", "step": node, "detail": trace[-1]}
             state = self.graph.get_state({"configurable": {"thread_id": thread}}).values
             answer = _answer(state, thread, started, self.power)
-            self._finish(inputs["question"], answer, persist, replace_last, client, system_prompt)
+            self._finish(inputs["question"], answer, persist, from_turn, client, system_prompt)
             finished = True
             yield {"type": "answer", "answer": answer}
         finally:

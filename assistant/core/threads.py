@@ -165,9 +165,10 @@ class ThreadStore:
                 self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def record(self, thread_id: str, question: str, answer: str, details: dict[str, Any], *,
-               replace_last: bool = False, client: str = "api", system_prompt: str = "") -> None:
-        """Append a finished turn (or put it in place of the thread's last one, when it was regenerated); a new
-        thread is tagged with ``client``; the thread keeps the ``system_prompt`` its latest turn was answered under."""
+               replace_from: int | None = None, client: str = "api", system_prompt: str = "") -> None:
+        """Append a finished turn, or put it in place of turn ``replace_from`` and drop the turns after it (a
+        regenerated or edited question); a new thread is tagged with ``client``; the thread keeps the
+        ``system_prompt`` its latest turn was answered under."""
         now = time.time()
         with self._lock, self._transaction() as cursor:
             cursor.execute("INSERT INTO assistant_threads (id, title, created, updated, client, system_prompt) "
@@ -176,9 +177,10 @@ class ThreadStore:
                            (thread_id, title_of(question), now, now, client, system_prompt))
             last = cursor.execute("SELECT MAX(position) FROM assistant_turns WHERE thread_id = ?",
                                   (thread_id,)).fetchone()[0]
-            if replace_last and last is not None:
-                cursor.execute("DELETE FROM assistant_turns WHERE thread_id = ? AND position = ?", (thread_id, last))
-                position = last
+            if replace_from is not None and last is not None and replace_from <= last:
+                cursor.execute("DELETE FROM assistant_turns WHERE thread_id = ? AND position >= ?",
+                               (thread_id, replace_from))
+                position = replace_from
             else:
                 position = 0 if last is None else last + 1
             cursor.execute("INSERT INTO assistant_turns (thread_id, position, question, answer, details, created) "

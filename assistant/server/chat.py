@@ -61,8 +61,14 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     if not CLIENT.match(client):
         raise HTTPException(400, "X-Assistant-Client must be 1-32 lower-case letters, digits or -")
     given_thread = header_thread or body.thread_id
-    if body.regenerate and (given_thread is None or body.model != "assistant"):
-        raise HTTPException(400, "regenerate needs model assistant and a thread id (X-Thread-Id or thread_id)")
+    if (body.regenerate or body.edit_turn is not None) and (given_thread is None or body.model != "assistant"):
+        raise HTTPException(400, "regenerate and edit_turn need model assistant and a thread id (X-Thread-Id or "
+                                 "thread_id)")
+    if body.edit_turn is not None:
+        record = shared.assistant.thread(str(given_thread))
+        if record is None or body.edit_turn >= len(record.turns):
+            turns = 0 if record is None else len(record.turns)
+            raise HTTPException(400, f"edit_turn {body.edit_turn}: the thread has {turns} answered turns")
     persist = given_thread is not None or settings.keep_anonymous_threads
     thread = given_thread or uuid.uuid4().hex
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -76,7 +82,7 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     if body.model == "assistant":
         events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
                                  persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate,
-                                 client=client, system_prompt=system_prompt)
+                                 edit_turn=body.edit_turn, client=client, system_prompt=system_prompt)
     else:
         events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                    temperature=body.temperature or 0.0, tools=body.tool_definitions(),

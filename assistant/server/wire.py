@@ -129,6 +129,9 @@ class ChatRequest(BaseModel):
         "that follows (a context overflow) is reported in the stream rather than as an HTTP status."))
     regenerate: bool = Field(False, description=(
         "Answer again in place of the thread's last turn (model assistant, with a thread id)."))
+    edit_turn: int | None = Field(None, ge=0, le=1_000_000, description=(
+        "Answer this question in place of that turn of the thread (0 is the first) and drop the turns after it: "
+        "an edited question forks the thread there (model assistant, with a thread id)."))
     tools: list[ToolSpec] | None = Field(None, max_length=64, description=(
         "Functions the model may call (models small and large; the assistant routes to its own tools)."))
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None

@@ -288,6 +288,9 @@ function showActions(turn, questionText) {
   larger.setAttribute("aria-label", "Regenerate " + which + " with the larger model");
   actions.appendChild(larger);
   if (turn.dataset.saved !== "true") return;
+  const edit = button("Edit question", () => editQuestion(turn), "edit");
+  edit.setAttribute("aria-label", "Edit the question “" + questionText.slice(0, 60) + "” and ask it again");
+  actions.appendChild(edit);
   for (const [rating, label, name] of [["up", "Good", "Good"], ["down", "Bad", "Bad"]]) {
     const vote = button(label, () => rate(turn, rating), "rate " + rating);
     vote.setAttribute("aria-label", name + " answer: " + which);
@@ -309,6 +312,33 @@ async function rate(turn, rating) {
     vote.setAttribute("aria-pressed", String(vote.classList.contains(next)));
   }
   announce(next ? "Thanks for the feedback" : "Feedback removed");
+}
+
+function editQuestion(turn) {
+  // the question becomes editable; sending it answers in place of this turn and drops the turns after it
+  if (state.controller) return;
+  const shown = turn.querySelector(".question");
+  const box = element("textarea", "edit-box");
+  box.value = shown.textContent;
+  box.setAttribute("aria-label", "Edited question");
+  const send = button("Send", () => {
+    const text = box.value.trim();
+    if (!text) return;
+    const position = Array.from(log.querySelectorAll(".turn[data-saved='true']")).indexOf(turn);
+    while (turn.nextElementSibling) turn.nextElementSibling.remove();
+    shown.textContent = text;
+    form.replaceWith(shown);
+    ask(text, {regenerateTurn: turn, editTurn: position});
+  }, "primary");
+  const cancel = button("Cancel", () => form.replaceWith(shown));
+  const form = element("div", "edit-form");
+  form.append(box, send, cancel);
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send.click(); }
+    if (event.key === "Escape") { event.stopPropagation(); cancel.click(); }
+  });
+  shown.replaceWith(form);
+  box.focus();
 }
 
 function confirmFirst(node, question, act) {
@@ -344,7 +374,7 @@ function setBusy(busy) {
   question.setAttribute("aria-busy", String(busy));
 }
 
-async function ask(text, {regenerateTurn = null, replace = false, escalation = null} = {}) {
+async function ask(text, {regenerateTurn = null, replace = false, escalation = null, editTurn = null} = {}) {
   if (state.controller) return;
   if (!state.thread) openThread(newThreadId(), false);
   const turn = regenerateTurn || addTurn(text);
@@ -380,7 +410,8 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
       body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
                                           stream_drafts: true, stream_stages: true, regenerate: replace,
                                           messages: conversation(text)}, knobs(),
-                                          escalation ? {escalation} : {})),
+                                          escalation ? {escalation} : {},
+                                          editTurn !== null && editTurn >= 0 ? {edit_turn: editTurn} : {})),
     });
     if (!response.ok) {
       setAnswer(turn, "", "error");

@@ -582,3 +582,28 @@ def test_a_threads_instructions_reach_its_chat_answers_and_come_back_after_a_rel
         page.find_element(By.ID, "new").click()
         assert page.find_element(By.ID, "system-prompt").get_attribute("value") == ""  # a new thread starts plain
     instance.close()
+
+
+def test_an_earlier_question_edited_and_sent_again_forks_the_thread_there(served: tuple[str, Assistant],
+                                                                           page: Any) -> None:
+    url, instance = served
+    page.get(url + "/")
+    for count, question in enumerate(("What is 2 + 2?", "What is 3 + 3?", "What is 4 + 4?"), start=1):
+        ask_on_page(page, question, count)
+    second = page.find_elements(By.CSS_SELECTOR, ".turn")[1]
+    second.find_element(By.CSS_SELECTOR, ".actions .edit").click()
+    box = second.find_element(By.CSS_SELECTOR, ".edit-box")
+    assert box.get_attribute("value") == "What is 3 + 3?"
+    box.clear()
+    box.send_keys("What is 5 + 5?", Keys.ENTER)
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 2 and
+                                  driver.find_elements(By.CSS_SELECTOR, ".turn .answer")[1].text == "10")
+    thread = page.execute_script("return localStorage.getItem('thread')")
+    record = instance.threads.thread(thread)
+    assert record is not None and [(turn.question, turn.answer) for turn in record.turns] == [
+        ("What is 2 + 2?", "4"), ("What is 5 + 5?", "10")]
+    assert [message["content"] for message in instance.history(thread)][::2] == ["What is 2 + 2?", "What is 5 + 5?"]
+    page.refresh()
+    WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn .answer")) == 2)
+    assert [node.text for node in page.find_elements(By.CSS_SELECTOR, ".turn .question")] == [
+        "What is 2 + 2?", "What is 5 + 5?"]

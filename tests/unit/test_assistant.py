@@ -486,3 +486,37 @@ def test_ids_cancelled_after_their_turn_ended_are_forgotten(settings: Settings, 
     answer = instance.ask("What is 2 + 2?")  # a turn running normally is unaffected
     assert answer.text == "4"
     instance.close()
+
+
+def test_regenerating_twice_and_editing_an_earlier_question_fork_the_models_memory_too(tmp_path: Path,
+                                                                                      settings: Settings) -> None:
+    """Found while building edit-and-resend: the fork point was taken by time, and after one regenerate the abandoned
+    branch is newer than the checkpoint it forked from, so a second regenerate kept the first answer in the models'
+    memory (Q1 A1 Q2 A2 Q2 A4 instead of Q1 A1 Q2 A4). The parent chain is followed now."""
+    from tests.routers import FixedRouter
+
+    counter = iter(range(1, 100))
+    small = FakeChatModel(name="small", responder=lambda messages: f"answer{next(counter)}")
+    assistant = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+                          settings, tmp_path / "threads.sqlite")
+    assistant.ask("Q1", "t")
+    assistant.ask("Q2", "t")
+    assistant.ask("Q2", "t", replace_last=True)
+    assistant.ask("Q2", "t", replace_last=True)
+    assert [message["content"] for message in assistant.history("t")] == ["Q1", "answer1", "Q2", "answer4"]
+    record = assistant.thread("t")
+    assert record is not None and [(turn.question, turn.answer) for turn in record.turns] == [
+        ("Q1", "answer1"), ("Q2", "answer4")]
+    assistant.ask("Q3", "t")
+    edited = assistant.ask("Q1, edited", "t", edit_turn=0)  # the thread forks before its first turn
+    assert [message["content"] for message in small.calls[-1].messages[1:]] == ["Q1, edited"]
+    assert [message["content"] for message in assistant.history("t")] == ["Q1, edited", edited.text]
+    record = assistant.thread("t")
+    assert record is not None and [turn.question for turn in record.turns] == ["Q1, edited"]
+    assistant.ask("Q2 again", "t")
+    assistant.ask("Q3 again", "t")
+    assistant.ask("Q2 edited", "t", edit_turn=1)  # a fork in the middle keeps what came before
+    assert [message["content"] for message in assistant.history("t")][::2] == ["Q1, edited", "Q2 edited"]
+    with pytest.raises(ValueError, match="no turn 5"):
+        assistant.ask("nope", "t", edit_turn=5)
+    assistant.close()

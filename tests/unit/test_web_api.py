@@ -495,3 +495,18 @@ def test_chat_prompt_puts_the_threads_instructions_after_the_assistants() -> Non
     guided = chat_messages("hi", [], 4, "  Answer in French. ")
     assert plain[0]["content"] == CHAT_SYSTEM and guided[0]["content"] == f"{CHAT_SYSTEM}\n\nAnswer in French."
     assert guided[1:] == plain[1:]
+
+
+def test_edit_turn_answers_in_place_of_an_earlier_turn_and_drops_the_later_ones(client: TestClient) -> None:
+    _ask(client, "What is 2 + 2?", "e-1")
+    _ask(client, "What is 3 + 3?", "e-1")
+    _ask(client, "What is 4 + 4?", "e-1")
+    edited = _ask(client, "What is 5 + 5?", "e-1", edit_turn=1)
+    assert edited["choices"][0]["message"]["content"] == "10"
+    messages = client.get("/v1/threads/e-1").json()["messages"]
+    assert [message["content"] for message in messages] == ["What is 2 + 2?", "4", "What is 5 + 5?", "10"]
+    for bad in ({"edit_turn": 2}, {"edit_turn": -1}):
+        response = client.post(CHAT, json={"messages": [{"role": "user", "content": "x"}], **bad},
+                               headers={"X-Thread-Id": "e-1"})
+        assert response.status_code == 400, bad
+    assert client.post(CHAT, json={"messages": [{"role": "user", "content": "x"}], "edit_turn": 0}).status_code == 400
