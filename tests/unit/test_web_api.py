@@ -90,7 +90,7 @@ def test_the_store_lists_newest_first_and_replaces_a_regenerated_turn(tmp_path: 
     store.record("a", "first question", "one", {"route": "CHAT"})
     store.record("b", "other", "x", {})
     store.record("a", "second", "two", {})
-    store.record("a", "second", "two again", {"route": "FACT"}, replace_last=True)
+    store.record("a", "second", "two again", {"route": "FACT"}, replace_from=1)
     total, listed = store.threads()
     assert total == 2 and [item.id for item in listed] == ["a", "b"]
     record = store.thread("a")
