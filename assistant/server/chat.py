@@ -49,10 +49,11 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     question = normalize_question(next((m.text() for m in reversed(body.messages) if m.role == "user"), ""))
     if not question.strip():
         raise HTTPException(400, "the conversation has no user message with text")
-    # the conversation's own instructions (its last system or developer message) guide CHAT answers
+    # the conversation's own instructions (its last system or developer message) guide the assistant's CHAT
+    # answers; a tier answering directly gets the messages as they are
     system_prompt = normalize_question(next((m.text() for m in reversed(body.messages)
                                              if m.role in ("system", "developer")), "")).strip()
-    if len(system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
+    if body.model == "assistant" and len(system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
         raise HTTPException(400, f"the system message is longer than {MAX_SYSTEM_PROMPT_CHARS} characters")
     header_thread = request.headers.get("x-thread-id")
     if header_thread is not None and not THREAD_ID.match(header_thread):
