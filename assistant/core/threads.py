@@ -163,6 +163,8 @@ class ThreadStore:
             present = {row[1] for row in self._connection.execute(f"PRAGMA table_info({table})")}
             if column not in present:
                 self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                if column == "client":  # threads the page began before threads had a client: its ids say so
+                    self._connection.execute("UPDATE assistant_threads SET client = 'web' WHERE id LIKE 'web-%'")
 
     def record(self, thread_id: str, question: str, answer: str, details: dict[str, Any], *,
                replace_from: int | None = None, client: str = "api", system_prompt: str = "") -> None:

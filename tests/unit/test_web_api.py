@@ -181,10 +181,13 @@ def test_a_thread_store_from_before_clients_and_feedback_opens_with_them(tmp_pat
             "updated REAL NOT NULL); CREATE TABLE assistant_turns (thread_id TEXT NOT NULL, position INTEGER NOT "
             "NULL, question TEXT NOT NULL, answer TEXT NOT NULL, details TEXT NOT NULL, created REAL NOT NULL, "
             "PRIMARY KEY (thread_id, position)); INSERT INTO assistant_threads VALUES ('t', 'Old', 1, 2); "
+            "INSERT INTO assistant_threads VALUES ('web-1a2b', 'Page', 1, 3); "
             "INSERT INTO assistant_turns VALUES ('t', 0, 'q?', 'a.', '{}', 1);")
     store = ThreadStore(path)
     record = store.thread("t")
     assert record is not None and record.summary.client == "api" and record.turns[0].feedback is None
+    # the page's own threads (its ids begin with web-) stay in its list after the upgrade
+    assert [thread.id for thread in store.threads(client="web")[1]] == ["web-1a2b"]
     store.close()
 
 
