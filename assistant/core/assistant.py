@@ -154,16 +154,18 @@ class Assistant:
                 "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens,
                 "system_prompt": system_prompt}
 
-    def _config(self, thread: str, from_turn: int | None) -> dict[str, Any]:
-        """The graph config of a turn; with ``from_turn``, one that continues from before that turn of the thread
-        (LangGraph forks the thread there: the new turn takes that turn's place and the later ones are dropped).
-        The fork point is found along the parent chain of the thread's current checkpoint, never by time: after a
-        fork the abandoned branch's checkpoints are newer than the ones it forked from."""
+    def _fork(self, thread: str, replace_last: bool, edit_turn: int | None) -> tuple[int | None, dict[str, Any]]:
+        """The turn a new answer takes the place of (``edit_turn``; the last one when ``replace_last``; None: it is
+        appended) and the graph config of the turn. A config for a replacing turn continues from before that turn
+        (LangGraph forks the thread there: the new turn takes its place and the later ones are dropped). The fork
+        point is found along the parent chain of the thread's current checkpoint, never by time: after a fork the
+        abandoned branch's checkpoints are newer than the ones it forked from."""
         configurable: dict[str, str] = {"thread_id": thread}
-        if from_turn is None:
-            return {"configurable": configurable}
+        if edit_turn is None and not replace_last:
+            return None, {"configurable": configurable}
         snapshot = self.graph.get_state({"configurable": configurable})
         turns = len(snapshot.values.get("messages", [])) // 2
+        from_turn = edit_turn if edit_turn is not None else max(turns - 1, 0)
         if not 0 <= from_turn < max(turns, 1):
             raise ValueError(f"thread {thread!r} has no turn {from_turn} (it has {turns})")
         # An id that names no checkpoint starts from an empty thread (the first turn being answered again).
@@ -174,16 +176,7 @@ class Assistant:
                 checkpoint = snapshot.config["configurable"]["checkpoint_id"]
                 break
         configurable["checkpoint_id"] = checkpoint
-        return {"configurable": configurable}
-
-    def _from_turn(self, thread: str, replace_last: bool, edit_turn: int | None) -> int | None:
-        """The turn a new answer takes the place of: ``edit_turn``, else the last one when ``replace_last``."""
-        if edit_turn is not None:
-            return edit_turn
-        if not replace_last:
-            return None
-        turns = len(self.graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", [])) // 2
-        return max(turns - 1, 0)
+        return from_turn, {"configurable": configurable}
 
     def _finish(self, question: str, answer: Answer, persist: bool, from_turn: int | None, client: str,
                 system_prompt: str) -> None:
@@ -203,18 +196,16 @@ class Assistant:
         ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
         ``replace_last`` answers in place of the thread's last turn (regenerate), ``edit_turn`` in place of that
         turn (0 is the first; the turns after it are dropped: an edited question forks the thread); ``client`` tags
-        a new thread with
-        what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own); ``system_prompt`` is the
-        person's own instructions for CHAT answers (kept with the thread; documents answers and the calculator do
-        not take instructions).
+        a new thread with what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own);
+        ``system_prompt`` is the person's own instructions for CHAT answers (kept with the thread; documents answers
+        and the calculator do not take instructions).
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
-        from_turn = self._from_turn(thread, replace_last, edit_turn)
+        from_turn, config = self._fork(thread, replace_last, edit_turn)
         try:
             state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None,
-                                                   system_prompt),
-                                      self._config(thread, from_turn), durability=DURABILITY)
+                                                   system_prompt), config, durability=DURABILITY)
         except BaseException:
             if not persist:
                 self.forget(thread)
@@ -236,8 +227,7 @@ class Assistant:
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
-        from_turn = self._from_turn(thread, replace_last, edit_turn)
-        config = self._config(thread, from_turn)
+        from_turn, config = self._fork(thread, replace_last, edit_turn)
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt)
         finished = False
         try:
