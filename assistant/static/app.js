@@ -299,10 +299,15 @@ function showActions(turn, questionText) {
   }
 }
 
+function savedPosition(turn) {
+  // a turn's number in the thread as the server keeps it: stopped turns (never saved) do not count
+  return Array.from(log.querySelectorAll(".turn[data-saved='true']")).indexOf(turn);
+}
+
 async function rate(turn, rating) {
   // a second click on the same thumb takes the verdict back; it is stored with the turn and exported with it
   const next = turn.dataset.rating === rating ? null : rating;
-  const position = Array.from(log.querySelectorAll(".turn[data-saved='true']")).indexOf(turn);
+  const position = savedPosition(turn);
   const response = await api("/v1/threads/" + encodeURIComponent(state.thread) + "/turns/" + position + "/feedback", {
     method: "PUT", headers: {"Content-Type": "application/json"}, body: JSON.stringify({rating: next}),
   });
@@ -324,7 +329,7 @@ function editQuestion(turn) {
   const send = button("Send", () => {
     const text = box.value.trim();
     if (!text) return;
-    const position = Array.from(log.querySelectorAll(".turn[data-saved='true']")).indexOf(turn);
+    const position = savedPosition(turn);
     while (turn.nextElementSibling) turn.nextElementSibling.remove();
     shown.textContent = text;
     form.replaceWith(shown);
@@ -399,9 +404,12 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
     setWorking(turn, working, !raw);
     setStage(turn, stage, speed());
   };
+  const schedule = () => {  // one render per frame, however many chunks arrive in it
+    if (!pending) { pending = true; requestAnimationFrame(render); }
+  };
   const written = () => {
     if (!deltas++) firstDelta = performance.now();
-    if (!pending) { pending = true; requestAnimationFrame(render); }
+    schedule();
   };
   try {
     const response = await api("/v1/chat/completions", {
@@ -439,10 +447,10 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
           stage = chunk.x_assistant.label;  // what the turn does next: searching, checking, asking the larger model
           deltas = 0;
           announce(stage);
-          if (!pending) { pending = true; requestAnimationFrame(render); }
+          schedule();
         } else if (event === "replace") {
           raw = chunk.x_assistant.text;  // a discarded draft is replaced, never appended to
-          if (!pending) { pending = true; requestAnimationFrame(render); }
+          schedule();
         } else if (delta && delta.content) {
           raw += delta.content;
           written();
