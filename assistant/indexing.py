@@ -101,6 +101,12 @@ class IndexWrites:
         with self._lock:
             self._pending -= 1
 
+    @property
+    def pending(self) -> int:
+        """Changes submitted and not yet done (the running one included)."""
+        with self._lock:
+            return self._pending
+
     def close(self) -> None:
         """Finish the running change; drop those waiting."""
         self._executor.shutdown(wait=True, cancel_futures=True)

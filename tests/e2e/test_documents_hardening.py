@@ -129,12 +129,15 @@ def test_abandoned_deletes_do_not_stall_chat_and_unknown_ids_answer_at_once(tmp_
     retriever = assistant.retriever
     assert retriever is not None
     with Running(assistant, ServerSettings()) as running, _writer_held(retriever):
+        writes = running.server.config.app.state.services.jobs.writes
         connections = []
         for number in range(40):  # more than any default thread pool holds
             connection = socket.create_connection(("127.0.0.1", running.port))
             connection.sendall(f"DELETE /v1/documents/uploads/doc-{number}.md HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                "Content-Length: 0\r\n\r\n".encode())
             connections.append(connection)
+            if number == 9:  # the first ten are in the line before the rest arrive (it holds 16; the rest get 429)
+                _until(lambda: writes.pending == 10, 10, "the first ten removals never queued")
         for connection in connections[10:]:  # abandoned, as with curl -m1
             connection.close()
         time.sleep(0.5)
