@@ -3,10 +3,10 @@ with short-answer questions written against them and questions they do not answe
 
 Every document was written by others and comes from a pinned package (Debian or PyPI), verified by sha256. Two
 formats have no real public example on the registries this project can reach, so they are built from real text by
-the suite: the Word files are two llama.cpp policy documents (markdown in the pinned source archive) written out with
-python-docx, headings, lists, tables and code kept; the Excel file is codecarbon's CPU power table written out with
-openpyxl. The split is by document, fixed by hand so that every format is in both splits (docs/eval/PROTOCOL.md);
-the questions are in ``eval/data/documents_questions.jsonl``.
+the suite: the Word files are three llama.cpp pages (markdown in the pinned source archive) written out with
+python-docx, headings, lists, tables and code kept; the Excel files are two CSV tables (codecarbon's CPU power, Vega's
+stock prices) written out with openpyxl. The split is by document, fixed by hand so that every format but csv is in
+both splits (docs/eval/PROTOCOL.md); the questions are in ``eval/data/documents_questions.jsonl``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ DOCS_GROUP_PREFIX = "docs-"
 _LLAMA_SDIST = "llama-cpp-python==0.3.36"
 _LLAMA_ROOT = "llama_cpp_python-0.3.36"
 _CODECARBON = "codecarbon==3.3.2"
+_VEGA = "vega_datasets==0.9.0"
 _FIXED_DATE = datetime(2026, 1, 1)
 
 
@@ -80,6 +81,27 @@ DOCUMENTS: tuple[SuiteDocument, ...] = (
     SuiteDocument("llama-security", "dev", "llama.cpp-security-policy.docx", _pypi(
         "llama.cpp-SECURITY.md", f"{_LLAMA_ROOT}/vendor/llama.cpp/SECURITY.md",
         "78ec7307fd4a94b39daced4f992abadf4874dfa20124d8b3ef17eba9a8ee528d", _LLAMA_SDIST, sdist=True), "docx"),
+    SuiteDocument("debian-faq-getting", "dev", "debian-faq-getting-debian.html", _deb(
+        "debian-faq-getting-debian.html", "./usr/share/doc/debian/FAQ/getting-debian.en.html",
+        "62f8500b833dacf2e744aef56b6f9443ccd0c22f6c71c252edd0a59aa601fa9e", "debian-faq=11.1")),
+    SuiteDocument("bash-manual", "dev", "bash.pdf", _deb(
+        "bash.pdf", "./usr/share/doc/bash/bash.pdf",
+        "ebd1361fe662e7e6b7386da02986bda05a434f85667939f72356fa86de19dd6d", "bash-doc=5.2.15-2")),
+    SuiteDocument("llama-bench", "dev", "llama-bench-README.md", _pypi(
+        "llama-bench-README.md", f"{_LLAMA_ROOT}/vendor/llama.cpp/tools/llama-bench/README.md",
+        "9b379107db00bfc2a3473325503968681dfc1f664b5731a23060132902d67d9a", _LLAMA_SDIST, sdist=True)),
+    SuiteDocument("llama-multi-gpu", "dev", "llama.cpp-multi-gpu.docx", _pypi(
+        "llama.cpp-multi-gpu.md", f"{_LLAMA_ROOT}/vendor/llama.cpp/docs/multi-gpu.md",
+        "08508e676483fb40fdb67730f1787255d4d992599a8c9fd067cf2e1b35b5bad5", _LLAMA_SDIST, sdist=True), "docx"),
+    SuiteDocument("dpkg-rootless", "dev", "rootless-builds.txt", _deb(
+        "rootless-builds.txt", "./usr/share/doc/dpkg/spec/rootless-builds.txt",
+        "7da38d891f88756c9cdf891cacdf7fe91cb629c91f32181f23b8fd62da5636f7", "dpkg-dev=1.21.23")),
+    SuiteDocument("iowa-electricity", "dev", "iowa-electricity.csv", _pypi(
+        "iowa-electricity.csv", "vega_datasets/_data/iowa-electricity.csv",
+        "6071c2e657d91509885a1f3eec0884b2854d66990b5c556dbead15e263f9506b", _VEGA)),
+    SuiteDocument("stock-prices", "dev", "stock-prices.xlsx", _pypi(
+        "stocks.csv", "vega_datasets/_data/stocks.csv",
+        "f9953ac6693e587476b4ebf2f0b00d9bb95371ca8c39da4cc6155077b3e417cd", _VEGA), "xlsx"),
     # test
     SuiteDocument("debian-users-groups", "test", "users-and-groups.html", _deb(
         "users-and-groups.html", "./usr/share/doc/base-passwd/users-and-groups.html",

@@ -225,8 +225,8 @@ def suite_loaders(store: DatasetStore, *, progress: bool = True) -> dict[str, Ca
 def available_suites() -> dict[str, str]:
     """Suite names accepted by the eval CLI, with a one-line description."""
     return {
-        "docs-dev": ("57 questions about 6 documents people keep (html, pdf, csv, md, txt, docx), 14 of them not "
-                     "answered there (tune on this)"),
+        "docs-dev": ("131 questions about 13 documents people keep (html, pdf, csv, xlsx, md, txt, docx), 28 of them "
+                     "not answered there (tune on this)"),
         "docs-test": ("49 questions about 5 other documents (html, pdf, xlsx, md, docx), 12 not answered there "
                       "(report on this)"),
         "mixed-dev": "500 dev items: 200 SQuAD v2.0 facts, 120 arithmetic, 100 word problems, 80 chat (tune on this)",

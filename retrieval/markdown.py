@@ -201,8 +201,16 @@ def chunk_markdown(text: str, max_chars: int = 1000) -> list[MarkdownChunk]:
 
 
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+# Underscores make emphasis only at word edges (CommonMark): n_gpu_layers and DEB_GAIN_ROOT_CMD are words.
+_EMPHASIS = re.compile(r"(\*\*|\*|`)(?=\S)(.+?)(?<=\S)\1|(?<!\w)(__|_)(?=\S)(.+?)(?<=\S)\3(?!\w)")
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation: the character itself
+_SHELTER = 0xE000  # escaped characters wait in the private-use area while markup is removed
+_SHELTERED = re.compile("[\ue000-\ue07f]")
+
+
+def _unemphasised(match: re.Match[str]) -> str:
+    return match.group(2) if match.group(2) is not None else match.group(4)
 
 
 def table_row_text(header: list[str], cells: list[str]) -> str:
@@ -217,8 +225,8 @@ def split_row(line: str) -> list[str]:
     """The cells of a markdown table row, without markup."""
     inner = line.strip()
     inner = inner[1:] if inner.startswith("|") else inner
-    inner = inner[:-1] if inner.endswith("|") else inner
-    return [plain_text(cell.strip()) for cell in inner.split("|")]
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return [plain_text(cell.strip()) for cell in re.split(r"(?<!\\)\|", inner)]
 
 
 def table_cells(table: str) -> tuple[list[str], list[list[str]]]:
@@ -256,9 +264,9 @@ def plain_text(markdown: str) -> str:
             lines.append(line)
             continue
         line = LIST_ITEM.sub(_list_marker, line, count=1)
-        line = _TAG.sub("", _LINK.sub(r"\1", line))
-        line = _EMPHASIS.sub(r"\2", line).replace("\\_", "_").replace("\\*", "*")
-        lines.append(line)
+        line = _ESCAPED.sub(lambda escaped: chr(_SHELTER + ord(escaped.group(1))), line)
+        line = _EMPHASIS.sub(_unemphasised, _TAG.sub("", _LINK.sub(r"\1", line)))
+        lines.append(_SHELTERED.sub(lambda sheltered: chr(ord(sheltered.group(0)) - _SHELTER), line))
     return "\n".join(lines).strip()
 
 

@@ -38,7 +38,7 @@ SUITE_DIGESTS: dict[str, str] = {
     "facts-dev": "da6463fe6a09fb55",
     "unanswerable-dev": "7434d12a419cca5d",
     "unanswerable-test": "0377f4a2d19d6bee",
-    "docs-dev": "73b646a3f7cec4ed",
+    "docs-dev": "3d38466711a465c1",  # 2026-12-06 (seventh session): seven dev documents added
     "docs-test": "490185433f9c63be",
 }
 
@@ -195,7 +195,8 @@ def test_the_documents_suite_comes_from_its_pinned_packages_and_its_answers_are_
     assert formats["dev"] >= {"html", "pdf", "md", "docx"} and formats["test"] >= {"html", "pdf", "md", "docx"}
     for document in DOCUMENTS:
         read = texts[document.file_name]
-        assert len(read.text) > 5000 and read.markdown == (document.format != "pdf" and document.format != "txt")
+        # substantial (the smallest is a 51-row table), and markdown unless read from a PDF or plain text
+        assert len(read.text) > 1500 and read.markdown == (document.format != "pdf" and document.format != "txt")
     by_key = {document.key: document.file_name for document in DOCUMENTS}
     for question in questions():  # every reference answer is written in its document, as it stands there
         text = texts[by_key[question.doc]].text
@@ -203,7 +204,7 @@ def test_the_documents_suite_comes_from_its_pinned_packages_and_its_answers_are_
         assert not question.answers or any(" ".join(answer.lower().split()) in version
                                            for answer in question.answers for version in written), question
     kinds = Counter(bool(item.answers) for split in ("docs-dev", "docs-test") for item in suites[split])
-    assert kinds == {True: 80, False: 26}
+    assert kinds == {True: 140, False: 40}
     assert all(item.split == "dev" for item in suites["docs-dev"]) and all(
         item.split == "test" for item in suites["docs-test"])
 

@@ -14,7 +14,7 @@ from assistant.documents import UploadRejectedError, check_upload
 from eval.documents import csv_to_xlsx, markdown_to_docx
 from retrieval.documents import SUPPORTED_SUFFIXES, read_file, read_paths
 from retrieval.errors import RetrievalError
-from retrieval.markdown import blocks, chunk_markdown, evidence_units, plain_text
+from retrieval.markdown import blocks, chunk_markdown, evidence_units, plain_text, split_row
 
 POLICY = """# Holiday policy
 
@@ -175,3 +175,16 @@ def test_an_ordered_list_keeps_its_numbers() -> None:
     assert "7. Disclaimer of Warranty. Unless required by law." in units
     assert "- a bullet" in units
     assert plain_text("12. twelfth item") == "12. twelfth item"
+
+
+def test_identifiers_with_underscores_survive_plain_text() -> None:
+    """Underscores inside a word are not emphasis (CommonMark), and an escaped one (markitdown writes ``GGML\\_CUDA``
+    for a Word file's "GGML_CUDA") is the character itself: both reached the reader as "GGML\\CUDA\\P2P" or
+    "DEBGAINROOT_CMD" (found on docs-dev's multi-GPU page and rootless-builds spec)."""
+    assert plain_text("set GGML\\_CUDA\\_P2P to any value") == "set GGML_CUDA_P2P to any value"
+    assert plain_text("compile with -DGGML\\_HIP\\_RCCL=ON; it is \\*disabled\\* by default") == (
+        "compile with -DGGML_HIP_RCCL=ON; it is *disabled* by default")
+    assert plain_text("export DEB_GAIN_ROOT_CMD and n_gpu_layers") == "export DEB_GAIN_ROOT_CMD and n_gpu_layers"
+    assert plain_text("an _emphasised_ word, a __strong__ one, *starred* and **bold**, a\\\\b") == (
+        "an emphasised word, a strong one, starred and bold, a\\b")
+    assert split_row("| a \\| b | c_d |") == ["a | b", "c_d"]  # an escaped pipe is inside its cell
