@@ -6,7 +6,9 @@ Usage: python bench/bench_documents_rules.py [--squad 300]
 - about the documents: docs-dev's unanswered questions (all about their documents) against SQuAD v2.0 dev questions
   of `routing-dev` asked over the docs-dev documents (public-world questions), for several coverage/cosine rules;
 - the route: `routing-dev`'s chat prompts over the docs-dev documents and over the SQuAD corpus, and docs-dev's own
-  questions, for several coverage/cosine rules.
+  questions, for several coverage/cosine rules;
+- word problems: `routing-dev`'s and `mixed-dev`'s word problems over the same two corpora (a question about a table
+  cell, with a date in it, reads like a word problem to the router).
 Dev suites only: nothing here reads a test item.
 """
 
@@ -50,6 +52,8 @@ def main() -> None:
     public = [item for item in routing if expected_route(item) == "FACT"][: args.squad]
     chat = [item for item in routing if expected_route(item) == "CHAT"]
     unanswered = [item for item in docs.items if not item.answers]
+    mixed = load_suite("mixed-dev", settings, progress=False).items
+    problems = [item for item in routing + mixed if item.kind == "word_problem"]
 
     mine, world = _sources(documents, unanswered), _sources(documents, public)
     print(f"About the documents (assistant.core.features.speaks_of): {len(unanswered)} docs-dev unanswered vs "
@@ -65,6 +69,16 @@ def main() -> None:
     print(f"\nChat to documents (assistant.core.features.matches_documents): {len(chat)} routing-dev chat prompts, and "
           "the docs-dev questions")
     print("| coverage >= | and cosine >= | chat over docs-dev | chat over SQuAD | docs-dev questions |\n"
+          "|---|---|---|---|---|")
+    for coverage in COVERAGES:
+        for cosine in (0.0, 0.4, 0.5):
+            print(f"| {coverage} | {cosine} | {_count(matches_documents, over_docs, coverage, cosine)} | "
+                  f"{_count(matches_documents, over_squad, coverage, cosine)} | "
+                  f"{_count(matches_documents, questions, coverage, cosine)} |")
+
+    over_docs, over_squad = _sources(documents, problems), _sources(squad, problems)
+    print(f"\nWord problems to documents (the same rule): {len(problems)} routing-dev and mixed-dev word problems")
+    print("| coverage >= | and cosine >= | word problems over docs-dev | over SQuAD | docs-dev questions |\n"
           "|---|---|---|---|---|")
     for coverage in COVERAGES:
         for cosine in (0.0, 0.4, 0.5):

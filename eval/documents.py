@@ -5,8 +5,8 @@ Every document was written by others and comes from a pinned package (Debian or 
 formats have no real public example on the registries this project can reach, so they are built from real text by
 the suite: the Word files are three llama.cpp pages (markdown in the pinned source archive) written out with
 python-docx, headings, lists, tables and code kept; the Excel files are two CSV tables (codecarbon's CPU power, Vega's
-stock prices) written out with openpyxl. The split is by document, fixed by hand so that html, pdf, md, docx and a table are in
-both splits (docs/eval/PROTOCOL.md); the questions are in ``eval/data/documents_questions.jsonl``.
+stock prices) written out with openpyxl. The split is by document, fixed by hand so that html, pdf, md, docx and a
+table are in both splits (docs/eval/PROTOCOL.md); the questions are in ``eval/data/documents_questions.jsonl``.
 """
 
 from __future__ import annotations

@@ -129,8 +129,8 @@ def speaks_of(question: str, sources: Sequence[dict[str, Any]], coverage: float,
 
 
 def matches_documents(question: str, sources: Sequence[dict[str, Any]], coverage: float, cosine: float) -> bool:
-    """Whether a question the router sent to chat belongs to the documents: its top passages hold at least
-    ``coverage`` of its content words and the best-ranked passage's cosine reaches ``cosine``."""
+    """Whether a question the router sent to chat or a word problem belongs to the documents: its top passages hold
+    at least ``coverage`` of its content words and the best-ranked passage's cosine reaches ``cosine``."""
     return bool(sources) and documents_coverage(question, sources) >= coverage and \
         float(sources[0].get("dense_score") or 0.0) >= cosine
 

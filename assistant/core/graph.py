@@ -37,7 +37,10 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         last = state.get("route") if state.get("messages") else None
         previous = last if last in ROUTES else None
         decision: RouteDecision = self.deps.router.route(state["question"], previous)
-        if decision.route == "CHAT" and self._documents_match(state["question"]):
+        # Chat requests and word problems (not plain arithmetic) that name what the documents speak of are theirs:
+        # "What was the AMZN price on Dec 1 2009?" reads like a word problem.
+        movable = decision.route == "CHAT" or (decision.route == "MATH" and decision.expression is None)
+        if movable and self._documents_match(state["question"]):
             decision = replace(decision, route="FACT", stage="documents",
                                reason=f"{decision.reason}; but the documents speak of what it names "
                                       f"(coverage >= {self.settings.route_coverage:.2f})")
@@ -55,8 +58,8 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         return update
 
     def _documents_match(self, question: str) -> bool:
-        """Whether a question the router sent to chat names what the documents speak of (retrieval takes
-        milliseconds; the retrieved text never enters the routing prompt)."""
+        """Whether a question the router sent to chat or to a word problem names what the documents speak of
+        (retrieval takes milliseconds; the retrieved text never enters the routing prompt)."""
         if self.settings.route_coverage > 1:
             return False
         sources = [hit.to_dict() for hit in self.deps.search(question, self.settings.fact_k)]

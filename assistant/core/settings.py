@@ -70,7 +70,8 @@ class AssistantSettings(BaseModel):
             "says the documents do not answer (docs/BENCHMARKS.md, general knowledge)."))
     route_coverage: float = Field(
         0.6, ge=0, le=1.01, description=(
-            "A question the router sends to CHAT goes to the documents instead when one of its top three passages "
+            "A question the router sends to CHAT or to a word problem (not plain arithmetic) goes to the documents "
+            "instead when one of its top three passages "
             "holds at least this share of its content words and the best passage's cosine reaches route_dense "
             "(1.01: never; chosen on docs-dev and routing-dev: docs/BENCHMARKS.md)."))
     route_dense: float = Field(0.4, ge=-1, le=1, description="See route_coverage.")

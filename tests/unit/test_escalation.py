@@ -356,6 +356,21 @@ def test_the_router_sends_a_chat_sounding_question_about_the_documents_to_them(
         "Tell me which team the Denver Broncos defeated at Super Bowl 50").route == "CHAT"
 
 
+def test_a_question_about_a_table_cell_that_reads_like_a_word_problem_goes_to_the_documents(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    """A question with a date and a number in it ("What was the AMZN price on Dec 1 2009?") read like a word problem
+    and was "solved" from nothing (docs-dev: 6 questions, answers such as "100"); when the documents speak of it, it
+    is theirs. Plain arithmetic stays with the calculator."""
+    tuned = _with_model(settings, tmp_path, answerable=_constant(4.0), fact=_constant(4.0))
+    tuned = tuned.model_copy(update={"assistant": tuned.assistant.model_copy(update={"route_dense": -1.0})})
+    small.enqueue("24-10")
+    answer = _assistant(tuned, retriever, "MATH", small, large).ask(
+        "What was the score when the Denver Broncos defeated the Carolina Panthers at Super Bowl 50?")
+    assert answer.route == "FACT" and answer.route_stage == "documents" and answer.text == "24-10 [1]"
+    assert _assistant(tuned, retriever, None, small, large).ask("What is 50 - 24?").route == "MATH"
+
+
 def test_what_a_stream_showed_equals_the_stored_answer(
         tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
         large: FakeChatModel) -> None:  # noqa: F811
