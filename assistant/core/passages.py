@@ -74,9 +74,9 @@ def _structured(text: str) -> bool:
 
 def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max_chunks: int = 3,
                     window: int = 1, method: EvidenceMethod = "terms",
-                    similarity: SentenceSimilarity | None = None) -> list[Evidence]:
+                    similarity: SentenceSimilarity | None = None, row_floor: float = 0.0) -> list[Evidence]:
     """The most relevant sentences (with ``window`` neighbours each side in prose; a structured chunk's rows and items
-    alone) from the top chunks, within budget.
+    alone, and only those scoring at least ``row_floor`` of the best unit) from the top chunks, within budget.
 
     ``method`` ``embedding`` or ``both`` needs ``similarity``; without it the term scores are used."""
     candidates: list[tuple[float, int, int, str]] = []
@@ -97,9 +97,12 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     scored.sort(key=lambda item: (-item[0], item[1], item[2]))
     chosen: set[tuple[int, int]] = set()
     used = 0
+    best = scored[0][0]
     for score, rank, position in scored:
         if score <= 0 and chosen:
             break
+        if structured[rank] and score < row_floor * best:
+            continue
         spread = 0 if structured[rank] else window
         block = [(rank, p) for p in range(position - spread, position + spread + 1)
                  if 0 <= p < len(chunk_sentences[rank]) and (rank, p) not in chosen]

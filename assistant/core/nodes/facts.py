@@ -33,7 +33,7 @@ class FactNodes(NodeBase):
         hits = self.deps.search(state["question"], self.settings.fact_k)
         evidence = select_evidence(state["question"], hits, self.settings.evidence_chars,
                                    self.settings.evidence_chunks, method=self.settings.evidence_method,
-                                   similarity=self.deps.similarity)
+                                   similarity=self.deps.similarity, row_floor=self.settings.evidence_row_floor)
         sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
         features = answerability_features(state["question"], sources, " ".join(item.text for item in evidence))
         answerable = self.deps.escalation_model.probability("answerable", features)
