@@ -280,20 +280,28 @@ def evidence_units(markdown: str) -> list[str]:
     """The units evidence is chosen from, without markup: a table row read with its header ("Region: us-east1;
     Impact: 560"), a list item, a line of code, a heading, or a sentence of a paragraph. A text without markdown
     structure (one line of prose, as every reading-comprehension paragraph) gives its sentences, untouched."""
+    return [text for _, text in kinded_evidence_units(markdown)]
+
+
+def kinded_evidence_units(markdown: str) -> list[tuple[str, str]]:
+    """:func:`evidence_units`, each with the kind of block it comes from (``table``, ``code``, ``list``,
+    ``heading`` or ``prose``)."""
     if "\n" not in markdown.strip() and not _STRUCTURE_START.match(markdown):
-        return sentences(markdown)
-    units: list[str] = []
+        return [("prose", sentence) for sentence in sentences(markdown)]
+    units: list[tuple[str, str]] = []
     for block in blocks(markdown):
         body = markdown[block.start:block.end]
         if block.kind == "table":
             header, rows = table_cells(body)
-            units += [table_row_text(header, cells) for cells in rows]
+            units += [("table", table_row_text(header, cells)) for cells in rows]
         elif block.kind == "code":
-            units += [line.strip() for line in body.splitlines()[1:-1] if line.strip()] or [body]
+            lines = [line.strip() for line in body.splitlines()[1:-1] if line.strip()] or [body]
+            units += [("code", line) for line in lines]
         elif block.kind == "list":
-            units += [" ".join(plain_text(item).split()) for item in list_items(body)]
+            units += [("list", " ".join(plain_text(item).split())) for item in list_items(body)]
         elif block.kind == "heading":
-            units.append(heading_text(body))
+            units.append(("heading", heading_text(body)))
         else:
-            units += sentences(" ".join(plain_text(body).split()) if "\n" in body else plain_text(body))
-    return [unit for unit in units if unit]
+            text = " ".join(plain_text(body).split()) if "\n" in body else plain_text(body)
+            units += [("prose", sentence) for sentence in sentences(text)]
+    return [(kind, text) for kind, text in units if text]

@@ -20,7 +20,7 @@ from typing import Literal
 
 from assistant.core.confidence import citations, strip_citations, support
 from retrieval.bm25 import tokenize
-from retrieval.markdown import evidence_units, sentences
+from retrieval.markdown import evidence_units, kinded_evidence_units, sentences
 from retrieval.retriever import Hit
 
 __all__ = ["Evidence", "EvidenceMethod", "SentenceSimilarity", "cite", "numbered", "select_evidence",
@@ -76,16 +76,20 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
                     window: int = 1, method: EvidenceMethod = "terms",
                     similarity: SentenceSimilarity | None = None, row_floor: float = 0.0) -> list[Evidence]:
     """The most relevant sentences (with ``window`` neighbours each side in prose; a structured chunk's rows and items
-    alone, and only those scoring at least ``row_floor`` of the best unit) from the top chunks, within budget.
+    alone, and a table's rows only when scoring at least ``row_floor`` of the best unit) from the top chunks, within
+    budget.
 
     ``method`` ``embedding`` or ``both`` needs ``similarity``; without it the term scores are used."""
     candidates: list[tuple[float, int, int, str]] = []
     chunk_sentences: list[list[str]] = []
+    table_rows: set[tuple[int, int]] = set()
     # a structured chunk's rows, items and code lines stand alone: no neighbours (they filled the budget with rows
     # around the one that mattered); a prose sentence keeps its neighbours, which it may refer to
     structured = [_structured(hit.text) for hit in hits[:max_chunks]]
     for rank, hit in enumerate(hits[:max_chunks]):
-        split = evidence_units(hit.text)
+        kinded = kinded_evidence_units(hit.text)
+        split = [text for _, text in kinded]
+        table_rows.update((rank, position) for position, (kind, _) in enumerate(kinded) if kind == "table")
         chunk_sentences.append(split)
         for position, sentence in enumerate(split):
             candidates.append((0.0, rank, position, sentence))
@@ -101,7 +105,7 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     for score, rank, position in scored:
         if score <= 0 and chosen:
             break
-        if structured[rank] and score < row_floor * best:
+        if (rank, position) in table_rows and score < row_floor * best:
             continue
         spread = 0 if structured[rank] else window
         block = [(rank, p) for p in range(position - spread, position + spread + 1)

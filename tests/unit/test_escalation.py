@@ -14,6 +14,7 @@ from assistant.core.errors import ConfigError
 from assistant.core.escalation import EscalationModel, LogisticModel, load_escalation_model
 from assistant.core.features import (
     ANSWERABILITY_FEATURES,
+    absent_specifics,
     answerability_features,
     chat_features,
     fact_features,
@@ -354,6 +355,21 @@ def test_the_router_sends_a_chat_sounding_question_about_the_documents_to_them(
     small.enqueue("They beat the Panthers.")
     assert _assistant(off, retriever, "CHAT", small, large).ask(
         "Tell me which team the Denver Broncos defeated at Super Bowl 50").route == "CHAT"
+
+
+def test_a_question_naming_a_number_the_documents_never_mention_is_refused_without_a_model(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    """ "What was the net generation from renewables in 2019?" over a table that ends in 2017 was answered with the
+    2017 row (docs-dev); a year, size or code no passage holds means the documents do not answer it."""
+    sure = _with_model(settings, tmp_path, answerable=_constant(4.0), fact=_constant(4.0))
+    small.enqueue("Carolina Panthers")
+    answer = _assistant(sure, retriever, "FACT", small, large).ask(
+        "Which team did the Denver Broncos beat at Super Bowl 51?")
+    assert answer.text == NOT_IN_DOCUMENTS and answer.not_in_documents and not small.calls and not large.calls
+    assert "never mention 51" in answer.escalation_reason
+    assert absent_specifics("Who won Super Bowl 50 in the 5th quarter of the NFL's 2015 season, on CBS-4?", [
+        {"title": "Super Bowl 50", "text": "The AFC champion won."}]) == ["2015", "CBS-4"]  # ordinals, acronyms aside
 
 
 def test_a_question_about_a_table_cell_that_reads_like_a_word_problem_goes_to_the_documents(

@@ -56,3 +56,20 @@ def test_a_prose_sentence_brings_its_neighbours_a_table_row_comes_alone() -> Non
     lines = chosen[0].text.splitlines()
     assert any("tool4" in line for line in lines) and any("tool7" in line for line in lines)
     assert not any("tool3" in line or "tool5" in line for line in lines)
+
+
+def test_with_a_row_floor_rows_matching_part_of_the_question_stay_out() -> None:
+    """A row matching part of the question ("Renewables" in 2001, 2002 ...) filled the budget and came before the one
+    matching all of it (2010), and the small model read the wrong row (docs-dev)."""
+    cells = [("2001", "Renewables", "1437"), ("2002", "Renewables", "1963"), ("2010", "Nuclear", "4451"),
+             ("2010", "Renewables", "10308")]
+    rows = "\n".join(["| year | source | net_generation |", "|---|---|---|",
+                      *(f"| {year} | {source} | {value} |" for year, source, value in cells)])
+    table = Hit("power.csv#0", "power.csv", rows, "power", "power.csv", 1.0)
+    question = "What was the net generation from renewables in 2010?"
+    every = select_evidence(question, [table], budget_chars=400)[0].text.splitlines()
+    assert len(every) == 4 and "10308" in every[-1]  # all rows, the one that answers last
+    best = select_evidence(question, [table], budget_chars=400, row_floor=0.9)[0].text.splitlines()
+    assert best == ["year: 2010; source: Renewables; net_generation: 10308"]
+    assert select_evidence("What is the roof made of?", [HIT], budget_chars=400, row_floor=1.0)[0].text == \
+        select_evidence("What is the roof made of?", [HIT], budget_chars=400)[0].text  # prose keeps its neighbours

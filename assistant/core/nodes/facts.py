@@ -7,7 +7,13 @@ from dataclasses import asdict
 
 from assistant.core.confidence import heuristic_fact_confidence
 from assistant.core.decision import Tier
-from assistant.core.features import answerability_features, chat_features, fact_features, speaks_of
+from assistant.core.features import (
+    absent_specifics,
+    answerability_features,
+    chat_features,
+    fact_features,
+    speaks_of,
+)
 from assistant.core.nodes.base import (
     NodeBase,
     TurnState,
@@ -37,10 +43,13 @@ class FactNodes(NodeBase):
         sources = [hit.to_dict() | {"used": any(item.chunk_id == hit.chunk_id for item in evidence)} for hit in hits]
         features = answerability_features(state["question"], sources, " ".join(item.text for item in evidence))
         answerable = self.deps.escalation_model.probability("answerable", features)
+        absent = absent_specifics(state["question"], sources)
+        if absent:  # a year, size or code the passages never mention: whatever they say is not the answer
+            answerable = 0.0
         return {"sources": sources, "evidence": [asdict(item) for item in evidence], "features": features,
                 "answerable": None if answerable is None else round(answerable, 4),
                 "trace": step_trace(state, "retrieve", started, hits=len(hits), evidence=len(evidence),
-                                    answerable=answerable)}
+                                    answerable=answerable, absent=absent)}
 
     def after_retrieve(self, state: TurnState) -> str:
         answerable = state.get("answerable")
@@ -86,8 +95,7 @@ class FactNodes(NodeBase):
                    f"{self.settings.general_confidence:.2f}); {decision.reason}")
             return self._not_in_documents(state | update, why) | update
         answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"
-        reason = (f"the documents do not answer this (answerable {state.get('answerable', 0.0):.2f} < "
-                  f"{self.settings.answerable_threshold:.2f}); answered from general knowledge by the {tier} model "
+        reason = (f"{self._unanswered(state)}; answered from general knowledge by the {tier} model "
                   f"({decision.reason})")
         return update | {"draft": answer, "confidence": confidence, "escalation_reason": reason,
                          "signals": {"answerable": float(state.get("answerable") or 0.0)},
@@ -97,12 +105,19 @@ class FactNodes(NodeBase):
     def _not_in_documents(self, state: TurnState, why: str) -> TurnState:
         started = time.perf_counter()
         answerable = float(state.get("answerable") or 0.0)
-        reason = (f"the documents do not answer this (answerable {answerable:.2f} < "
-                  f"{self.settings.answerable_threshold:.2f}) and {why}: no general-knowledge answer")
+        reason = f"{self._unanswered(state)} and {why}: no general-knowledge answer"
         return {"draft": NOT_IN_DOCUMENTS, "confidence": round(1.0 - answerable, 4), "escalated": False,
                 "escalation_reason": reason, "signals": {"answerable": answerable},
                 "sources": [source | {"used": False} for source in state.get("sources", [])],
                 "trace": step_trace(state, "general", started, refused=True)} | final(state, NOT_IN_DOCUMENTS)
+
+    def _unanswered(self, state: TurnState) -> str:
+        """Why the documents do not answer: what the question names that they never mention, or answerability."""
+        absent = absent_specifics(state["question"], state.get("sources", []))
+        if absent:
+            return f"the documents do not answer this (they never mention {', '.join(absent)})"
+        return (f"the documents do not answer this (answerable {float(state.get('answerable') or 0.0):.2f} < "
+                f"{self.settings.answerable_threshold:.2f})")
 
     @staticmethod
     def _evidence(state: TurnState) -> list[Evidence]:
