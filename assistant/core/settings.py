@@ -93,10 +93,10 @@ class AssistantSettings(BaseModel):
     evidence_chars: int = Field(400, ge=100, le=20000, description=(
         "Evidence sent to the model, in characters (chosen on dev: docs/BENCHMARKS.md, evidence budget)."))
     evidence_chunks: int = Field(3, ge=1, le=20, description="Chunks the evidence may come from.")
-    evidence_row_floor: float = Field(0.0, ge=0, le=1, description=(
-        "A table row, list item or code line enters the evidence only when its relevance reaches this share of the "
-        "best unit's: rows that match part of the question crowd out, and come before, the row that matches all "
-        "of it (0: any row; chosen on docs-dev: docs/BENCHMARKS.md)."))
+    evidence_row_floor: float = Field(0.9, ge=0, le=1, description=(
+        "A table row enters the evidence only when its relevance reaches this share of the best unit's: rows that "
+        "match part of the question crowded out, and came before, the row that matches all of it (0: any row; "
+        "chosen on docs-dev: docs/BENCHMARKS.md)."))
     evidence_method: Literal["terms", "embedding", "both"] = Field(
         "terms", description=("How evidence sentences are scored: question words (terms), the embedder's cosine "
                               "(embedding), or both."))
