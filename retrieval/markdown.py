@@ -164,6 +164,21 @@ def _line_pieces(text: str, block: Block, max_chars: int) -> list[MarkdownChunk]
     return pieces
 
 
+def _code_pieces(text: str, block: Block, max_chars: int) -> list[MarkdownChunk]:
+    """A code block too large for one chunk, cut between lines; every piece is fenced as the block was, so a piece
+    is still code (each line a unit of evidence, shown as code) and not one run-on paragraph."""
+    body = text[block.start:block.end]
+    opening = body.split("\n", 1)[0]
+    closing = opening.strip()[:3]
+    room = max_chars - len(opening) - len(closing) - 2
+    pieces = []
+    for piece in _line_pieces(text, block, max(room, 20)):
+        lines = [line for line in piece.text.split("\n") if line.strip() not in (opening.strip(), closing)]
+        if lines:
+            pieces.append(MarkdownChunk("\n".join([opening, *lines, closing]), piece.start, piece.end, piece.section))
+    return pieces or [MarkdownChunk(body, block.start, block.end, block.section)]
+
+
 def chunk_markdown(text: str, max_chars: int = 1000) -> list[MarkdownChunk]:
     """Chunks of at most ``max_chars`` characters made of whole blocks, each under one heading path.
 
@@ -192,7 +207,7 @@ def chunk_markdown(text: str, max_chars: int = 1000) -> list[MarkdownChunk]:
             flush()
         if size > max_chars:
             flush()
-            cut = _table_pieces if block.kind == "table" else _line_pieces
+            cut = {"table": _table_pieces, "code": _code_pieces}.get(block.kind, _line_pieces)
             chunks.extend(cut(text, block, max_chars))
             continue
         current.append(block)

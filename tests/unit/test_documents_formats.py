@@ -188,3 +188,17 @@ def test_identifiers_with_underscores_survive_plain_text() -> None:
     assert plain_text("an _emphasised_ word, a __strong__ one, *starred* and **bold**, a\\\\b") == (
         "an emphasised word, a strong one, starred and bold, a\\b")
     assert split_row("| a \\| b | c_d |") == ["a | b", "c_d"]  # an escaped pipe is inside its cell
+
+
+def test_a_code_block_cut_into_chunks_stays_code_in_every_chunk() -> None:
+    """The continuation of a cut code block had no fence, so it read as one run-on paragraph: one evidence unit of a
+    thousand characters, over the budget, and llama-bench's "-b, --batch-size <n> (default: 2048)" never reached the
+    reader (docs-dev)."""
+    options = "\n".join(f"  -o{n}, --option-{n} <n>     (default: {n * 100})" for n in range(40))
+    text = f"# Tool\n\n```sh\nusage: tool [options]\n{options}\n```\n\nAfter."
+    pieces = [chunk for chunk in chunk_markdown(text, 400) if "option" in chunk.text]
+    assert len(pieces) > 2 and all(len(piece.text) <= 400 for piece in pieces)
+    assert all(piece.text.startswith("```sh\n") and piece.text.endswith("\n```") for piece in pieces)
+    units = [unit for piece in pieces for unit in evidence_units(piece.text)]
+    assert "-o20, --option-20 <n>     (default: 2000)" in units
+    assert sum(piece.text.count("--option-") for piece in pieces) == 40  # nothing lost or repeated
