@@ -64,28 +64,25 @@ def main() -> None:
             print(f"| {coverage} | {cosine} | {_count(speaks_of, mine, coverage, cosine)} | "
                   f"{_count(speaks_of, world, coverage, cosine)} |")
 
-    over_docs, over_squad = _sources(documents, chat), _sources(squad, chat)
     questions = _sources(documents, docs.items)
     print(f"\nChat to documents (assistant.core.features.matches_documents): {len(chat)} routing-dev chat prompts, and "
           "the docs-dev questions")
-    print("| coverage >= | and cosine >= | chat over docs-dev | chat over SQuAD | docs-dev questions |\n"
-          "|---|---|---|---|---|")
-    for coverage in COVERAGES:
-        for cosine in (0.0, 0.4, 0.5):
-            print(f"| {coverage} | {cosine} | {_count(matches_documents, over_docs, coverage, cosine)} | "
-                  f"{_count(matches_documents, over_squad, coverage, cosine)} | "
-                  f"{_count(matches_documents, questions, coverage, cosine)} |")
-
-    over_docs, over_squad = _sources(documents, problems), _sources(squad, problems)
+    _moved_table(("chat over docs-dev", "chat over SQuAD"), _sources(documents, chat), _sources(squad, chat), questions)
     print(f"\nWord problems to documents (the same rule): {len(problems)} routing-dev and mixed-dev word problems")
-    print("| coverage >= | and cosine >= | word problems over docs-dev | over SQuAD | docs-dev questions |\n"
-          "|---|---|---|---|---|")
+    _moved_table(("word problems over docs-dev", "over SQuAD"), _sources(documents, problems),
+                 _sources(squad, problems), questions)
+
+
+def _moved_table(names: tuple[str, str], over_docs: list[tuple[str, list[dict[str, Any]]]],
+                 over_squad: list[tuple[str, list[dict[str, Any]]]],
+                 questions: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """How many turns the route rule moves to the documents, for each coverage and cosine."""
+    print(f"| coverage >= | and cosine >= | {names[0]} | {names[1]} | docs-dev questions |\n|---|---|---|---|---|")
     for coverage in COVERAGES:
         for cosine in (0.0, 0.4, 0.5):
             print(f"| {coverage} | {cosine} | {_count(matches_documents, over_docs, coverage, cosine)} | "
                   f"{_count(matches_documents, over_squad, coverage, cosine)} | "
                   f"{_count(matches_documents, questions, coverage, cosine)} |")
-
 
 if __name__ == "__main__":
     main()
