@@ -20,6 +20,7 @@ from selenium.webdriver.support import expected_conditions as until
 from selenium.webdriver.support.ui import WebDriverWait
 
 from assistant.api import Assistant
+from assistant.core.routing import CascadeRouter, Route, RouteDecision
 from assistant.core.settings import ServerSettings, Settings
 from assistant.server.page import PAGE_CSP
 from models.base import Message
@@ -56,14 +57,29 @@ def _reply(messages: Sequence[Message]) -> str:
     return "A plain answer."
 
 
-def _assistant(tmp_path: Path, small: FakeChatModel) -> Assistant:
+class _Deliberate:
+    """Routes as the cascade router does, after a pause long enough for a page to show it (a fake router decides in
+    microseconds: the page renders once per frame, so a stage shorter than a frame is rightly never drawn)."""
+
+    def __init__(self, router: CascadeRouter, seconds: float) -> None:
+        self.router, self.seconds = router, seconds
+
+    def route(self, question: str, previous: Route | None = None) -> RouteDecision:
+        time.sleep(self.seconds)
+        return self.router.route(question, previous)
+
+
+def _assistant(tmp_path: Path, small: FakeChatModel, route_seconds: float = 0.0) -> Assistant:
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
     retriever.add_documents([Document("planted.md", "Visitors note: " + PLANTS, "Planted <b>title</b>",
                                       "planted.md")], progress=False)
     large = FakeChatModel(name="large", responder=_reply)
-    return Assistant.from_parts(small, large, FakeEmbedder(), retriever, settings, tmp_path / "threads.sqlite")
+    if not route_seconds:
+        return Assistant.from_parts(small, large, FakeEmbedder(), retriever, settings, tmp_path / "threads.sqlite")
+    router = _Deliberate(CascadeRouter(FakeEmbedder(), small), route_seconds)
+    return Assistant(small, large, router, retriever, settings, tmp_path / "threads.sqlite")
 
 
 @pytest.fixture
@@ -404,7 +420,7 @@ def test_the_page_says_what_the_turn_is_doing_and_how_fast_it_writes(tmp_path: P
     """Instead of a bare cursor: the stage ("choosing how to answer", "writing") and tokens per second while the
     model writes; the line goes once the answer is done."""
     small = GatedModel("small", words=100, seconds_per_word=0.05)
-    instance = _assistant(tmp_path, small)
+    instance = _assistant(tmp_path, small, route_seconds=0.5)
     try:
         with Running(instance, ServerSettings()) as running:
             page.get(running.url + "/")
