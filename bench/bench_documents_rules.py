@@ -84,5 +84,6 @@ def _moved_table(names: tuple[str, str], over_docs: list[tuple[str, list[dict[st
                   f"{_count(matches_documents, over_squad, coverage, cosine)} | "
                   f"{_count(matches_documents, questions, coverage, cosine)} |")
 
+
 if __name__ == "__main__":
     main()
