@@ -1,10 +1,10 @@
 """What a reader of a streamed turn shows, so that every interface ends a turn showing exactly the stored answer.
 
-A turn's stream (``Assistant.stream``) carries tokens, ``reset`` events (the graph discards a draft, or starts an
-answer with the general-knowledge label) and, last, the answer. :class:`LiveText` turns them into edits of the shown
-text: ``append`` or ``replace``. The final edit makes the shown text equal to the answer as stored, whatever was
-streamed before (a citation added at the end, a refusal in place of the model's words, a draft replaced by the large
-model's answer).
+A turn's stream (``Assistant.stream``) carries tokens, ``reset`` events (the graph discards a draft, or shows a
+general-knowledge answer, labelled, once its confidence is checked: never before) and, last, the answer.
+:class:`LiveText` turns them into edits of the shown text: ``append`` or ``replace``. The final edit makes the shown
+text equal to the answer as stored, whatever was streamed before (a citation added at the end, a refusal in place of
+the model's words, a draft replaced by the large model's answer).
 
 With ``hold_documents`` a reader that cannot take back what it showed (a plain OpenAI client reading ``content``
 deltas) is never shown a documents answer before it is final: those answers are short, and their drafts are the ones

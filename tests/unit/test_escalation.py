@@ -409,7 +409,22 @@ def test_what_a_stream_showed_equals_the_stored_answer(
     for event in _assistant(labelled, retriever, "FACT", small, large).stream("Who is the president of France?"):
         if live.feed(event):
             seen.append(live.shown)
-    assert seen[0] == GENERAL_KNOWLEDGE_LABEL and live.shown == f"{GENERAL_KNOWLEDGE_LABEL} Emmanuel Macron"
+    assert seen == [f"{GENERAL_KNOWLEDGE_LABEL} Emmanuel Macron"]  # shown whole, labelled, once checked
+
+
+def test_an_unsure_general_knowledge_answer_is_never_shown_while_streaming(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    """A closed-book answer below ``general_confidence`` becomes the refusal; its words never reach a reader, not
+    even for a moment before the check (they streamed as tokens, then were replaced)."""
+    labelled = _with_model(settings, tmp_path, answerable=_constant(-4.0), fact=_constant(4.0))
+    large.enqueue("Grand Duke Ferdinand", probability=0.05)
+    live, seen, tokens = LiveText(), [], []
+    for event in _assistant(labelled, retriever, "FACT", small, large).stream("Who is the president of France?"):
+        tokens += [event["text"]] if event["type"] == "token" else []
+        if live.feed(event):
+            seen.append(live.shown)
+    assert not tokens and seen == [NOT_IN_DOCUMENTS] and live.shown == NOT_IN_DOCUMENTS
 
 
 def test_a_cost_cap_keeps_the_large_model_out_of_a_general_knowledge_answer(

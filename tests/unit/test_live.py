@@ -38,15 +38,14 @@ def test_a_discarded_draft_is_replaced_not_appended() -> None:
     assert "14 days" in seen and not any("14 days10" in text for text in seen)
 
 
-def test_the_general_knowledge_label_is_shown_as_the_answer_streams() -> None:
+def test_a_checked_general_knowledge_answer_is_shown_with_its_label() -> None:
     label = "Not in your documents; from general knowledge:"
-    events = [_route("FACT"), {"type": "reset", "text": f"{label} "}, {"type": "token", "text": " Paris"},
+    events = [_route("FACT"), {"type": "reset", "text": f"{label} Paris"},
               {"type": "answer", "answer": _Answer(f"{label} Paris")}]
     live = LiveText()
     first = live.feed(events[0]) + live.feed(events[1])
-    assert first == [Edit("append", label)]
-    shown, _, _ = _show(live, events[2:])
-    assert shown == f"{label} Paris"
+    assert first == [Edit("append", f"{label} Paris")]
+    assert live.feed(events[2]) == [] and live.shown == f"{label} Paris"
 
 
 def test_a_refusal_replaces_the_models_words() -> None:

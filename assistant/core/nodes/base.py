@@ -100,13 +100,14 @@ def budget(state: TurnState, setting: int) -> int:
 
 
 def stream_model(model: ChatModel, tier: str, messages: list[Message], cancelled: Callable[[], bool],
-                 **options: Any) -> Completion:
-    """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming).
+                 *, forward: bool = True, **options: Any) -> Completion:
+    """Call the model, forwarding its tokens to LangGraph's custom stream (a no-op outside streaming; none with
+    ``forward`` false: text that must be checked before anyone sees it).
 
     ``cancelled`` is checked before every token; when it turns true the model's generator is closed (llama.cpp
     stops generating) and the turn ends with GenerationCancelledError.
     """
-    writer = stream_writer()
+    writer = stream_writer() if forward else None
     return collect_stream(cancellable(model.stream(messages, **options), cancelled),
                           None if writer is None else lambda text: writer({"token": text, "model": tier}))
 
@@ -121,7 +122,7 @@ def stream_writer() -> Callable[[dict[str, Any]], None] | None:
 
 def reset_shown(text: str = "") -> None:
     """Tell the stream's readers that what they have shown of this turn is replaced by ``text`` (a discarded draft,
-    or the general-knowledge label an answer starts with); tokens that follow are appended to it."""
+    or a checked general-knowledge answer with its label); tokens that follow are appended to it."""
     if (writer := stream_writer()) is not None:
         writer({"event": "reset", "text": text})
 

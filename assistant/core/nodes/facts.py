@@ -81,8 +81,9 @@ class FactNodes(NodeBase):
         decision, decided = self._decide(state, "start", None, prompt_tokens_estimate(messages), max_tokens)
         tier: Tier = "large" if decision.large else "small"
         model = self.deps.large if decision.large else self.deps.small
-        reset_shown(f"{GENERAL_KNOWLEDGE_LABEL} ")
-        completion = stream_model(model, tier, messages, self._cancelled(state), max_tokens=max_tokens, temperature=0.0)
+        # held until checked: an unsure closed-book answer about a private name is an invention, never shown
+        completion = stream_model(model, tier, messages, self._cancelled(state), forward=False, max_tokens=max_tokens,
+                                  temperature=0.0)
         usage.append(usage_entry("general", tier, completion))
         text = completion.text.strip()
         features = chat_features(state["question"], text, completion.token_probabilities,
@@ -95,6 +96,7 @@ class FactNodes(NodeBase):
                    f"{self.settings.general_confidence:.2f}); {decision.reason}")
             return self._not_in_documents(state | update, why) | update
         answer = f"{GENERAL_KNOWLEDGE_LABEL} {text}"
+        reset_shown(answer)
         reason = (f"{self._unanswered(state)}; answered from general knowledge by the {tier} model "
                   f"({decision.reason})")
         return update | {"draft": answer, "confidence": confidence, "escalation_reason": reason,
