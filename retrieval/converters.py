@@ -3,7 +3,7 @@
 markitdown was chosen over docling by measurement (docs/BENCHMARKS.md, document converters): on the documents
 suite's HTML it kept the same headings, code blocks and tables, converted 5x faster (0.11 s against 0.60 s for a 50 KB
 manual, after docling's 4.4 s start), and installs in about 60 MB where docling brought 6.2 GB, including a second
-torch build that conflicts with the pinned one. PDFs stay with pypdf (retrieval/documents.py).
+torch build that conflicts with the pinned one. PDFs are read by pdfminer.six directly (retrieval/pdf.py).
 """
 
 from __future__ import annotations

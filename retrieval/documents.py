@@ -12,6 +12,7 @@ from pathlib import Path
 
 from retrieval.converters import CONVERTED_SUFFIXES, convert
 from retrieval.errors import RetrievalError
+from retrieval.pdf import pdf_text
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 SUPPORTED_SUFFIXES = (".txt", *MARKDOWN_SUFFIXES, ".jsonl", ".pdf", *CONVERTED_SUFFIXES)
@@ -76,13 +77,6 @@ def _read_jsonl(path: Path, base_id: str) -> Iterator[Document]:
             yield Document(doc_id, text, str(record.get("title", "")), f"{path}:{number}")
 
 
-def _read_pdf(path: Path) -> str:
-    from pypdf import PdfReader
-
-    reader = PdfReader(str(path))
-    return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
-
-
 def read_file(path: Path, doc_id: str) -> list[Document]:
     """The documents in one file (a .jsonl file holds one per line)."""
     suffix = path.suffix.lower()
@@ -95,7 +89,7 @@ def read_file(path: Path, doc_id: str) -> list[Document]:
         return [Document(doc_id, converted.markdown, converted.title or _title_of(path, converted.markdown),
                          str(path), markdown=True)]
     if suffix == ".pdf":
-        text = _read_pdf(path)
+        text = pdf_text(path)
     elif suffix in SUPPORTED_SUFFIXES:
         text = path.read_text(encoding="utf-8", errors="replace")
     else:

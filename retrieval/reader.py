@@ -111,7 +111,7 @@ def _limit_cpu(seconds: float) -> None:
 
 def _serve(memory_mb: int) -> None:
     import markitdown  # noqa: F401 - the parsers are imported before the cap and the first request
-    import pypdf  # noqa: F401
+    import pdfminer.high_level  # noqa: F401
 
     announce_ready(memory_mb)
     for line in sys.stdin:

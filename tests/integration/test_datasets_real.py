@@ -221,3 +221,16 @@ def test_no_source_file_quotes_or_names_a_test_item(store: DatasetStore,
     files = source_files([root / name for name in ("assistant", "models", "retrieval", "tools", "eval", "bench")])
     assert len(files) > 40
     assert [str(leak) for leak in find_leaks(files, test_items)] == []
+
+
+def test_a_typeset_pdf_reads_with_its_spaces_and_without_its_running_headers(store: DatasetStore) -> None:
+    """The bash manual (groff): pypdf ran words together ("Ifunset", "savedwhen") and kept every page's header."""
+    from eval.documents import DOCUMENTS, document_paths
+    from retrieval.documents import read_file
+
+    manual = next(document for document in DOCUMENTS if document.file_name == "bash.pdf")
+    text = read_file(document_paths(store, (manual,), progress=False)[manual.key], "bash.pdf")[0].text
+    assert "is ~/.bash_history. If unset, the command history is not saved when a shell exits." in " ".join(
+        text.split())
+    assert "\ufb01" not in text and "the history file is truncated" in text  # the "fi" ligature spelled out
+    assert text.count("General Commands Manual") <= 1 < text.count("HISTFILE")
