@@ -187,6 +187,17 @@ class Assistant:
         else:
             self.forget(answer.thread_id)
 
+    def _keep_stopped(self, question: str, written: str, config: dict[str, Any], from_turn: int | None,
+                      client: str, system_prompt: str) -> None:
+        """Keep a stopped turn as far as it was written, marked stopped: in the thread's history (the next turn's
+        chat sees what the person saw) and in its transcript, where an unstopped turn would have gone."""
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": written}]
+        # as the turn's last node: the thread ends there, whichever node the stop interrupted
+        self.graph.update_state(config, {"answer": written, "messages": messages}, as_node="escalate")
+        thread = config["configurable"]["thread_id"]
+        self.threads.record(thread, question, written, {"stopped": True, "thread_id": thread},
+                            replace_from=from_turn, client=client, system_prompt=system_prompt)
+
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
             persist: bool = True, replace_last: bool = False, edit_turn: int | None = None, client: str = "api",
@@ -230,16 +241,20 @@ class Assistant:
         from_turn, config = self._fork(thread, replace_last, edit_turn)
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt)
         finished = False
+        written = ""  # the answer as written so far: what a reader of drafts saw if the turn is stopped
         try:
             yield {"type": "start", "request_id": inputs["request_id"], "thread_id": thread}
             for mode, payload in self.graph.stream(inputs, config, stream_mode=["updates", "custom"],
                                                    durability=DURABILITY):
                 if mode == "custom":
                     if "token" in payload:
+                        written += payload["token"]
                         yield {"type": "token", "text": payload["token"], "model": payload["model"]}
                     elif "working" in payload:
                         yield {"type": "working", "text": payload["working"], "model": payload["model"]}
                     else:
+                        if payload.get("event") == "reset":
+                            written = str(payload.get("text", ""))
                         yield {"type": payload.get("event", "event"), **payload}
                 else:
                     for node, update in payload.items():
@@ -250,6 +265,10 @@ class Assistant:
             self._finish(inputs["question"], answer, persist, from_turn, client, system_prompt)
             finished = True
             yield {"type": "answer", "answer": answer}
+        except GenerationCancelledError:
+            if persist:
+                self._keep_stopped(inputs["question"], written.strip(), config, from_turn, client, system_prompt)
+            raise
         finally:
             self._cancelled.pop(inputs["request_id"], None)
             if not persist and not finished:

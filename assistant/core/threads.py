@@ -2,7 +2,8 @@
 
 The graph's checkpointer keeps what the models need (the messages of a thread); this store keeps what a person
 browsing their conversations needs, in two tables of the same SQLite file, so listing threads never replays
-checkpoints. Both are written when a turn finishes; a turn that was stopped or failed leaves no trace in either.
+checkpoints. Both are written when a turn finishes; a stopped turn is kept as far as it was written, its details
+``{"stopped": true}``; a turn that failed leaves no trace in either.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class ThreadRecord:
             lines += [f"## {' '.join(turn.question.split())}", "", turn.answer.strip(), ""]
             details = turn.details or {}
             about = [f"route {details['route']}"] if details.get("route") else []
+            if details.get("stopped"):
+                about.append("stopped")
             if details.get("escalated"):
                 about.append("answered by the larger model")
             if turn.feedback is not None:

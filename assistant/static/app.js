@@ -300,7 +300,7 @@ function showActions(turn, questionText) {
 }
 
 function savedPosition(turn) {
-  // a turn's number in the thread as the server keeps it: stopped turns (never saved) do not count
+  // a turn's number in the thread as the server keeps it: turns never saved (failed ones) do not count
   return Array.from(log.querySelectorAll(".turn[data-saved='true']")).indexOf(turn);
 }
 
@@ -476,14 +476,40 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
   } catch (error) {
     stage = "";
     setStage(turn, "");
-    setAnswer(turn, raw, error.name === "AbortError" ? "stopped" : "error");
-    addNote(turn, error.name === "AbortError" ? "[stopped]" : "[error: " + error.message + "]");
-    showActions(turn, text);
+    const stopped = error.name === "AbortError";
+    setAnswer(turn, raw, stopped ? "stopped" : "error");
+    addNote(turn, stopped ? "[stopped]" : "[error: " + error.message + "]");
+    if (stopped) showWhenKept(turn, text, state.thread);
+    else showActions(turn, text);
   } finally {
     state.controller = null;
     setBusy(false);
     question.focus();
   }
+}
+
+async function showWhenKept(turn, text, thread) {
+  // The server keeps a stopped answer as far as it was written, where the turn would have gone. Its actions wait
+  // until it is kept, so that Regenerate answers in its place and Edit and feedback find it at its position.
+  const saved = Array.from(log.querySelectorAll(".turn[data-saved='true']")).filter((other) => other !== turn);
+  const expected = 2 * (saved.length + 1);
+  for (let attempt = 0; attempt < 40 && state.thread === thread; attempt++) {
+    const response = await api("/v1/threads/" + encodeURIComponent(thread));
+    const messages = response.ok ? (await response.json()).messages : [];
+    const last = messages[messages.length - 1];
+    if (messages.length === expected && last.x_assistant && last.x_assistant.stopped) {
+      // as kept: the words the server wrote before it saw the Stop, which a reload shows too
+      setAnswer(turn, last.content, "stopped");
+      addNote(turn, "[stopped]");
+      turn.dataset.saved = "true";
+      turn.dataset.rating = "";
+      $("export").hidden = false;
+      refreshThreads();
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  if (turn.isConnected) showActions(turn, text);
 }
 
 function stop() {
@@ -494,7 +520,7 @@ function stop() {
 }
 
 function regenerate(turn, text, escalation) {
-  // A finished turn is answered again in its place; a stopped one (never saved) is simply asked again.
+  // A kept turn (finished, or stopped and kept) is answered again in its place; one never saved is asked again.
   ask(text, {regenerateTurn: turn, replace: turn.dataset.saved === "true", escalation});
 }
 
@@ -524,10 +550,13 @@ async function loadThread(id) {
   $("export").hidden = false;
   for (let index = 0; index + 1 < messages.length; index += 2) {
     const turn = addTurn(messages[index].content);
-    setAnswer(turn, messages[index + 1].content, "done");
+    const details = messages[index + 1].x_assistant;
+    const stopped = Boolean(details && details.stopped);  // kept as far as it was written when it was stopped
+    setAnswer(turn, messages[index + 1].content, stopped ? "stopped" : "done");
+    if (stopped) addNote(turn, "[stopped]");
     turn.dataset.saved = "true";
     turn.dataset.rating = (messages[index + 1].feedback && messages[index + 1].feedback.rating) || "";
-    if (messages[index + 1].x_assistant) showDetails(turn, messages[index + 1].x_assistant, null);
+    if (details && !stopped) showDetails(turn, details, null);
     showActions(turn, messages[index].content);
   }
   log.lastElementChild?.scrollIntoView({block: "end"});

@@ -213,10 +213,20 @@ def test_stop_aborts_the_answer_and_the_next_question_starts_at_once(tmp_path: P
                 (By.CSS_SELECTOR, ".answer[data-state='stopped']")))
             assert small.stopped.wait(5), "the model went on generating after Stop"
             assert small.produced < 2000
+            # kept as far as it was written, marked stopped: its actions come once the server has kept it
+            WebDriverWait(page, 10).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".turn .regenerate"))
+            stopped = page.find_element(By.CSS_SELECTOR, ".answer[data-state='stopped']").text
+            assert stopped.startswith("word0 word1") and stopped.endswith("[stopped]")
+            assert stopped.count("[stopped]") == 1
             small.words = 3
             # One slot and no queue: this is answered only if the stopped turn gave its slot back.
             turn = ask_on_page(page, "Write a short poem about cats", 2, timeout=15)
             assert turn.find_element(By.CSS_SELECTOR, ".answer").text == "word0 word1 word2"
+            page.refresh()  # what the page showed is what a reload shows
+            WebDriverWait(page, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 2)
+            answers = page.find_elements(By.CSS_SELECTOR, ".turn .answer")
+            assert answers[0].text == stopped and answers[0].get_attribute("data-state") == "stopped"
+            assert answers[1].text == "word0 word1 word2" and answers[1].get_attribute("data-state") == "done"
     finally:
         instance.close()
 

@@ -520,3 +520,46 @@ def test_regenerating_twice_and_editing_an_earlier_question_fork_the_models_memo
     with pytest.raises(ValueError, match="no turn 5"):
         assistant.ask("nope", "t", edit_turn=5)
     assistant.close()
+
+
+def _stop_after_first_token(assistant: Assistant, question: str, thread: str, **knobs: Any) -> str:
+    """Stream a turn and cancel it at its first token, as a page's Stop does; the text shown by then."""
+    from models.base import GenerationCancelledError
+
+    shown = ""
+
+    def read() -> None:
+        nonlocal shown
+        for event in assistant.stream(question, thread, request_id="stop-me", **knobs):
+            if event["type"] == "token":
+                shown += event["text"]
+                assistant.cancel("stop-me")
+
+    with pytest.raises(GenerationCancelledError):
+        read()
+    return shown
+
+
+@pytest.mark.parametrize("fork", [{}, {"replace_last": True}, {"edit_turn": 0}])
+def test_a_stopped_turn_is_kept_as_far_as_it_was_written_and_marked_stopped(
+        tmp_path: Path, settings: Settings, fork: dict[str, Any]) -> None:
+    """Stopped answers are kept in the thread (#35): in the transcript, marked stopped, and in the models' memory,
+    where an unstopped turn would have gone (appended, or in place of the regenerated or edited turn)."""
+    from tests.servers import GatedModel
+
+    small = GatedModel("small", words=20, seconds_per_word=0.01)
+    assistant = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+                          settings, tmp_path / "threads.sqlite")
+    first = assistant.ask("Q1", "t").text
+    assert _stop_after_first_token(assistant, "Tell me about Paris", "t", **fork) == " word0"
+    expected = [] if fork else [("Q1", first)]
+    expected.append(("Tell me about Paris", "word0"))
+    record = assistant.thread("t")
+    assert record is not None and [(turn.question, turn.answer) for turn in record.turns] == expected
+    assert [turn.details.get("stopped") for turn in record.turns] == [None] * (len(expected) - 1) + [True]
+    assert record.markdown().rstrip().endswith("## Tell me about Paris\n\nword0\n\n*stopped*")
+    assert [message["content"] for message in assistant.history("t")] == [text for pair in expected for text in pair]
+    again = assistant.ask("Tell me about Paris", "t", replace_last=True)  # regenerating it answers in its place
+    record = assistant.thread("t")
+    assert record is not None and len(record.turns) == len(expected)
+    assert record.turns[-1].answer == again.text and "stopped" not in record.turns[-1].details
