@@ -104,7 +104,11 @@ def browser(width: int = 1000, height: int = 900) -> Any:
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+    page = webdriver.Chrome(service=Service(driver), options=options)
+    if width < 500:  # headless chromium's window is never narrower than 500 px: a phone's width is emulated
+        page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
+    return page
 
 
 def ask_on_page(page: Any, question: str, count: int, timeout: float = 30) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assistant.core.answer import Answer, ModelCall, Source
-from assistant.core.decision import Decision
+from assistant.core.decision import Decision, Tier
 from assistant.core.escalation import load_escalation_model
 from assistant.core.graph import build_graph
 from assistant.core.nodes.base import Escalation, GraphDeps, TurnState
@@ -145,14 +145,16 @@ class Assistant:
 
     def _inputs(self, question: str, escalation: Escalation | None, threshold: float | None,
                 cost_cap_usd: float | None, max_tokens: int | None, request_id: str | None,
-                system_prompt: str = "") -> TurnState:
+                system_prompt: str = "", answer_with: Tier | None = None) -> TurnState:
         question = normalize_question(question).strip()
         if not question:
             raise ValueError("the question is empty")
+        if answer_with not in (None, "small", "large"):
+            raise ValueError(f"answer_with must be small or large, not {answer_with!r}")
         return {"question": question, "request_id": request_id or uuid.uuid4().hex,
-                "escalation": escalation or self.settings.assistant.escalation,
+                "escalation": "never" if answer_with else escalation or self.settings.assistant.escalation,
                 "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens,
-                "system_prompt": system_prompt}
+                "system_prompt": system_prompt, "answer_with": answer_with}
 
     def _fork(self, thread: str, replace_last: bool, edit_turn: int | None) -> tuple[int | None, dict[str, Any]]:
         """The turn a new answer takes the place of (``edit_turn``; the last one when ``replace_last``; None: it is
@@ -201,7 +203,7 @@ class Assistant:
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
             persist: bool = True, replace_last: bool = False, edit_turn: int | None = None, client: str = "api",
-            system_prompt: str = "") -> Answer:
+            system_prompt: str = "", answer_with: Tier | None = None) -> Answer:
         """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
 
         ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
@@ -209,14 +211,15 @@ class Assistant:
         turn (0 is the first; the turns after it are dropped: an edited question forks the thread); ``client`` tags
         a new thread with what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own);
         ``system_prompt`` is the person's own instructions for CHAT answers (kept with the thread; documents answers
-        and the calculator do not take instructions).
+        and the calculator do not take instructions); ``answer_with`` (``small`` or ``large``) has that model answer
+        the question as a chat, with no routing, tools or escalation (a person's model choice).
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
         from_turn, config = self._fork(thread, replace_last, edit_turn)
         try:
             state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None,
-                                                   system_prompt), config, durability=DURABILITY)
+                                                   system_prompt, answer_with), config, durability=DURABILITY)
         except BaseException:
             if not persist:
                 self.forget(thread)
@@ -228,7 +231,7 @@ class Assistant:
     def stream(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
                persist: bool = True, replace_last: bool = False, edit_turn: int | None = None,
-               client: str = "api", system_prompt: str = "",
+               client: str = "api", system_prompt: str = "", answer_with: Tier | None = None,
                request_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield ``{"type": "start"|"step"|"token"|"working"|"escalate"|"reset"|"answer", ...}`` events; the last
         carries the Answer. ``working`` events carry a word problem's working as it is written (not the answer's
@@ -239,7 +242,8 @@ class Assistant:
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
         from_turn, config = self._fork(thread, replace_last, edit_turn)
-        inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt)
+        inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt,
+                              answer_with)
         finished = False
         written = ""  # the answer as written so far: what a reader of drafts saw if the turn is stopped
         try:

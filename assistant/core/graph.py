@@ -36,10 +36,15 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         # In a thread the checkpoint still holds the last turn's route until this node replaces it.
         last = state.get("route") if state.get("messages") else None
         previous = last if last in ROUTES else None
-        decision: RouteDecision = self.deps.router.route(state["question"], previous)
+        chosen = state.get("answer_with")
+        if chosen:  # the person chose the model: it answers as a chat, with no routing, tools or escalation
+            decision = RouteDecision("CHAT", "forced", f"the person chose the {chosen} model")
+        else:
+            decision = self.deps.router.route(state["question"], previous)
         # Chat requests and word problems (not plain arithmetic) that name what the documents speak of are theirs:
         # "What was the AMZN price on Dec 1 2009?" reads like a word problem.
         movable = decision.route == "CHAT" or (decision.route == "MATH" and decision.expression is None)
+        movable = movable and not chosen
         if movable and self._documents_match(state["question"]):
             decision = replace(decision, route="FACT", stage="documents",
                                reason=f"{decision.reason}; but the documents speak of what it names "

@@ -62,6 +62,8 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     if not CLIENT.match(client):
         raise HTTPException(400, "X-Assistant-Client must be 1-32 lower-case letters, digits or -")
     given_thread = header_thread or body.thread_id
+    if body.answer_with is not None and body.model != "assistant":
+        raise HTTPException(400, f"answer_with needs model assistant (model {body.model} answers directly already)")
     if (body.regenerate or body.edit_turn is not None) and (given_thread is None or body.model != "assistant"):
         raise HTTPException(400, "regenerate and edit_turn need model assistant and a thread id (X-Thread-Id or "
                                  "thread_id)")
@@ -83,7 +85,8 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
     if body.model == "assistant":
         events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
                                  persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate,
-                                 edit_turn=body.edit_turn, client=client, system_prompt=system_prompt)
+                                 edit_turn=body.edit_turn, client=client, system_prompt=system_prompt,
+                                 answer_with=body.answer_with)
     else:
         events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                    temperature=body.temperature or 0.0, tools=body.tool_definitions(),

@@ -118,6 +118,9 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     thread_id: str | None = Field(None, pattern=THREAD_ID_PATTERN)
     escalation: Literal["auto", "never", "always"] | None = None
+    answer_with: Literal["small", "large"] | None = Field(None, description=(
+        "Model assistant only: this model answers the question as a chat, with no routing, tools or escalation, "
+        "and the turn is kept in the thread like any other (a person's model choice on the page)."))
     cost_cap_usd: float | None = Field(None, ge=0, allow_inf_nan=False, description=(
         "Most this turn may spend, in dollars: the large model is not called when it would pass it."))
     stream_drafts: bool = Field(False, description=(

@@ -178,8 +178,11 @@ function showDetails(turn, info, usage) {
   meta.replaceChildren();
   badge(meta, "route " + info.route, info.route, ROUTES[info.route] || info.route).dataset.route = info.route;
   const total = info.cost.total;
-  const who = info.escalated ? "escalated" : (total.calls === 0 ? "no model" : "small model only");
-  const why = info.escalated ? "the larger model answered: " : "the larger model was not asked: ";
+  const chosen = info.route_stage === "forced" ? Object.keys(info.cost.per_model)[0] : null;  // a model choice
+  const who = chosen ? chosen + " model, chosen" :
+    info.escalated ? "escalated" : (total.calls === 0 ? "no model" : "small model only");
+  const why = chosen ? "you chose the model that answers: " :
+    info.escalated ? "the larger model answered: " : "the larger model was not asked: ";
   badge(meta, "escalation" + (info.escalated ? " escalated" : ""), who, why + (info.escalation_reason || who));
   badge(meta, "confidence", "confidence " + info.confidence.toFixed(2),
         "how likely this answer is right, as the assistant estimates it (0 to 1; below the threshold the larger " +
@@ -362,6 +365,7 @@ function confirmFirst(node, question, act) {
 
 function knobs() {
   const body = {escalation: $("escalation").value};
+  if ($("answer-with").value) body.answer_with = $("answer-with").value;  // the person's model choice
   const cap = $("cost-cap").value.trim();
   if (cap !== "" && Number(cap) >= 0) body.cost_cap_usd = Number(cap);
   return body;
@@ -411,15 +415,17 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
     if (!deltas++) firstDelta = performance.now();
     schedule();
   };
+  const request = Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
+                                 stream_drafts: true, stream_stages: true, regenerate: replace,
+                                 messages: conversation(text)}, knobs(),
+                                 escalation ? {escalation} : {},
+                                 editTurn !== null && editTurn >= 0 ? {edit_turn: editTurn} : {});
+  if (escalation === "always" && request.answer_with) request.answer_with = "large";  // "With the larger model"
   try {
     const response = await api("/v1/chat/completions", {
       method: "POST", signal: state.controller.signal,
       headers: {"Content-Type": "application/json", "X-Thread-Id": state.thread, "X-Assistant-Client": "web"},
-      body: JSON.stringify(Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
-                                          stream_drafts: true, stream_stages: true, regenerate: replace,
-                                          messages: conversation(text)}, knobs(),
-                                          escalation ? {escalation} : {},
-                                          editTurn !== null && editTurn >= 0 ? {edit_turn: editTurn} : {})),
+      body: JSON.stringify(request),
     });
     if (!response.ok) {
       setAnswer(turn, "", "error");
@@ -807,7 +813,7 @@ $("key-form").addEventListener("submit", (event) => {
   refreshThreads();
   checkIndex();
 });
-for (const id of ["escalation", "cost-cap"]) {
+for (const id of ["answer-with", "escalation", "cost-cap"]) {
   const saved = localStorage.getItem(id);
   if (saved !== null) $(id).value = saved;
   $(id).addEventListener("change", () => localStorage.setItem(id, $(id).value));

@@ -198,6 +198,29 @@ def test_regenerate_answers_again_in_place_of_the_last_turn(served: tuple[str, A
                                                                                  "Tell me about the weather"]
 
 
+def test_the_model_choice_reaches_the_server_and_is_kept_with_the_turn(served: tuple[str, Assistant],
+                                                                       page: Any) -> None:
+    """#35: the Model knob has the chosen model answer as a chat (no calculator, no documents); the answer says which
+    model it was, the choice survives a reload, and "assistant" routes again."""
+    url, instance = served
+    page.get(url + "/")
+    page.find_element(By.ID, "answer-with").send_keys("large")
+    turn = ask_on_page(page, "What is 2 + 2?", 1)
+    badge = turn.find_element(By.CSS_SELECTOR, ".meta .escalation")
+    assert badge.text == "large model, chosen" and "you chose" in badge.get_attribute("title")
+    assert turn.find_element(By.CSS_SELECTOR, ".meta [data-route]").get_attribute("data-route") == "CHAT"
+    thread = page.execute_script("return localStorage.getItem('thread')")
+    record = instance.threads.thread(thread)
+    assert record is not None and record.turns[0].details["route_stage"] == "forced"
+    assert list(record.turns[0].details["cost"]["per_model"]) == ["large"]
+    page.refresh()
+    WebDriverWait(page, 10).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".turn .meta .escalation"))
+    assert page.find_element(By.ID, "answer-with").get_attribute("value") == "large"
+    page.find_element(By.ID, "answer-with").send_keys("assistant")
+    routed = ask_on_page(page, "What is 3 + 4?", 2)
+    assert routed.find_element(By.CSS_SELECTOR, ".meta [data-route]").get_attribute("data-route") == "MATH"
+
+
 def test_stop_aborts_the_answer_and_the_next_question_starts_at_once(tmp_path: Path, page: Any) -> None:
     small = GatedModel("small", words=2000, seconds_per_word=0.01)
     instance = _assistant(tmp_path, small)
@@ -454,12 +477,23 @@ def test_the_page_says_what_the_turn_is_doing_and_how_fast_it_writes(tmp_path: P
         instance.close()
 
 
+def _apart(one: dict[str, float], other: dict[str, float]) -> bool:
+    """Whether two element rectangles do not overlap (half a pixel of rounding allowed)."""
+    return (one["x"] + one["width"] <= other["x"] + 0.5 or other["x"] + other["width"] <= one["x"] + 0.5
+            or one["y"] + one["height"] <= other["y"] + 0.5 or other["y"] + other["height"] <= one["y"] + 0.5)
+
+
 def test_at_375_px_code_is_not_covered_the_documents_panel_closes_and_buttons_name_their_answer(
         served: tuple[str, Assistant]) -> None:
     url, _ = served
     narrow = browser(375, 812)
     try:
         narrow.get(url + "/")
+        controls = narrow.find_elements(By.CSS_SELECTOR, "header.top > button, header.top h1, .knobs label")
+        boxes = [node.rect for node in controls if node.is_displayed()]
+        assert len(boxes) >= 6 and all(box["x"] >= 0 and box["x"] + box["width"] <= 375 for box in boxes)
+        for index, one in enumerate(boxes):  # the header's controls, the Model knob among them, never overlap
+            assert all(_apart(one, other) for other in boxes[index + 1:]), one
         first = ask_on_page(narrow, "Show me some markdown", 1)
         code = first.find_element(By.CSS_SELECTOR, ".answer pre code")
         copy = first.find_element(By.CSS_SELECTOR, ".answer pre .copy-code")

@@ -514,3 +514,20 @@ def test_edit_turn_answers_in_place_of_an_earlier_turn_and_drops_the_later_ones(
                                headers={"X-Thread-Id": "e-1"})
         assert response.status_code == 400, bad
     assert client.post(CHAT, json={"messages": [{"role": "user", "content": "x"}], "edit_turn": 0}).status_code == 400
+
+
+def test_a_chosen_model_answers_as_a_chat_and_the_turn_is_kept(client: TestClient) -> None:
+    """The page's model choice (#35): ``answer_with`` has that model answer, no router, tools or escalation; the turn
+    is kept in the thread like any other. A tier asked directly already is that model: the knob is refused there."""
+    reply = _ask(client, "What is 2 + 2?", "chosen", answer_with="large")
+    details = reply["x_assistant"]
+    assert details["route"] == "CHAT" and details["route_stage"] == "forced" and not details["escalated"]
+    assert list(details["cost"]["per_model"]) == ["large"]  # the model answered, not the calculator
+    assert reply["choices"][0]["message"]["content"] == "What is 2 + 2?"  # the fake large model echoes
+    small = _ask(client, "Who won Super Bowl 50?", "chosen", answer_with="small")["x_assistant"]
+    assert small["route"] == "CHAT" and list(small["cost"]["per_model"]) == ["small"] and not small["sources"]
+    thread = client.get("/v1/threads/chosen").json()
+    assert [message["content"] for message in thread["messages"]][::2] == ["What is 2 + 2?", "Who won Super Bowl 50?"]
+    refused = client.post(CHAT, json={"model": "small", "answer_with": "large",
+                                      "messages": [{"role": "user", "content": "Hi"}]})
+    assert refused.status_code == 400 and "answer_with needs model assistant" in refused.text

@@ -40,6 +40,7 @@ class TurnState(TypedDict, total=False):
     cost_cap_usd: float | None
     max_tokens: int | None
     system_prompt: str
+    answer_with: str | None
     messages: Annotated[list[dict[str, str]], operator.add]
     route: str
     route_stage: str

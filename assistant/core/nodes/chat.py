@@ -37,4 +37,6 @@ class ChatNodes(NodeBase):
         return round(0.0 if features.get("empty") else 1.0 - features.get("repetition", 0.0), 4)
 
     def chat(self, state: TurnState) -> TurnState:
+        if state.get("answer_with") == "large":  # the person's model choice
+            return self._chat_answer(state, self.deps.large, "large", "chat")
         return self._chat_answer(state, self.deps.small, "small", "chat")
