@@ -145,7 +145,8 @@ class Assistant:
 
     def _inputs(self, question: str, escalation: Escalation | None, threshold: float | None,
                 cost_cap_usd: float | None, max_tokens: int | None, request_id: str | None,
-                system_prompt: str = "", answer_with: Tier | None = None) -> TurnState:
+                system_prompt: str = "", answer_with: Tier | None = None,
+                temperature: float | None = None) -> TurnState:
         question = normalize_question(question).strip()
         if not question:
             raise ValueError("the question is empty")
@@ -154,7 +155,7 @@ class Assistant:
         return {"question": question, "request_id": request_id or uuid.uuid4().hex,
                 "escalation": "never" if answer_with else escalation or self.settings.assistant.escalation,
                 "threshold": threshold, "cost_cap_usd": cost_cap_usd, "max_tokens": max_tokens,
-                "system_prompt": system_prompt, "answer_with": answer_with}
+                "system_prompt": system_prompt, "answer_with": answer_with, "temperature": temperature}
 
     def _fork(self, thread: str, replace_last: bool, edit_turn: int | None) -> tuple[int | None, dict[str, Any]]:
         """The turn a new answer takes the place of (``edit_turn``; the last one when ``replace_last``; None: it is
@@ -203,7 +204,7 @@ class Assistant:
     def ask(self, question: str, thread_id: str | None = None, *, escalation: Escalation | None = None,
             threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
             persist: bool = True, replace_last: bool = False, edit_turn: int | None = None, client: str = "api",
-            system_prompt: str = "", answer_with: Tier | None = None) -> Answer:
+            system_prompt: str = "", answer_with: Tier | None = None, temperature: float | None = None) -> Answer:
         """Answer one question; pass a ``thread_id`` to continue a conversation (CHAT sees its history).
 
         ``max_tokens`` lowers the answer's token budget; ``persist=False`` forgets the turn once answered;
@@ -212,14 +213,17 @@ class Assistant:
         a new thread with what made it (``web``, ``mcp``, ``api``, an agent's name: the page lists its own);
         ``system_prompt`` is the person's own instructions for CHAT answers (kept with the thread; documents answers
         and the calculator do not take instructions); ``answer_with`` (``small`` or ``large``) has that model answer
-        the question as a chat, with no routing, tools or escalation (a person's model choice).
+        the question as a chat, with no routing, tools or escalation (a person's model choice); ``temperature``
+        samples a chat answer (a regenerated one that should differ; documents answers and the calculator stay
+        greedy).
         """
         thread = thread_id or uuid.uuid4().hex
         started = _clock()
         from_turn, config = self._fork(thread, replace_last, edit_turn)
         try:
             state = self.graph.invoke(self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, None,
-                                                   system_prompt, answer_with), config, durability=DURABILITY)
+                                                   system_prompt, answer_with, temperature), config,
+                                      durability=DURABILITY)
         except BaseException:
             if not persist:
                 self.forget(thread)
@@ -232,7 +236,7 @@ class Assistant:
                threshold: float | None = None, cost_cap_usd: float | None = None, max_tokens: int | None = None,
                persist: bool = True, replace_last: bool = False, edit_turn: int | None = None,
                client: str = "api", system_prompt: str = "", answer_with: Tier | None = None,
-               request_id: str | None = None) -> Iterator[dict[str, Any]]:
+               temperature: float | None = None, request_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield ``{"type": "start"|"step"|"token"|"working"|"escalate"|"reset"|"answer", ...}`` events; the last
         carries the Answer. ``working`` events carry a word problem's working as it is written (not the answer's
         text: the answer is the number they end in, with its unit).
@@ -243,7 +247,7 @@ class Assistant:
         started = _clock()
         from_turn, config = self._fork(thread, replace_last, edit_turn)
         inputs = self._inputs(question, escalation, threshold, cost_cap_usd, max_tokens, request_id, system_prompt,
-                              answer_with)
+                              answer_with, temperature)
         finished = False
         written = ""  # the answer as written so far: what a reader of drafts saw if the turn is stopped
         try:

@@ -86,7 +86,7 @@ async def chat_completions(body: ChatRequest, request: Request, shared: Services
         events = generation.turn(question, thread, escalation=body.escalation, max_tokens=requested,
                                  persist=persist, cost_cap_usd=body.cost_cap_usd, replace_last=body.regenerate,
                                  edit_turn=body.edit_turn, client=client, system_prompt=system_prompt,
-                                 answer_with=body.answer_with)
+                                 answer_with=body.answer_with, temperature=body.temperature)
     else:
         events = generation.direct(body.model, direct_messages(body.messages), max_tokens=requested or 512,
                                    temperature=body.temperature or 0.0, tools=body.tool_definitions(),

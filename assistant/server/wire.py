@@ -115,7 +115,9 @@ class ChatRequest(BaseModel):
     stream_options: dict[str, Any] | None = None
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False, description=(
+        "A tier asked directly: its sampling temperature. Model assistant: chat answers are sampled at it (the page's "
+        "Regenerate asks for a different answer); documents answers and the calculator stay greedy."))
     thread_id: str | None = Field(None, pattern=THREAD_ID_PATTERN)
     escalation: Literal["auto", "never", "always"] | None = None
     answer_with: Literal["small", "large"] | None = Field(None, description=(

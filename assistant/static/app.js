@@ -284,7 +284,7 @@ function showActions(turn, questionText) {
   copy.setAttribute("aria-label", "Copy " + which);
   actions.replaceChildren(copy);
   for (const old of log.querySelectorAll(".regenerate")) old.remove();
-  const again = button("Regenerate", () => regenerate(turn, questionText), "regenerate");
+  const again = button("Regenerate", () => regenerate(turn, questionText, null, 0.8), "regenerate");
   again.setAttribute("aria-label", "Regenerate " + which);
   actions.appendChild(again);
   const larger = button("With the larger model", () => regenerate(turn, questionText, "always"), "regenerate larger");
@@ -383,7 +383,8 @@ function setBusy(busy) {
   question.setAttribute("aria-busy", String(busy));
 }
 
-async function ask(text, {regenerateTurn = null, replace = false, escalation = null, editTurn = null} = {}) {
+async function ask(text, {regenerateTurn = null, replace = false, escalation = null, editTurn = null,
+                          temperature = null} = {}) {
   if (state.controller) return;
   if (!state.thread) openThread(newThreadId(), false);
   const turn = regenerateTurn || addTurn(text);
@@ -418,7 +419,7 @@ async function ask(text, {regenerateTurn = null, replace = false, escalation = n
   const request = Object.assign({model: "assistant", stream: true, stream_options: {include_usage: true},
                                  stream_drafts: true, stream_stages: true, regenerate: replace,
                                  messages: conversation(text)}, knobs(),
-                                 escalation ? {escalation} : {},
+                                 escalation ? {escalation} : {}, temperature !== null ? {temperature} : {},
                                  editTurn !== null && editTurn >= 0 ? {edit_turn: editTurn} : {});
   if (escalation === "always" && request.answer_with) request.answer_with = "large";  // "With the larger model"
   try {
@@ -525,9 +526,10 @@ function stop() {
   }
 }
 
-function regenerate(turn, text, escalation) {
+function regenerate(turn, text, escalation, temperature = null) {
   // A kept turn (finished, or stopped and kept) is answered again in its place; one never saved is asked again.
-  ask(text, {regenerateTurn: turn, replace: turn.dataset.saved === "true", escalation});
+  // "Regenerate" samples a chat answer (a different one); documents answers and the calculator stay as exact.
+  ask(text, {regenerateTurn: turn, replace: turn.dataset.saved === "true", escalation, temperature});
 }
 
 // ---- threads --------------------------------------------------------------------------------------------------

@@ -196,6 +196,7 @@ def test_regenerate_answers_again_in_place_of_the_last_turn(served: tuple[str, A
     assert record.turns[1].details["escalated"] is True
     assert [message["content"] for message in instance.history(thread)][::2] == ["What is 2 + 2?",
                                                                                  "Tell me about the weather"]
+    assert instance.models["large"].calls[-1].temperature == 0.8  # "Regenerate" samples a different chat answer
 
 
 def test_the_model_choice_reaches_the_server_and_is_kept_with_the_turn(served: tuple[str, Assistant],

@@ -563,3 +563,14 @@ def test_a_stopped_turn_is_kept_as_far_as_it_was_written_and_marked_stopped(
     record = assistant.thread("t")
     assert record is not None and len(record.turns) == len(expected)
     assert record.turns[-1].answer == again.text and "stopped" not in record.turns[-1].details
+
+
+def test_a_temperature_samples_chat_answers_only(settings: Settings, retriever: Retriever, small: FakeChatModel,
+                                                large: FakeChatModel) -> None:
+    """Regenerate "again" (#35): at temperature 0 a chat answer comes back the same, so the page asks for a sampled
+    one; a documents answer stays greedy (it is copied from the passages, not written)."""
+    _assistant(settings, retriever, "CHAT", small, large).ask("Tell me a story", temperature=0.8, escalation="never")
+    assert small.calls[-1].temperature == 0.8
+    _assistant(settings, retriever, "FACT", small, large).ask("Who won Super Bowl 50?", temperature=0.8,
+                                                              escalation="never")
+    assert small.calls[-1].temperature == 0.0

@@ -41,6 +41,7 @@ class TurnState(TypedDict, total=False):
     max_tokens: int | None
     system_prompt: str
     answer_with: str | None
+    temperature: float | None
     messages: Annotated[list[dict[str, str]], operator.add]
     route: str
     route_stage: str

@@ -18,7 +18,8 @@ class ChatNodes(NodeBase):
         messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns,
                                  state.get("system_prompt") or "")
         completion = stream_model(model, tier, messages, self._cancelled(state),
-                                  max_tokens=budget(state, self.settings.chat_max_tokens), temperature=0.0)
+                                  max_tokens=budget(state, self.settings.chat_max_tokens),
+                                  temperature=state.get("temperature") or 0.0)
         text = completion.text.strip()
         features = chat_features(state["question"], text, completion.token_probabilities,
                                  finish_reason=completion.finish_reason)
