@@ -47,7 +47,7 @@ class AssistantSettings(BaseModel):
                      "their confidence is 1 minus the share of repeated 4-grams (0 when empty): a looping or empty "
                      "answer escalates, a low token probability alone does not."))
     answerable_threshold: float = Field(
-        0.6, ge=0, le=1,
+        0.5, ge=0, le=1,
         description=("Below this probability that the documents answer a FACT question (the learned `answerable` "
                      "model) the assistant says so: a plain refusal when the question is about the documents, a "
                      "labelled general-knowledge answer when it is about the public world (general_knowledge). "
