@@ -178,8 +178,9 @@ def _cited(turn: Any) -> str:
 
 
 def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
-    """#21 as a new user meets it: ask, stop, reload, add a PDF and a markdown file, ask what only they answer and
-    see the citation, remove a file and see it gone; planted markup stays inert; screenshots light and dark."""
+    """#21 as a new user meets it: ask, stop (the stopped answer is kept), reload, add a PDF and a markdown file,
+    ask what only they answer and see the citation, remove a file and see it gone; planted markup stays inert;
+    screenshots light and dark."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -204,8 +205,8 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         page.find_element(By.ID, "escalation").send_keys("never")
         page.find_element(By.ID, "question").send_keys("Write a very long story about a dragon who learns to cook.",
                                                        Keys.ENTER)
-        WebDriverWait(page, 120).until(
-            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")[2].text) > 60)
+        WebDriverWait(page, 120).until(  # mid-answer: the answer itself has some words (not only the question)
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn .answer")[2].text) > 60)
         page.find_element(By.ID, "stop").click()
         WebDriverWait(page, 10).until(until.presence_of_element_located(
             (By.CSS_SELECTOR, ".turn:nth-child(3) .answer[data-state='stopped']")))
@@ -215,13 +216,18 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         waited = time.monotonic() - started
         assert quick.status_code == 200 and waited < 10, f"the next request waited {waited:.1f} s"
         page.find_element(By.ID, "escalation").send_keys("auto")
+        # the stopped answer is kept as far as it was written: its actions come once the server has kept it
+        WebDriverWait(page, 20).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, ".turn:nth-child(3) .edit"))
+        stopped = page.find_element(By.CSS_SELECTOR, ".turn:nth-child(3) .answer").text
 
-        # Reload: the finished turns come back (a stopped turn was never kept).
+        # Reload: every turn comes back, the stopped one as it was shown, marked stopped.
         page.refresh()
-        WebDriverWait(page, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 2)
+        WebDriverWait(page, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".turn")) == 3)
         restored = page.find_elements(By.CSS_SELECTOR, ".turn")
         assert restored[0].find_element(By.CSS_SELECTOR, ".answer").text == "10063"
         assert restored[1].find_element(By.CSS_SELECTOR, ".route").text == "FACT"
+        kept = restored[2].find_element(By.CSS_SELECTOR, ".answer")
+        assert kept.text == stopped and kept.get_attribute("data-state") == "stopped" and len(stopped) > 60
         WebDriverWait(page, 20).until(lambda driver: "What is 347 * 29?" in driver.find_element(By.ID, "threads").text)
 
         # Documents: a markdown file and a PDF, then questions only they answer.
@@ -235,11 +241,11 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         WebDriverWait(page, 20).until(
             lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#document-list li[data-id]")) == 3)
         page.find_element(By.ID, "toggle-documents").click()
-        kelp = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 3, timeout=240)
+        kelp = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 4, timeout=240)
         assert "kelp" in kelp.find_element(By.CSS_SELECTOR, ".answer").text.lower()
         cited = _cited(kelp)
         assert "Zorblax care" in cited and "<img src=x" in cited  # the plant is shown as text
-        year = ask_on_page(page, "In what year did the Glimmerfish hatchery of Varnholt open?", 4, timeout=240)
+        year = ask_on_page(page, "In what year did the Glimmerfish hatchery of Varnholt open?", 5, timeout=240)
         assert "1987" in year.find_element(By.CSS_SELECTOR, ".answer").text
         assert "hatchery" in _cited(year)
         assert not page.find_elements(By.CSS_SELECTOR, "#log img, #log script, #log iframe")
@@ -257,7 +263,7 @@ def test_the_page_on_the_shipped_models(kettle: str, tmp_path: Path) -> None:
         listed = httpx.get(kettle + "/v1/documents", params={"prefix": "uploads/"}).json()
         assert sorted(item["id"] for item in listed["data"]) == ["uploads/hatchery.pdf", "uploads/tarnwick-kettle.md"]
         page.find_element(By.ID, "toggle-documents").click()
-        again = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 5, timeout=240)
+        again = ask_on_page(page, "What is the zorblax kept by Ellinor Quade fed?", 6, timeout=240)
         assert "Zorblax care" not in _cited(again)
     finally:
         page.quit()
