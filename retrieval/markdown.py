@@ -173,7 +173,7 @@ def _code_pieces(text: str, block: Block, max_chars: int) -> list[MarkdownChunk]
     room = max_chars - len(opening) - len(closing) - 2
     pieces = []
     for piece in _line_pieces(text, block, max(room, 20)):
-        lines = [line for line in piece.text.split("\n") if line.strip() not in (opening.strip(), closing)]
+        lines = [line for line in piece.text.split("\n") if not _FENCE.match(line)]
         if lines:
             pieces.append(MarkdownChunk("\n".join([opening, *lines, closing]), piece.start, piece.end, piece.section))
     return pieces or [MarkdownChunk(body, block.start, block.end, block.section)]

@@ -31,21 +31,18 @@ def pdf_text(path: Path) -> str:
 def clean_pages(pages: list[str]) -> str:
     """The pages' text joined, ligatures spelled out, runs of spaces inside a line made one, and the lines found on
     at least half of the pages (of ``_FURNITURE_PAGES`` or more) dropped."""
-    pages = [page.translate(_LIGATURES) for page in pages if page.strip()]
-    furniture = running_lines(pages)
-    kept_pages = []
-    for page in pages:
-        lines = [_SPACES.sub(" ", line.rstrip()) for line in page.splitlines()]
-        kept = "\n".join(line for line in lines if line.strip() not in furniture)
-        kept_pages.append(re.sub(r"\n{3,}", "\n\n", kept).strip())
-    return "\n\n".join(page for page in kept_pages if page)
+    page_lines = [[_SPACES.sub(" ", line.rstrip()) for line in page.translate(_LIGATURES).splitlines()]
+                  for page in pages if page.strip()]
+    furniture = running_lines(page_lines)
+    kept_pages = ["\n".join(line for line in lines if line.strip() not in furniture) for lines in page_lines]
+    return "\n\n".join(kept for kept in (re.sub(r"\n{3,}", "\n\n", page).strip() for page in kept_pages) if kept)
 
 
-def running_lines(pages: list[str]) -> set[str]:
-    """The lines with a letter that appear on at least half of ``pages``: running headers and footers (a lone
-    bullet, brace or number is content)."""
+def running_lines(pages: list[list[str]]) -> set[str]:
+    """The lines (of pages given as their lines) with a letter that appear on at least half of the pages: running
+    headers and footers (a lone bullet, brace or number is content)."""
     if len(pages) < _FURNITURE_PAGES:
         return set()
-    counts = Counter(line for page in pages
-                     for line in {line.strip() for line in page.splitlines() if any(c.isalpha() for c in line)})
+    counts = Counter(line for lines in pages
+                     for line in {line.strip() for line in lines if any(c.isalpha() for c in line)})
     return {line for line, count in counts.items() if count * 2 >= len(pages)}

@@ -24,7 +24,7 @@ def test_running_headers_and_footers_are_dropped_and_the_text_kept() -> None:
 
 
 def test_a_short_document_keeps_every_line() -> None:
-    assert running_lines(_pages(3)) == set() and HEADER in clean_pages(_pages(3))
+    assert running_lines([page.splitlines() for page in _pages(3)]) == set() and HEADER in clean_pages(_pages(3))
 
 
 def test_ligatures_and_typeset_characters_read_as_typed() -> None:
