@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -26,6 +30,31 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+ASSISTANT = str(Path(sys.executable).with_name("assistant"))
+
+
+def start_serve(log: Path, env: Mapping[str, str], *, timeout: float = 300) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `assistant serve` process on a free loopback port, its output in ``log``, ``env`` added to the
+    environment; returns once /health answers 200 (the process and its URL)."""
+    port = _free_port()
+    with log.open("w") as output:
+        process = subprocess.Popen([ASSISTANT, "serve", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, **env))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(log.read_text())
+        time.sleep(0.5)
 
 
 class Running:

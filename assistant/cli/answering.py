@@ -66,6 +66,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(assistant, server, settings.mcp)
     host = f"[{server.host}]" if ":" in server.host else server.host
     mcp = ", MCP: /mcp" if settings.mcp.mount else ""
+    print(f"threads: {assistant.storage.description}", file=sys.stderr)
     print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions{mcp})", flush=True)
     uvicorn.Server(server_config(app, server)).run()
     assistant.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import sqlite3
 import sys
 import time
 import uuid
@@ -20,8 +19,9 @@ from assistant.core.graph import build_graph
 from assistant.core.nodes.base import Escalation, GraphDeps, TurnState
 from assistant.core.routing import CascadeRouter, Router
 from assistant.core.settings import Settings
+from assistant.core.storage import open_storage
 from assistant.core.text import normalize_question
-from assistant.core.threads import ThreadRecord, ThreadStore, ThreadSummary, Turn, title_of
+from assistant.core.threads import ThreadRecord, ThreadSummary, Turn, title_of
 from common.energy import PowerModel, codecarbon_power_model
 from models.base import ChatModel, GenerationCancelledError, Message, TextDelta, Tool, cancellable
 from retrieval.embedders import Embedder
@@ -68,30 +68,20 @@ class Assistant:
         self.retriever = retriever
         self.router = router
         self.models: dict[str, ChatModel] = {"small": small, "large": large}
-        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        path = checkpoint_path if checkpoint_path is not None else settings.checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection: sqlite3.Connection | None = sqlite3.connect(str(path), check_same_thread=False)
-        # WAL + synchronous=NORMAL: a crash never corrupts the file; a power cut may lose the last turn.
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
-        # Strict msgpack: a checkpoint loads only plain data, never a Python object named in the file (without
-        # setting LANGGRAPH_STRICT_MSGPACK for the whole process).
-        checkpointer = SqliteSaver(self._connection, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
-        self.threads = ThreadStore(path)
+        self.storage = open_storage(settings, checkpoint_path)
+        self.threads = self.storage.threads
         self._cancelled: dict[str, float] = {}  # request id -> when it was cancelled
         deps = GraphDeps(small=small, large=large, router=router, search=self._search, calculate=calculate,
                          settings=settings.assistant, cancelled=self._cancelled.__contains__,
                          similarity=self._similarity if retriever is not None else None,
                          escalation_model=load_escalation_model(settings.assistant.escalation_model))
-        self.graph = build_graph(deps, checkpointer)
+        self.graph = build_graph(deps, self.storage.checkpointer)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, progress: bool = True,
                       preload_large: bool = False) -> Assistant:
-        """The default product: shipped models, MiniLM, the configured index (your documents), threads in SQLite.
+        """The default product: shipped models, MiniLM, the configured index (your documents), threads in SQLite
+        (or PostgreSQL: storage.url).
 
         The large tier loads on its first call unless ``preload_large`` (the servers' default) loads it now, beside
         the small model and the index. An empty index is fine: one line on stderr says how to add documents."""
@@ -381,11 +371,8 @@ class Assistant:
         return AssistantTool(self)
 
     def close(self) -> None:
-        """Close the thread database."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-            self.threads.close()
+        """Close the thread database (idempotent)."""
+        self.storage.close()
 
 
 async def iterate_in_thread(make: Callable[[], Iterator[Any]], *,

@@ -110,6 +110,26 @@ class AssistantSettings(BaseModel):
     checkpoint_path: Path | None = Field(None, description="SQLite file of conversation threads.")
 
 
+class StorageSettings(BaseModel):
+    """Where conversation threads live: SQLite in the cache directory (the default), or PostgreSQL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr | None = Field(None, description=(
+        "postgresql://user:password@host:port/database: threads and the models' checkpoints in PostgreSQL, shared "
+        "by every `assistant serve` pointed at it (needs `pip install '.[postgres]'`); unset: SQLite "
+        "(assistant.checkpoint_path)."))
+    pool_size: int = Field(8, ge=2, le=200, description="Most PostgreSQL connections one process opens.")
+    connect_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest to wait for PostgreSQL at start.")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("storage.url must be a postgresql:// URL (leave it unset for SQLite)")
+        return value
+
+
 class ServerSettings(BaseModel):
     """The local web endpoint: where it listens and what it accepts."""
 
@@ -188,6 +208,7 @@ class Settings(BaseSettings):
     assistant: AssistantSettings = Field(default_factory=lambda: AssistantSettings())
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
     mcp: McpSettings = Field(default_factory=lambda: McpSettings())
+    storage: StorageSettings = Field(default_factory=lambda: StorageSettings())
 
     def checkpoint_path(self) -> Path:
         """Where conversation threads are stored."""

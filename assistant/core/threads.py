@@ -1,22 +1,21 @@
 """Thread transcripts for people: titles, times, and every answered turn with its route, sources and cost.
 
 The graph's checkpointer keeps what the models need (the messages of a thread); this store keeps what a person
-browsing their conversations needs, in two tables of the same SQLite file, so listing threads never replays
-checkpoints. Both are written when a turn finishes; a stopped turn is kept as far as it was written, its details
-``{"stopped": true}``; a turn that failed leaves no trace in either.
+browsing their conversations needs, in two tables of the same database (SQLite, or PostgreSQL shared by replicas:
+assistant/core/storage.py), so listing threads never replays checkpoints. Both are written when a turn finishes; a
+stopped turn is kept as far as it was written, its details ``{"stopped": true}``; a turn that failed leaves no trace
+in either.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from assistant.core.sql import SqlDatabase, SqliteDatabase
 
 TITLE_CHARS = 80
 THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -25,30 +24,29 @@ THREAD_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 CLIENT_PATTERN = r"^[a-z0-9-]{1,32}$"
 """What a client tag may be ("web" for the page, "mcp", "api" for the HTTP and Python APIs, an agent's own name)."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS assistant_threads (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS assistant_turns (
-    thread_id TEXT NOT NULL, position INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
-    details TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (thread_id, position));
-CREATE INDEX IF NOT EXISTS assistant_threads_updated ON assistant_threads (updated DESC);
-"""
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS assistant_threads (id TEXT PRIMARY KEY, title TEXT NOT NULL, "
+    "created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS assistant_turns (thread_id TEXT NOT NULL, position INTEGER NOT NULL, "
+    "question TEXT NOT NULL, answer TEXT NOT NULL, details TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, "
+    "PRIMARY KEY (thread_id, position))",
+    "CREATE INDEX IF NOT EXISTS assistant_threads_updated ON assistant_threads (updated DESC)",
+)
 # Columns added after the first release: a store written before them gains them at open (ALTER TABLE ADD COLUMN).
 _ADDED_COLUMNS = (("assistant_threads", "client", "TEXT NOT NULL DEFAULT 'api'"),
                   ("assistant_turns", "feedback", "TEXT"),
                   ("assistant_threads", "system_prompt", "TEXT NOT NULL DEFAULT ''"))
 
-
 # The threads a listing keeps, for (client, client, pattern x 4): a None client or pattern keeps every thread.
-_COUNT_THREADS = (
-    "SELECT COUNT(*) FROM assistant_threads t WHERE (? IS NULL OR t.client = ?) AND (? IS NULL OR t.title LIKE ? "
-    "ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id AND (u.question LIKE ? "
-    "ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\')))")
+# LOWER(...) LIKE LOWER(...): case-insensitive in both databases (SQLite's LIKE is, PostgreSQL's is not).
+_MATCHING = (
+    "FROM assistant_threads t WHERE (CAST(? AS TEXT) IS NULL OR t.client = ?) AND (CAST(? AS TEXT) IS NULL OR "
+    "LOWER(t.title) LIKE LOWER(?) ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id "
+    "AND (LOWER(u.question) LIKE LOWER(?) ESCAPE '\\' OR LOWER(u.answer) LIKE LOWER(?) ESCAPE '\\')))")
+_COUNT_THREADS = "SELECT COUNT(*) " + _MATCHING
 _LIST_THREADS = (
-    "SELECT t.id, t.title, t.created, t.updated, (SELECT COUNT(*) FROM assistant_turns u WHERE u.thread_id = t.id), "
-    "t.client, t.system_prompt FROM assistant_threads t WHERE (? IS NULL OR t.client = ?) AND (? IS NULL OR "
-    "t.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM assistant_turns u WHERE u.thread_id = t.id AND "
-    "(u.question LIKE ? ESCAPE '\\' OR u.answer LIKE ? ESCAPE '\\'))) ORDER BY t.updated DESC, t.id LIMIT ? OFFSET ?")
+    "SELECT t.id, t.title, t.created, t.updated, (SELECT COUNT(*) FROM assistant_turns u WHERE u.thread_id = t.id), "  # noqa: S608
+    "t.client, t.system_prompt " + _MATCHING + " ORDER BY t.updated DESC, t.id LIMIT ? OFFSET ?")
 
 
 def _like(text: str) -> str:
@@ -153,21 +151,23 @@ class ThreadRecord:
 
 
 class ThreadStore:
-    """Thread titles and turn transcripts in SQLite (WAL), safe to share between threads."""
+    """Thread titles and turn transcripts in a SQL database (SQLite or PostgreSQL), safe to share between threads
+    and, on PostgreSQL, between processes."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
-        self._connection.executescript(_SCHEMA)
-        for table, column, definition in _ADDED_COLUMNS:
-            present = {row[1] for row in self._connection.execute(f"PRAGMA table_info({table})")}
-            if column not in present:
-                self._connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-                if column == "client":  # threads the page began before threads had a client: its ids say so
-                    self._connection.execute("UPDATE assistant_threads SET client = 'web' WHERE id LIKE 'web-%'")
+    def __init__(self, database: SqlDatabase) -> None:
+        self._database = database
+        with database.transaction() as cursor:
+            for statement in _SCHEMA:
+                cursor.execute(statement)
+            for table, column, definition in _ADDED_COLUMNS:
+                if database.add_column(cursor, table, column, definition) and column == "client":
+                    # threads the page began before threads had a client: its ids say so
+                    cursor.execute("UPDATE assistant_threads SET client = 'web' WHERE id LIKE 'web-%'")
+
+    @classmethod
+    def open_sqlite(cls, path: Path) -> ThreadStore:
+        """A store in the SQLite file ``path`` (created when missing)."""
+        return cls(SqliteDatabase(path))
 
     def record(self, thread_id: str, question: str, answer: str, details: dict[str, Any], *,
                replace_from: int | None = None, client: str = "api", system_prompt: str = "") -> None:
@@ -175,7 +175,8 @@ class ThreadStore:
         regenerated or edited question); a new thread is tagged with ``client``; the thread keeps the
         ``system_prompt`` its latest turn was answered under."""
         now = time.time()
-        with self._lock, self._transaction() as cursor:
+        with self._database.transaction() as cursor:
+            # the upsert locks the thread's row first, so two processes recording into one thread take turns
             cursor.execute("INSERT INTO assistant_threads (id, title, created, updated, client, system_prompt) "
                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, "
                            "system_prompt = excluded.system_prompt",
@@ -198,20 +199,20 @@ class ThreadStore:
         and only those whose title, questions or answers hold ``query`` (case-insensitive), when given."""
         pattern = _like(query) if query else None
         parameters = (client, client, pattern, pattern, pattern, pattern)
-        with self._lock:
-            total = self._connection.execute(_COUNT_THREADS, parameters).fetchone()[0]
-            rows = self._connection.execute(_LIST_THREADS, (*parameters, limit, offset)).fetchall()
+        with self._database.transaction() as cursor:
+            total = cursor.execute(_COUNT_THREADS, parameters).fetchone()[0]
+            rows = cursor.execute(_LIST_THREADS, (*parameters, limit, offset)).fetchall()
         return int(total), [ThreadSummary(*row) for row in rows]
 
     def thread(self, thread_id: str) -> ThreadRecord | None:
         """A thread and its turns, or None when there is no such thread."""
-        with self._lock:
-            row = self._connection.execute(
+        with self._database.transaction() as cursor:
+            row = cursor.execute(
                 "SELECT id, title, created, updated, client, system_prompt FROM assistant_threads WHERE id = ?",
                 (thread_id,)).fetchone()
             if row is None:
                 return None
-            turns = self._connection.execute(
+            turns = cursor.execute(
                 "SELECT question, answer, details, created, position, feedback FROM assistant_turns "
                 "WHERE thread_id = ? ORDER BY position", (thread_id,)).fetchall()
         summary = ThreadSummary(row[0], row[1], row[2], row[3], len(turns), row[4], row[5])
@@ -222,37 +223,24 @@ class ThreadStore:
     def give_feedback(self, thread_id: str, position: int, feedback: Feedback | None) -> bool:
         """Store (None: clear) the feedback on a thread's turn; False when there is no such turn."""
         stored = json.dumps(feedback.to_dict(), ensure_ascii=False) if feedback is not None else None
-        with self._lock, self._transaction() as cursor:
+        with self._database.transaction() as cursor:
             cursor.execute("UPDATE assistant_turns SET feedback = ? WHERE thread_id = ? AND position = ?",
                            (stored, thread_id, position))
             return cursor.rowcount > 0
 
     def rename(self, thread_id: str, title: str) -> bool:
         """Give a thread a new title; False when there is no such thread."""
-        with self._lock, self._transaction() as cursor:
+        with self._database.transaction() as cursor:
             cursor.execute("UPDATE assistant_threads SET title = ? WHERE id = ?", (title, thread_id))
             return cursor.rowcount > 0
 
     def delete(self, thread_id: str) -> bool:
         """Delete a thread's title and turns; False when there was no such thread."""
-        with self._lock, self._transaction() as cursor:
+        with self._database.transaction() as cursor:
             cursor.execute("DELETE FROM assistant_turns WHERE thread_id = ?", (thread_id,))
             cursor.execute("DELETE FROM assistant_threads WHERE id = ?", (thread_id,))
             return cursor.rowcount > 0
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._connection.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back when the block raises."""
-        cursor = self._connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            yield cursor
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+        """Close the database (a pooled one is closed by its owner)."""
+        self._database.close()

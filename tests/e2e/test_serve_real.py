@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,40 +18,17 @@ import pytest
 
 from assistant.core.knowledge_base import EMPTY_INDEX_HINT
 from tests.documents import minimal_pdf
-from tests.servers import ask_on_page
+from tests.servers import ASSISTANT, ask_on_page, start_serve
 from tests.servers import browser as open_browser
-
-ASSISTANT = str(Path(sys.executable).with_name("assistant"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     # An index of its own, empty as a new user's: documents uploaded here never reach the user's own index.
     index = log.parent / "index"
-    env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(log.parent / "threads.sqlite"),
-               ASSISTANT_RETRIEVAL__INDEX_DIR=str(index))
-    with log.open("w") as output:
-        process = subprocess.Popen([ASSISTANT, "serve", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT,
-                                   env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.5)
+    process, url = start_serve(log, {"ASSISTANT_ASSISTANT__CHECKPOINT_PATH": str(log.parent / "threads.sqlite"),
+                                     "ASSISTANT_RETRIEVAL__INDEX_DIR": str(index)})
     started = log.read_text()
     assert f"open {url}/" in started and started.count(EMPTY_INDEX_HINT) == 1, started
     yield url

@@ -86,7 +86,7 @@ def _upload(client: TestClient, name: str, data: bytes, **headers: str) -> Any:
 # ---- the thread store -------------------------------------------------------------------------------------------
 
 def test_the_store_lists_newest_first_and_replaces_a_regenerated_turn(tmp_path: Path) -> None:
-    store = ThreadStore(tmp_path / "t.sqlite")
+    store = ThreadStore.open_sqlite(tmp_path / "t.sqlite")
     store.record("a", "first question", "one", {"route": "CHAT"})
     store.record("b", "other", "x", {})
     store.record("a", "second", "two", {})
@@ -183,7 +183,7 @@ def test_a_thread_store_from_before_clients_and_feedback_opens_with_them(tmp_pat
             "PRIMARY KEY (thread_id, position)); INSERT INTO assistant_threads VALUES ('t', 'Old', 1, 2); "
             "INSERT INTO assistant_threads VALUES ('web-1a2b', 'Page', 1, 3); "
             "INSERT INTO assistant_turns VALUES ('t', 0, 'q?', 'a.', '{}', 1);")
-    store = ThreadStore(path)
+    store = ThreadStore.open_sqlite(path)
     record = store.thread("t")
     assert record is not None and record.summary.client == "api" and record.turns[0].feedback is None
     # the page's own threads (its ids begin with web-) stay in its list after the upgrade
