@@ -6,14 +6,22 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from assistant.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from psycopg import Cursor
     from psycopg_pool import ConnectionPool
 
+
+
+SCHEMA_LOCK = 7_205_913_554_110_361_321
+"""PostgreSQL advisory-lock key a process holds while it creates or upgrades tables."""
+SCHEMA_LOCK_WAIT_S = 300.0
 
 
 class SqlCursor(Protocol):
@@ -113,10 +121,31 @@ class _PostgresCursor:
 
 class PostgresDatabase:
     """PostgreSQL through a connection pool (shared with the LangGraph checkpointer). Whoever creates a store on it
-    holds the schema lock meanwhile (assistant/core/storage.py), so replicas starting together do not race."""
+    holds :meth:`schema_lock` meanwhile, so replicas starting together do not race."""
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], where: str = "PostgreSQL") -> None:
         self._pool = pool
+        self.where = where
+
+    @contextlib.contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Hold the schema advisory lock (on a connection of its own) while tables are created or upgraded. It is
+        asked for again every 0.1 s, not waited for inside a statement: a waiting statement would deadlock with the
+        holder's CREATE INDEX CONCURRENTLY, which waits for every open transaction to end."""
+        from psycopg.rows import tuple_row
+
+        with self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=tuple_row)
+            deadline = time.monotonic() + SCHEMA_LOCK_WAIT_S
+            while not cursor.execute("SELECT pg_try_advisory_lock(%s)", (SCHEMA_LOCK,)).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"another process has been setting up tables in {self.where} for "
+                                      f"{SCHEMA_LOCK_WAIT_S:g} s", "look for a stuck `assistant serve` on it")
+                time.sleep(0.1)
+            try:
+                yield
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqlCursor]:

@@ -5,14 +5,13 @@ where every replica pointed at the same database serves the same threads."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from assistant.core.errors import ConfigError
-from assistant.core.sql import PostgresDatabase, SqliteDatabase
+from assistant.core.sql import PostgresDatabase, SqlDatabase, SqliteDatabase
 from assistant.core.threads import ThreadStore
 
 if TYPE_CHECKING:
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
 
     from assistant.core.settings import Settings
 
-SCHEMA_LOCK = 7_205_913_554_110_361_321
-"""PostgreSQL advisory-lock key a replica holds while it creates or upgrades the tables."""
-SCHEMA_LOCK_WAIT_S = 300.0
 POSTGRES_EXTRA = "pip install '.[postgres]'  (psycopg, psycopg-pool, langgraph-checkpoint-postgres)"
 
 
@@ -33,6 +29,7 @@ class Storage:
 
     checkpointer: BaseCheckpointSaver[str]
     threads: ThreadStore
+    database: SqlDatabase
     description: str
     _close: Callable[[], None]
 
@@ -73,13 +70,14 @@ def open_sqlite(path: Path) -> Storage:
     connection = sqlite3.connect(str(path), check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    threads = ThreadStore(SqliteDatabase(path))
+    database = SqliteDatabase(path)
+    threads = ThreadStore(database)
 
     def close() -> None:
         connection.close()
         threads.close()
 
-    return Storage(SqliteSaver(connection, serde=_serializer()), threads, f"SQLite {path}", close)
+    return Storage(SqliteSaver(connection, serde=_serializer()), threads, database, f"SQLite {path}", close)
 
 
 def redacted(url: str) -> str:
@@ -119,30 +117,17 @@ def open_postgres(url: str, *, pool_size: int = 8, timeout: float = 10.0) -> Sto
         raise ConfigError(f"cannot connect to PostgreSQL at {where} within {timeout:g} s",
                           "check storage.url (host, port, user, password, database) and that the server is "
                           "running, or unset storage.url to keep threads in SQLite") from error
+    database = PostgresDatabase(pool, where)
     try:
         checkpointer = PostgresSaver(pool, serde=_serializer())
-        with pool.connection() as connection:
-            _take_schema_lock(connection, where)
-            try:
-                checkpointer.setup()
-                threads = ThreadStore(PostgresDatabase(pool))
-            finally:
-                connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+        with database.schema_lock():
+            checkpointer.setup()
+            threads = ThreadStore(database)
     except BaseException as error:
         pool.close()
         if not isinstance(error, psycopg.Error):
             raise
         raise ConfigError(f"cannot set up the thread tables in PostgreSQL at {where}: {error}",
                           "the user in storage.url needs CREATE on the database's schema") from error
-    return Storage(checkpointer, threads, f"PostgreSQL {where}", pool.close)
+    return Storage(checkpointer, threads, database, f"PostgreSQL {where}", pool.close)
 
-
-def _take_schema_lock(connection: Any, where: str) -> None:
-    """Hold the schema lock on ``connection``, asking again every 0.1 s: a replica waiting inside one statement would
-    deadlock with the holder's CREATE INDEX CONCURRENTLY (which waits for every open transaction to end)."""
-    deadline = time.monotonic() + SCHEMA_LOCK_WAIT_S
-    while not connection.execute("SELECT pg_try_advisory_lock(%s) AS taken", (SCHEMA_LOCK,)).fetchone()["taken"]:
-        if time.monotonic() > deadline:
-            raise ConfigError(f"another process has been setting up the thread tables in {where} for "
-                              f"{SCHEMA_LOCK_WAIT_S:g} s", "look for a stuck `assistant serve` on that database")
-        time.sleep(0.1)

@@ -20,7 +20,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from assistant.admission import Lines
 from assistant.core.assistant import Assistant
 from assistant.core.settings import McpSettings, ServerSettings
+from assistant.core.sql import PostgresDatabase
 from assistant.indexing import STAGING_FOLDER, IndexingJobs
+from assistant.jobs import PostgresJobBook
 from assistant.mcp_server import build_mcp
 from assistant.metrics import Metrics
 from assistant.server import chat, documents, operations, page, threads
@@ -44,8 +46,11 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
     if retriever is not None:
         reader = BoundedReader(assistant.settings.retrieval.parse_timeout_s,
                                assistant.settings.retrieval.parse_memory_mb)
+        # replicas on one PostgreSQL database take upload jobs from one table (and share the index's directory)
+        database = assistant.storage.database
+        book = PostgresJobBook(database) if isinstance(database, PostgresDatabase) else None
         jobs = IndexingJobs(retriever, retriever.directory / STAGING_FOLDER, reader,
-                            max_queued=settings.max_queued_uploads)
+                            max_queued=settings.max_queued_uploads, book=book)
     mcp = build_mcp(assistant, settings, mcp_settings, lines, jobs.writes if jobs is not None else None) \
         if mcp_settings.mount else None
 

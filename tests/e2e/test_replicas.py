@@ -1,9 +1,11 @@
-"""Two real `assistant serve` processes (the shipped small model) on one real PostgreSQL: a thread begun on one
-continues on the other, and a replica killed with SIGKILL loses no answered turn."""
+"""Two real `assistant serve` processes (the shipped models) on one real PostgreSQL and one index directory: a file
+uploaded through one is answered from on the other, a thread begun on one continues on the other, and a replica
+killed with SIGKILL loses no answered turn."""
 
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,9 @@ import pytest
 
 from tests.postgres import fresh_database, postgres_server
 from tests.servers import start_serve
+
+KETTLE = (b"# Tarnwick Q7 kettle: warranty\n\nThe Tarnwick Q7 kettle carries a warranty of 38 months from the date "
+          b"of purchase. Claims go to the Tarnwick service desk in Leeds.\n")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +31,7 @@ def _replica(root: Path, name: str, database: str) -> tuple[Any, str]:
     folder.mkdir()
     return start_serve(folder / "serve.log", {"ASSISTANT_STORAGE__URL": database,
                                               "ASSISTANT_SERVER__PRELOAD_LARGE": "false",
-                                              "ASSISTANT_RETRIEVAL__INDEX_DIR": str(folder / "index")})
+                                              "ASSISTANT_RETRIEVAL__INDEX_DIR": str(root / "shared-index")})
 
 
 def _ask(url: str, question: str, thread: str) -> dict[str, Any]:
@@ -42,14 +47,25 @@ def test_a_thread_moves_between_replicas_and_survives_a_killed_one(tmp_path: Pat
     second, second_url = _replica(tmp_path, "two", database)
     try:
         assert "threads: PostgreSQL postgresql://postgres@127.0.0.1:" in (tmp_path / "one" / "serve.log").read_text()
-        answered = _ask(first_url, "Write a haiku about the sea.", "shared-thread")
+        upload = httpx.post(second_url + "/v1/documents", files={"file": ("kettle.md", KETTLE)}, timeout=60)
+        assert upload.status_code == 202, upload.text
+        job = upload.json()["data"][0]
+        deadline = time.monotonic() + 120
+        while job["state"] not in ("done", "failed", "cancelled"):  # followed through the other replica
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+            job = httpx.get(f"{first_url}/v1/documents/jobs/{job['id']}", timeout=30).json()
+        assert job["state"] == "done", job
+        answered = _ask(first_url, "How many months of warranty does the Tarnwick Q7 kettle have?", "shared-thread")
+        assert "38" in answered["choices"][0]["message"]["content"], answered
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         # the answered turn outlived the replica that answered it
         kept = httpx.get(second_url + "/v1/threads/shared-thread", timeout=30).json()
         assert [message["content"] for message in kept["messages"]] == [
-            "Write a haiku about the sea.", answered["choices"][0]["message"]["content"]]
-        _ask(second_url, "Now one about the mountains.", "shared-thread")
+            "How many months of warranty does the Tarnwick Q7 kettle have?",
+            answered["choices"][0]["message"]["content"]]
+        _ask(second_url, "Where do warranty claims go?", "shared-thread")
         listed = httpx.get(second_url + "/v1/threads", timeout=30).json()
         assert [(thread["id"], thread["turns"]) for thread in listed["data"]] == [("shared-thread", 2)]
     finally:
