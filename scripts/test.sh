@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh dev
-# The browser tests drive Debian's chromium, the storage tests start Debian's PostgreSQL 15 (tests/postgres.py);
-# install what is missing (needs root or sudo).
+# The browser tests drive Debian's chromium, the storage tests start Debian's PostgreSQL 15 (tests/postgres.py), the
+# reference deployment's test runs haproxy (deploy/run.sh); install what is missing (needs root or sudo).
 missing=()
 { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql-15)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get install -y -q "${missing[@]}" >/dev/null \

@@ -1,0 +1,111 @@
+"""The reference deployment as a team starts it: `bash deploy/run.sh 2` (haproxy from Debian, a local PostgreSQL
+cluster, two real `assistant serve` replicas on the shipped models): both replicas serve, a thread holds every turn
+whichever replica answered it, a replica killed with SIGKILL costs no request and is started again, and stopping the
+command stops everything."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_block(size: int) -> int:
+    """A port whose next ``size`` ports are free too."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + size > 65000:
+            continue
+        free = True
+        for offset in range(1, size):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", base + offset))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            return base
+    raise AssertionError("no free block of ports")
+
+
+def _serving(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _until(condition: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def _sessions(stats_port: int) -> dict[str, int]:
+    """Requests haproxy sent to each replica (its statistics, as CSV)."""
+    text = httpx.get(f"http://127.0.0.1:{stats_port}/;csv", timeout=5).text.lstrip("# ")
+    return {row["svname"]: int(row["stot"]) for row in csv.DictReader(io.StringIO(text))
+            if row["pxname"] == "replicas" and row["svname"].startswith("replica")}
+
+
+def _replica_pid(port: int) -> int:
+    found = subprocess.run(["pgrep", "-f", f"assistant serve --port {port}$"], capture_output=True, text=True)
+    pids = [int(pid) for pid in found.stdout.split()]
+    assert len(pids) == 1, found.stdout
+    return pids[0]
+
+
+def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp_path: Path) -> None:
+    port = _free_block(5)
+    stats = _free_block(1)
+    env = dict(os.environ, DEPLOY_PORT=str(port), DEPLOY_STATS_PORT=str(stats), DEPLOY_DIR=str(tmp_path),
+               ASSISTANT_SERVER__PRELOAD_LARGE="false")
+    env.pop("ASSISTANT_STORAGE__URL", None)
+    log = (tmp_path / "run.log").open("w")
+    command = subprocess.Popen(["bash", "deploy/run.sh", "2"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _until(lambda: "the deployment is ready" in (tmp_path / "run.log").read_text(), 300,
+               "never ready: " + str(tmp_path))
+        _until(lambda: _serving(port + 1) and _serving(port + 2), 300, "a replica never started")
+        questions = [f"What is {number} * 7?" for number in range(6)]
+        for question in questions:
+            response = httpx.post(url + "/v1/chat/completions", timeout=120, json={
+                "model": "assistant", "thread_id": "deployed", "messages": [{"role": "user", "content": question}]})
+            assert response.status_code == 200, response.text
+        served = _sessions(stats)
+        assert served["replica1"] > 0 and served["replica2"] > 0, served
+        thread = httpx.get(url + "/v1/threads/deployed", timeout=30).json()
+        assert [message["content"] for message in thread["messages"]][::2] == questions
+        # SIGKILL one replica: the next requests still succeed, and the command starts it again
+        os.kill(_replica_pid(port + 1), signal.SIGKILL)
+        for number in range(4):
+            response = httpx.post(url + "/v1/chat/completions", timeout=120, json={
+                "model": "assistant", "messages": [{"role": "user", "content": f"What is {number} + 40?"}]})
+            assert response.status_code == 200, response.text
+        _until(lambda: _serving(port + 1), 300, "the killed replica was not started again")
+        assert "replica 1 exited; starting it again" in (tmp_path / "run.log").read_text()
+    finally:
+        command.terminate()  # the command alone: it stops what it started
+        try:
+            command.wait(timeout=60)
+        finally:
+            log.close()
+            stopped = not any(_serving(port + offset) for offset in range(3))
+            if not stopped:
+                os.killpg(command.pid, signal.SIGKILL)
+    assert stopped, "a replica or the balancer outlived the command"
