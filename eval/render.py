@@ -42,6 +42,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += [f"Run {meta.get('created', '')} on {meta.get('machine', {}).get('cpu', '?')} "
               f"({meta.get('machine', {}).get('cores', '?')} cores). Command: `{meta.get('command', '')}`. "
               f"Routed thresholds: {meta.get('threshold')} (fact, math), {meta.get('chat_threshold')} (chat).", ""]
+    if int(meta.get("workers") or 1) > 1:
+        lines += [f"**Answered {meta['workers']} items at a time** (`--workers`): accuracy and FLOPs are as one at a "
+                  "time; per-item wall and CPU times include waiting for a shared model and energy was not measured, "
+                  "so the time ratios below are not comparable with a run of one worker.", ""]
     failed = sorted({item_id for errors in meta.get("errors", {}).values() for item_id in errors})
     if failed:
         lines += [f"**{len(failed)} items are left out of every system** because a system failed on them (run the "

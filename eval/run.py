@@ -125,10 +125,11 @@ class EvalRun:
 
 def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int | None, output: Path,
              corpus: Path | None = None, progress: bool = True, command: str = "",
-             build: Callable[[str], System] | None = None, energy: bool = True) -> EvalRun:
+             build: Callable[[str], System] | None = None, energy: bool = True, workers: int = 1) -> EvalRun:
     """Run (or resume) ``systems`` on ``suite`` and write the results, report and plots into ``output``.
 
     ``build`` makes a run system by name (tests pass fakes); by default the real models and index are used.
+    ``workers`` items are answered at once (tiers on a serving engine); records are the same as one at a time.
     """
     run_names, composed = expand_systems(systems)
     loaded = load_suite(suite, settings, progress=progress)
@@ -148,10 +149,11 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
         factory = SystemFactory(settings, Path(scratch) / "threads.sqlite", progress=progress)
         make = build or factory.build
         for name in run_names:
-            runs[name] = run_system(make(name), items, item_cache, progress=progress, energy=meter)
+            runs[name] = run_system(make(name), items, item_cache, progress=progress, energy=meter,
+                                    workers=workers)
     failed = {name: run.errors for name, run in runs.items() if run.errors}
     meta = {"created": timestamp(), "suite": suite, "split": loaded.split, "answerable": loaded.answerable,
-            "limit": limit,
+            "limit": limit, "workers": workers,
             "git": git_state(), "settings": recorded_settings(settings),
             "models": {tier: model_fingerprint(settings, tier) for tier in ("small", "large")},
             "systems": systems, "command": command,

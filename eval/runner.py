@@ -14,6 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,30 @@ class SystemRun:
     computed: int = 0
 
 
+def _answer(system: System, item: EvalItem, meter: EnergyMeter | None) -> tuple[dict[str, Any] | None, str]:
+    """(the record's fields, "") or (None, the error), measuring the answer's energy with ``meter`` when given."""
+    measured: dict[str, Any] = {}
+    try:
+        with meter.measure(measured) if meter is not None else contextlib.nullcontext():
+            record = system.answer(item)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:
+        return None, f"{type(error).__name__}: {error}"
+    return {"system": system.name, "kind": item.kind, **record, **measured}, ""
+
+
 def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progress: bool = True,
                on_record: Callable[[EvalItem, dict[str, Any]], None] | None = None,
-               energy: EnergyMeter | None = None) -> SystemRun:
+               energy: EnergyMeter | None = None, workers: int = 1) -> SystemRun:
     """Answer every item not yet cached for this system's fingerprint; return all records for ``items``.
 
-    With ``energy``, each answer's joules are measured and stored in its record."""
-    meter = energy or EnergyMeter()
+    With ``energy``, each answer's joules are measured and stored in its record. ``workers`` items are answered at
+    once (for tiers on a serving engine that batches them); then energy is not measured per item (answers overlap)
+    and per-item times include the wait for a shared model."""
+    if workers < 1:
+        raise EvalError(f"--workers {workers} is not a number of workers", "pass 1 or more, e.g. --workers 4")
+    meter = (energy or EnergyMeter()) if workers == 1 else None
     cache = ItemCache(cache_dir, system)
     run = SystemRun(system.name, cache.key)
     with cache.open():
@@ -123,22 +141,31 @@ def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progre
                 run.reused += 1
             else:
                 todo.append(item)
-        bar = tqdm(todo, desc=f"{system.name:>22}", unit="item", disable=not progress or not todo,
-                   initial=0, total=len(todo))
-        for item in bar:
-            measured: dict[str, Any] = {}
-            try:
-                with meter.measure(measured):
-                    record = system.answer(item)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as error:
-                run.errors[item.id] = f"{type(error).__name__}: {error}"
-                continue
-            run.records[item.id] = cache.add(item, {"system": system.name, "kind": item.kind, **record, **measured})
+        bar = tqdm(desc=f"{system.name:>22}", unit="item", disable=not progress or not todo, total=len(todo))
+
+        def keep(item: EvalItem, record: dict[str, Any] | None, error: str) -> None:
+            bar.update()
+            if record is None:
+                run.errors[item.id] = error
+                return
+            run.records[item.id] = cache.add(item, record)
             run.computed += 1
             if on_record is not None:
                 on_record(item, run.records[item.id])
+
+        with bar:
+            if workers == 1:
+                for item in todo:
+                    keep(item, *_answer(system, item, meter))
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
+                    futures = {pool.submit(_answer, system, item, None): item for item in todo}
+                    try:
+                        for future in as_completed(futures):  # kept (and cached) in the order they finish
+                            keep(futures[future], *future.result())
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
     return run
 
 

@@ -33,6 +33,9 @@ def add_commands(commands: Any, index_commands: Any) -> None:
     run.add_argument("--limit", type=int, default=None, help="a stratified subset of N items")
     run.add_argument("--corpus", type=Path, default=None, help="documents for fact questions (default: the index)")
     run.add_argument("--output", type=Path, default=Path("eval-results"), help="where results and report go")
+    run.add_argument("--workers", type=int, default=1, help=(
+        "items answered at once (default 1): for tiers on a serving engine that batches requests; above 1, energy "
+        "is not measured per item and per-item times include waiting for a shared model"))
     with_settings(run, _eval_run)
     report = eval_commands.add_parser("report", help="re-render report.md and the plots from a results file")
     report.add_argument("location", type=Path, nargs="?", default=Path("eval-results"),
@@ -107,7 +110,7 @@ def _eval_run(args: argparse.Namespace, settings: Settings) -> int:
     command = "assistant " + " ".join(shlex.quote(part) for part in sys.argv[1:])
     try:
         outcome = run_eval(settings, suite=args.suite, systems=systems, limit=args.limit, output=args.output,
-                           corpus=args.corpus, command=command)
+                           corpus=args.corpus, command=command, workers=args.workers)
     except KeyboardInterrupt:
         print("interrupted: every answered item is cached; run the same command again to resume", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -493,3 +494,72 @@ def test_an_evaluation_index_built_by_older_reading_code_is_not_reused(monkeypat
     assert eval.run.scoped_index_name([Document("a.md", "1. first", "a")], "docs-dev") != before
     monkeypatch.setattr(eval.run, "code_hash", lambda parts: "changed reading code")
     assert eval.run.scoped_index_name(documents, "docs-dev") != before
+
+
+class SlowSystem(CountingSystem):
+    """Takes 50 ms an answer and records how many answers were in flight at once."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.in_flight = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def answer(self, item: EvalItem) -> dict[str, Any]:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(0.05)
+            return super().answer(item)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def _stable(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in ("wall_seconds", "cpu_seconds")
+            and not key.startswith("energy")}
+
+
+def test_workers_answer_items_at_once_with_the_records_of_a_sequential_run(tmp_path: Path) -> None:
+    items = _items(12)
+    sequential = run_system(SlowSystem(), items, tmp_path / "one", progress=False)
+    parallel_system = SlowSystem(fail_on="q5")
+    parallel = run_system(parallel_system, items, tmp_path / "four", progress=False, workers=4)
+    assert 1 < parallel_system.peak <= 4
+    assert list(parallel.errors) == ["q5"] and parallel.computed == 11
+    assert {key: _stable(value) for key, value in parallel.records.items()} == {
+        key: _stable(value) for key, value in sequential.records.items() if key != "q5"}
+    resumed = SlowSystem()
+    assert run_system(resumed, items, tmp_path / "four", progress=False, workers=4).reused == 11
+    assert resumed.calls == ["q5"]
+    with pytest.raises(EvalError, match="--workers 0"):
+        run_system(SlowSystem(), items, tmp_path / "zero", progress=False, workers=0)
+
+
+def test_an_interrupt_with_workers_keeps_what_finished(tmp_path: Path) -> None:
+    items = _items(8)
+    with pytest.raises(KeyboardInterrupt):
+        run_system(SlowSystem(stop_at="q4"), items, tmp_path, progress=False, workers=2)
+    resumed = SlowSystem()
+    run = run_system(resumed, items, tmp_path, progress=False)
+    assert run.reused >= 3 and sorted(run.records) == [item.id for item in items]
+    assert "q4" in resumed.calls
+
+
+def test_a_run_with_workers_has_the_answers_of_one_worker_and_says_how_it_ran(settings: Settings, parts: Parts,
+                                                                              suite_file: Path, tmp_path: Path) -> None:
+    systems = ["routed", "large-only", "small-only"]
+    one = run_eval(settings, suite=str(suite_file), systems=systems, limit=None, output=tmp_path / "one",
+                   progress=False, build=parts.build)
+    settings.cache_dir = tmp_path / "other-cache"  # nothing reused: every answer computed again, three at a time
+    three = run_eval(settings, suite=str(suite_file), systems=systems, limit=None, output=tmp_path / "three",
+                     progress=False, build=parts.build, workers=3)
+    assert sum(run.computed for run in three.runs.values()) == sum(run.computed for run in one.runs.values()) > 0
+    for name in systems:
+        assert {item: record["text"] for item, record in three.results["systems"][name].items()} == {
+            item: record["text"] for item, record in one.results["systems"][name].items()}, name
+    assert three.results["meta"]["workers"] == 3 and one.results["meta"]["workers"] == 1
+    assert "Answered 3 items at a time" in (tmp_path / "three" / "report.md").read_text()
+    assert "items at a time" not in (tmp_path / "one" / "report.md").read_text()
