@@ -81,6 +81,13 @@ class LlamaSettings(BaseModel):
     prompt_cache_entries: int = Field(
         4, ge=0, le=64, description=("Evaluated prompt states each local model keeps (one per kind of prompt) and "
                                      "restores instead of re-evaluating a shared head; 0 turns the cache off."))
+    engine: Literal["in-process", "llama-server"] = Field("in-process", description=(
+        "How local tiers run: inside the process through llama-cpp-python (one generation at a time per model), or "
+        "each on llama.cpp's own server (continuous batching over server_slots; build it once with "
+        "scripts/build_llama_server.sh), started and supervised by `assistant serve`, `eval run` and `tiers serve`."))
+    server_binary: Path | None = Field(None, description=(
+        "The llama-server to run (default: the one scripts/build_llama_server.sh built into the cache directory)."))
+    server_slots: int = Field(4, ge=1, le=64, description="Sequences each llama-server decodes together.")
 
 
 def spec_of(models: Mapping[str, ModelSpec], alias: str) -> ModelSpec:

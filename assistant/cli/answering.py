@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli.common import add_turn_options, typed_questions, with_settings
+from assistant.cli.common import add_turn_options, local_tiers, typed_questions, with_settings
 from assistant.cli.models import tier_chat
 from assistant.core.settings import Settings
 
@@ -62,14 +62,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = settings.server.model_copy(update={key: value for key, value in
                                                  (("host", args.host), ("port", args.port)) if value is not None})
     check_bind(server)
-    assistant = Assistant.from_settings(settings, preload_large=server.preload_large)
-    app = create_app(assistant, server, settings.mcp)
-    host = f"[{server.host}]" if ":" in server.host else server.host
-    mcp = ", MCP: /mcp" if settings.mcp.mount else ""
-    print(f"threads: {assistant.storage.description}", file=sys.stderr)
-    print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions{mcp})", flush=True)
-    uvicorn.Server(server_config(app, server)).run()
-    assistant.close()
+    with local_tiers(settings) as served:
+        assistant = Assistant.from_settings(served, preload_large=server.preload_large)
+        app = create_app(assistant, server, served.mcp)
+        host = f"[{server.host}]" if ":" in server.host else server.host
+        mcp = ", MCP: /mcp" if served.mcp.mount else ""
+        print(f"threads: {assistant.storage.description}", file=sys.stderr)
+        print(f"the assistant is ready: open http://{host}:{server.port}/ (API: /v1/chat/completions{mcp})",
+              flush=True)
+        uvicorn.Server(server_config(app, server)).run()
+        assistant.close()
     return 0
 
 

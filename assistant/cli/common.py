@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
 
 from assistant.core.settings import Settings
 from assistant.flags import add_settings_flags
@@ -36,3 +38,27 @@ def typed_questions() -> Iterator[str]:
         if not question:
             return
         yield question
+
+
+@contextlib.contextmanager
+def local_tiers(settings: Settings, aliases: Sequence[str] = ("small", "large"), *,
+                progress: bool = True) -> Iterator[Settings]:
+    """``settings`` as they are; or, with ``llama.engine = "llama-server"``, each local tier among ``aliases`` on its
+    own supervised llama-server (stopped when the block ends) and the settings reaching it as an endpoint."""
+    if settings.llama.engine != "llama-server":
+        yield settings
+        return
+    from models.llama_server import describe, tier_servers
+
+    servers, parameters = tier_servers(settings, list(aliases), settings.cache_dir, settings.cache_dir / "logs",
+                                       binary=settings.llama.server_binary, slots=settings.llama.server_slots,
+                                       progress=progress)
+    print(f"starting llama-server for {', '.join(servers.servers) or 'no local tier'}...", file=sys.stderr)
+    servers.start()
+    try:
+        for line in describe(servers):
+            print(line, file=sys.stderr)
+        yield settings.model_copy(update={"models": {**settings.models,
+                                                     **servers.endpoint_specs(settings.models, parameters)}})
+    finally:
+        servers.close()

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from assistant.cli.common import typed_questions, with_settings
+from assistant.cli.common import local_tiers, typed_questions, with_settings
 from assistant.core.settings import Settings
 
 
@@ -24,6 +24,12 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--verify", action="store_true", help="re-hash every local file")
     with_settings(listing, _models_list)
 
+    serve = model_commands.add_parser("serve", help=(
+        "run local tiers on llama.cpp's own server (continuous batching), supervised, until Ctrl-C; other "
+        "processes reach them as OpenAI-compatible endpoints"))
+    serve.add_argument("aliases", nargs="*", default=["small", "large"], help="tiers to serve (default: small large)")
+    with_settings(serve, _models_serve)
+
     generate = commands.add_parser("generate", help="answer one prompt with one model tier and show its cost")
     generate.add_argument("prompt")
     generate.add_argument("--model", default="small", help="tier alias (default: small)")
@@ -32,6 +38,21 @@ def add_commands(commands: Any) -> None:
     generate.add_argument("--json", action="store_true", help="print the completion as JSON")
     with_settings(generate, _generate)
 
+
+
+def _models_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
+    with local_tiers(settings.model_copy(update={"llama": settings.llama.model_copy(
+            update={"engine": "llama-server"})}), args.aliases) as served:
+        for alias in args.aliases:
+            spec = served.model_spec(alias)
+            print(f"{alias}: {spec.source} (model {spec.remote_model!r})", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping the tier servers", file=sys.stderr)
+    return 0
 
 
 def _models_fetch(args: argparse.Namespace, settings: Settings) -> int:
