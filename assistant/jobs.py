@@ -182,7 +182,8 @@ _TABLE = (
     "CREATE TABLE IF NOT EXISTS assistant_index_jobs (id TEXT PRIMARY KEY, file_name TEXT NOT NULL, "
     "doc_id TEXT NOT NULL, state TEXT NOT NULL, chunks_done INTEGER NOT NULL, chunks_total INTEGER NOT NULL, "
     "documents TEXT NOT NULL, message TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, started DOUBLE PRECISION, "
-    "finished DOUBLE PRECISION, owner TEXT, alive DOUBLE PRECISION, cancel_asked INTEGER NOT NULL DEFAULT 0)")
+    "finished DOUBLE PRECISION, scope TEXT NOT NULL, owner TEXT, alive DOUBLE PRECISION, "
+    "cancel_asked INTEGER NOT NULL DEFAULT 0)")
 _COLUMNS = ("id, file_name, doc_id, state, chunks_done, chunks_total, documents, message, created, started, "
             "finished")
 
@@ -196,63 +197,70 @@ def _job(row: tuple[Any, ...]) -> IndexingJob:
 class PostgresJobBook:
     """Jobs in the table ``assistant_index_jobs`` of a database every replica shares (PostgreSQL): any replica
     takes a queued job, exactly one takes each, and a job whose replica died (no sign of life for
-    :data:`STALE_AFTER_S`) is handed back as an orphan."""
+    :data:`STALE_AFTER_S`) is handed back as an orphan. Jobs belong to a ``scope``, the staging folder's path: a
+    replica sees and takes only the jobs of its own index (replicas sharing an index mount it at the same path)."""
 
     shared = True
 
-    def __init__(self, database: PostgresDatabase) -> None:
+    def __init__(self, database: PostgresDatabase, scope: str) -> None:
         self._database = database
+        self.scope = scope
         self.owner = uuid.uuid4().hex
         with database.schema_lock(), database.transaction() as cursor:
             cursor.execute(_TABLE)
-            cursor.execute("CREATE INDEX IF NOT EXISTS assistant_index_jobs_state ON assistant_index_jobs "
-                           "(state, created)")
+            cursor.execute("CREATE INDEX IF NOT EXISTS assistant_index_jobs_scope ON assistant_index_jobs "
+                           "(scope, state, created)")
 
     def put(self, job: IndexingJob, *, durable: bool = True) -> None:
         values = (job.id, job.file_name, job.doc_id, job.state, job.chunks_done, job.chunks_total,
                   json.dumps(job.documents, ensure_ascii=False), job.message, job.created, job.started,
-                  job.finished)
+                  job.finished, self.scope)
         with self._database.transaction() as cursor:
-            cursor.execute(f"INSERT INTO assistant_index_jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            cursor.execute(f"INSERT INTO assistant_index_jobs ({_COLUMNS}, scope) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                            "ON CONFLICT(id) DO UPDATE SET state = excluded.state, chunks_done = excluded.chunks_done, "
                            "chunks_total = excluded.chunks_total, documents = excluded.documents, "
                            "message = excluded.message, started = excluded.started, finished = excluded.finished",
                            values)
             if job.state not in LIVE:
-                cursor.execute("DELETE FROM assistant_index_jobs WHERE state NOT IN ('queued', 'indexing') AND id "
-                               "NOT IN (SELECT id FROM assistant_index_jobs WHERE state NOT IN ('queued', 'indexing') "
-                               "ORDER BY created DESC LIMIT ?)", (KEPT_JOBS,))
+                cursor.execute("DELETE FROM assistant_index_jobs WHERE scope = ? AND state NOT IN ('queued', "
+                               "'indexing') AND id NOT IN (SELECT id FROM assistant_index_jobs WHERE scope = ? AND "
+                               "state NOT IN ('queued', 'indexing') ORDER BY created DESC LIMIT ?)",
+                               (self.scope, self.scope, KEPT_JOBS))
 
     def get(self, job_id: str) -> IndexingJob | None:
         with self._database.transaction() as cursor:
-            row = cursor.execute(f"SELECT {_COLUMNS} FROM assistant_index_jobs WHERE id = ?", (job_id,)).fetchone()
+            row = cursor.execute(f"SELECT {_COLUMNS} FROM assistant_index_jobs WHERE id = ? AND scope = ?",
+                                 (job_id, self.scope)).fetchone()
         return _job(row) if row is not None else None
 
     def recent(self) -> list[IndexingJob]:
         with self._database.transaction() as cursor:
-            rows = cursor.execute(f"SELECT {_COLUMNS} FROM assistant_index_jobs ORDER BY created DESC, id DESC "
-                                  "LIMIT ?", (KEPT_JOBS,)).fetchall()
+            rows = cursor.execute(f"SELECT {_COLUMNS} FROM assistant_index_jobs WHERE scope = ? "
+                                  "ORDER BY created DESC, id DESC LIMIT ?", (self.scope, KEPT_JOBS)).fetchall()
         return [_job(row) for row in rows]
 
     def waiting(self) -> int:
         with self._database.transaction() as cursor:
-            return int(cursor.execute("SELECT COUNT(*) FROM assistant_index_jobs WHERE state = 'queued'").fetchone()[0])
+            return int(cursor.execute("SELECT COUNT(*) FROM assistant_index_jobs WHERE scope = ? AND "
+                                      "state = 'queued'", (self.scope,)).fetchone()[0])
 
     def take(self) -> IndexingJob | None:
         now = time.time()
         with self._database.transaction() as cursor:
             row = cursor.execute(
                 f"UPDATE assistant_index_jobs SET state = 'indexing', started = ?, owner = ?, alive = ? WHERE id = "
-                "(SELECT id FROM assistant_index_jobs WHERE state = 'queued' ORDER BY created, id "
-                f"FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING {_COLUMNS}", (now, self.owner, now)).fetchone()
+                "(SELECT id FROM assistant_index_jobs WHERE scope = ? AND state = 'queued' ORDER BY created, id "
+                f"FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING {_COLUMNS}", (now, self.owner, now, self.scope)).fetchone()
         return _job(row) if row is not None else None
 
     def cancel(self, job_id: str) -> IndexingJob | None:
         with self._database.transaction() as cursor:
             cursor.execute("UPDATE assistant_index_jobs SET state = 'cancelled', message = 'cancelled before "
-                           "indexing', finished = ? WHERE id = ? AND state = 'queued'", (time.time(), job_id))
-            cursor.execute("UPDATE assistant_index_jobs SET cancel_asked = 1 WHERE id = ? AND state = 'indexing'",
-                           (job_id,))
+                           "indexing', finished = ? WHERE id = ? AND scope = ? AND state = 'queued'",
+                           (time.time(), job_id, self.scope))
+            cursor.execute("UPDATE assistant_index_jobs SET cancel_asked = 1 WHERE id = ? AND scope = ? AND "
+                           "state = 'indexing'", (job_id, self.scope))
         return self.get(job_id)
 
     def cancel_asked(self, job_id: str) -> bool:
@@ -272,6 +280,6 @@ class PostgresJobBook:
         with self._database.transaction() as cursor:
             rows = cursor.execute(
                 f"UPDATE assistant_index_jobs SET owner = ?, alive = ? WHERE id IN (SELECT id FROM "
-                "assistant_index_jobs WHERE state = 'indexing' AND alive < ? FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {_COLUMNS}", (self.owner, now, now - STALE_AFTER_S)).fetchall()
+                "assistant_index_jobs WHERE scope = ? AND state = 'indexing' AND alive < ? FOR UPDATE SKIP LOCKED) "
+                f"RETURNING {_COLUMNS}", (self.owner, now, self.scope, now - STALE_AFTER_S)).fetchall()
         return [_job(row) for row in rows]

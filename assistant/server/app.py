@@ -48,8 +48,9 @@ def create_app(assistant: Assistant, settings: ServerSettings, mcp_settings: Mcp
                                assistant.settings.retrieval.parse_memory_mb)
         # replicas on one PostgreSQL database take upload jobs from one table (and share the index's directory)
         database = assistant.storage.database
-        book = PostgresJobBook(database) if isinstance(database, PostgresDatabase) else None
-        jobs = IndexingJobs(retriever, retriever.directory / STAGING_FOLDER, reader,
+        staging = retriever.directory / STAGING_FOLDER
+        book = PostgresJobBook(database, str(staging.resolve())) if isinstance(database, PostgresDatabase) else None
+        jobs = IndexingJobs(retriever, staging, reader,
                             max_queued=settings.max_queued_uploads, book=book)
     mcp = build_mcp(assistant, settings, mcp_settings, lines, jobs.writes if jobs is not None else None) \
         if mcp_settings.mount else None

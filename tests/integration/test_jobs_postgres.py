@@ -38,14 +38,14 @@ def storages(server: str, request: pytest.FixtureRequest) -> Iterator[list[Stora
         storage.close()
 
 
-def _book(storage: Storage) -> PostgresJobBook:
+def _book(storage: Storage, index: Path | None = None) -> PostgresJobBook:
     assert isinstance(storage.database, PostgresDatabase)
-    return PostgresJobBook(storage.database)
+    return PostgresJobBook(storage.database, str(((index or Path("/shared")) / STAGING_FOLDER).resolve()))
 
 
 def _replica(index: Path, storage: Storage, reader: object | None = None) -> IndexingJobs:
     retriever = Retriever.open(index, FakeEmbedder(), RetrievalSettings(embedder="fake", follow_interval_s=0))
-    return IndexingJobs(retriever, index / STAGING_FOLDER, reader, book=_book(storage), poll_s=0.1)  # type: ignore[arg-type]
+    return IndexingJobs(retriever, index / STAGING_FOLDER, reader, book=_book(storage, index), poll_s=0.1)  # type: ignore[arg-type]
 
 
 def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -97,7 +97,7 @@ def test_an_upload_queued_on_one_replica_is_indexed_once_and_seen_by_both(tmp_pa
 def test_a_job_orphaned_by_a_dead_replica_is_queued_again_and_indexed(tmp_path: Path,
                                                                      storages: list[Storage]) -> None:
     index = tmp_path / "shared-index"
-    dead = _book(storages[0])
+    dead = _book(storages[0], index)
     staged = index / STAGING_FOLDER / ("e" * 32)
     staged.mkdir(parents=True)
     (staged / "orphan.md").write_text("# Orphan\n\nIndexed after its replica died.")
@@ -147,3 +147,19 @@ def test_a_cancel_asked_on_one_replica_stops_the_job_another_runs(tmp_path: Path
     finally:
         running.close()
         asking.close()
+
+
+def test_replicas_on_different_indexes_take_only_their_own_jobs(tmp_path: Path, storages: list[Storage]) -> None:
+    """One database, two index directories (replicas that do not share an index): an upload is indexed by the
+    replica it was made on, into its own index, and the other neither takes nor lists it."""
+    first, second = _replica(tmp_path / "index-one", storages[0]), _replica(tmp_path / "index-two", storages[1])
+    try:
+        jobs = second.submit_all([(f"own{number}.md", f"# Own {number}\n\nOnly here.".encode())
+                                  for number in range(3)])
+        _until(lambda: all((second.get(job.id) or job).state == "done" for job in jobs), 60, "never indexed")
+        assert set(second.retriever.follow().documents()) == {f"uploads/own{number}.md" for number in range(3)}
+        assert not first.retriever.follow().documents() and first.recent() == []
+        assert first.get(jobs[0].id) is None
+    finally:
+        first.close()
+        second.close()
