@@ -97,7 +97,8 @@ class System(Protocol):
 
 
 def model_fingerprint(settings: Settings, alias: str) -> dict[str, Any]:
-    """What identifies a tier's weights: the shipped file's sha256, a GGUF's sha256 (or size), or the endpoint."""
+    """What identifies a tier's weights: the shipped file's sha256, a GGUF's sha256 (or size), the weights an
+    endpoint is known to serve (a tier on llama-server), or else the endpoint."""
     spec = settings.model_spec(alias)
     if spec.kind == "shipped":
         from models.catalog import shipped_model
@@ -107,6 +108,8 @@ def model_fingerprint(settings: Settings, alias: str) -> dict[str, Any]:
         path = Path(spec.source).expanduser()
         size = path.stat().st_size if path.exists() else None
         return {"alias": alias, "sha256": spec.sha256, "path": str(path), "size": size}
+    if spec.sha256:  # a local tier served by llama-server: the weights identify it, not the port it got
+        return {"alias": alias, "sha256": spec.sha256, "engine": "endpoint"}
     return {"alias": alias, "endpoint": spec.source, "model": spec.remote_model}
 
 

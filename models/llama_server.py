@@ -26,6 +26,8 @@ from typing import IO
 
 import httpx
 
+from common.files import sha256_file
+from models.catalog import shipped_model
 from models.errors import ModelError
 from models.gguf import read_gguf_info
 from models.registry import gguf_path
@@ -194,34 +196,53 @@ class TierServers:
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=10)
 
-    def endpoint_specs(self, specs: Mapping[str, ModelSpec], parameters: Mapping[str, int]) -> dict[str, ModelSpec]:
+    def endpoint_specs(self, specs: Mapping[str, ModelSpec], parameters: Mapping[str, int],
+                       weights: Mapping[str, str] | None = None) -> dict[str, ModelSpec]:
         """Each served tier's spec as an OpenAI-compatible endpoint (prices and parameter counts kept, so cost and
-        FLOPs read as with the in-process backend)."""
+        FLOPs read as with the in-process backend; ``sha256`` names the weights served, so an evaluation's cache
+        follows the weights, not the port)."""
         return {alias: specs[alias].model_copy(update={
-            "source": server.url, "remote_model": alias, "sha256": None,
+            "source": server.url, "remote_model": alias, "sha256": (weights or {}).get(alias),
             "parameters": specs[alias].parameters or parameters[alias]}) for alias, server in self.servers.items()}
+
+
+@dataclass
+class ServedTiers:
+    """The tier servers, and what each one serves: parameter count and weights' sha256."""
+
+    servers: TierServers
+    parameters: dict[str, int]
+    weights: dict[str, str]
+
+    def endpoint_specs(self, specs: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
+        """Each served tier's spec as an endpoint (see :meth:`TierServers.endpoint_specs`)."""
+        return self.servers.endpoint_specs(specs, self.parameters, self.weights)
 
 
 def tier_servers(settings: ModelsConfig, aliases: list[str], cache_dir: Path, log_dir: Path, *,
                  binary: Path | None = None, slots: int = 4, extra: list[str] | None = None,
-                 progress: bool = True) -> tuple[TierServers, dict[str, int]]:
-    """Servers for the local tiers among ``aliases`` (endpoint tiers are left as they are) and each one's
-    parameter count from its GGUF header."""
+                 progress: bool = True) -> ServedTiers:
+    """Servers for the local tiers among ``aliases`` (endpoint tiers are left as they are), with each one's
+    parameter count from its GGUF header and its weights' sha256 (shipped: the catalogue's; a user GGUF: its pinned
+    one, else hashed now)."""
     executable = find_binary(binary, cache_dir)
     servers: dict[str, TierServer] = {}
     parameters: dict[str, int] = {}
+    weights: dict[str, str] = {}
     for alias in aliases:
         spec = settings.model_spec(alias)
         if spec.kind == "openai":
             continue
         model = gguf_path(spec, settings, progress=progress)
         parameters[alias] = read_gguf_info(model).parameters
+        weights[alias] = (shipped_model(spec.shipped_name).sha256 if spec.kind == "shipped"
+                          else spec.sha256 or sha256_file(model))
         port = free_port()
         servers[alias] = TierServer(alias, server_command(
             executable, model, alias=alias, port=port, slots=slots, n_ctx=spec.n_ctx or settings.llama.n_ctx,
             threads=settings.llama.n_threads, batch=settings.llama.n_batch, extra=extra), port,
             log_dir / f"llama-server-{alias}.log")
-    return TierServers(servers), parameters
+    return ServedTiers(TierServers(servers), parameters, weights)
 
 
 def describe(servers: TierServers) -> list[str]:

@@ -50,15 +50,13 @@ def local_tiers(settings: Settings, aliases: Sequence[str] = ("small", "large"),
         return
     from models.llama_server import describe, tier_servers
 
-    servers, parameters = tier_servers(settings, list(aliases), settings.cache_dir, settings.cache_dir / "logs",
-                                       binary=settings.llama.server_binary, slots=settings.llama.server_slots,
-                                       progress=progress)
-    print(f"starting llama-server for {', '.join(servers.servers) or 'no local tier'}...", file=sys.stderr)
-    servers.start()
+    served = tier_servers(settings, list(aliases), settings.cache_dir, settings.cache_dir / "logs",
+                          binary=settings.llama.server_binary, slots=settings.llama.server_slots, progress=progress)
+    print(f"starting llama-server for {', '.join(served.servers.servers) or 'no local tier'}...", file=sys.stderr)
+    served.servers.start()
     try:
-        for line in describe(servers):
+        for line in describe(served.servers):
             print(line, file=sys.stderr)
-        yield settings.model_copy(update={"models": {**settings.models,
-                                                     **servers.endpoint_specs(settings.models, parameters)}})
+        yield settings.model_copy(update={"models": {**settings.models, **served.endpoint_specs(settings.models)}})
     finally:
-        servers.close()
+        served.servers.close()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant.cli.common import with_settings
+from assistant.cli.common import local_tiers, with_settings
 from assistant.cli.index import open_index
 from assistant.core.settings import Settings
 from eval.names import ALL_SYSTEMS, DEFAULT_SYSTEMS
@@ -109,8 +109,9 @@ def _eval_run(args: argparse.Namespace, settings: Settings) -> int:
     systems = [name.strip() for name in args.systems.split(",") if name.strip()]
     command = "assistant " + " ".join(shlex.quote(part) for part in sys.argv[1:])
     try:
-        outcome = run_eval(settings, suite=args.suite, systems=systems, limit=args.limit, output=args.output,
-                           corpus=args.corpus, command=command, workers=args.workers)
+        with local_tiers(settings) as served:  # each local tier on llama-server when llama.engine says so
+            outcome = run_eval(served, suite=args.suite, systems=systems, limit=args.limit, output=args.output,
+                               corpus=args.corpus, command=command, workers=args.workers)
     except KeyboardInterrupt:
         print("interrupted: every answered item is cached; run the same command again to resume", file=sys.stderr)
         return 130

@@ -169,3 +169,19 @@ def test_models_serve_runs_the_tiers_until_interrupted(binary: Path, tmp_path: P
     with pytest.raises(Exception):  # noqa: B017, PT011 - any connection error: the server is gone
         OpenAICompatibleModel(url, name="small", remote_model="small", timeout_s=2).chat(
             [{"role": "user", "content": "hi"}], max_tokens=2)
+
+
+def test_an_evaluation_cache_follows_the_served_weights_not_the_port(tmp_path: Path) -> None:
+    """Each start gives a tier server another port: the eval's record cache must key on the weights it serves."""
+    from assistant.core.settings import Settings
+    from eval.systems import model_fingerprint
+
+    specs = {"small": ModelSpec(source="shipped:qwen2.5-coder-0.5b-instruct-q4_k_m")}
+    fingerprints = []
+    for port in (8101, 8202):
+        server = TierServer("small", [], port, tmp_path / "log")
+        served = TierServers({"small": server}).endpoint_specs(specs, {"small": 630}, {"small": "ab" * 32})
+        settings = Settings.load(None, {"cache_dir": str(tmp_path)})
+        settings.models = {**settings.models, **served}
+        fingerprints.append(model_fingerprint(settings, "small"))
+    assert fingerprints[0] == fingerprints[1] == {"alias": "small", "sha256": "ab" * 32, "engine": "endpoint"}
