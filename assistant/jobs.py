@@ -184,6 +184,7 @@ _TABLE = (
     "documents TEXT NOT NULL, message TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, started DOUBLE PRECISION, "
     "finished DOUBLE PRECISION, scope TEXT NOT NULL, owner TEXT, alive DOUBLE PRECISION, "
     "cancel_asked INTEGER NOT NULL DEFAULT 0)")
+_ADDED_COLUMNS = (("scope", "TEXT NOT NULL DEFAULT ''"),)
 _COLUMNS = ("id, file_name, doc_id, state, chunks_done, chunks_total, documents, message, created, started, "
             "finished")
 
@@ -208,6 +209,8 @@ class PostgresJobBook:
         self.owner = uuid.uuid4().hex
         with database.schema_lock(), database.transaction() as cursor:
             cursor.execute(_TABLE)
+            for column, definition in _ADDED_COLUMNS:  # a table an earlier build made gains what it lacks
+                database.add_column(cursor, "assistant_index_jobs", column, definition)
             cursor.execute("CREATE INDEX IF NOT EXISTS assistant_index_jobs_scope ON assistant_index_jobs "
                            "(scope, state, created)")
 

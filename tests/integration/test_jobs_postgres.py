@@ -163,3 +163,17 @@ def test_replicas_on_different_indexes_take_only_their_own_jobs(tmp_path: Path, 
     finally:
         first.close()
         second.close()
+
+
+def test_a_jobs_table_from_an_earlier_build_gains_the_scope_column(storages: list[Storage]) -> None:
+    """Found by the reference deployment's test: its database kept the jobs table an earlier build made (no scope
+    column), and every replica failed at start with 'column "scope" does not exist'."""
+    with storages[0].database.transaction() as cursor:
+        cursor.execute("CREATE TABLE assistant_index_jobs (id TEXT PRIMARY KEY, file_name TEXT NOT NULL, "
+                       "doc_id TEXT NOT NULL, state TEXT NOT NULL, chunks_done INTEGER NOT NULL, chunks_total "
+                       "INTEGER NOT NULL, documents TEXT NOT NULL, message TEXT NOT NULL, created DOUBLE PRECISION "
+                       "NOT NULL, started DOUBLE PRECISION, finished DOUBLE PRECISION, owner TEXT, alive DOUBLE "
+                       "PRECISION, cancel_asked INTEGER NOT NULL DEFAULT 0)")
+    book = _book(storages[1])
+    book.put(IndexingJob("f" * 32, "old.md", "uploads/old.md"))
+    assert book.waiting() == 1 and book.take() is not None

@@ -163,7 +163,11 @@ def test_models_serve_runs_the_tiers_until_interrupted(binary: Path, tmp_path: P
         assert model.chat([{"role": "user", "content": "hi"}], max_tokens=2).text == "Paris."
     finally:
         command.send_signal(signal.SIGINT)
-        _, errors = command.communicate(timeout=30)
+        try:
+            _, errors = command.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            command.kill()  # never leave it (and its tier server) running
+            raise
     assert command.returncode == 0, errors
     assert "stopping the tier servers" in errors
     with pytest.raises(Exception):  # noqa: B017, PT011 - any connection error: the server is gone
