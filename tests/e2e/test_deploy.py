@@ -11,10 +11,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
+import uuid
 from pathlib import Path
 
 import httpx
+
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,13 +49,6 @@ def _serving(port: int) -> bool:
         return False
 
 
-def _until(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.5)
-
-
 def _sessions(stats_port: int) -> dict[str, int]:
     """Requests haproxy sent to each replica (its statistics, as CSV)."""
     text = httpx.get(f"http://127.0.0.1:{stats_port}/;csv", timeout=5).text.lstrip("# ")
@@ -78,18 +73,19 @@ def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp
     command = subprocess.Popen(["bash", "deploy/run.sh", "2"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    thread = f"deployed-{uuid.uuid4().hex[:12]}"  # the local cluster outlives the command: earlier runs' threads stay
     try:
-        _until(lambda: "the deployment is ready" in (tmp_path / "run.log").read_text(), 300,
-               "never ready: " + str(tmp_path))
-        _until(lambda: _serving(port + 1) and _serving(port + 2), 300, "a replica never started")
+        until(lambda: "the deployment is ready" in (tmp_path / "run.log").read_text(), 300,
+              "never ready: " + str(tmp_path), every=0.5)
+        until(lambda: _serving(port + 1) and _serving(port + 2), 300, "a replica never started", every=0.5)
         questions = [f"What is {number} * 7?" for number in range(6)]
         for question in questions:
             response = httpx.post(url + "/v1/chat/completions", timeout=120, json={
-                "model": "assistant", "thread_id": "deployed", "messages": [{"role": "user", "content": question}]})
+                "model": "assistant", "thread_id": thread, "messages": [{"role": "user", "content": question}]})
             assert response.status_code == 200, response.text
         served = _sessions(stats)
         assert served["replica1"] > 0 and served["replica2"] > 0, served
-        thread = httpx.get(url + "/v1/threads/deployed", timeout=30).json()
+        thread = httpx.get(f"{url}/v1/threads/{thread}", timeout=30).json()
         assert [message["content"] for message in thread["messages"]][::2] == questions
         # SIGKILL one replica: the next requests still succeed, and the command starts it again
         os.kill(_replica_pid(port + 1), signal.SIGKILL)
@@ -97,7 +93,7 @@ def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp
             response = httpx.post(url + "/v1/chat/completions", timeout=120, json={
                 "model": "assistant", "messages": [{"role": "user", "content": f"What is {number} + 40?"}]})
             assert response.status_code == 200, response.text
-        _until(lambda: _serving(port + 1), 300, "the killed replica was not started again")
+        until(lambda: _serving(port + 1), 300, "the killed replica was not started again", every=0.5)
         assert "replica 1 exited; starting it again" in (tmp_path / "run.log").read_text()
     finally:
         command.terminate()  # the command alone: it stops what it started
