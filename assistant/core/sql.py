@@ -9,15 +9,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from assistant.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from psycopg import Cursor
     from psycopg_pool import ConnectionPool
-
-
 
 SCHEMA_LOCK = 7_205_913_554_110_361_321
 """PostgreSQL advisory-lock key a process holds while it creates or upgrades tables."""
@@ -61,15 +59,24 @@ class SqlDatabase(Protocol):
         ...
 
 
+def connect_sqlite(path: Path, isolation_level: Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"] | None = "DEFERRED",
+                   ) -> sqlite3.Connection:
+    """A connection to the SQLite file ``path`` (created with its folder), shareable between threads, in WAL mode
+    with synchronous=NORMAL: a crash never corrupts the file; a power cut may lose the last transaction.
+    ``isolation_level`` as sqlite3 takes it (DEFERRED: what its default "" means; None: the caller issues BEGIN)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=isolation_level)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
 class SqliteDatabase:
     """One SQLite file (WAL: a crash never corrupts it), its statements serialised by a lock."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection = connect_sqlite(path, isolation_level=None)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqlCursor]:

@@ -4,14 +4,13 @@ where every replica pointed at the same database serves the same threads."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.core.errors import ConfigError
-from assistant.core.sql import PostgresDatabase, SqlDatabase, SqliteDatabase
+from assistant.core.sql import PostgresDatabase, SqlDatabase, SqliteDatabase, connect_sqlite
 from assistant.core.threads import ThreadStore
 
 if TYPE_CHECKING:
@@ -66,10 +65,7 @@ def open_sqlite(path: Path) -> Storage:
     last turn)."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(str(path), check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    connection = connect_sqlite(path)
     database = SqliteDatabase(path)
     threads = ThreadStore(database)
 
