@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+
+from tests.waiting import free_port
 
 
 def postgres_bin() -> Path:
@@ -29,12 +30,6 @@ def postgres_bin() -> Path:
     return versions[-1].parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _as_server_user(command: list[str]) -> list[str]:
     """initdb and postgres refuse to run as root: as root, run them as the ``postgres`` user Debian's package made."""
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
@@ -46,7 +41,7 @@ def postgres_server() -> Iterator[str]:
     binaries = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="assistant-pg-"))
     data = root / "data"
-    port = _free_port()
+    port = free_port()
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     subprocess.run(_as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",

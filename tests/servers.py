@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -24,13 +23,7 @@ from assistant.listener import server_config
 from assistant.server import create_app
 from models.base import Completion, Message, StreamItem, TextDelta, Usage
 from models.fake import FakeChatModel
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
+from tests.waiting import free_port
 
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
 
@@ -38,7 +31,7 @@ ASSISTANT = str(Path(sys.executable).with_name("assistant"))
 def start_serve(log: Path, env: Mapping[str, str], *, timeout: float = 300) -> tuple[subprocess.Popen[bytes], str]:
     """A real `assistant serve` process on a free loopback port, its output in ``log``, ``env`` added to the
     environment; returns once /health answers 200 (the process and its URL)."""
-    port = _free_port()
+    port = free_port()
     with log.open("w") as output:
         process = subprocess.Popen([ASSISTANT, "serve", "--port", str(port)], stdout=output, stderr=subprocess.STDOUT,
                                    env=dict(os.environ, **env))
@@ -61,7 +54,7 @@ class Running:
     """A uvicorn server in a thread on a free loopback port."""
 
     def __init__(self, assistant: Assistant, settings: ServerSettings) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         config = server_config(create_app(assistant, settings), settings.model_copy(
             update={"host": "127.0.0.1", "port": self.port}))
         self.server = uvicorn.Server(config)

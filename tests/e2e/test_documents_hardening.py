@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from retrieval.retriever import Retriever
 from tests.documents import slow_pdf
 from tests.e2e.test_hardening import OverflowingModel
 from tests.servers import Running
+from tests.waiting import until
 
 pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
 
@@ -75,15 +76,8 @@ def _job(url: str, job_id: str) -> dict[str, Any]:
     return dict(httpx.get(f"{url}{DOCUMENTS}/jobs/{job_id}").json())
 
 
-def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def _finished(url: str, job_id: str, seconds: float = 30) -> dict[str, Any]:
-    _until(lambda: _job(url, job_id)["state"] not in ("queued", "indexing"), seconds, f"job {job_id} never ended")
+    until(lambda: _job(url, job_id)["state"] not in ("queued", "indexing"), seconds, f"job {job_id} never ended")
     return _job(url, job_id)
 
 
@@ -137,7 +131,7 @@ def test_abandoned_deletes_do_not_stall_chat_and_unknown_ids_answer_at_once(tmp_
                                "Content-Length: 0\r\n\r\n".encode())
             connections.append(connection)
             if number == 9:  # the first ten are in the line before the rest arrive (it holds 16; the rest get 429)
-                _until(lambda: writes.pending == 10, 10, "the first ten removals never queued")
+                until(lambda: writes.pending == 10, 10, "the first ten removals never queued")
         for connection in connections[10:]:  # abandoned, as with curl -m1
             connection.close()
         time.sleep(0.5)
@@ -235,7 +229,7 @@ def test_a_job_can_be_cancelled_while_it_waits_or_parses_and_shutdown_kills_the_
         url = running.url
         parsing = _upload(url, "slow.pdf", slow_pdf(pages=12)).json()["data"][0]
         waiting = _upload(url, "waiting.md", b"# Waiting\n\nNever indexed.").json()["data"][0]
-        _until(lambda: _job(url, parsing["id"])["state"] == "indexing" and _reader_children(), 20, "never parsed")
+        until(lambda: _job(url, parsing["id"])["state"] == "indexing" and _reader_children(), 20, "never parsed")
         cancelled = httpx.post(f"{url}{DOCUMENTS}/jobs/{waiting['id']}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         assert httpx.post(f"{url}{DOCUMENTS}/jobs/{parsing['id']}/cancel").status_code == 200
@@ -244,10 +238,10 @@ def test_a_job_can_be_cancelled_while_it_waits_or_parses_and_shutdown_kills_the_
         assert "uploads/waiting.md" not in httpx.get(url + DOCUMENTS).text
         # A shutdown while a file is being parsed kills the parser at once.
         _upload(url, "slow-again.pdf", slow_pdf(pages=12))
-        _until(lambda: bool(_reader_children()), 20, "the second file was never parsed")
+        until(lambda: bool(_reader_children()), 20, "the second file was never parsed")
         started = time.monotonic()
     assert time.monotonic() - started < 8 and not running.thread.is_alive()
-    _until(lambda: not _reader_children(), 5, "the parser outlived the server")
+    until(lambda: not _reader_children(), 5, "the parser outlived the server")
     assistant.close()
 
 
@@ -260,7 +254,7 @@ def test_a_full_indexing_queue_answers_429_with_a_retry_after(tmp_path: Path) ->
     with Running(assistant, ServerSettings(max_queued_uploads=2)) as running, _writer_held(retriever):
         url = running.url
         first = _upload(url, "first.md", b"# First\n\nEmbedding waits for the writer.").json()["data"][0]
-        _until(lambda: _job(url, first["id"])["state"] == "indexing", 20, "the first job never started")
+        until(lambda: _job(url, first["id"])["state"] == "indexing", 20, "the first job never started")
         queued = [_upload(url, f"q{number}.md", b"x" * 3000) for number in range(2)]
         assert [response.status_code for response in queued] == [202, 202]
         full = _upload(url, "one-too-many.md", b"y" * 3000)
@@ -343,7 +337,7 @@ def test_queued_jobs_survive_a_restart_and_staging_is_cleaned(tmp_path: Path) ->
         assert "took longer" in _finished(url, blocking["id"])["message"]  # requeued, then refused at its budget
         listed = httpx.get(url + DOCUMENTS, params={"prefix": "uploads/"}).json()
         assert {item["id"] for item in listed["data"]} == {"uploads/later.md", "uploads/crashed.md"}
-        _until(lambda: not [path for path in staging.iterdir() if path.is_dir()], 5, "staged files were kept")
+        until(lambda: not [path for path in staging.iterdir() if path.is_dir()], 5, "staged files were kept")
     assert not list(Path("/tmp").glob("assistant-upload-*")) or all(
         path.stat().st_mtime < time.time() - 3600 for path in Path("/tmp").glob("assistant-upload-*"))
     assistant.close()
@@ -365,7 +359,7 @@ def test_a_running_server_sees_what_assistant_index_add_adds(tmp_path: Path) -> 
         added = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "index", "add",
                                 str(note.parent)], env=environment, capture_output=True, text=True, timeout=300)
         assert added.returncode == 0, added.stderr
-        _until(lambda: httpx.get(running.url + DOCUMENTS).json()["total"] == before + 1, 10,
+        until(lambda: httpx.get(running.url + DOCUMENTS).json()["total"] == before + 1, 10,
                "the server never saw the new document")
         assert retriever.search("kestrel verge dusk", k=1)[0].doc_id == "new/kestrel.md"
     assistant.close()

@@ -4,8 +4,7 @@ indexed by another, a job orphaned by a dead replica queued again, a cancel reac
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from retrieval.reader import ReadCancelledError
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
 from tests.postgres import fresh_database, postgres_server
+from tests.waiting import until
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +46,6 @@ def _book(storage: Storage, index: Path | None = None) -> PostgresJobBook:
 def _replica(index: Path, storage: Storage, reader: object | None = None) -> IndexingJobs:
     retriever = Retriever.open(index, FakeEmbedder(), RetrievalSettings(embedder="fake", follow_interval_s=0))
     return IndexingJobs(retriever, index / STAGING_FOLDER, reader, book=_book(storage, index), poll_s=0.1)  # type: ignore[arg-type]
-
-
-def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_concurrent_takers_take_every_job_exactly_once(storages: list[Storage]) -> None:
@@ -83,7 +76,7 @@ def test_an_upload_queued_on_one_replica_is_indexed_once_and_seen_by_both(tmp_pa
     try:
         jobs = first.submit_all([(f"note{number}.md", f"# Note {number}\n\nKestrel number {number} hovers.".encode())
                                  for number in range(6)])
-        _until(lambda: all((second.get(job.id) or job).state == "done" for job in jobs), 60, "jobs never finished")
+        until(lambda: all((second.get(job.id) or job).state == "done" for job in jobs), 60, "jobs never finished")
         assert {job.id for job in second.recent()} == {job.id for job in jobs}
         ids = set(second.retriever.follow().documents())
         assert ids == {f"uploads/note{number}.md" for number in range(6)}
@@ -107,7 +100,7 @@ def test_a_job_orphaned_by_a_dead_replica_is_queued_again_and_indexed(tmp_path: 
         cursor.execute("UPDATE assistant_index_jobs SET alive = alive - 3600")
     survivor = _replica(index, storages[1])
     try:
-        _until(lambda: (survivor.get("e" * 32) or IndexingJob("", "", "")).state == "done", 30, "never re-run")
+        until(lambda: (survivor.get("e" * 32) or IndexingJob("", "", "")).state == "done", 30, "never re-run")
         assert "uploads/orphan.md" in survivor.retriever.follow().documents()
     finally:
         survivor.close()
@@ -142,7 +135,7 @@ def test_a_cancel_asked_on_one_replica_stops_the_job_another_runs(tmp_path: Path
     asking = _replica(index, storages[1], _BlockingReader())  # started after the job was taken: it takes nothing
     try:
         assert asking.cancel(job.id) is not None
-        _until(lambda: (asking.get(job.id) or job).state == "cancelled", 10, "the cancel never reached the runner")
+        until(lambda: (asking.get(job.id) or job).state == "cancelled", 10, "the cancel never reached the runner")
         assert reader.cancelled.is_set()
     finally:
         running.close()
@@ -156,7 +149,7 @@ def test_replicas_on_different_indexes_take_only_their_own_jobs(tmp_path: Path, 
     try:
         jobs = second.submit_all([(f"own{number}.md", f"# Own {number}\n\nOnly here.".encode())
                                   for number in range(3)])
-        _until(lambda: all((second.get(job.id) or job).state == "done" for job in jobs), 60, "never indexed")
+        until(lambda: all((second.get(job.id) or job).state == "done" for job in jobs), 60, "never indexed")
         assert set(second.retriever.follow().documents()) == {f"uploads/own{number}.md" for number in range(3)}
         assert not first.retriever.follow().documents() and first.recent() == []
         assert first.get(jobs[0].id) is None

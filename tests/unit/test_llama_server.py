@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from models.errors import ModelError
 from models.llama_server import TierServer, TierServers, find_binary, free_port, server_command
 from models.openai_backend import OpenAICompatibleModel
 from models.settings import ModelSpec
+from tests.waiting import until
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_llama_server.py"
 
@@ -36,13 +36,6 @@ def _server(binary: Path, tmp_path: Path, alias: str = "small") -> TierServer:
     command = server_command(binary, tmp_path / "model.gguf", alias=alias, port=port, slots=4, n_ctx=2048,
                              threads=2, batch=512)
     return TierServer(alias, command, port, tmp_path / f"{alias}.log")
-
-
-def _until(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -89,13 +82,13 @@ def test_servers_start_answer_with_probabilities_restart_and_stop(binary: Path, 
         assert small.process is not None
         first = small.process.pid
         os.kill(first, signal.SIGKILL)
-        _until(lambda: small.restarts == 1 and small.healthy(), 10, "the killed server was not restarted")
+        until(lambda: small.restarts == 1 and small.healthy(), 10, "the killed server was not restarted")
         assert restarted == ["small"] and small.process is not None and small.process.pid != first
         assert large.restarts == 0
     finally:
         servers.close()
     assert small.process is None and large.process is None
-    _until(lambda: not small.healthy() and not large.healthy(), 5, "a server outlived close()")
+    until(lambda: not small.healthy() and not large.healthy(), 5, "a server outlived close()")
 
 
 def test_a_hung_server_is_restarted(binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,7 +97,7 @@ def test_a_hung_server_is_restarted(binary: Path, tmp_path: Path, monkeypatch: p
     servers = TierServers({"small": server}, check_interval_s=0.2, failures=2)
     servers.start()
     try:
-        _until(lambda: server.restarts >= 1, 10, "a server failing /health was not restarted")
+        until(lambda: server.restarts >= 1, 10, "a server failing /health was not restarted")
     finally:
         servers.close()
 
@@ -140,7 +133,7 @@ def test_the_servers_die_with_their_parent(binary: Path, tmp_path: Path) -> None
     assert _alive(child_pid)
     parent.kill()
     parent.wait(timeout=10)
-    _until(lambda: not _alive(child_pid), 10, "the server outlived its killed parent")
+    until(lambda: not _alive(child_pid), 10, "the server outlived its killed parent")
 
 
 def test_models_serve_runs_the_tiers_until_interrupted(binary: Path, tmp_path: Path) -> None:
