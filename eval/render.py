@@ -216,8 +216,9 @@ def _energy_lines(summaries: dict[str, Any], names: list[str], kinds: list[str])
 
 
 def _answerability_lines(results: dict[str, Any]) -> list[str]:
-    """Factual questions answered "not in your documents" per system: the flag rate on a suite whose documents do
-    not answer its questions, the false-flag rate on any other. Only fact items count: a chat prompt the router sent
+    """Factual questions answered "not in your documents" (the plain refusal or a labelled general-knowledge answer)
+    per system: the flag rate on a suite whose documents do not answer its questions, the false-flag rate on any
+    other. Only fact items count: a chat prompt the router sent
     to retrieval is rightly flagged, not falsely."""
     answerable = results["meta"].get("answerable", True)
     items = results["items"]
@@ -227,7 +228,7 @@ def _answerability_lines(results: dict[str, Any]) -> list[str]:
         questions = [record for key, record in records.items() if items[key]["kind"] == "fact"]
         facts = [record for record in questions if record.get("route") == "FACT"]
         if facts and any("general_knowledge" in record for record in facts):
-            flagged = sum(1 for record in facts if record.get("general_knowledge"))
+            flagged = sum(1 for record in facts if record.get("general_knowledge") or record.get("not_in_documents"))
             cited = len(facts) - flagged
             rows.append(f"| {name} | {len(questions)} | {len(facts)} | {flagged} | {_fmt(flagged / len(facts))}% | "
                         f"{cited} ({_fmt(cited / len(questions))}%) |")

@@ -574,3 +574,20 @@ def test_the_flag_table_counts_fact_questions_only() -> None:
     lines = _answerability_lines(results)
     assert "falsely flagged" in lines[1]
     assert lines[-1] == "| routed-no-escalation | 3 | 2 | 1 | 50.0% | 1 (33.3%) |"
+
+
+def test_the_flag_table_counts_the_plain_refusal_as_flagged() -> None:
+    """"I could not find this in your documents" (``not_in_documents``, no general-knowledge answer) is a flag too:
+    the table counted only labelled general-knowledge answers, so unanswerable-test's report said 38 of 191 FACT
+    turns were flagged where 104 were."""
+    from eval.render import _answerability_lines
+
+    def record(general: bool, refused: bool) -> dict[str, object]:
+        return {"route": "FACT", "general_knowledge": general, "not_in_documents": refused}
+
+    results = {"meta": {"answerable": False}, "items": {key: {"kind": "fact"} for key in ("a", "b", "c", "d")},
+               "systems": {"routed-no-escalation": {"a": record(True, False), "b": record(False, True),
+                                                    "c": record(False, True), "d": record(False, False)}}}
+    lines = _answerability_lines(results)
+    assert "flagged (the documents do not answer" in lines[1]
+    assert lines[-1] == "| routed-no-escalation | 4 | 4 | 3 | 75.0% | 1 (25.0%) |"

@@ -1,5 +1,5 @@
 """Published figures are re-derived from the committed results files, not typed by hand: the archived headline of
-2026-12-02 (its datasets can no longer be obtained) and the README's interim figures."""
+2026-12-02 (its datasets can no longer be obtained) and the README's headline of 2026-12-07."""
 
 from __future__ import annotations
 
@@ -49,15 +49,37 @@ def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
     assert "nominal FLOPs" in rendered and "tokens computed" in rendered
 
 
-def test_the_readme_interim_table_is_the_rendering_of_its_dev_results() -> None:
-    """Interim figures are labelled as dev figures because they are: the results file says so."""
-    document = load_results(ROOT / "docs" / "eval" / "interim" / "mixed-dev-100")
-    assert document["meta"]["split"] == "dev" and document["meta"]["suite"] == "mixed-dev"
+HEADLINE_2026_12_07 = ROOT / "docs" / "eval" / "headline-2026-12-07"
+
+
+def test_the_readme_headline_is_the_rendering_of_its_test_results() -> None:
+    """The headline table comes from the committed test-split results (the files the README's command names)."""
+    documents = [load_results(HEADLINE_2026_12_07 / name) for name in ("mixed-test", "ood-hotpotqa")]
+    assert [document["meta"]["suite"] for document in documents] == ["mixed-test", "ood-hotpotqa"]
+    for document in documents:
+        assert document["meta"]["split"] == "test"
+        assert all(set(item) == {"kind", "source", "split"} for item in document["items"].values())
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Interim: a dev subset on the new datasets", 1)[1]
-    assert "**Dev items, not a headline**" in section
-    table = section.split("<!-- interim:start -->", 1)[1].split("<!-- interim:end -->", 1)[0]
-    assert table.strip() == render_headline([document]).strip()
+    assert "eval headline docs/eval/headline-2026-12-07/mixed-test docs/eval/headline-2026-12-07/ood-hotpotqa" in readme
+    table = readme.split(START, 1)[1].split(END, 1)[0]
+    assert table.strip() == render_headline(documents).strip()
+
+
+def test_the_readme_unanswerable_figures_are_counted_from_their_results() -> None:
+    """The README's "not in your documents" sentence: flagged FACT turns per half of unanswerable-test."""
+    document = load_results(HEADLINE_2026_12_07 / "unanswerable-test")
+    assert document["meta"]["split"] == "test" and document["meta"]["answerable"] is False
+    counts: dict[str, list[int]] = {}
+    for key, record in document["systems"]["routed-no-escalation"].items():
+        if record["route"] != "FACT":
+            continue
+        half = counts.setdefault(document["items"][key]["source"].split("/")[0], [0, 0])
+        half[0] += bool(record.get("general_knowledge") or record.get("not_in_documents"))
+        half[1] += 1
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    hotpot, squad = counts["hotpotqa"], counts["squad-v2-dev"]
+    assert f"{hotpot[0]} of the {hotpot[1]} that reach retrieval are\n  flagged" in readme
+    assert f"{squad[0]} of {squad[1]} ({100 * squad[0] / squad[1]:.1f}%): {squad[1] - squad[0]} are presented" in readme
 
 
 def test_the_readme_documents_table_is_the_rendering_of_its_test_results() -> None:
