@@ -3,11 +3,11 @@ one supervised process per tier on a loopback port, reached through the OpenAI-c
 token probabilities, so the escalation decision keeps its inputs).
 
 The binary is built from the llama.cpp source that the pinned llama-cpp-python vendors (scripts/build_llama_server.sh)
-into ``<cache dir>/llama-server/<version>/``; the weights are the same verified GGUF files the in-process backend
-loads. A :class:`TierServers` starts one process per tier, waits until each answers ``/health``, restarts one that
-exits or stops answering, and stops them all on close; each child also gets SIGTERM from the kernel when the thread
-that started it dies (``PR_SET_PDEATHSIG``, through util-linux's ``setpriv``), so a killed parent leaves no server
-behind.
+into a build cache beside pip's, ``~/.cache/small-first-assistant-builds/llama-server/<version>/``; the weights are
+the same verified GGUF files the in-process backend loads. A :class:`TierServers` starts one process per tier, waits
+until each answers ``/health``, restarts one that exits or stops answering, and stops them all on close; each child
+also gets SIGTERM from the kernel when the thread that started it dies (``PR_SET_PDEATHSIG``, through util-linux's
+``setpriv``), so a killed parent leaves no server behind.
 """
 
 from __future__ import annotations
@@ -37,15 +37,17 @@ BINARY = "llama-server"
 BUILD_HINT = "build it once with `bash scripts/build_llama_server.sh` (about 10 minutes on 2 cores)"
 
 
-def default_binary(cache_dir: Path) -> Path:
-    """Where scripts/build_llama_server.sh puts the server for the installed llama-cpp-python version."""
+def default_binary() -> Path:
+    """Where scripts/build_llama_server.sh puts the server for the installed llama-cpp-python version (a build
+    cache under ``$XDG_CACHE_HOME``, not the cache directory of weights and datasets)."""
     version = importlib.metadata.version("llama-cpp-python")
-    return cache_dir / "llama-server" / version / BINARY
+    builds = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "small-first-assistant-builds"
+    return builds / "llama-server" / version / BINARY
 
 
-def find_binary(configured: Path | None, cache_dir: Path) -> Path:
+def find_binary(configured: Path | None) -> Path:
     """The llama-server to run: the configured path, else the one built for this version; a clear error if none."""
-    path = configured.expanduser() if configured is not None else default_binary(cache_dir)
+    path = configured.expanduser() if configured is not None else default_binary()
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise ModelError(f"no llama-server at {path}", BUILD_HINT if configured is None else
                          "set llama.server_binary to an executable llama-server, or unset it and " + BUILD_HINT)
@@ -219,13 +221,13 @@ class ServedTiers:
         return self.servers.endpoint_specs(specs, self.parameters, self.weights)
 
 
-def tier_servers(settings: ModelsConfig, aliases: list[str], cache_dir: Path, log_dir: Path, *,
+def tier_servers(settings: ModelsConfig, aliases: list[str], log_dir: Path, *,
                  binary: Path | None = None, slots: int = 4, extra: list[str] | None = None,
                  progress: bool = True) -> ServedTiers:
     """Servers for the local tiers among ``aliases`` (endpoint tiers are left as they are), with each one's
     parameter count from its GGUF header and its weights' sha256 (shipped: the catalogue's; a user GGUF: its pinned
     one, else hashed now)."""
-    executable = find_binary(binary, cache_dir)
+    executable = find_binary(binary)
     servers: dict[str, TierServer] = {}
     parameters: dict[str, int] = {}
     weights: dict[str, str] = {}

@@ -86,8 +86,9 @@ class OpenAICompatibleModel:
         probabilities = _probabilities(choice.get("logprobs"))
         prompt_tokens = int(usage.get("prompt_tokens", _estimate_tokens(messages)))
         completion_tokens = int(usage.get("completion_tokens", len(probabilities)))
+        echo = EchoedPrefill(messages)
         return Completion(
-            text=text,
+            text=echo.feed(text) + echo.flush(),
             finish_reason=_finish_reason(choice.get("finish_reason")),
             usage=self._usage(prompt_tokens, completion_tokens, wall_start, cpu_start, _cached(usage)),
             token_probabilities=probabilities,
@@ -119,17 +120,22 @@ class OpenAICompatibleModel:
         finish_reason: FinishReason = "stop"
         usage: dict[str, Any] = {}
         content_chunks = 0
+        echo = EchoedPrefill(messages)
         for event in self._events(payload, json_schema):
             usage = event.get("usage") or usage
             for choice in event.get("choices") or []:
-                text = (choice.get("delta") or {}).get("content") or ""
-                if text:
+                received = (choice.get("delta") or {}).get("content") or ""
+                if received:
                     content_chunks += 1
+                if text := echo.feed(received):
                     pieces.append(text)
                     yield TextDelta(text)
                 probabilities.extend(_probabilities(choice.get("logprobs")))
                 if choice.get("finish_reason"):
                     finish_reason = _finish_reason(choice["finish_reason"])
+        if text := echo.flush():
+            pieces.append(text)
+            yield TextDelta(text)
         prompt_tokens = int(usage.get("prompt_tokens", _estimate_tokens(messages)))
         completion_tokens = int(usage.get("completion_tokens", len(probabilities) or content_chunks))
         yield Completion(text="".join(pieces), finish_reason=finish_reason,
@@ -282,6 +288,36 @@ class OpenAICompatibleModel:
         hint = "check models.{0}.api_key" if status in (401, 403) else "check the endpoint's logs and model name"
         return EndpointError(f"the {self.name} endpoint answered HTTP {status}: {body[:300]}",
                              hint.format(self.name))
+
+
+class EchoedPrefill:
+    """Drops the prefill a server sends back ahead of its continuation. A final assistant message is the start of
+    the reply, which the model continues (llama-cpp-python in process and llama.cpp's server both do); llama.cpp's
+    server then sends that start again, glued to the first generated token, where vLLM (``continue_final_message``)
+    sends the continuation only. Text is held back only while it could still be the echo."""
+
+    def __init__(self, messages: Sequence[Message]) -> None:
+        last = messages[-1] if messages else None
+        self._prefill = str(last.get("content") or "") if last is not None and last.get("role") == "assistant" else ""
+        self._held = ""
+        self._settled = not self._prefill
+
+    def feed(self, text: str) -> str:
+        """The part of ``text`` that is the model's continuation (possibly empty for now)."""
+        if self._settled:
+            return text
+        self._held += text
+        if self._held.startswith(self._prefill):
+            continuation, self._held, self._settled = self._held[len(self._prefill):], "", True
+            return continuation
+        if self._prefill.startswith(self._held):
+            return ""
+        return self.flush()
+
+    def flush(self) -> str:
+        """Whatever is held back: the stream ended, or it is not the echo."""
+        held, self._held, self._settled = self._held, "", True
+        return held
 
 
 def _probabilities(logprobs: Any) -> list[float]:

@@ -86,7 +86,8 @@ class LlamaSettings(BaseModel):
         "each on llama.cpp's own server (continuous batching over server_slots; build it once with "
         "scripts/build_llama_server.sh), started and supervised by `assistant serve`, `eval run` and `tiers serve`."))
     server_binary: Path | None = Field(None, description=(
-        "The llama-server to run (default: the one scripts/build_llama_server.sh built into the cache directory)."))
+        "The llama-server to run (default: the one scripts/build_llama_server.sh built for the installed "
+        "llama-cpp-python, under ~/.cache/small-first-assistant-builds)."))
     server_slots: int = Field(4, ge=1, le=64, description="Sequences each llama-server decodes together.")
 
 

@@ -3,7 +3,9 @@
 # (pinned in pyproject.toml), so `llama.engine = "llama-server"` runs the same engine with continuous batching.
 # The source archive comes from PyPI and must match the sha256 pinned below; nothing else is downloaded (the server's
 # web page is left out: the build would fetch it from a model hub). Installs
-# <cache dir>/llama-server/<version>/llama-server. About 10 minutes on 2 cores; a second run does nothing.
+# ${XDG_CACHE_HOME:-~/.cache}/small-first-assistant-builds/llama-server/<version>/llama-server: a build cache like
+# pip's wheel cache, outside the cache directory of weights and datasets (CI empties that one on every run, and a
+# build proves no download). About 10 minutes on 2 cores; a second run with the same CPU flags does nothing.
 # Usage: bash scripts/build_llama_server.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +15,11 @@ declare -A SOURCE_SHA256=(
 version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
 expected=${SOURCE_SHA256[$version]:-}
 [ -n "$expected" ] || { echo "error: no pinned sha256 for llama-cpp-python $version's source: add it here" >&2; exit 1; }
-cache=${ASSISTANT_CACHE_DIR:-$HOME/.cache/small-first-assistant}
-target=$cache/llama-server/$version
-if [ -x "$target/llama-server" ]; then echo "$target/llama-server is built already"; exit 0; fi
+target=${XDG_CACHE_HOME:-$HOME/.cache}/small-first-assistant-builds/llama-server/$version
+flags=$(bash scripts/llama_cmake_args.sh)
+if [ -x "$target/llama-server" ] && [ "$(cat "$target/cmake-args" 2>/dev/null)" = "$flags" ]; then
+  echo "$target/llama-server is built already"; exit 0
+fi
 work=$(mktemp -d -t llama-server-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 echo "downloading llama-cpp-python $version's source (75 MB)..." >&2
@@ -30,7 +34,7 @@ tar -xzf "$archive" -C "$work"
 cmake -S "$work/llama_cpp_python-$version/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
   -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
-  -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF $(bash scripts/llama_cmake_args.sh) >"$work/configure.log" \
+  -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF $flags >"$work/configure.log" \
   || { cat "$work/configure.log" >&2; exit 1; }
 echo "building llama-server (about 10 minutes on 2 cores)..." >&2
 cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
@@ -38,5 +42,6 @@ cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.lo
 mkdir -p "$target"
 install -m 755 "$work/build/bin/llama-server" "$target/llama-server.partial"
 mv "$target/llama-server.partial" "$target/llama-server"
+echo "$flags" >"$target/cmake-args"
 "$target/llama-server" --version 2>&1 | tail -2
 echo "built $target/llama-server"

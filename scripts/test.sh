@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh dev
+# The llama-server engine's tests run the real server: built once from the pinned source into a build cache beside
+# pip's wheel cache (about 10 minutes the first time on 2 cores; nothing afterwards).
+bash scripts/build_llama_server.sh
 # The browser tests drive Debian's chromium, the storage tests start Debian's PostgreSQL 15 (tests/postgres.py), the
 # reference deployment's test runs haproxy (deploy/run.sh); install what is missing (needs root or sudo).
 missing=()

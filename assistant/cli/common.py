@@ -50,7 +50,7 @@ def local_tiers(settings: Settings, aliases: Sequence[str] = ("small", "large"),
         return
     from models.llama_server import describe, tier_servers
 
-    served = tier_servers(settings, list(aliases), settings.cache_dir, settings.cache_dir / "logs",
+    served = tier_servers(settings, list(aliases), settings.cache_dir / "logs",
                           binary=settings.llama.server_binary, slots=settings.llama.server_slots, progress=progress)
     print(f"starting llama-server for {', '.join(served.servers.servers) or 'no local tier'}...", file=sys.stderr)
     served.servers.start()

@@ -55,11 +55,12 @@ def test_the_command_line_is_loopback_parallel_slots_and_no_web_page(tmp_path: P
     assert "--alias large" in text and "--no-webui" in text and "--model /m.gguf" in text
 
 
-def test_a_missing_binary_says_how_to_build_it(tmp_path: Path) -> None:
+def test_a_missing_binary_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty build cache
     with pytest.raises(ModelError, match=r"build_llama_server\.sh"):
-        find_binary(None, tmp_path)
+        find_binary(None)
     with pytest.raises(ModelError, match=r"llama\.server_binary"):
-        find_binary(tmp_path / "nope", tmp_path)
+        find_binary(tmp_path / "nope")
 
 
 def test_servers_start_answer_with_probabilities_restart_and_stop(binary: Path, tmp_path: Path) -> None:

@@ -130,3 +130,35 @@ def test_cached_prompt_tokens_reported_by_the_server_are_not_counted_as_computed
     assert (usage.prompt_tokens, usage.evaluated_prompt_tokens) == (7, 2)
     assert usage.flops == 2 * 1000 * 3 and usage.nominal_flops == 2 * 1000 * 8
     assert usage.cost_usd == usage.total_tokens * usage.price_per_million_tokens / 1e6  # money: every token sent
+
+
+PREFILLED: list[Any] = [{"role": "user", "content": "Count to five."}, {"role": "assistant", "content": "1, 2, 3,"}]
+
+
+def _stream_of(*pieces: str) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        events = [{"choices": [{"delta": {"content": piece}, "finish_reason": None}]} for piece in pieces]
+        events.append({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}})
+        body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+    return handler
+
+
+@pytest.mark.parametrize("pieces", [("1, 2, 3, 4", ", 5"), ("1, ", "2, 3,", " 4, 5"), (" 4, 5",)],
+                         ids=["echoed-in-the-first-delta", "echoed-over-several-deltas", "not-echoed"])
+def test_a_continued_assistant_message_yields_only_the_continuation(pieces: tuple[str, ...]) -> None:
+    """A final assistant message is a prefill the model continues (the word-problem working sends its text so far
+    that way). llama.cpp's server sends the prefill back ahead of the continuation; other servers do not. Either
+    way the caller gets the continuation only: appending the echo doubled the working at every calculator result
+    until the prompt outgrew the context (a 5,909-token prompt on a 4,096-token slot)."""
+    items = list(_model(_stream_of(*pieces)).stream(PREFILLED))
+    deltas = "".join(item.text for item in items if isinstance(item, TextDelta))
+    final = items[-1]
+    assert isinstance(final, Completion)
+    assert deltas == final.text == " 4, 5"
+
+
+def test_a_continued_assistant_message_without_streaming_returns_only_the_continuation() -> None:
+    echoed = _model(lambda request: httpx.Response(200, json=_body("1, 2, 3, 4, 5"))).chat(PREFILLED)
+    plain = _model(lambda request: httpx.Response(200, json=_body(" 4, 5"))).chat(PREFILLED)
+    assert echoed.text == plain.text == " 4, 5"
