@@ -8,7 +8,7 @@ Without --url it starts `assistant serve` on a free loopback port with the defau
 knowledge base, admission wide enough that no request is refused (concurrency 16, queue 64: the engines are
 compared, not the queue), and one warm-up turn of each kind on both tiers. Every level sends the same questions
 (factual questions on dev-split SQuAD articles and short chat, alternating, non-streaming, max_tokens 64, the
-escalation decision as shipped): max(8, 2 x clients) requests, each client taking the next question when its last
+escalation decision as shipped): max(16, 3 x clients) requests, each client taking the next question when its last
 one is answered. Reports answered per minute, latency p50/p95 and how many turns escalated, as JSON.
 """
 
@@ -86,8 +86,8 @@ def _ask(client: httpx.Client, base: str, question: str, escalation: str | None 
 
 
 def level(base: str, clients: int) -> dict[str, Any]:
-    """``clients`` concurrent clients answering max(8, 2 x clients) questions between them."""
-    total = max(8, 2 * clients)
+    """``clients`` concurrent clients answering max(16, 3 x clients) questions between them."""
+    total = max(16, 3 * clients)
     queue = [QUESTIONS[index % len(QUESTIONS)] for index in range(total)]
     outcomes: list[dict[str, Any]] = []
     lock = threading.Lock()

@@ -138,10 +138,11 @@ class TierServer:
 def server_command(binary: Path, model: Path, *, alias: str, port: int, slots: int, n_ctx: int,
                    threads: int, batch: int, extra: list[str] | None = None) -> list[str]:
     """llama-server's command line for one tier: loopback only, ``slots`` parallel sequences of ``n_ctx`` tokens
-    each (continuous batching is llama-server's default), no web UI."""
+    each (continuous batching is llama-server's default), no web UI, and flash attention off as llama-cpp-python
+    has it in process (llama-server's "auto" turns it on for the CPU, and its numerics changed answers)."""
     return [str(binary), "--model", str(model), "--alias", alias, "--host", "127.0.0.1", "--port", str(port),
             "--parallel", str(slots), "--ctx-size", str(n_ctx * slots), "--threads", str(threads),
-            "--batch-size", str(batch), "--no-webui", "--metrics", *(extra or [])]
+            "--batch-size", str(batch), "--flash-attn", "off", "--no-webui", "--metrics", *(extra or [])]
 
 
 class TierServers:

@@ -156,12 +156,13 @@ def test_the_graph_on_llama_server_tiers_answers_as_in_process(index_settings: S
 
 
 @pytest.mark.slow
-def test_eval_with_workers_on_llama_server_gives_the_records_of_one_worker(tmp_path: Path) -> None:
-    """`eval run --llama-engine llama-server --workers 3` against the same with one worker: the same scored answers
-    (fresh item ids per run, so neither reads the other's cached records). Open-ended chat is compared only for being
-    answered: llama.cpp's numerics depend on how a prompt was batched and which cached prefix its slot held, so a
-    near-tie between two first words can go either way under concurrency (a haiku did, on both tiers, in 2 of 2
-    runs here) where a scored answer, short or written by the calculator, did not."""
+def test_eval_with_workers_on_llama_server_answers_every_item_as_one_worker_does(tmp_path: Path) -> None:
+    """`eval run --llama-engine llama-server --workers 3` against the same with one worker (fresh item ids per run, so
+    neither reads the other's cached records): every item answered by both, with the same answer where the answer
+    does not hang on a near-tie (the calculator's product, the pipeline's one-word fact from the corpus). The rest is
+    compared only for being answered: llama.cpp's numerics depend on how prompts were batched together and on the
+    prefix a slot had cached, so under concurrency a near-tie can go the other way (on a 40-item mixed-test subset 12
+    of 80 records differed, accuracy unchanged; docs/BENCHMARKS.md; one worker matched in-process on 77 of 80)."""
     from eval.results import load_results
     from tests.integration.test_eval_real import CORPUS, QUESTIONS, _default_settings_environment
 
@@ -187,7 +188,8 @@ def test_eval_with_workers_on_llama_server_gives_the_records_of_one_worker(tmp_p
         texts[workers] = {name: {key.rsplit("-", 2)[0]: record["text"] for key, record in records.items()}
                           for name, records in results["systems"].items()}
     for name in texts[1]:
-        scored = {key: text for key, text in texts[1][name].items() if key != "haiku"}
-        assert {key: texts[3][name][key] for key in scored} == scored, name
-        assert texts[3][name]["haiku"].strip() and texts[1][name]["haiku"].strip()
-    assert texts[1]["routed-no-escalation"]["capital"].startswith("Fredville")
+        assert set(texts[3][name]) == set(texts[1][name]) == {item["id"] for item in QUESTIONS}, name
+        assert all(text.strip() for text in (*texts[1][name].values(), *texts[3][name].values())), name
+    routed = [texts[workers]["routed-no-escalation"] for workers in (1, 3)]
+    assert [answers["mul"] for answers in routed] == ["10063", "10063"]
+    assert routed[0]["capital"] == routed[1]["capital"] and routed[0]["capital"].startswith("Fredville")
