@@ -218,8 +218,7 @@ def _energy_lines(summaries: dict[str, Any], names: list[str], kinds: list[str])
 def _answerability_lines(results: dict[str, Any]) -> list[str]:
     """Factual questions answered "not in your documents" (the plain refusal or a labelled general-knowledge answer)
     per system: the flag rate on a suite whose documents do not answer its questions, the false-flag rate on any
-    other. Only fact items count: a chat prompt the router sent
-    to retrieval is rightly flagged, not falsely."""
+    other. Only fact items count: a chat prompt the router sent to retrieval is rightly flagged, not falsely."""
     answerable = results["meta"].get("answerable", True)
     items = results["items"]
     rows = []

@@ -10,7 +10,8 @@
   HotpotQA questions, BIG-bench arithmetic and gsm_symbolic problems of the test split.
 - ``docs-dev`` / ``docs-test``: questions about public documents of the kinds people keep, in their own formats
   (eval/documents.py), some of them not answered there; split by document.
-- ``facts-dev``, ``unanswerable-dev``, ``unanswerable-test``: for fitting and measuring the escalation decision.
+- ``facts-dev``, ``unanswerable-dev``, ``unanswerable-near-dev``, ``unanswerable-test``: for fitting and measuring the
+  escalation and answerability decisions.
 - the raw datasets (``squad-v2-dev``, ``hotpotqa``, ``bigbench-arithmetic``, ``gsm-symbolic``, ``mt-bench``,
   ``alpaca-eval``), for exploration, not for figures.
 All tuning uses dev suites; reported figures come from test and out-of-domain suites (docs/eval/PROTOCOL.md).
@@ -135,6 +136,17 @@ def unanswerable_dev_suite(store: DatasetStore, *, progress: bool = True, size: 
                  answerable=False)
 
 
+def unanswerable_near_dev_suite(store: DatasetStore, *, progress: bool = True,
+                                size: int = UNANSWERABLE_SIZE) -> Suite:
+    """``unanswerable-near-dev``: SQuAD v2.0 questions of dev articles written so that their own paragraph does not
+    answer them, over the whole SQuAD corpus: the near misses a user's documents meet (the topic is there, the
+    answer is not), as the first half of ``unanswerable-test`` is on test articles."""
+    generator = random.Random(f"{ESCALATION_SEED}:unanswerable-near-dev")  # noqa: S311 - a reproducible sample
+    impossible = [item for item in squad_items(store, progress=progress, answerable=False) if item.split == "dev"]
+    return Suite("unanswerable-near-dev", _sample(generator, impossible, size), "dev",
+                 squad_corpus(store, progress=False), SQUAD_CORPUS, answerable=False)
+
+
 def unanswerable_test_suite(store: DatasetStore, *, progress: bool = True, size: int = UNANSWERABLE_SIZE) -> Suite:
     """``unanswerable-test``, over the SQuAD corpus: half SQuAD v2.0 questions of test articles written so that
     their paragraph does not answer them, half HotpotQA questions (not in ``ood-hotpotqa``) about other topics."""
@@ -210,6 +222,7 @@ def suite_loaders(store: DatasetStore, *, progress: bool = True) -> dict[str, Ca
         "routing-test": lambda: routing("test"),
         "facts-dev": facts_dev,
         "unanswerable-dev": lambda: unanswerable_dev_suite(store, progress=progress),
+        "unanswerable-near-dev": lambda: unanswerable_near_dev_suite(store, progress=progress),
         "unanswerable-test": lambda: unanswerable_test_suite(store, progress=progress),
         "squad-v2-dev": lambda: Suite("squad-v2-dev", squad_items(store, progress=progress), "both",
                                       squad_corpus(store, progress=False), SQUAD_CORPUS),
@@ -236,6 +249,8 @@ def available_suites() -> dict[str, str]:
         "word-problems-test": "mixed-test's 100 word problems alone (report on this)",
         "facts-dev": "600 more dev SQuAD questions to fit the escalation models on (disjoint from the dev suites)",
         "unanswerable-dev": "200 dev SQuAD questions over the test articles' paragraphs only: not in the documents",
+        "unanswerable-near-dev": ("200 SQuAD v2.0 questions of dev articles their own paragraph does not answer, over "
+                                  "the SQuAD corpus: near misses (tune on this)"),
         "unanswerable-test": "100 SQuAD v2.0 unanswerable + 100 HotpotQA questions over the SQuAD corpus (test)",
         "routing-dev": "labelled routing questions of the dev split, MT-bench follow-ups in their threads",
         "routing-test": "held-out routing questions: AlpacaEval, HotpotQA, arithmetic, word problems (test)",

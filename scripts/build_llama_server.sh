@@ -20,6 +20,11 @@ flags=$(bash scripts/llama_cmake_args.sh)
 if [ -x "$target/llama-server" ] && [ "$(cat "$target/cmake-args" 2>/dev/null)" = "$flags" ]; then
   echo "$target/llama-server is built already"; exit 0
 fi
+cmake=$(command -v cmake || true)
+if [ -z "$cmake" ]; then  # no system cmake: PyPI's, into the project's environment
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "cmake==4.4.4"
+  cmake=.venv/bin/cmake
+fi
 work=$(mktemp -d -t llama-server-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 echo "downloading llama-cpp-python $version's source (75 MB)..." >&2
@@ -31,13 +36,13 @@ echo "$expected  $archive" | sha256sum --check --quiet - \
 tar -xzf "$archive" -C "$work"
 # The same CPU flags as the llama-cpp-python build (scripts/llama_cmake_args.sh), static, server only.
 # shellcheck disable=SC2046
-cmake -S "$work/llama_cpp_python-$version/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+"$cmake" -S "$work/llama_cpp_python-$version/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
   -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
   -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF $flags >"$work/configure.log" \
   || { cat "$work/configure.log" >&2; exit 1; }
 echo "building llama-server (about 10 minutes on 2 cores)..." >&2
-cmake --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
+"$cmake" --build "$work/build" --target llama-server -j "$(nproc)" >"$work/build.log" 2>&1 \
   || { tail -30 "$work/build.log" >&2; exit 1; }
 mkdir -p "$target"
 install -m 755 "$work/build/bin/llama-server" "$target/llama-server.partial"

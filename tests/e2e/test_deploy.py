@@ -49,11 +49,16 @@ def _serving(port: int) -> bool:
         return False
 
 
-def _sessions(stats_port: int) -> dict[str, int]:
-    """Requests haproxy sent to each replica (its statistics, as CSV)."""
+def _replicas(stats_port: int, column: str) -> dict[str, str]:
+    """One column of haproxy's statistics (CSV) for each replica."""
     text = httpx.get(f"http://127.0.0.1:{stats_port}/;csv", timeout=5).text.lstrip("# ")
-    return {row["svname"]: int(row["stot"]) for row in csv.DictReader(io.StringIO(text))
+    return {row["svname"]: row[column] for row in csv.DictReader(io.StringIO(text))
             if row["pxname"] == "replicas" and row["svname"].startswith("replica")}
+
+
+def _sessions(stats_port: int) -> dict[str, int]:
+    """Requests haproxy sent to each replica."""
+    return {name: int(count) for name, count in _replicas(stats_port, "stot").items()}
 
 
 def _replica_pid(port: int) -> int:
@@ -78,6 +83,9 @@ def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp
         until(lambda: "the deployment is ready" in (tmp_path / "run.log").read_text(), 300,
               "never ready: " + str(tmp_path), every=0.5)
         until(lambda: _serving(port + 1) and _serving(port + 2), 300, "a replica never started", every=0.5)
+        # haproxy sends requests to a replica once two health checks in a row passed, a second or two after it serves
+        until(lambda: set(_replicas(stats, "status").values()) == {"UP"}, 60, "haproxy never saw both replicas up",
+              every=0.5)
         questions = [f"What is {number} * 7?" for number in range(6)]
         for question in questions:
             response = httpx.post(url + "/v1/chat/completions", timeout=120, json={

@@ -38,6 +38,7 @@ SUITE_DIGESTS: dict[str, str] = {
     "facts-dev": "da6463fe6a09fb55",
     "unanswerable-dev": "7434d12a419cca5d",
     "unanswerable-test": "0377f4a2d19d6bee",
+    "unanswerable-near-dev": "899b6fd625de5cd2",  # 2026-12-07 (tenth session): near misses to fit answerability on
     "docs-dev": "3d38466711a465c1",  # 2026-12-06 (seventh session): seven dev documents added
     "docs-test": "490185433f9c63be",
 }
@@ -69,7 +70,7 @@ def test_word_problems_and_chat_are_not_plain_arithmetic(store: DatasetStore) ->
 
 
 SPLIT_SUITES = ("mixed-dev", "mixed-test", "routing-dev", "routing-test", "ood-hotpotqa", "facts-dev",
-                "unanswerable-dev", "unanswerable-test", "docs-dev", "docs-test")
+                "unanswerable-dev", "unanswerable-test", "unanswerable-near-dev", "docs-dev", "docs-test")
 
 
 def _ids_digest(items: list[EvalItem]) -> str:
@@ -117,7 +118,8 @@ def test_no_group_straddles_the_split(store: DatasetStore) -> None:
 
 
 def test_dev_and_test_suites_share_no_item_or_question(suites: dict[str, list[EvalItem]]) -> None:
-    dev = suites["mixed-dev"] + suites["routing-dev"] + suites["facts-dev"] + suites["unanswerable-dev"]
+    dev = (suites["mixed-dev"] + suites["routing-dev"] + suites["facts-dev"] + suites["unanswerable-dev"]
+           + suites["unanswerable-near-dev"])
     test = [item for name, items in suites.items() if not name.endswith("-dev") for item in items]
     facts, unanswerable = ({item.id for item in suites[name]} for name in ("facts-dev", "unanswerable-dev"))
     assert len(facts) == 600 and not facts & {item.id for item in suites["mixed-dev"] + suites["routing-dev"]}
@@ -149,6 +151,10 @@ def test_the_unanswerable_suites_ask_about_documents_their_corpus_does_not_hold(
     assert test.split == "test" and not test.answerable and test.corpus is not None and len(test.corpus) == 1204
     assert Counter(item.source.split("/")[0] for item in test.items) == {"squad-v2-dev": 100, "hotpotqa": 100}
     assert all(item.split == "test" and not item.answers for item in test.items if item.source == "squad-v2-dev")
+    near = loaders["unanswerable-near-dev"]()  # the same kind as test's first half, on dev articles
+    assert near.split == "dev" and not near.answerable and near.corpus is not None and len(near.corpus) == 1204
+    assert len(near.items) == 200 and all(item.split == "dev" and item.source == "squad-v2-dev" and not item.answers
+                                          for item in near.items)
 
 
 def test_the_out_of_domain_suite_brings_its_own_paragraphs(store: DatasetStore) -> None:

@@ -146,8 +146,11 @@ def test_models_serve_runs_the_tiers_until_interrupted(binary: Path, tmp_path: P
     write_gguf(weights, {"w": (4, 4)}, {"general.architecture": "llama", "tokenizer.chat_template": "{{ x }}"})
     env = dict(os.environ, ASSISTANT_CACHE_DIR=str(tmp_path / "cache"), ASSISTANT_LLAMA__SERVER_BINARY=str(binary),
                ASSISTANT_MODELS__SMALL__SOURCE=str(weights))
+    # Ctrl-C as a terminal sends it: a shell's background job (how a CI runner may start pytest) inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt; the command is given the default back
     command = subprocess.Popen([str(Path(sys.executable).with_name("assistant")), "models", "serve", "small"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert command.stdout is not None
         line = command.stdout.readline()
