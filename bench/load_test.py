@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 
 from common.stats import latency_summary
+from models.llama_server import free_port
 
 QUESTIONS = {
     "arithmetic": [f"What is {a} times {b}?" for a, b in ((347, 29), (697, 205), (12, 12), (981, 77), (45, 3))],
@@ -37,12 +37,6 @@ QUESTIONS = {
     "chat": ["Say hello in French.", "Give me one tip for better sleep.", "Name a colour of the sky."],
 }
 WEIGHTS = {"arithmetic": 0.6, "factual": 0.25, "chat": 0.15}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _rss_mb(pid: int) -> float:
@@ -111,7 +105,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkdtemp()) / "serve.log"
     env = dict(os.environ, ASSISTANT_ASSISTANT__CHECKPOINT_PATH=str(log.parent / "threads.sqlite"))

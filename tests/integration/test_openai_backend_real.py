@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,21 +17,16 @@ from models.base import Completion, TextDelta
 from models.errors import EndpointError
 from models.openai_backend import OpenAICompatibleModel
 from models.registry import gguf_path, load_model
+from tests.waiting import free_port
 
 QUESTION: list[Any] = [{"role": "user", "content": "Name three primary colors."}]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "logits_all"])
 def llama_server(request: pytest.FixtureRequest, real_settings: Settings,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = gguf_path(real_settings.models["tiny"], real_settings, progress=False)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", "tiny",
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
                "--verbose", "False", "--logits_all", str(request.param)]
@@ -115,6 +109,6 @@ def test_settings_tier_pointing_at_the_endpoint(llama_server: str) -> None:
 
 
 def test_dead_endpoint_is_a_clear_error() -> None:
-    model = OpenAICompatibleModel(f"http://127.0.0.1:{_free_port()}/v1", name="large", timeout_s=5)
+    model = OpenAICompatibleModel(f"http://127.0.0.1:{free_port()}/v1", name="large", timeout_s=5)
     with pytest.raises(EndpointError, match="cannot reach"):
         model.chat(QUESTION)
