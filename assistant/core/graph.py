@@ -43,12 +43,13 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
             decision = self.deps.router.route(state["question"], previous)
         # Chat requests and word problems (not plain arithmetic) that name what the documents speak of are theirs:
         # "What was the AMZN price on Dec 1 2009?" reads like a word problem.
-        movable = decision.route == "CHAT" or (decision.route == "MATH" and decision.expression is None)
-        movable = movable and not chosen
-        if movable and self._documents_match(state["question"]):
+        word_problem = decision.route == "MATH" and decision.expression is None
+        if (decision.route == "CHAT" or word_problem) and not chosen and self._documents_match(state["question"],
+                                                                                              word_problem):
+            coverage = self.settings.route_word_problem_coverage if word_problem else self.settings.route_coverage
             decision = replace(decision, route="FACT", stage="documents",
                                reason=f"{decision.reason}; but the documents speak of what it names "
-                                      f"(coverage >= {self.settings.route_coverage:.2f})")
+                                      f"(coverage >= {coverage:.2f})")
         update: TurnState = {
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
@@ -62,13 +63,15 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
                                      scores=decision.scores)
         return update
 
-    def _documents_match(self, question: str) -> bool:
+    def _documents_match(self, question: str, word_problem: bool) -> bool:
         """Whether a question the router sent to chat or to a word problem names what the documents speak of
         (retrieval takes milliseconds; the retrieved text never enters the routing prompt)."""
-        if self.settings.route_coverage > 1:
+        coverage, cosine = ((self.settings.route_word_problem_coverage, -1.0) if word_problem
+                            else (self.settings.route_coverage, self.settings.route_dense))
+        if coverage > 1:
             return False
         sources = [hit.to_dict() for hit in self.deps.search(question, self.settings.fact_k)]
-        return matches_documents(question, sources, self.settings.route_coverage, self.settings.route_dense)
+        return matches_documents(question, sources, coverage, cosine)
 
     @staticmethod
     def after_route(state: TurnState) -> str:

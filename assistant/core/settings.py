@@ -75,6 +75,12 @@ class AssistantSettings(BaseModel):
             "holds at least this share of its content words and the best passage's cosine reaches route_dense "
             "(1.01: never; chosen on docs-dev and routing-dev: docs/BENCHMARKS.md)."))
     route_dense: float = Field(0.4, ge=-1, le=1, description="See route_coverage.")
+    route_word_problem_coverage: float = Field(
+        0.5, ge=0, le=1.01, description=(
+            "A question the router sends to a word problem goes to the documents instead when one of its top three "
+            "passages holds at least this share of its content words, whatever the cosine: a word problem carries "
+            "its own numbers, a question about a table cell ('the price of ORCL on Jan 1 2005') takes them from the "
+            "documents (1.01: never; chosen on docs-dev and the dev word problems: docs/BENCHMARKS.md)."))
     escalation_model: Path | None = Field(
         None, description="JSON weights of the learned escalation models (default: the shipped, dev-trained file).")
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")

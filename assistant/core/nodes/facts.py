@@ -26,7 +26,15 @@ from assistant.core.nodes.base import (
     usage_entry,
     with_usage,
 )
-from assistant.core.passages import Evidence, cite, numbered, select_evidence, supporting_quote, unsupported
+from assistant.core.passages import (
+    Evidence,
+    cite,
+    echoes_question,
+    numbered,
+    select_evidence,
+    supporting_quote,
+    unsupported,
+)
 from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DOCUMENTS, fact_messages, general_messages
 from models.base import ChatModel
 
@@ -131,7 +139,8 @@ class FactNodes(NodeBase):
         completion = stream_model(model, tier, fact_messages(state["question"], evidence), self._cancelled(state),
                                   max_tokens=budget(state, self.settings.fact_max_tokens), temperature=0.0)
         text = completion.text.strip()
-        not_found = NOT_FOUND in text.lower() or unsupported(text, evidence)
+        not_found = (NOT_FOUND in text.lower() or unsupported(text, evidence)
+                     or echoes_question(text, state["question"]))
         sources = [dict(source) for source in state.get("sources", [])]
         cited_ids: list[str] = []
         if not_found:
