@@ -4,7 +4,11 @@
 Usage: python bench/answerable_threshold.py RESULTS_DIR... [--weights assistant/core/escalation_model.json]
 
 The probability is recomputed from each FACT turn's recorded features with the given weights, so a threshold can be
-chosen for the model that will run. Dev results only (the files say their split; test files are refused).
+chosen for the model that will run. A run made with ``--assistant-answerable-threshold 0`` (the reader answers every
+FACT turn) is read with the answerability each turn recorded (the weights it ran with, questions naming what no
+passage holds at 0) and also shows what each threshold costs in answers: the answered turns above it that the reader
+got right, and the turns the reader's answer left flagged anyway.
+Dev results only (the files say their split; test files are refused).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from assistant.core.escalation import DEFAULT_MODEL_PATH, load_escalation_model
 from eval.escalation import WEAK, item_answerable
 from eval.results import latest_results, load_results
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+THRESHOLDS = (0.0, 0.1, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def main() -> None:
@@ -30,18 +34,33 @@ def main() -> None:
         if document["meta"].get("split") != "dev":
             raise SystemExit(f"{location}: not a dev run")
         suite_answerable = bool(document["meta"].get("answerable", True))
-        turns = [(model.probability("answerable", record["features"]),
-                  item_answerable(document["items"].get(key, {}), suite_answerable))
+        reader_always = document["meta"].get("settings", {}).get("assistant", {}).get("answerable_threshold") == 0
+        turns = [(record.get("answerable") if reader_always else model.probability("answerable", record["features"]),
+                  item_answerable(document["items"].get(key, {}), suite_answerable), record)
                  for key, record in document["runs"].get(WEAK, {}).items()
                  if record.get("route") == "FACT" and "dense_top" in (record.get("features") or {})]
-        unanswered = [probability for probability, answerable in turns if not answerable]
-        answered = [probability for probability, answerable in turns if answerable]
+        unanswered = [(probability, record) for probability, answerable, record in turns if not answerable]
+        answered = [(probability, record) for probability, answerable, record in turns if answerable]
         print(f"{document['meta'].get('suite')}: {len(unanswered)} unanswered, {len(answered)} answered FACT turns")
         for threshold in THRESHOLDS:
-            flagged = sum(1 for probability in unanswered if probability is not None and probability < threshold)
-            wrong = sum(1 for probability in answered if probability is not None and probability < threshold)
-            print(f"  {threshold}: unanswered flagged {flagged}/{len(unanswered)}, answered flagged "
-                  f"{wrong}/{len(answered)}")
+            def below(probability: float | None, threshold: float = threshold) -> bool:
+                return probability is not None and probability < threshold
+
+            flagged = sum(1 for probability, record in unanswered
+                          if below(probability) or (reader_always and _flagged(record)))
+            wrong = sum(1 for probability, record in answered
+                        if below(probability) or (reader_always and _flagged(record)))
+            line = (f"  {threshold}: unanswered flagged {flagged}/{len(unanswered)}, answered flagged "
+                    f"{wrong}/{len(answered)}")
+            if reader_always:
+                right = sum(1 for probability, record in answered if not below(probability) and record.get("correct"))
+                line += f", answered right {right}/{len(answered)}"
+            print(line)
+
+
+def _flagged(record: dict[str, object]) -> bool:
+    """Whether the turn ended flagged whatever the threshold (the reader's own refusal, a rule, a labelled answer)."""
+    return bool(record.get("not_in_documents") or record.get("general_knowledge"))
 
 
 if __name__ == "__main__":
