@@ -143,7 +143,8 @@ def build_graph(deps: GraphDeps, checkpointer: Any = None) -> Any:
                                 ["calculate", "word_problem", "retrieve", "chat"])
     graph.add_conditional_edges("retrieve", nodes.after_retrieve, ["answer_fact", "general"])
     graph.add_edge("general", END)
-    for name in ("calculate", "word_problem", "answer_fact", "chat"):
+    graph.add_conditional_edges("answer_fact", nodes.after_answer_fact, ["check", "general"])
+    for name in ("calculate", "word_problem", "chat"):
         graph.add_edge(name, "check")
     graph.add_conditional_edges("check", nodes.after_check, ["escalate", END])
     graph.add_edge("escalate", END)

@@ -53,6 +53,13 @@ class AssistantSettings(BaseModel):
                      "labelled general-knowledge answer when it is about the public world (general_knowledge). "
                      "Chosen on dev: the most unanswered questions flagged with at most 3% of answered ones "
                      "(docs/BENCHMARKS.md)."))
+    answerable_floor: float = Field(
+        0.2, ge=0, le=1,
+        description=("A FACT question whose answerability is at least this but below answerable_threshold is read "
+                     "anyway; the reader's answer stands only when it found one and its confidence reaches "
+                     "doubtful_confidence, else the documents do not answer it (chosen on dev runs with the reader "
+                     "always answering: docs/BENCHMARKS.md, the eleventh session)."))
+    doubtful_confidence: float = Field(0.5, ge=0, le=1, description="See answerable_floor.")
     general_knowledge: Literal["public", "never"] = Field(
         "public", description=("When the documents do not answer: public = answer from general knowledge, labelled, "
                                "only if the documents do not speak of what the question names (documents_coverage "

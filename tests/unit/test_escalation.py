@@ -339,6 +339,31 @@ def test_a_question_about_the_documents_they_do_not_answer_gets_a_plain_refusal_
     assert public.text == NOT_IN_DOCUMENTS and not small.calls
 
 
+def test_a_doubtful_question_is_read_and_its_answer_stands_only_when_the_reader_is_sure(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    """Answerability between the floor (0.2) and the threshold (0.5): the reader answers anyway (docs-dev: "Who are
+    the authors of the Bash Reference Manual?" scored 0.29 and was refused unread); a sure answer stands, an unsure
+    one, or none, is the refusal, with the passages uncited."""
+    doubtful = _constant(math.log(0.35 / 0.65))
+    sure = _with_model(settings, tmp_path, answerable=doubtful, fact=_constant(4.0))
+    small.enqueue("Denver Broncos")
+    answer = _assistant(sure, retriever, "FACT", small, large).ask("Who won Super Bowl 50?")
+    assert answer.text == "Denver Broncos [1]" and answer.answerable == 0.35 and not answer.escalated
+    unsure = _with_model(settings, tmp_path, answerable=doubtful, fact=_constant(-1.0))
+    small.enqueue("Denver Broncos")
+    refused = _assistant(unsure, retriever, "FACT", small, large).ask("Who won Super Bowl 50?")
+    assert refused.text == NOT_IN_DOCUMENTS and [call.step for call in refused.usage] == ["answer"]
+    assert not any(source.cited or source.used for source in refused.sources) and not large.calls
+    assert "the reader's answer had confidence 0.27 < 0.50" in refused.escalation_reason
+    small.enqueue("not in the documents")
+    assert "the reader found no answer" in _assistant(sure, retriever, "FACT", small, large).ask(
+        "Who won Super Bowl 50?").escalation_reason
+    below = _with_model(settings, tmp_path, answerable=_constant(math.log(0.15 / 0.85)), fact=_constant(4.0))
+    assert _assistant(below, retriever, "FACT", small, large).ask("Who won Super Bowl 50?").text == NOT_IN_DOCUMENTS
+    assert len(small.calls) == 3  # below the floor nothing is read
+
+
 def test_the_router_sends_a_chat_sounding_question_about_the_documents_to_them(
         tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
         large: FakeChatModel) -> None:  # noqa: F811

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from typing import Any
 
 from assistant.core.confidence import heuristic_fact_confidence
 from assistant.core.decision import Tier
@@ -39,6 +40,12 @@ from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_FOUND, NOT_IN_DO
 from models.base import ChatModel
 
 
+def _uncited(state: TurnState) -> list[dict[str, Any]]:
+    """The turn's passages as the closest ones, none of them sent as evidence or cited (a doubtful turn's reader may
+    have cited one before its answer was set aside)."""
+    return [source | {"used": False, "cited": False, "quote": ""} for source in state.get("sources", [])]
+
+
 class FactNodes(NodeBase):
     """Questions about the documents."""
 
@@ -61,9 +68,24 @@ class FactNodes(NodeBase):
 
     def after_retrieve(self, state: TurnState) -> str:
         answerable = state.get("answerable")
-        if answerable is not None and answerable < self.settings.answerable_threshold:
+        if answerable is not None and answerable < min(self.settings.answerable_floor,
+                                                       self.settings.answerable_threshold):
             return "general"
         return "answer_fact"
+
+    def _doubtful(self, state: TurnState) -> bool:
+        """Whether the documents were thought unlikely to answer (answerability below the threshold) and the
+        reader was asked anyway."""
+        answerable = state.get("answerable")
+        return answerable is not None and answerable < self.settings.answerable_threshold
+
+    def after_answer_fact(self, state: TurnState) -> str:
+        """A doubtful turn keeps the reader's answer only when it found one with confidence of at least
+        ``doubtful_confidence``; otherwise the documents do not answer it (the refusal, or general knowledge)."""
+        found = not state.get("features", {}).get("not_found")
+        if self._doubtful(state) and not (found and state.get("confidence", 0.0) >= self.settings.doubtful_confidence):
+            return "general"
+        return "check"
 
     def about_documents(self, state: TurnState) -> bool:
         """Whether the question names what the documents speak of (then no general-knowledge answer is given: a
@@ -109,7 +131,7 @@ class FactNodes(NodeBase):
                   f"({decision.reason})")
         return update | {"draft": answer, "confidence": confidence, "escalation_reason": reason,
                          "signals": {"answerable": float(state.get("answerable") or 0.0)},
-                         "sources": [source | {"used": False} for source in state.get("sources", [])],
+                         "sources": _uncited(state),
                          "trace": step_trace(state, "general", started, tier=tier)} | final(state, answer)
 
     def _not_in_documents(self, state: TurnState, why: str) -> TurnState:
@@ -118,7 +140,7 @@ class FactNodes(NodeBase):
         reason = f"{self._unanswered(state)} and {why}: no general-knowledge answer"
         return {"draft": NOT_IN_DOCUMENTS, "confidence": round(1.0 - answerable, 4), "escalated": False,
                 "escalation_reason": reason, "signals": {"answerable": answerable},
-                "sources": [source | {"used": False} for source in state.get("sources", [])],
+                "sources": _uncited(state),
                 "trace": step_trace(state, "general", started, refused=True)} | final(state, NOT_IN_DOCUMENTS)
 
     def _unanswered(self, state: TurnState) -> str:
@@ -126,8 +148,13 @@ class FactNodes(NodeBase):
         absent = absent_specifics(state["question"], state.get("sources", []))
         if absent:
             return f"the documents do not answer this (they never mention {', '.join(absent)})"
-        return (f"the documents do not answer this (answerable {float(state.get('answerable') or 0.0):.2f} < "
-                f"{self.settings.answerable_threshold:.2f})")
+        unanswered = (f"the documents do not answer this (answerable {float(state.get('answerable') or 0.0):.2f} < "
+                      f"{self.settings.answerable_threshold:.2f}")
+        if state.get("draft"):  # a doubtful turn the reader answered: why its answer did not stand
+            found = not state.get("features", {}).get("not_found")
+            unanswered += (f"; the reader's answer had confidence {float(state.get('confidence') or 0.0):.2f} < "
+                           f"{self.settings.doubtful_confidence:.2f}" if found else "; the reader found no answer")
+        return unanswered + ")"
 
     @staticmethod
     def _evidence(state: TurnState) -> list[Evidence]:
