@@ -129,7 +129,8 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     """Run (or resume) ``systems`` on ``suite`` and write the results, report and plots into ``output``.
 
     ``build`` makes a run system by name (tests pass fakes); by default the real models and index are used.
-    ``workers`` items are answered at once (tiers on a serving engine); records are the same as one at a time.
+    ``workers`` items are answered at once (tiers on a serving engine); a near-tie between two tokens may go either
+    way when an engine batches requests together, so records can differ from one at a time (docs/BENCHMARKS.md).
     """
     run_names, composed = expand_systems(systems)
     loaded = load_suite(suite, settings, progress=progress)
