@@ -443,6 +443,14 @@ def test_what_a_stream_showed_equals_the_stored_answer(
         if live.feed(event):
             seen.append(live.shown)
     assert seen == [f"{GENERAL_KNOWLEDGE_LABEL} Emmanuel Macron"]  # shown whole, labelled, once checked
+    doubtful = _with_model(settings, tmp_path, answerable=_constant(math.log(0.35 / 0.65)), fact=_constant(-1.0))
+    small.enqueue("Seattle Seahawks")  # a doubtful turn's draft, set aside: the refusal replaces it
+    live = LiveText()
+    for event in _assistant(doubtful, retriever, "FACT", small, large).stream("Who won Super Bowl 50?"):
+        live.feed(event)
+        if event["type"] == "answer":
+            stored = event["answer"].text
+    assert stored == NOT_IN_DOCUMENTS and live.shown == stored
 
 
 def test_an_unsure_general_knowledge_answer_is_never_shown_while_streaming(
