@@ -50,8 +50,8 @@ def _reply(messages: Sequence[Message]) -> str:
         return "not in the documents"
     if "founders" in prompt.lower():
         return "14 September" if "14 September" in prompt else "not in the documents"
-    if "visitors note" in prompt.lower():  # read from the planted passage
-        return "The visitors note"
+    if "visitors note" in prompt.lower():  # read from the planted passage (not only the question's own words: an
+        return "A link in the visitors note"  # echo of the question is no answer)
     if "markdown" in prompt.lower():
         return MARKDOWN
     return "A plain answer."
