@@ -44,12 +44,12 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         # Chat requests and word problems (not plain arithmetic) that name what the documents speak of are theirs:
         # "What was the AMZN price on Dec 1 2009?" reads like a word problem.
         word_problem = decision.route == "MATH" and decision.expression is None
-        if (decision.route == "CHAT" or word_problem) and not chosen and self._documents_match(state["question"],
-                                                                                              word_problem):
-            coverage = self.settings.route_word_problem_coverage if word_problem else self.settings.route_coverage
-            decision = replace(decision, route="FACT", stage="documents",
-                               reason=f"{decision.reason}; but the documents speak of what it names "
-                                      f"(coverage >= {coverage:.2f})")
+        if (decision.route == "CHAT" or word_problem) and not chosen:
+            coverage, cosine = self._documents_rule(word_problem)
+            if self._documents_match(state["question"], coverage, cosine):
+                decision = replace(decision, route="FACT", stage="documents",
+                                   reason=f"{decision.reason}; but the documents speak of what it names "
+                                          f"(coverage >= {coverage:.2f})")
         update: TurnState = {
             "route": decision.route, "route_stage": decision.stage, "route_reason": decision.reason,
             "expression": decision.expression, "sources": [], "evidence": [], "draft": "", "answer": "",
@@ -63,11 +63,16 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
                                      scores=decision.scores)
         return update
 
-    def _documents_match(self, question: str, word_problem: bool) -> bool:
+    def _documents_rule(self, word_problem: bool) -> tuple[float, float]:
+        """(coverage, cosine) a question the router sent to a word problem or to chat must reach to go to the
+        documents; a word problem's cosine does not count."""
+        if word_problem:
+            return self.settings.route_word_problem_coverage, -1.0
+        return self.settings.route_coverage, self.settings.route_dense
+
+    def _documents_match(self, question: str, coverage: float, cosine: float) -> bool:
         """Whether a question the router sent to chat or to a word problem names what the documents speak of
         (retrieval takes milliseconds; the retrieved text never enters the routing prompt)."""
-        coverage, cosine = ((self.settings.route_word_problem_coverage, -1.0) if word_problem
-                            else (self.settings.route_coverage, self.settings.route_dense))
         if coverage > 1:
             return False
         sources = [hit.to_dict() for hit in self.deps.search(question, self.settings.fact_k)]

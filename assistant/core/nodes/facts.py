@@ -79,13 +79,16 @@ class FactNodes(NodeBase):
         answerable = state.get("answerable")
         return answerable is not None and answerable < self.settings.answerable_threshold
 
+    @staticmethod
+    def _reader_found(state: TurnState) -> bool:
+        """Whether the reader's draft is an answer (not its refusal, nor one set aside as read from nowhere)."""
+        return not state.get("features", {}).get("not_found")
+
     def after_answer_fact(self, state: TurnState) -> str:
         """A doubtful turn keeps the reader's answer only when it found one with confidence of at least
         ``doubtful_confidence``; otherwise the documents do not answer it (the refusal, or general knowledge)."""
-        found = not state.get("features", {}).get("not_found")
-        if self._doubtful(state) and not (found and state.get("confidence", 0.0) >= self.settings.doubtful_confidence):
-            return "general"
-        return "check"
+        sure = self._reader_found(state) and state.get("confidence", 0.0) >= self.settings.doubtful_confidence
+        return "general" if self._doubtful(state) and not sure else "check"
 
     def about_documents(self, state: TurnState) -> bool:
         """Whether the question names what the documents speak of (then no general-knowledge answer is given: a
@@ -151,9 +154,9 @@ class FactNodes(NodeBase):
         unanswered = (f"the documents do not answer this (answerable {float(state.get('answerable') or 0.0):.2f} < "
                       f"{self.settings.answerable_threshold:.2f}")
         if state.get("draft"):  # a doubtful turn the reader answered: why its answer did not stand
-            found = not state.get("features", {}).get("not_found")
             unanswered += (f"; the reader's answer had confidence {float(state.get('confidence') or 0.0):.2f} < "
-                           f"{self.settings.doubtful_confidence:.2f}" if found else "; the reader found no answer")
+                           f"{self.settings.doubtful_confidence:.2f}" if self._reader_found(state)
+                           else "; the reader found no answer")
         return unanswered + ")"
 
     @staticmethod
