@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import RetrievalError
+from retrieval.markdown import headed_tables
 
 CONVERTED_SUFFIXES = (".html", ".htm", ".docx", ".pptx", ".xlsx", ".csv", ".epub")
 ZIP_SUFFIXES = {".docx": "Word", ".pptx": "PowerPoint", ".xlsx": "Excel", ".epub": "EPUB"}
@@ -44,7 +45,7 @@ def convert(path: Path) -> Converted:
         reasons = re.findall(r"threw (\w+) with message: ([^\n]+)", str(error))
         reason = "; ".join(f"{kind}: {message}" for kind, message in reasons) or type(error).__name__
         raise RetrievalError(f"{path.name} could not be converted ({reason})") from None
-    markdown = result.markdown.replace("\r\n", "\n").strip()
+    markdown = headed_tables(result.markdown.replace("\r\n", "\n").strip())
     if suffix == ".csv":  # markitdown gives the bare table; the file name says what it holds
         markdown = f"# {path.stem}\n\n{markdown}"
     title = (result.title or "").strip()

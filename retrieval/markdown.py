@@ -252,6 +252,27 @@ def table_cells(table: str) -> tuple[list[str], list[list[str]]]:
     return [], [split_row(row) for row in rows]
 
 
+def headed_tables(markdown: str) -> str:
+    """``markdown`` with every table whose header row is empty headed by its first row instead.
+
+    Word and HTML tables without header cells come out of the converter with an empty header row above the real one
+    (``|  |  |`` then the rule, then "Mode | What it does"): its rows would be read as cells without column names."""
+    lines = markdown.split("\n")
+    result: list[str] = []
+    index = 0
+    while index < len(lines):
+        header, rule, first = [*lines[index:index + 3], "", ""][:3]
+        if (_TABLE_ROW.match(header) and _TABLE_RULE.match(rule) and _TABLE_ROW.match(first)
+                and not any(split_row(header)) and any(split_row(first))
+                and len(split_row(first)) == len(split_row(header))):
+            result += [first, rule]
+            index += 3
+        else:
+            result.append(header)
+            index += 1
+    return "\n".join(result)
+
+
 def list_items(block: str) -> list[str]:
     """The items of a markdown list block, each with its marker (``LIST_ITEM`` matches it) and its lines."""
     return _ITEM_START.split(block)

@@ -67,6 +67,18 @@ def sentence_scores(question: str, sentences: list[str], method: EvidenceMethod 
                                                       strict=True)]
 
 
+def fitted(unit: str, limit: int) -> str:
+    """``unit`` cut at a word to at most ``limit`` characters, "…" marking the cut.
+
+    A table row longer than the whole evidence budget is cut to fit it: it was skipped, and with it the one row
+    holding the answer; its first cells name the row. Other units are not cut: a long code line matching many question
+    words took the whole budget (docs-dev, docs/BENCHMARKS.md)."""
+    if len(unit) <= limit:
+        return unit
+    head = unit[:max(1, limit - 1)]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + "…"
+
+
 def _structured(text: str) -> bool:
     """Whether a chunk has lines of its own (markdown blocks, rows, items) rather than one paragraph of prose."""
     return "\n" in text.strip()
@@ -88,7 +100,7 @@ def select_evidence(question: str, hits: list[Hit], budget_chars: int = 400, max
     structured = [_structured(hit.text) for hit in hits[:max_chunks]]
     for rank, hit in enumerate(hits[:max_chunks]):
         kinded = kinded_evidence_units(hit.text)
-        split = [text for _, text in kinded]
+        split = [fitted(text, budget_chars - 1) if kind == "table" else text for kind, text in kinded]
         table_rows.update((rank, position) for position, (kind, _) in enumerate(kinded) if kind == "table")
         chunk_sentences.append(split)
         for position, sentence in enumerate(split):

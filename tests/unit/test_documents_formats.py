@@ -56,6 +56,21 @@ def test_a_word_file_keeps_its_headings_lists_tables_and_code(tmp_path: Path) ->
     assert {"heading", "table", "list", "paragraph"} <= set(kinds)
 
 
+def test_a_table_without_header_cells_is_headed_by_its_first_row(tmp_path: Path) -> None:
+    """Word tables (and HTML tables without <th>) came out with an empty header row above the real one, so every
+    row's cells lost their column names in the evidence ("tensor; EXPERIMENTAL ..." for "Mode: tensor; ...")."""
+    [word] = read_file(_docx(tmp_path / "policy.docx"), "policy.docx")
+    html = tmp_path / "modes.html"
+    html.write_text("<html><body><h1>Modes</h1><table><tr><td>Mode</td><td>Effect</td></tr>"
+                    "<tr><td>row</td><td>Deprecated.</td></tr></table></body></html>", encoding="utf-8")
+    [page] = read_file(html, "modes.html")
+    assert "| Holiday | Date |\n| --- | --- |\n| Founders' Day |" in word.text
+    assert "Holiday: Founders' Day; Date: 14 September" in evidence_units(word.text)
+    assert "Mode: row; Effect: Deprecated." in evidence_units(page.text)
+    assert not any(line.replace("|", "").strip() == "" and line.startswith("|")
+                   for line in (word.text + page.text).splitlines())
+
+
 def test_html_csv_and_excel_become_markdown_with_their_structure(tmp_path: Path) -> None:
     html = tmp_path / "page.html"
     html.write_text("<html><head><title>Kettle manual</title></head><body><h1>Kettle</h1><h2>Warranty</h2>"

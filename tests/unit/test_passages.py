@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from assistant.core.passages import select_evidence, sentence_scores
+from assistant.core.passages import fitted, select_evidence, sentence_scores
 from retrieval.retriever import Hit
 
 TEXT = ("The stadium opened in 1987 after two years of work. Its roof is made of glass. "
@@ -56,6 +56,21 @@ def test_a_prose_sentence_brings_its_neighbours_a_table_row_comes_alone() -> Non
     lines = chosen[0].text.splitlines()
     assert any("tool4" in line for line in lines) and any("tool7" in line for line in lines)
     assert not any("tool3" in line or "tool5" in line for line in lines)
+
+
+def test_a_row_longer_than_the_budget_is_shown_cut_not_skipped() -> None:
+    """The one row answering "Which split mode splits both weights and KV?" was 512 characters, over the 400 of the
+    budget: it was skipped and the reader saw other chunks' sentences (docs-dev)."""
+    long_note = "splits both weights and KV across the GPUs. " + "It is experimental and may change. " * 12
+    rows = "\n".join(["| Mode | What it does |", "|---|---|", f"| tensor | {long_note.strip()} |"])
+    table = Hit("modes.docx#4", "modes.docx", rows, "Modes", "modes.docx", 1.0)
+    other = Hit("intro.docx#1", "intro.docx", "GPUs split the work between them.", "Intro", "intro.docx", 0.5)
+    chosen = select_evidence("Which split mode splits both weights and KV across GPUs?", [table, other],
+                             budget_chars=200)
+    assert chosen[0].chunk_id == "modes.docx#4"
+    assert chosen[0].text.startswith("Mode: tensor; What it does: splits both weights and KV")
+    assert chosen[0].text.endswith("…") and len(chosen[0].text) <= 199
+    assert fitted("short", 10) == "short" and fitted("one two three", 9) == "one two…"
 
 
 def test_with_a_row_floor_rows_matching_part_of_the_question_stay_out() -> None:
