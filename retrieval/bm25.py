@@ -12,7 +12,7 @@ from scipy import sparse
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORD_TEXT = """a an and are as at be by for from has have he her his i in is it its of on or she that the
-their them they this to was were what when where which who whom why how with did do does you your we our not no"""
+their them they this to was were what when where which who whom why how with did do does you your we our not no s"""
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "s", "ly")
 
