@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from assistant.core.escalation import DEFAULT_MODEL_PATH, load_escalation_model
+from assistant.core.escalation import DEFAULT_MODEL_PATH, EscalationModel, load_escalation_model
 from eval.escalation import WEAK, item_answerable
 from eval.results import latest_results, load_results
 
@@ -35,7 +36,7 @@ def main() -> None:
             raise SystemExit(f"{location}: not a dev run")
         suite_answerable = bool(document["meta"].get("answerable", True))
         reader_always = document["meta"].get("settings", {}).get("assistant", {}).get("answerable_threshold") == 0
-        turns = [(record.get("answerable") if reader_always else model.probability("answerable", record["features"]),
+        turns = [(record.get("answerable") if reader_always else _recomputed(model, record),
                   item_answerable(document["items"].get(key, {}), suite_answerable), record)
                  for key, record in document["runs"].get(WEAK, {}).items()
                  if record.get("route") == "FACT" and "dense_top" in (record.get("features") or {})]
@@ -56,6 +57,14 @@ def main() -> None:
                 right = sum(1 for probability, record in answered if not below(probability) and record.get("correct"))
                 line += f", answered right {right}/{len(answered)}"
             print(line)
+
+
+def _recomputed(model: EscalationModel, record: dict[str, Any]) -> float | None:
+    """The answerability the given weights put on a turn; 0 where the turn named what no passage holds (the graph
+    sets it so whatever the model says: ``absent_specifics``)."""
+    if record.get("answerable") == 0.0:
+        return 0.0
+    return model.probability("answerable", record["features"])
 
 
 def _flagged(record: dict[str, object]) -> bool:
