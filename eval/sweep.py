@@ -7,9 +7,9 @@ where it takes over a draft, its answer is large-pipeline's record of the same i
 prompt) and its cost is added on top of the small model's; elsewhere the small model's record stands.
 
 RouteLLM's conventions (Ong et al., 2024): PGR = (accuracy - weak) / (strong - weak), where weak is routed at threshold
-0 (no draft escalated by its confidence; the start decisions and disputed drafts as shipped) and strong is
-large-pipeline; APGR is the area under PGR against the share of threshold-decided turns sent to the large model (a
-random router scores 0.5); CPT(x%) is the smallest such share whose PGR reaches x%.
+0 (no draft escalated; the start decisions as shipped) and strong is large-pipeline; APGR is the area under PGR
+against the share of threshold-decided turns sent to the large model (a random router scores 0.5); CPT(x%) is the
+smallest such share whose PGR reaches x%.
 """
 
 from __future__ import annotations
@@ -84,10 +84,10 @@ ORACLE_REASON = "oracle: the large model is right, the small wrong"
 
 def draft_confidence(record: dict[str, Any]) -> float | None:
     """The confidence the threshold is compared with for this turn, None when no threshold decides it (the
-    calculator, a refusal, a turn the large model answers from the start, a disputed draft it always takes)."""
+    calculator, a refusal, or a turn the large model answers from the start)."""
     for inputs in recorded_inputs(record):
         if inputs.stage == "draft":
-            return None if inputs.disputed else float(inputs.confidence or 0.0)
+            return float(inputs.confidence or 0.0)
         if decide(inputs.under("auto", Thresholds(1.0, 1.0))).large:
             return None
     return None

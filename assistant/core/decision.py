@@ -12,8 +12,7 @@ Stages:
 - ``start``: before any model answers a word problem or a general-knowledge question: which tier starts
   (``start_tier`` is the configured choice; the large one unless escalation is off or the cost cap forbids it).
 - ``draft``: the small model has answered; its answer goes to the large model when the calibrated confidence is
-  below the route's threshold, or when the draft is ``disputed`` (the small reader found no answer in passages the
-  answerability model says hold one), unless escalation is off or the cost cap forbids it.
+  below the route's threshold, unless escalation is off or the cost cap forbids it.
 """
 
 from __future__ import annotations
@@ -67,8 +66,7 @@ class CostBudget:
 
 @dataclass(frozen=True)
 class DecisionInputs:
-    """Everything :func:`decide` reads. ``confidence`` is None before any model has answered (``start``);
-    ``disputed``: the small reader found no answer where the answerability model says the documents hold one."""
+    """Everything :func:`decide` reads. ``confidence`` is None before any model has answered (``start``)."""
 
     route: str
     stage: Stage
@@ -77,7 +75,6 @@ class DecisionInputs:
     confidence: float | None = None
     start_tier: Tier = "large"
     cost: CostBudget = CostBudget()
-    disputed: bool = False
 
     @property
     def threshold(self) -> float:
@@ -93,8 +90,7 @@ class DecisionInputs:
         """The inputs :meth:`to_dict` wrote."""
         return cls(route=str(data["route"]), stage=data["stage"], mode=data["mode"],
                    thresholds=Thresholds(**data["thresholds"]), confidence=data.get("confidence"),
-                   start_tier=data.get("start_tier", "large"), cost=CostBudget(**data.get("cost", {})),
-                   disputed=bool(data.get("disputed", False)))
+                   start_tier=data.get("start_tier", "large"), cost=CostBudget(**data.get("cost", {})))
 
     def under(self, mode: Mode, thresholds: Thresholds, cap_usd: float | None = None) -> DecisionInputs:
         """The same point of the same turn under another mode, thresholds and cap (how the evaluation replays it)."""
@@ -121,8 +117,6 @@ class Decision:
 
 WORD_PROBLEMS_TO_LARGE = ("word problems go to the large model: the small model's program-of-thought was measured "
                           "right 4-12% of the time (docs/BENCHMARKS.md)")
-DISPUTED_TO_LARGE = ("the small reader found no answer in passages the answerability model says hold one: the large "
-                     "reader reads the same passages (docs/BENCHMARKS.md, the twelfth session)")
 GENERAL_TO_LARGE = ("the documents do not answer this and it is about the public world: the large model answers from "
                     "general knowledge (the small model's closed-book answers were wrong where the large one's were "
                     "right, docs/BENCHMARKS.md)")
@@ -151,10 +145,6 @@ def decide(inputs: DecisionInputs) -> Decision:
         return Decision(False, f"escalation disabled for this request (confidence {confidence:.2f})", inputs)
     if mode == "always":
         return Decision(True, "escalation forced for this request", inputs)
-    if inputs.disputed:
-        if not cost.allows_large:
-            return Decision(False, f"{DISPUTED_TO_LARGE.split(':')[0]}, but {cost.refusal()}", inputs)
-        return Decision(True, DISPUTED_TO_LARGE, inputs)
     if confidence >= threshold:
         return Decision(False, f"confidence {confidence:.2f} >= threshold {threshold:.2f}", inputs)
     if not cost.allows_large:

@@ -94,7 +94,7 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
             decision, decided = earlier[-1], {}  # the large model answered already
         else:
             decision, decided = self._decide(state, "draft", state.get("confidence", 0.0),
-                                             *self._escalation_estimate(state), disputed=self.disputed(state))
+                                             *self._escalation_estimate(state))
         escalate = decision.large and decision.inputs.stage == "draft"
         reasons = [item.reason for item in [*earlier, decision]] if decided else [decision.reason]
         update: TurnState = {"escalated": escalate or state.get("escalated", False), **decided,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,7 @@ from assistant.core.prompts import FACT_SYSTEM, GENERAL_SYSTEM, NOT_IN_DOCUMENTS
 from assistant.core.routing import RouteDecision
 from assistant.core.settings import Settings
 from eval.run import run_eval
-from eval.sweep import draft_confidence, recorded_inputs, replay, routed_records
+from eval.sweep import recorded_inputs, replay, routed_records
 from eval.systems import DirectSystem, PipelineSystem, System
 from models.base import Message
 from models.fake import FakeChatModel
@@ -29,10 +28,9 @@ THRESHOLDS = Thresholds(0.5, 0.3)
 
 
 def _inputs(stage: Stage, mode: str = "auto", confidence: float | None = None, route: str = "FACT",
-            start_tier: str = "large", cost: CostBudget | None = None, disputed: bool = False) -> DecisionInputs:
+            start_tier: str = "large", cost: CostBudget | None = None) -> DecisionInputs:
     return DecisionInputs(route=route, stage=stage, mode=mode, thresholds=THRESHOLDS,  # type: ignore[arg-type]
-                          confidence=confidence, start_tier=start_tier, cost=cost or CostBudget(),  # type: ignore[arg-type]
-                          disputed=disputed)
+                          confidence=confidence, start_tier=start_tier, cost=cost or CostBudget())  # type: ignore[arg-type]
 
 
 CAPPED = CostBudget(spent_usd=0.00001, estimate_usd=0.00002, cap_usd=0.00002)
@@ -55,10 +53,6 @@ CAPPED = CostBudget(spent_usd=0.00001, estimate_usd=0.00002, cap_usd=0.00002)
     (_inputs("draft", "always", confidence=1.0), True, "forced"),
     (_inputs("draft", confidence=0.1, cost=CAPPED), False, "cost cap"),
     (_inputs("draft", confidence=0.1, cost=CostBudget(0.0, 0.00002, 0.00002)), True, "< threshold"),  # just fits
-    # the small reader found nothing where the answerability model says the passages answer: whatever its confidence
-    (_inputs("draft", confidence=0.9, disputed=True), True, "found no answer in passages"),
-    (_inputs("draft", "never", confidence=0.1, disputed=True), False, "disabled"),
-    (_inputs("draft", confidence=0.9, disputed=True, cost=CAPPED), False, "cost cap"),
 ])
 def test_the_policy_table(inputs: DecisionInputs, large: bool, says: str) -> None:
     decision = decide(inputs)
@@ -72,14 +66,6 @@ def test_a_decision_survives_its_json_and_replays_under_other_knobs() -> None:
     assert decide(again.inputs.under("auto", THRESHOLDS)).large  # no cap, auto: 0.2 < 0.5
 
 
-def test_a_disputed_draft_escalates_at_every_threshold_and_is_not_swept() -> None:
-    decision = decide(_inputs("draft", "never", confidence=0.9, disputed=True))
-    record = {"route": "FACT", "decisions": [decision.to_dict()]}
-    assert draft_confidence(record) is None  # no threshold decides it: the sweep leaves it out of its share
-    assert replay(recorded_inputs(record), Thresholds(0.0, 0.0)).outcome == "escalate"
-    assert replay(recorded_inputs(record), Thresholds(0.0, 0.0), "never").outcome == "small"
-
-
 # ---- composed routed == live routed ---------------------------------------------------------------------------
 
 SUPER_BOWL = Document("sb50.txt", "Super Bowl 50 was an American football game. The Denver Broncos defeated the "
@@ -87,7 +73,6 @@ SUPER_BOWL = Document("sb50.txt", "Super Bowl 50 was an American football game. 
 SUITE = [  # (id, question, route, kind, answers)
     ("fact", "Which team won Super Bowl 50?", "FACT", "fact", ["Denver Broncos"]),
     ("fact-escalated", "Which team lost Super Bowl 50?", "FACT", "fact", ["Carolina Panthers"]),
-    ("fact-disputed", "Where was Super Bowl 50 played?", "FACT", "fact", ["Levi's Stadium"]),
     ("flagged-about-documents", "How many tickets were sold for Super Bowl 50 at Levi's Stadium?", "FACT", "fact",
      ["unanswerable"]),
     ("general-knowledge", "How many moons does Mars have?", "FACT", "fact", ["two"]),
@@ -122,8 +107,6 @@ def _question(messages: Sequence[Message]) -> str:
 def _small(messages: Sequence[Message]) -> str:
     system, question = messages[0]["content"], _question(messages)
     if system == FACT_SYSTEM:
-        if "played" in question:
-            return "The answer is not in the documents."
         return "Denver Broncos [sb50.txt#0]" if "won" in question else "Seattle Seahawks"
     if system == WORKING_SYSTEM:
         return _working("5 - 3 = 2. Answer: 2", messages)
@@ -135,8 +118,6 @@ def _small(messages: Sequence[Message]) -> str:
 def _large(messages: Sequence[Message]) -> str:
     system, question = messages[0]["content"], _question(messages)
     if system == FACT_SYSTEM:
-        if "played" in question:
-            return "Levi's Stadium [sb50.txt#0]"
         return "Denver Broncos [sb50.txt#0]" if "won" in question else "Carolina Panthers [sb50.txt#0]"
     if system == WORKING_SYSTEM:
         return _working("5 + 3 = 8. Answer: 8", messages)
@@ -199,20 +180,12 @@ def test_the_composed_routed_system_is_the_live_graph_on_every_route_and_stage(s
     # every stage of the policy, each way it can go where it can, was exercised
     assert seen >= {("calculator", False), ("refusal", False), ("start", True), ("draft", False), ("draft", True)}
     assert composed["flagged-about-documents"]["text"] == NOT_IN_DOCUMENTS
-    assert composed["fact-disputed"]["text"].startswith("Levi's Stadium")  # the large reader settled the dispute
-    assert "found no answer in passages" in composed["fact-disputed"]["escalation_reason"]
-    assert weak_text(outcome.results, "fact-disputed") == NOT_IN_DOCUMENTS
     assert composed["general-knowledge"]["text"].endswith("Two")  # the large model answers public questions
     assert composed["word-problem"]["text"] == "8 apples" and composed["chat-escalated"]["escalated"]
     # routed-no-escalation really used no large model: its word problem and public question are the small one's
     weak = outcome.results["runs"]["routed-no-escalation"]
     assert all(usage["tier"] == "small" for record in weak.values() for usage in record["usage"])
     assert weak["word-problem"]["text"] == "2 apples" and weak["general-knowledge"]["text"].endswith("Three")
-
-
-def weak_text(results: dict[str, Any], item: str) -> str:
-    """What routed-no-escalation answered ``item``."""
-    return str(results["runs"]["routed-no-escalation"][item]["text"])
 
 
 def test_results_written_before_decisions_were_recorded_still_compose() -> None:

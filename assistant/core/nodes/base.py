@@ -172,7 +172,7 @@ class NodeBase:
         return lambda: self.deps.cancelled(request_id)
 
     def _decide(self, state: TurnState, stage: Stage, confidence: float | None = None, prompt_tokens: int = 0,
-                max_tokens: int = 0, start_tier: Tier = "large", disputed: bool = False) -> tuple[Decision, TurnState]:
+                max_tokens: int = 0, start_tier: Tier = "large") -> tuple[Decision, TurnState]:
         """The policy's decision at this point of the turn (``prompt_tokens`` + ``max_tokens``: the large model's
         call it would make), and the state update recording it."""
         requested = state.get("threshold")
@@ -184,5 +184,5 @@ class NodeBase:
                           cap_usd=state.get("cost_cap_usd"))
         decision = decide(DecisionInputs(route=state["route"], stage=stage, mode=state.get("escalation", "auto"),
                                          thresholds=thresholds, confidence=confidence, start_tier=start_tier,
-                                         cost=cost, disputed=disputed))
+                                         cost=cost))
         return decision, {"decisions": [*state.get("decisions", []), decision.to_dict()]}

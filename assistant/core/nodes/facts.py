@@ -84,13 +84,6 @@ class FactNodes(NodeBase):
         """Whether the reader's draft is an answer (not its refusal, nor one set aside as read from nowhere)."""
         return not state.get("features", {}).get("not_found")
 
-    def disputed(self, state: TurnState) -> bool:
-        """Whether the small reader found no answer in passages the answerability model says hold one (at or above
-        answerable_threshold): the two disagree, and the large reader settles it."""
-        answerable = state.get("answerable")
-        return (state["route"] == "FACT" and answerable is not None and not self._doubtful(state)
-                and not self._reader_found(state))
-
     def after_answer_fact(self, state: TurnState) -> str:
         """A doubtful turn keeps the reader's answer only when it found one with confidence of at least
         ``doubtful_confidence``; otherwise the documents do not answer it (the refusal, or general knowledge)."""
