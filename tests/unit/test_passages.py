@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from assistant.core.passages import fitted, select_evidence, sentence_scores
+from retrieval.bm25 import tokenize
 from retrieval.retriever import Hit
 
 TEXT = ("The stadium opened in 1987 after two years of work. Its roof is made of glass. "
@@ -71,6 +72,21 @@ def test_a_row_longer_than_the_budget_is_shown_cut_not_skipped() -> None:
     assert chosen[0].text.startswith("Mode: tensor; What it does: splits both weights and KV")
     assert chosen[0].text.endswith("…") and len(chosen[0].text) <= 199
     assert fitted("short", 10) == "short" and fitted("one two three", 9) == "one two…"
+
+
+def test_a_possessive_is_not_a_term_shared_by_every_sentence_with_one() -> None:
+    """ "Ninja's" gave the term "s", which every sentence holding a possessive matched ("the user's console"): the
+    sentence answering the question lost to a longer one about the console's streams (docs-dev)."""
+    pool = Hit("ninja.html#46", "ninja.html", (
+        "There exists a pre-defined pool named console with a depth of 1. "
+        "It has the special property that any task in the pool has direct access to the streams provided to Ninja, "
+        "which are normally connected to the user's console. "
+        "While a task in the console pool is running, Ninja's regular output is buffered until it completes."),
+        "Ninja", "ninja.html", 1.0)
+    assert tokenize("Ninja's console") == ["ninja", "console"]
+    [chosen] = select_evidence("What is the depth of Ninja's predefined console pool?", [pool], budget_chars=120,
+                               window=0)
+    assert chosen.text == "There exists a pre-defined pool named console with a depth of 1."
 
 
 def test_with_a_row_floor_rows_matching_part_of_the_question_stay_out() -> None:
