@@ -28,7 +28,10 @@ fi
 work=$(mktemp -d -t llama-server-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 echo "downloading llama-cpp-python $version's source (75 MB)..." >&2
-.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+# --no-binary for this package only: pip prepares the sdist's metadata in a build environment, and with ":all:" it
+# built that environment's requirements from source too (without a system cmake, scikit-build-core asks for cmake,
+# and pip bootstrapped cmake from its source: many minutes on 2 cores)
+.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
   "llama-cpp-python==$version" -d "$work"
 archive="$work/llama_cpp_python-$version.tar.gz"
 echo "$expected  $archive" | sha256sum --check --quiet - \
