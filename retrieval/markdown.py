@@ -252,25 +252,18 @@ def table_cells(table: str) -> tuple[list[str], list[list[str]]]:
     return [], [split_row(row) for row in rows]
 
 
-def _labels(cells: list[str]) -> bool:
-    """Whether a row's cells read as column names: every one present, short, and not a sentence."""
-    return all(cell and len(cell) <= 60 and not cell.endswith((".", "!", "?", ":")) for cell in cells)
-
-
 def headed_tables(markdown: str) -> str:
-    """``markdown`` with every table whose header row is empty headed by its first row instead, when that row reads as
-    column names (:func:`_labels`).
+    """``markdown`` with every table whose header row is empty headed by its first row instead.
 
     Word and HTML tables without header cells come out of the converter with an empty header row above the real one
-    (``|  |  |`` then the rule, then "Mode | What it does"): its rows would be read as cells without column names. A
-    table with no header at all ("query | dump the inputs and outputs of a given target.") keeps its empty one."""
+    (``|  |  |`` then the rule, then "Mode | What it does"): its rows would be read as cells without column names."""
     lines = markdown.split("\n")
     result: list[str] = []
     index = 0
     while index < len(lines):
         header, rule, first = [*lines[index:index + 3], "", ""][:3]
         if (_TABLE_ROW.match(header) and _TABLE_RULE.match(rule) and _TABLE_ROW.match(first)
-                and not any(split_row(header)) and _labels(split_row(first))
+                and not any(split_row(header)) and any(split_row(first))
                 and len(split_row(first)) == len(split_row(header))):
             result += [first, rule]
             index += 3

@@ -69,13 +69,6 @@ def test_a_table_without_header_cells_is_headed_by_its_first_row(tmp_path: Path)
     assert "Mode: row; Effect: Deprecated." in evidence_units(page.text)
     assert not any(line.replace("|", "").strip() == "" and line.startswith("|")
                    for line in (word.text + page.text).splitlines())
-    # a table without any header (a name, then what it does) is not given its first row as column names
-    tools = tmp_path / "tools.html"
-    tools.write_text("<html><body><h1>Tools</h1><table><tr><td>query</td><td>dump a target's inputs.</td></tr>"
-                     "<tr><td>clean</td><td>remove built files.</td></tr></table></body></html>", encoding="utf-8")
-    [listing] = read_file(tools, "tools.html")
-    assert "query; dump a target's inputs." in evidence_units(listing.text)
-    assert "clean; remove built files." in evidence_units(listing.text)
 
 
 def test_html_csv_and_excel_become_markdown_with_their_structure(tmp_path: Path) -> None:
