@@ -252,6 +252,14 @@ def table_cells(table: str) -> tuple[list[str], list[list[str]]]:
     return [], [split_row(row) for row in rows]
 
 
+def _empty_above(header: str, first: str) -> bool:
+    """Whether ``header`` is an empty row with as many cells as the table row ``first``, which has some."""
+    if not _TABLE_ROW.match(first):
+        return False
+    names, cells = split_row(header), split_row(first)
+    return not any(names) and any(cells) and len(cells) == len(names)
+
+
 def headed_tables(markdown: str) -> str:
     """``markdown`` with every table whose header row is empty headed by its first row instead.
 
@@ -262,9 +270,7 @@ def headed_tables(markdown: str) -> str:
     index = 0
     while index < len(lines):
         header, rule, first = [*lines[index:index + 3], "", ""][:3]
-        if (_TABLE_ROW.match(header) and _TABLE_RULE.match(rule) and _TABLE_ROW.match(first)
-                and not any(split_row(header)) and any(split_row(first))
-                and len(split_row(first)) == len(split_row(header))):
+        if _TABLE_ROW.match(header) and _TABLE_RULE.match(rule) and _empty_above(header, first):
             result += [first, rule]
             index += 3
         else:
