@@ -5,7 +5,8 @@
 #   bash deploy/run.sh [REPLICAS]          (default 2; Ctrl-C or SIGTERM stops everything)
 #
 # ASSISTANT_STORAGE__URL   an existing PostgreSQL database; unset: a local cluster is started (Debian's postgresql-15)
-# DEPLOY_PORT              haproxy's port (default 8000); replicas take the next REPLICAS ports, PostgreSQL the one after
+# DEPLOY_PORT              haproxy's port (default 8000); replicas take the next REPLICAS ports, PostgreSQL the one after,
+#                          shared tiers the two after that
 # DEPLOY_STATS_PORT        haproxy's statistics page (default DEPLOY_PORT + 100)
 # DEPLOY_DIR               logs, the haproxy config and the shared index (default: <cache dir>/deploy)
 # Needs `bash scripts/install.sh postgres` (or any extras including it) first. A replica that exits is restarted.
@@ -65,6 +66,32 @@ if [ -z "${ASSISTANT_STORAGE__URL:-}" ]; then
 fi
 export ASSISTANT_RETRIEVAL__INDEX_DIR=${ASSISTANT_RETRIEVAL__INDEX_DIR:-$state/index}
 
+tiers=${DEPLOY_TIERS:-own}
+tiers_pid=""
+start_tiers() {  # the shared tier servers, on fixed ports so that a restart keeps the replicas' endpoints
+  .venv/bin/assistant models serve small large --port $((port + replicas + 2)) --env-file "$state/tiers.env" \
+    >>"$state/tiers.log" 2>&1 &
+  tiers_pid=$!
+  pids+=("$tiers_pid")
+}
+case "$tiers" in
+  own) ;;
+  shared)
+    rm -f "$state/tiers.env"
+    start_tiers
+    for _ in $(seq 1 1200); do
+      [ -f "$state/tiers.env" ] && break
+      kill -0 "$tiers_pid" 2>/dev/null || { echo "error: the tier servers did not start; see $state/tiers.log" >&2; exit 1; }
+      sleep 0.5
+    done
+    [ -f "$state/tiers.env" ] || { echo "error: the tier servers never answered; see $state/tiers.log" >&2; exit 1; }
+    set -a; . "$state/tiers.env"; set +a
+    echo "tiers: one llama-server each for small and large on ports $((port + replicas + 2))-$((port + replicas + 3))," \
+      "shared by the replicas" >&2
+    ;;
+  *) echo "error: DEPLOY_TIERS must be own or shared, not '$tiers'" >&2; exit 1 ;;
+esac
+
 start_replica() {  # start_replica NUMBER: the replica's process id in $replica_pid
   .venv/bin/assistant serve --port $((port + $1)) >>"$state/replica-$1.log" 2>&1 &
   replica_pid=$!
@@ -86,11 +113,15 @@ for _ in $(seq 1 600); do
 done
 curl -fsS "http://127.0.0.1:$port/health" >/dev/null \
   || { echo "error: no replica became healthy; see $state/replica-*.log" >&2; exit 1; }
-echo "the deployment is ready: open http://127.0.0.1:$port/ ($replicas replicas, statistics on" \
+echo "the deployment is ready: open http://127.0.0.1:$port/ ($replicas replicas, $tiers tiers, statistics on" \
   "http://127.0.0.1:$stats_port/, logs in $state)"
 
 while true; do  # supervise: a replica that exited is started again (haproxy routes around it meanwhile)
   sleep 2
+  if [ -n "$tiers_pid" ] && ! kill -0 "$tiers_pid" 2>/dev/null; then
+    echo "the tier servers exited; starting them again" >&2
+    start_tiers
+  fi
   for number in "${!replica_pids[@]}"; do
     if ! kill -0 "${replica_pids[$number]}" 2>/dev/null; then
       echo "replica $number exited; starting it again" >&2

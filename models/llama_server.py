@@ -224,10 +224,11 @@ class ServedTiers:
 
 def tier_servers(settings: ModelsConfig, aliases: list[str], log_dir: Path, *,
                  binary: Path | None = None, slots: int = 4, extra: list[str] | None = None,
-                 progress: bool = True) -> ServedTiers:
+                 progress: bool = True, first_port: int | None = None) -> ServedTiers:
     """Servers for the local tiers among ``aliases`` (endpoint tiers are left as they are), with each one's
     parameter count from its GGUF header and its weights' sha256 (shipped: the catalogue's; a user GGUF: its pinned
-    one, else hashed now)."""
+    one, else hashed now). Each listens on a free port, or, from ``first_port``, on consecutive ones in the order of
+    ``aliases`` (fixed addresses other processes can be told once)."""
     executable = find_binary(binary)
     servers: dict[str, TierServer] = {}
     parameters: dict[str, int] = {}
@@ -240,7 +241,7 @@ def tier_servers(settings: ModelsConfig, aliases: list[str], log_dir: Path, *,
         parameters[alias] = read_gguf_info(model).parameters
         weights[alias] = (shipped_model(spec.shipped_name).sha256 if spec.kind == "shipped"
                           else spec.sha256 or sha256_file(model))
-        port = free_port()
+        port = free_port() if first_port is None else first_port + len(servers)
         servers[alias] = TierServer(alias, server_command(
             executable, model, alias=alias, port=port, slots=slots, n_ctx=spec.n_ctx or settings.llama.n_ctx,
             threads=settings.llama.n_threads, batch=settings.llama.n_batch, extra=extra), port,

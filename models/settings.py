@@ -84,7 +84,7 @@ class LlamaSettings(BaseModel):
     engine: Literal["in-process", "llama-server"] = Field("in-process", description=(
         "How local tiers run: inside the process through llama-cpp-python (one generation at a time per model), or "
         "each on llama.cpp's own server (continuous batching over server_slots; build it once with "
-        "scripts/build_llama_server.sh), started and supervised by `assistant serve`, `eval run` and `tiers serve`."))
+        "scripts/build_llama_server.sh), started and supervised by `assistant serve`, `eval run` and `models serve`."))
     server_binary: Path | None = Field(None, description=(
         "The llama-server to run (default: the one scripts/build_llama_server.sh built for the installed "
         "llama-cpp-python, under ~/.cache/small-first-assistant-builds)."))

@@ -42,16 +42,18 @@ def typed_questions() -> Iterator[str]:
 
 @contextlib.contextmanager
 def local_tiers(settings: Settings, aliases: Sequence[str] = ("small", "large"), *,
-                progress: bool = True) -> Iterator[Settings]:
+                progress: bool = True, first_port: int | None = None) -> Iterator[Settings]:
     """``settings`` as they are; or, with ``llama.engine = "llama-server"``, each local tier among ``aliases`` on its
-    own supervised llama-server (stopped when the block ends) and the settings reaching it as an endpoint."""
+    own supervised llama-server (stopped when the block ends; on ports from ``first_port`` when given) and the
+    settings reaching it as an endpoint."""
     if settings.llama.engine != "llama-server":
         yield settings
         return
     from models.llama_server import describe, tier_servers
 
     served = tier_servers(settings, list(aliases), settings.cache_dir / "logs",
-                          binary=settings.llama.server_binary, slots=settings.llama.server_slots, progress=progress)
+                          binary=settings.llama.server_binary, slots=settings.llama.server_slots, progress=progress,
+                          first_port=first_port)
     print(f"starting llama-server for {', '.join(served.servers.servers) or 'no local tier'}...", file=sys.stderr)
     served.servers.start()
     try:

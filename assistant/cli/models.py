@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from assistant.cli.common import local_tiers, typed_questions, with_settings
 from assistant.core.settings import Settings
+from common.files import atomic_write_bytes
+from models.settings import ModelSpec
 
 
 def add_commands(commands: Any) -> None:
@@ -28,6 +33,11 @@ def add_commands(commands: Any) -> None:
         "run local tiers on llama.cpp's own server (continuous batching), supervised, until Ctrl-C; other "
         "processes reach them as OpenAI-compatible endpoints"))
     serve.add_argument("aliases", nargs="*", default=["small", "large"], help="tiers to serve (default: small large)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="the first tier's port, the next tiers' the ports after it (default: free ports)")
+    serve.add_argument("--env-file", type=Path, default=None, help=(
+        "once every tier answers, write ASSISTANT_MODELS=... there: the served tiers as endpoints, for other "
+        "processes (`set -a; . FILE; set +a`, as deploy/run.sh does for its replicas)"))
     with_settings(serve, _models_serve)
 
     generate = commands.add_parser("generate", help="answer one prompt with one model tier and show its cost")
@@ -40,14 +50,25 @@ def add_commands(commands: Any) -> None:
 
 
 
+def endpoint_environment(specs: Mapping[str, ModelSpec]) -> str:
+    """A shell line that makes another process's settings reach ``specs`` (the served tiers, as endpoints): the
+    ``ASSISTANT_MODELS`` variable, JSON, merged with that process's own tiers alias by alias."""
+    served = {alias: spec.model_dump(mode="json", exclude_none=True) for alias, spec in specs.items()}
+    return f"ASSISTANT_MODELS={shlex.quote(json.dumps(served, sort_keys=True))}\n"
+
+
 def _models_serve(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
     with local_tiers(settings.model_copy(update={"llama": settings.llama.model_copy(
-            update={"engine": "llama-server"})}), args.aliases) as served:
+            update={"engine": "llama-server"})}), args.aliases, first_port=args.port) as served:
         for alias in args.aliases:
             spec = served.model_spec(alias)
             print(f"{alias}: {spec.source} (model {spec.remote_model!r})", flush=True)
+        if args.env_file is not None:
+            atomic_write_bytes(args.env_file, endpoint_environment(
+                {alias: served.model_spec(alias) for alias in args.aliases}).encode())
+            print(f"the tiers' endpoints for other processes: {args.env_file}", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

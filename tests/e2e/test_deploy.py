@@ -113,3 +113,64 @@ def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp
             if not stopped:
                 os.killpg(command.pid, signal.SIGKILL)
     assert stopped, "a replica or the balancer outlived the command"
+
+
+def _tokens_predicted(port: int) -> float:
+    """The tokens a llama-server has generated so far (its Prometheus counter)."""
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
+        if line.startswith("llamacpp:tokens_predicted_total "):
+            return float(line.split()[1])
+    raise AssertionError("no tokens_predicted_total in llama-server's metrics")
+
+
+def _llama_servers() -> dict[int, int]:
+    """Each running llama-server's port, with its parent's process id."""
+    found = subprocess.run(["pgrep", "-a", "-f", "llama-server --model"], capture_output=True, text=True)
+    servers = {}
+    for line in found.stdout.splitlines():
+        pid, *command = line.split()
+        if "--port" in command:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            servers[int(command[command.index("--port") + 1])] = parent
+    return servers
+
+
+def test_replicas_share_one_pair_of_tier_servers(tmp_path: Path) -> None:
+    """`DEPLOY_TIERS=shared bash deploy/run.sh 2`: one llama-server per tier, started by one `assistant models serve`,
+    answers both replicas (neither holds a model), and stopping the command stops it too."""
+    port = _free_block(6)
+    stats = _free_block(1)
+    small_port, large_port = port + 4, port + 5
+    env = dict(os.environ, DEPLOY_PORT=str(port), DEPLOY_STATS_PORT=str(stats), DEPLOY_DIR=str(tmp_path),
+               DEPLOY_TIERS="shared")
+    env.pop("ASSISTANT_STORAGE__URL", None)
+    log = (tmp_path / "run.log").open("w")
+    command = subprocess.Popen(["bash", "deploy/run.sh", "2"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        until(lambda: "the deployment is ready" in (tmp_path / "run.log").read_text(), 600,
+              "never ready: " + str(tmp_path), every=0.5)
+        assert "2 replicas, shared tiers" in (tmp_path / "run.log").read_text()
+        servers = _llama_servers()
+        tier_parents = {servers.get(small_port), servers.get(large_port)}
+        assert len(tier_parents) == 1 and None not in tier_parents, servers
+        replica_pids = {_replica_pid(port + 1), _replica_pid(port + 2)}
+        assert not replica_pids & set(servers.values()), "a replica runs its own tier server"
+        for replica in (port + 1, port + 2):  # each replica, asked directly, is answered by the shared small tier
+            before = _tokens_predicted(small_port)
+            response = httpx.post(f"http://127.0.0.1:{replica}/v1/chat/completions", timeout=180, json={
+                "model": "small", "max_tokens": 8,
+                "messages": [{"role": "user", "content": "Say hello in French."}]})
+            assert response.status_code == 200, response.text
+            assert response.json()["choices"][0]["message"]["content"].strip()
+            assert _tokens_predicted(small_port) > before
+    finally:
+        command.terminate()
+        try:
+            command.wait(timeout=60)
+        finally:
+            log.close()
+            left = {tier for tier in (small_port, large_port) if tier in _llama_servers()}
+            if left or any(_serving(port + offset) for offset in range(3)):
+                os.killpg(command.pid, signal.SIGKILL)
+    assert not left, "a shared tier server outlived the command"

@@ -172,6 +172,50 @@ def test_models_serve_runs_the_tiers_until_interrupted(binary: Path, tmp_path: P
             [{"role": "user", "content": "hi"}], max_tokens=2)
 
 
+def test_models_serve_on_fixed_ports_tells_other_processes_its_endpoints(binary: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models serve --port P --env-file F` (how deploy/run.sh shares one pair of tiers among its replicas): the tier
+    listens on P, and F, once it answers, turns another process's small tier into that endpoint with the weights'
+    parameter count and sha256 (cost and the eval cache read as in process) while its other tiers stay as they were."""
+    import shlex
+
+    from assistant.core.settings import Settings
+    from tests.gguf_factory import write_gguf
+
+    weights = tmp_path / "small.gguf"
+    write_gguf(weights, {"w": (4, 4)}, {"general.architecture": "llama", "tokenizer.chat_template": "{{ x }}"})
+    port, env_file = free_port(), tmp_path / "deploy" / "tiers.env"
+    env_file.parent.mkdir()
+    env = dict(os.environ, ASSISTANT_CACHE_DIR=str(tmp_path / "cache"), ASSISTANT_LLAMA__SERVER_BINARY=str(binary),
+               ASSISTANT_MODELS__SMALL__SOURCE=str(weights))
+    command = subprocess.Popen([str(Path(sys.executable).with_name("assistant")), "models", "serve", "small",
+                                "--port", str(port), "--env-file", str(env_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert command.stdout is not None
+        assert command.stdout.readline().startswith(f"small: http://127.0.0.1:{port}/v1 ")
+        assert command.stdout.readline().strip() == f"the tiers' endpoints for other processes: {env_file}"
+        [assignment] = shlex.split(env_file.read_text())
+        name, value = assignment.split("=", 1)
+        monkeypatch.setenv(name, value)
+        other = Settings.load(None, {"cache_dir": str(tmp_path / "other")})
+        small = other.model_spec("small")
+        assert (small.source, small.remote_model, small.parameters) == (f"http://127.0.0.1:{port}/v1", "small", 16)
+        assert small.sha256 and len(small.sha256) == 64
+        assert other.model_spec("large").source == "shipped:qwen2.5-coder-1.5b-instruct-q4_k_m"
+        reached = OpenAICompatibleModel(small.source, name="small", remote_model=small.remote_model, parameters=16)
+        assert reached.chat([{"role": "user", "content": "hi"}], max_tokens=2).text == "Paris."
+    finally:
+        command.send_signal(signal.SIGINT)
+        try:
+            command.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            command.kill()
+            raise
+    assert command.returncode == 0
+
+
 def test_an_evaluation_cache_follows_the_served_weights_not_the_port(tmp_path: Path) -> None:
     """Each start gives a tier server another port: the eval's record cache must key on the weights it serves."""
     from assistant.core.settings import Settings
