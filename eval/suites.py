@@ -45,6 +45,8 @@ OOD_SEED = 20261206
 MIXED_COMPOSITION: dict[Kind, int] = {"fact": 200, "arithmetic": 120, "word_problem": 100, "chat": 80}
 OOD_SIZE = 200
 ESCALATION_SEED = 20261202
+CHAT_SEED = 7
+CHAT_EXTRA = 60
 ESCALATION_FACTS = 600
 UNANSWERABLE_SIZE = 200
 SQUAD_CORPUS = "squad-v2-dev"
@@ -89,6 +91,16 @@ def mixed_items(store: DatasetStore, split: Split, *, progress: bool = True,
     instructions = [item for item in alpaca_eval_items(store, progress=progress) if item.split == split]
     suite += chat + _sample(generator, instructions, counts["chat"] - len(chat))
     return suite
+
+
+def chat_dev_items(store: DatasetStore, *, progress: bool = True) -> list[EvalItem]:
+    """``chat-dev``: mixed-dev's 80 chat prompts and 60 more seeded AlpacaEval dev instructions, the prompts whose
+    small-model answers are labelled by hand (``eval/data/chat_labels.jsonl``) to fit the chat confidence on."""
+    chat = [item for item in mixed_items(store, "dev", progress=progress) if item.kind == "chat"]
+    taken = {item.id for item in chat}
+    more = [item for item in alpaca_eval_items(store, progress=False) if item.split == "dev" and item.id not in taken]
+    random.Random(CHAT_SEED).shuffle(more)  # noqa: S311 - a reproducible sample, not a secret
+    return chat + more[:CHAT_EXTRA]
 
 
 def squad_corpus(store: DatasetStore, *, progress: bool = True) -> tuple[Paragraph, ...]:
@@ -221,6 +233,8 @@ def suite_loaders(store: DatasetStore, *, progress: bool = True) -> dict[str, Ca
         "routing-dev": lambda: routing("dev"),
         "routing-test": lambda: routing("test"),
         "facts-dev": facts_dev,
+        "chat-dev": lambda: Suite("chat-dev", chat_dev_items(store, progress=progress), "dev",
+                                  squad_corpus(store, progress=False), SQUAD_CORPUS),
         "unanswerable-dev": lambda: unanswerable_dev_suite(store, progress=progress),
         "unanswerable-near-dev": lambda: unanswerable_near_dev_suite(store, progress=progress),
         "unanswerable-test": lambda: unanswerable_test_suite(store, progress=progress),
@@ -248,6 +262,8 @@ def available_suites() -> dict[str, str]:
         "word-problems-dev": "mixed-dev's 100 word problems alone (tune the word-problem path on this)",
         "word-problems-test": "mixed-test's 100 word problems alone (report on this)",
         "facts-dev": "600 more dev SQuAD questions to fit the escalation models on (disjoint from the dev suites)",
+        "chat-dev": ("mixed-dev's 80 chat prompts + 60 more AlpacaEval dev instructions, their small-model answers "
+                     "labelled by hand to fit the chat confidence on"),
         "unanswerable-dev": "200 dev SQuAD questions over the test articles' paragraphs only: not in the documents",
         "unanswerable-near-dev": ("200 SQuAD v2.0 questions of dev articles their own paragraph does not answer, over "
                                   "the SQuAD corpus: near misses (tune on this)"),
