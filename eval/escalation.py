@@ -12,7 +12,10 @@ features the graph saw (``assistant.core.features``) and the score; the models a
   answerable suites (label 1) and unanswerable ones (label 0);
 - ``program_<tier>`` / ``working_<tier>``: P(the word problem's answer is right | its features), on word-problem
   turns answered by a program or by working with the calculator, one model per tier that solved them (a tier with
-  too few rows is skipped).
+  too few rows is skipped);
+- ``chat``: P(the small model's free answer is acceptable | its features), on CHAT turns: an open prompt's answer as
+  a person labelled it (``eval/data/chat_labels.jsonl``, filed under the answer's digest, so a changed answer is an
+  unlabelled one), a question with a checkable answer (a fact the router sent to chat) as it was scored.
 
 Each is an L2-regularised logistic regression (scikit-learn) on standardised features; the regularisation is chosen
 by stratified 5-fold cross-validation on log loss, and the cross-validated predictions give the figures stored with
@@ -21,6 +24,7 @@ the weights (AUC, expected calibration error, Brier score), so the metadata neve
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -62,11 +66,39 @@ class Rows:
 
 READER_FEATURE = "verbatim"
 """A feature only a reader's answer has (assistant.core.features.fact_features)."""
+CHAT_FEATURE = "repetition"
+"""A feature only a free answer has (assistant.core.features.chat_features)."""
+CHAT_LABELS = Path(__file__).resolve().parent / "data" / "chat_labels.jsonl"
+"""The shipped hand labels of chat-dev's small-model answers."""
+
+ChatLabels = dict[tuple[str, str], int]
+"""(item id, answer digest) -> 1 when the answer is acceptable, 0 when not."""
 
 
-def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
+def answer_digest(text: str) -> str:
+    """What a hand label is filed under: the first 16 hex digits of the sha256 of the answer as the record holds it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_chat_labels(path: Path) -> ChatLabels:
+    """Hand labels, one JSON object a line: ``item_id``, ``answer_digest``, ``acceptable`` (true/false), ``why``."""
+    labels: ChatLabels = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            labels[(str(entry["item_id"]), str(entry["answer_digest"]))] = int(bool(entry["acceptable"]))
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise EvalError(f"{path}:{number} is not a chat label ({error})",
+                            "each line: {\"item_id\": ..., \"answer_digest\": ..., \"acceptable\": true|false, "
+                            "\"why\": ...}") from None
+    return labels
+
+
+def training_rows(documents: Iterable[dict[str, Any]], chat_labels: ChatLabels | None = None) -> dict[str, Rows]:
     """The rows of every model from results documents: their ``routed-no-escalation`` FACT records (``fact``,
-    ``answerable``) and word-problem records (``program_<tier>``)."""
+    ``answerable``), word-problem records (``program_<tier>``) and CHAT records (``chat``: labelled or scored)."""
     rows = {"fact": Rows(), "answerable": Rows()}
     for document in documents:
         suite_answerable = bool(document["meta"].get("answerable", True))
@@ -74,6 +106,11 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
         for item_id, record in document["runs"].get(WEAK, {}).items():
             answerable = item_answerable(items.get(item_id, {}), suite_answerable)
             features = record.get("features") or {}
+            if record.get("route") == "CHAT" and CHAT_FEATURE in features:
+                label = chat_label(item_id, record, chat_labels or {})
+                if label is not None:
+                    rows.setdefault("chat", Rows()).add(features, label)
+                continue
             kind = "program" if "executes" in features else "working" if "checked" in features else ""
             if kind and record.get("correct") is not None:
                 tier = next((usage["tier"] for usage in record.get("usage", []) if usage.get("step") != "route"),
@@ -91,6 +128,13 @@ def training_rows(documents: Iterable[dict[str, Any]]) -> dict[str, Rows]:
             elif record.get("correct") is not None:
                 rows["fact"].add(features, int(float(record["correct"]) >= 1.0))
     return rows
+
+
+def chat_label(item_id: str, record: dict[str, Any], labels: ChatLabels) -> int | None:
+    """A CHAT turn's label: its score when the item has a checkable answer, else its hand label (None: unlabelled)."""
+    if record.get("correct") is not None:
+        return int(float(record["correct"]) >= 1.0)
+    return labels.get((item_id, answer_digest(str(record.get("text", "")))))
 
 
 def item_answerable(item: dict[str, Any], suite_answerable: bool) -> bool:
@@ -155,9 +199,10 @@ def _round(value: float | None) -> float | None:
 
 
 def train_escalation(results: Sequence[Path], output: Path, *, command: str = "", keep: Sequence[str] = (),
-                     kept_from: Path | None = None) -> EscalationModel:
+                     kept_from: Path | None = None, chat_labels: Path | None = None) -> EscalationModel:
     """Fit every model on the dev results files and write the JSON weights to ``output``; the models named in
-    ``keep`` are taken as they are from the weights file ``kept_from`` instead, with their metrics and provenance."""
+    ``keep`` are taken as they are from the weights file ``kept_from`` instead, with their metrics and provenance.
+    ``chat_labels`` holds the hand labels of free answers (default: the shipped file, when there is one)."""
     documents = []
     provenance = []
     for path in results:
@@ -171,7 +216,8 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
         provenance.append({"suite": meta.get("suite"), "answerable": meta.get("answerable", True),
                            "commit": (meta.get("git") or {}).get("commit"), "created": meta.get("created"),
                            "records": len(document["runs"].get(WEAK, {}))})
-    rows = training_rows(documents)
+    labels_path = chat_labels or (CHAT_LABELS if CHAT_LABELS.exists() else None)
+    rows = training_rows(documents, load_chat_labels(labels_path) if labels_path else None)
     models: dict[str, LogisticModel] = {}
     metrics: dict[str, Any] = {}
     kept: dict[str, Any] = {}
@@ -192,10 +238,13 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
     for name, model_rows in rows.items():
         if name in models:
             continue
-        if name.startswith(("program_", "working_")) and not model_rows.fittable():
+        if name.startswith(("program_", "working_", "chat")) and not model_rows.fittable():
             metrics[name] = {"rows": len(model_rows.labels), "skipped": "too few rows of one class"}
             continue
         models[name], metrics[name] = fit_logistic(model_rows, feature_names(name, model_rows))
+    if labels_path is not None:
+        provenance.append({"chat_labels": labels_path.name,
+                           "sha256": hashlib.sha256(labels_path.read_bytes()).hexdigest()})
     meta = {"trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
             "data": provenance, "metrics": metrics,
             "note": "fitted on dev items only; figures are 5-fold cross-validated on those rows"}

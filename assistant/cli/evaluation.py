@@ -65,6 +65,8 @@ def add_commands(commands: Any, index_commands: Any) -> None:
     train.add_argument("--keep", action="append", default=[], help=(
         "models to keep as they are from the current weights instead of refitting, comma-separated or repeated, "
         "e.g. --keep program_large --keep answerable"))
+    train.add_argument("--chat-labels", type=Path, default=None, help=(
+        "hand labels of chat answers, JSONL (default: the shipped eval/data/chat_labels.jsonl)"))
     with_settings(train, _eval_train_escalation)
 
     evaluate = index_commands.add_parser(
@@ -165,7 +167,8 @@ def _eval_train_escalation(args: argparse.Namespace, settings: Settings) -> int:
     keep = list(dict.fromkeys(name.strip() for value in args.keep for name in value.split(",") if name.strip()))
     command = " ".join(["assistant eval train-escalation", *(str(path) for path in args.results),
                         *(["--keep", ",".join(keep)] if keep else [])])
-    model = train_escalation(paths, output, command=command, keep=keep, kept_from=current)
+    model = train_escalation(paths, output, command=command, keep=keep, kept_from=current,
+                             chat_labels=args.chat_labels)
     for name, metrics in model.meta["metrics"].items():
         if name in keep:
             print(f"{name}: kept as it was ({current})")

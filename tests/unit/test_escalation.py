@@ -28,7 +28,16 @@ from assistant.core.prompts import GENERAL_KNOWLEDGE_LABEL, NOT_IN_DOCUMENTS
 from assistant.core.settings import Settings
 from assistant.live import LiveText
 from eval.errors import EvalError
-from eval.escalation import Rows, feature_names, fit_logistic, reconfidence, train_escalation, training_rows
+from eval.escalation import (
+    Rows,
+    answer_digest,
+    feature_names,
+    fit_logistic,
+    load_chat_labels,
+    reconfidence,
+    train_escalation,
+    training_rows,
+)
 from eval.metrics import squad_scores
 from eval.results import load_results
 from eval.stats import calibration
@@ -202,6 +211,60 @@ def test_a_documents_suites_items_say_themselves_whether_they_are_answered(tmp_p
     # an unanswered item's reading is right only as a refusal (d2 answered, d4 said not found); a turn the reader
     # never answered (refused before it) is no fact row
     assert rows["fact"].labels == [1, 0, 1] and all("verbatim" in features for features in rows["fact"].features)
+
+
+def _chat_record(text: str, repetition: float, correct: float | None = None) -> dict[str, Any]:
+    return {"route": "CHAT", "kind": "chat", "text": text, "correct": correct, "usage": [], "confidence": 1.0,
+            "features": {"repetition": repetition, "p10": 0.5, "answer_log_words": 3.0}}
+
+
+def test_chat_rows_come_from_hand_labels_of_the_very_answer_and_from_scored_questions(tmp_path: Path) -> None:
+    labels_file = tmp_path / "chat_labels.jsonl"
+    labels_file.write_text("\n".join(json.dumps(entry) for entry in (
+        {"item_id": "c1", "answer_digest": answer_digest("Bonjour."), "acceptable": True, "why": "right"},
+        {"item_id": "c2", "answer_digest": answer_digest("loop loop"), "acceptable": False, "why": "loops"},
+        {"item_id": "c3", "answer_digest": answer_digest("an older answer"), "acceptable": True, "why": "-"},
+    )) + "\n", encoding="utf-8")
+    labels = load_chat_labels(labels_file)
+    document = _results("dev", True, {
+        "c1": _chat_record("Bonjour.", 0.0), "c2": _chat_record("loop loop", 0.9),
+        "c3": _chat_record("the answer changed since it was labelled", 0.0),  # unlabelled: no row
+        "f1": _chat_record("Paris", 0.0, correct=1.0),  # a fact the router sent to chat: its score is its label
+    })
+    rows = training_rows([document], labels)
+    assert rows["chat"].labels == [1, 0, 1] and "chat" not in training_rows([_results("dev", True, {})], labels)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"item_id": "c1"}\n', encoding="utf-8")
+    with pytest.raises(EvalError, match="broken.jsonl:1 is not a chat label"):
+        load_chat_labels(broken)
+
+
+def test_a_fitted_chat_model_is_the_chat_answers_confidence(tmp_path: Path) -> None:
+    generator = random.Random(5)
+    records, entries = {}, []
+    for index in range(80):
+        repetition = generator.random()
+        text = f"answer {index}"
+        records[f"c{index}"] = _chat_record(text, repetition)
+        entries.append({"item_id": f"c{index}", "answer_digest": answer_digest(text),
+                        "acceptable": generator.random() > repetition, "why": "planted"})
+    labels_file = tmp_path / "labels.jsonl"
+    labels_file.write_text("".join(json.dumps(entry) + "\n" for entry in entries), encoding="utf-8")
+    base = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)  # the fact models need their rows too
+    records |= {f"a{index}": _fact_record(base | {"dense_top": generator.random()}, float(index % 2))
+                for index in range(30)}
+    document = _results("dev", True, records)
+    document["items"] |= {f"u{index}": {"kind": "document", "source": "docs:md:unanswerable", "split": "dev"}
+                          for index in range(30)}
+    document["runs"]["routed-no-escalation"] |= {
+        f"u{index}": _fact_record(base | {"dense_top": generator.random() / 3}, 0.0) for index in range(30)}
+    path = tmp_path / "results_dev.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    fitted = train_escalation([path], tmp_path / "weights.json", chat_labels=labels_file)
+    chat = fitted.models["chat"]
+    assert chat.probability({"repetition": 0.05, "p10": 0.5, "answer_log_words": 3.0}) > chat.probability(
+        {"repetition": 0.95, "p10": 0.5, "answer_log_words": 3.0})
+    assert fitted.meta["data"][-1]["chat_labels"] == "labels.jsonl"
 
 
 def test_refitting_can_keep_a_model_as_it_was(tmp_path: Path) -> None:
