@@ -9,7 +9,7 @@ Stages:
 
 - ``calculator``: plain arithmetic; the calculator's answer is exact, no model answers.
 - ``refusal``: the documents do not answer a question about them; no model answers (an invention would follow).
-- ``start``: before any model answers a word problem or a general-knowledge question: which tier starts
+- ``start``: before any model answers a word problem, a general-knowledge question or a chat turn: which tier starts
   (``start_tier`` is the configured choice; the large one unless escalation is off or the cost cap forbids it).
 - ``draft``: the small model has answered; its answer goes to the large model when the calibrated confidence is
   below the route's threshold, unless escalation is off or the cost cap forbids it.
@@ -117,6 +117,7 @@ class Decision:
 
 WORD_PROBLEMS_TO_LARGE = ("word problems go to the large model: the small model's program-of-thought was measured "
                           "right 4-12% of the time (docs/BENCHMARKS.md)")
+CHAT_TO_LARGE = "free answers start on the large model (assistant.chat_start = large): no small draft"
 GENERAL_TO_LARGE = ("the documents do not answer this and it is about the public world: the large model answers from "
                     "general knowledge (the small model's closed-book answers were wrong where the large one's were "
                     "right, docs/BENCHMARKS.md)")
@@ -136,7 +137,7 @@ def decide(inputs: DecisionInputs) -> Decision:
             return Decision(True, "escalation forced for this request", inputs)
         if inputs.start_tier == "small":
             return Decision(False, "the small model is configured to answer first", inputs)
-        why = WORD_PROBLEMS_TO_LARGE if inputs.route == "MATH" else GENERAL_TO_LARGE
+        why = {"MATH": WORD_PROBLEMS_TO_LARGE, "CHAT": CHAT_TO_LARGE}.get(inputs.route, GENERAL_TO_LARGE)
         if not cost.allows_large:
             return Decision(False, f"{cost.refusal()}: the small model answers", inputs)
         return Decision(True, why, inputs)

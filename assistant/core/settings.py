@@ -93,6 +93,11 @@ class AssistantSettings(BaseModel):
     escalation: Literal["auto", "never", "always"] = Field("auto", description="Default escalation mode.")
     word_problems: Literal["large", "small"] = Field(
         "large", description="Who solves word problems: large (measured capability) or small.")
+    chat_start: Literal["large", "small"] = Field(
+        "small", description=("Who answers a CHAT turn first: small (its answer escalates below chat_threshold) or "
+                              "large (while escalation is on and the cost cap allows: no small draft, for when the "
+                              "small model's free answers are too rarely acceptable to be worth drafting; "
+                              "docs/BENCHMARKS.md, chat)."))
     word_problem_method: Literal["working", "program"] = Field(
         "working", description=(
             "working: the model works the problem step by step and the calculator writes every result as it goes "

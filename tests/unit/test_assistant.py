@@ -275,6 +275,27 @@ def test_chat_escalation_branches(settings: Settings, retriever: Retriever, smal
     assert small.calls[0].messages[0] == {"role": "system", "content": CHAT_SYSTEM}
 
 
+@pytest.mark.parametrize(("escalation", "cap", "answered_by"),
+                         [("auto", None, "large"), ("never", None, "small"), ("auto", 1e-9, "small")])
+def test_chat_can_start_on_the_large_model(settings: Settings, retriever: Retriever, small: FakeChatModel,
+                                           large: FakeChatModel, escalation: str, cap: float | None,
+                                           answered_by: str) -> None:
+    """chat_start = large: the large model answers from the start (no small draft, nothing escalated after it),
+    unless escalation is off for the request or the cost cap forbids the large model."""
+    settings.assistant.chat_start = "large"
+    small.enqueue(FINE)
+    large.enqueue("A better poem about the sea")
+    answer = _assistant(settings, retriever, "CHAT", small, large).ask(
+        "Write a poem about the sea", escalation=escalation, cost_cap_usd=cap)  # type: ignore[arg-type]
+    assert [call.tier for call in answer.usage] == [answered_by]
+    assert answer.text == ("A better poem about the sea" if answered_by == "large" else FINE)
+    assert answer.escalated is (answered_by == "large")
+    start = answer.decisions[0]
+    assert start.inputs.stage == "start" and start.large is (answered_by == "large")
+    if answered_by == "large":
+        assert "free answers start on the large model" in answer.escalation_reason
+
+
 def test_a_cost_cap_keeps_the_small_answer(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                            large: FakeChatModel) -> None:
     small.enqueue(LOOPING)

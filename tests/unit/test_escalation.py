@@ -235,7 +235,7 @@ def test_chat_rows_come_from_hand_labels_of_the_very_answer_and_from_scored_ques
     assert rows["chat"].labels == [1, 0, 1] and "chat" not in training_rows([_results("dev", True, {})], labels)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"item_id": "c1"}\n', encoding="utf-8")
-    with pytest.raises(EvalError, match="broken.jsonl:1 is not a chat label"):
+    with pytest.raises(EvalError, match=r"broken\.jsonl:1 is not a chat label"):
         load_chat_labels(broken)
 
 

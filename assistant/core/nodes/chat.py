@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 
 from assistant.core.features import chat_features
-from assistant.core.nodes.base import NodeBase, TurnState, budget, step_trace, stream_model, with_usage
+from assistant.core.nodes.base import (
+    NodeBase,
+    TurnState,
+    budget,
+    prompt_tokens_estimate,
+    step_trace,
+    stream_model,
+    with_usage,
+)
 from assistant.core.prompts import chat_messages
 from models.base import ChatModel
 
@@ -38,6 +46,17 @@ class ChatNodes(NodeBase):
         return round(0.0 if features.get("empty") else 1.0 - features.get("repetition", 0.0), 4)
 
     def chat(self, state: TurnState) -> TurnState:
-        if state.get("answer_with") == "large":  # the person's model choice
-            return self._chat_answer(state, self.deps.large, "large", "chat")
-        return self._chat_answer(state, self.deps.small, "small", "chat")
+        """The person's model choice answers; else the tier the policy starts with (``chat_start``, the large one only
+        while escalation is on and the cost cap allows it), whose answer the check node then weighs."""
+        chosen = state.get("answer_with")
+        if chosen is not None:
+            return self._chat_answer(state, self.deps.large if chosen == "large" else self.deps.small, chosen, "chat")
+        if self.settings.chat_start == "small":
+            return self._chat_answer(state, self.deps.small, "small", "chat")
+        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns,
+                                 state.get("system_prompt") or "")
+        decision, decided = self._decide(state, "start", None, prompt_tokens_estimate(messages),
+                                         budget(state, self.settings.chat_max_tokens), start_tier="large")
+        if decision.large:
+            return self._chat_answer(state, self.deps.large, "large", "chat") | decided | {"escalated": True}
+        return self._chat_answer(state, self.deps.small, "small", "chat") | decided
