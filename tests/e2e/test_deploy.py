@@ -13,6 +13,7 @@ import socket
 import subprocess
 import uuid
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -68,15 +69,21 @@ def _replica_pid(port: int) -> int:
     return pids[0]
 
 
-def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp_path: Path) -> None:
-    port = _free_block(5)
+def _deploy(tmp_path: Path, ports: int, **settings: str) -> tuple[int, int, subprocess.Popen[bytes], IO[str]]:
+    """`bash deploy/run.sh 2` on a free block of ``ports`` ports, a local PostgreSQL cluster and ``settings`` as
+    environment: (haproxy's port, its statistics port, the command, its log)."""
+    port = _free_block(ports)
     stats = _free_block(1)
-    env = dict(os.environ, DEPLOY_PORT=str(port), DEPLOY_STATS_PORT=str(stats), DEPLOY_DIR=str(tmp_path),
-               ASSISTANT_SERVER__PRELOAD_LARGE="false")
+    env = dict(os.environ, DEPLOY_PORT=str(port), DEPLOY_STATS_PORT=str(stats), DEPLOY_DIR=str(tmp_path), **settings)
     env.pop("ASSISTANT_STORAGE__URL", None)
     log = (tmp_path / "run.log").open("w")
     command = subprocess.Popen(["bash", "deploy/run.sh", "2"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
+    return port, stats, command, log
+
+
+def test_the_reference_deployment_serves_survives_a_killed_replica_and_stops(tmp_path: Path) -> None:
+    port, stats, command, log = _deploy(tmp_path, 5, ASSISTANT_SERVER__PRELOAD_LARGE="false")
     url = f"http://127.0.0.1:{port}"
     thread = f"deployed-{uuid.uuid4().hex[:12]}"  # the local cluster outlives the command: earlier runs' threads stay
     try:
@@ -138,15 +145,8 @@ def _llama_servers() -> dict[int, int]:
 def test_replicas_share_one_pair_of_tier_servers(tmp_path: Path) -> None:
     """`DEPLOY_TIERS=shared bash deploy/run.sh 2`: one llama-server per tier, started by one `assistant models serve`,
     answers both replicas (neither holds a model), and stopping the command stops it too."""
-    port = _free_block(6)
-    stats = _free_block(1)
+    port, _, command, log = _deploy(tmp_path, 6, DEPLOY_TIERS="shared")
     small_port, large_port = port + 4, port + 5
-    env = dict(os.environ, DEPLOY_PORT=str(port), DEPLOY_STATS_PORT=str(stats), DEPLOY_DIR=str(tmp_path),
-               DEPLOY_TIERS="shared")
-    env.pop("ASSISTANT_STORAGE__URL", None)
-    log = (tmp_path / "run.log").open("w")
-    command = subprocess.Popen(["bash", "deploy/run.sh", "2"], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         until(lambda: "the deployment is ready" in (tmp_path / "run.log").read_text(), 600,
               "never ready: " + str(tmp_path), every=0.5)
