@@ -58,7 +58,11 @@ def endpoint_environment(specs: Mapping[str, ModelSpec]) -> str:
 
 
 def _models_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
     import threading
+
+    # SIGTERM (a supervisor stopping it, as deploy/run.sh does) stops the tier servers as Ctrl-C does, before exiting
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     with local_tiers(settings.model_copy(update={"llama": settings.llama.model_copy(
             update={"engine": "llama-server"})}), args.aliases, first_port=args.port) as served:

@@ -176,7 +176,8 @@ def test_models_serve_on_fixed_ports_tells_other_processes_its_endpoints(binary:
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`models serve --port P --env-file F` (how deploy/run.sh shares one pair of tiers among its replicas): the tier
     listens on P, and F, once it answers, turns another process's small tier into that endpoint with the weights'
-    parameter count and sha256 (cost and the eval cache read as in process) while its other tiers stay as they were."""
+    parameter count and sha256 (cost and the eval cache read as in process) while its other tiers stay as they were;
+    SIGTERM stops the tier server before the command exits."""
     import shlex
 
     from assistant.core.settings import Settings
@@ -207,13 +208,16 @@ def test_models_serve_on_fixed_ports_tells_other_processes_its_endpoints(binary:
         reached = OpenAICompatibleModel(small.source, name="small", remote_model=small.remote_model, parameters=16)
         assert reached.chat([{"role": "user", "content": "hi"}], max_tokens=2).text == "Paris."
     finally:
-        command.send_signal(signal.SIGINT)
+        command.terminate()  # SIGTERM, as deploy/run.sh stops it: the tier servers are stopped before it exits
         try:
-            command.communicate(timeout=30)
+            _, errors = command.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             command.kill()
             raise
-    assert command.returncode == 0
+    assert command.returncode == 0 and "stopping the tier servers" in errors
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any connection error: the server is gone
+        OpenAICompatibleModel(small.source, name="small", remote_model="small", timeout_s=2).chat(
+            [{"role": "user", "content": "hi"}], max_tokens=2)
 
 
 def test_an_evaluation_cache_follows_the_served_weights_not_the_port(tmp_path: Path) -> None:
