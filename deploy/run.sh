@@ -67,9 +67,10 @@ fi
 export ASSISTANT_RETRIEVAL__INDEX_DIR=${ASSISTANT_RETRIEVAL__INDEX_DIR:-$state/index}
 
 tiers=${DEPLOY_TIERS:-own}
+tiers_port=$((port + replicas + 2))
 tiers_pid=""
 start_tiers() {  # the shared tier servers, on fixed ports so that a restart keeps the replicas' endpoints
-  .venv/bin/assistant models serve small large --port $((port + replicas + 2)) --env-file "$state/tiers.env" \
+  .venv/bin/assistant models serve small large --port "$tiers_port" --env-file "$state/tiers.env" \
     >>"$state/tiers.log" 2>&1 &
   tiers_pid=$!
   pids+=("$tiers_pid")
@@ -86,7 +87,7 @@ case "$tiers" in
     done
     [ -f "$state/tiers.env" ] || { echo "error: the tier servers never answered; see $state/tiers.log" >&2; exit 1; }
     set -a; . "$state/tiers.env"; set +a
-    echo "tiers: one llama-server each for small and large on ports $((port + replicas + 2))-$((port + replicas + 3))," \
+    echo "tiers: one llama-server each for small and large on ports $tiers_port-$((tiers_port + 1))," \
       "shared by the replicas" >&2
     ;;
   *) echo "error: DEPLOY_TIERS must be own or shared, not '$tiers'" >&2; exit 1 ;;

@@ -36,7 +36,7 @@ import numpy as np
 
 from assistant.core.escalation import EscalationModel, LogisticModel, load_escalation_model
 from assistant.core.features import ANSWERABILITY_FEATURES
-from common.files import atomic_output
+from common.files import atomic_output, sha256_file
 from eval.errors import EvalError
 from eval.results import load_results, rescore
 from eval.stats import calibration, roc_auc
@@ -243,8 +243,7 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
             continue
         models[name], metrics[name] = fit_logistic(model_rows, feature_names(name, model_rows))
     if labels_path is not None:
-        provenance.append({"chat_labels": labels_path.name,
-                           "sha256": hashlib.sha256(labels_path.read_bytes()).hexdigest()})
+        provenance.append({"chat_labels": labels_path.name, "sha256": sha256_file(labels_path)})
     meta = {"trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
             "data": provenance, "metrics": metrics,
             "note": "fitted on dev items only; figures are 5-fold cross-validated on those rows"}

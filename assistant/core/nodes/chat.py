@@ -15,16 +15,21 @@ from assistant.core.nodes.base import (
     with_usage,
 )
 from assistant.core.prompts import chat_messages
-from models.base import ChatModel
+from models.base import ChatModel, Message
 
 
 class ChatNodes(NodeBase):
     """Free-form turns."""
 
-    def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str) -> TurnState:
+    def _messages(self, state: TurnState) -> list[Message]:
+        """The turn's prompt: the chat system prompt, the thread's recent history and the question."""
+        return chat_messages(state["question"], state.get("messages", []), self.settings.history_turns,
+                             state.get("system_prompt") or "")
+
+    def _chat_answer(self, state: TurnState, model: ChatModel, tier: str, step: str,
+                     messages: list[Message] | None = None) -> TurnState:
         started = time.perf_counter()
-        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns,
-                                 state.get("system_prompt") or "")
+        messages = messages or self._messages(state)
         completion = stream_model(model, tier, messages, self._cancelled(state),
                                   max_tokens=budget(state, self.settings.chat_max_tokens),
                                   temperature=state.get("temperature") or 0.0)
@@ -53,10 +58,9 @@ class ChatNodes(NodeBase):
             return self._chat_answer(state, self.deps.large if chosen == "large" else self.deps.small, chosen, "chat")
         if self.settings.chat_start == "small":
             return self._chat_answer(state, self.deps.small, "small", "chat")
-        messages = chat_messages(state["question"], state.get("messages", []), self.settings.history_turns,
-                                 state.get("system_prompt") or "")
+        messages = self._messages(state)
         decision, decided = self._decide(state, "start", None, prompt_tokens_estimate(messages),
                                          budget(state, self.settings.chat_max_tokens), start_tier="large")
         if decision.large:
-            return self._chat_answer(state, self.deps.large, "large", "chat") | decided | {"escalated": True}
-        return self._chat_answer(state, self.deps.small, "small", "chat") | decided
+            return self._chat_answer(state, self.deps.large, "large", "chat", messages) | decided | {"escalated": True}
+        return self._chat_answer(state, self.deps.small, "small", "chat", messages) | decided
