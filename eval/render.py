@@ -43,9 +43,11 @@ def render_markdown(results: dict[str, Any]) -> str:
               f"({meta.get('machine', {}).get('cores', '?')} cores). Command: `{meta.get('command', '')}`. "
               f"Routed thresholds: {meta.get('threshold')} (fact, math), {meta.get('chat_threshold')} (chat).", ""]
     if int(meta.get("workers") or 1) > 1:
-        lines += [f"**Answered {meta['workers']} items at a time** (`--workers`): accuracy and FLOPs are as one at a "
-                  "time; per-item wall and CPU times include waiting for a shared model and energy was not measured, "
-                  "so the time ratios below are not comparable with a run of one worker.", ""]
+        how = ("in as many processes, each with its own models" if meta.get("worker_processes")
+               else "by threads sharing the models")
+        lines += [f"**Answered {meta['workers']} items at a time** (`--workers`, {how}): accuracy and FLOPs are as "
+                  "one at a time; per-item wall and CPU times include waiting for a shared core or model and energy "
+                  "was not measured, so the time ratios below are not comparable with a run of one worker.", ""]
     failed = sorted({item_id for errors in meta.get("errors", {}).values() for item_id in errors})
     if failed:
         lines += [f"**{len(failed)} items are left out of every system** because a system failed on them (run the "

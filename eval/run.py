@@ -20,7 +20,17 @@ from eval.report import write_report
 from eval.results import build_results, machine
 from eval.runner import SystemRun, run_system, stratified_limit, timestamp
 from eval.suites import Suite, available_suites, suite_loaders
-from eval.systems import INDEX_CODE, PROJECT_ROOT, System, SystemFactory, code_hash, expand_systems, model_fingerprint
+from eval.systems import (
+    INDEX_CODE,
+    PROJECT_ROOT,
+    System,
+    SystemFactory,
+    WorkerSystem,
+    code_hash,
+    expand_systems,
+    in_process_tiers,
+    model_fingerprint,
+)
 from retrieval.squad import Paragraph
 
 if TYPE_CHECKING:
@@ -129,8 +139,10 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     """Run (or resume) ``systems`` on ``suite`` and write the results, report and plots into ``output``.
 
     ``build`` makes a run system by name (tests pass fakes); by default the real models and index are used.
-    ``workers`` items are answered at once (tiers on a serving engine); a near-tie between two tokens may go either
-    way when an engine batches requests together, so records can differ from one at a time (docs/BENCHMARKS.md).
+    ``workers`` items are answered at once: with local tiers in process, by as many worker processes, each with its
+    own models and an equal share of llama.cpp's threads; with tiers on a
+    serving engine, by threads sharing it, where a near-tie between two tokens may go either way when the engine
+    batches requests together, so records can differ from one at a time (docs/BENCHMARKS.md).
     """
     run_names, composed = expand_systems(systems)
     loaded = load_suite(suite, settings, progress=progress)
@@ -149,12 +161,15 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
             EnergyMeter() if energy else contextlib.nullcontext(None)) as meter:
         factory = SystemFactory(settings, Path(scratch) / "threads.sqlite", progress=progress)
         make = build or factory.build
+        processes = workers > 1 and build is None and in_process_tiers(settings)
+        threads = max(1, settings.llama.n_threads // workers)
         for name in run_names:
+            worker_build = WorkerSystem(settings, name, Path(scratch), threads) if processes else None
             runs[name] = run_system(make(name), items, item_cache, progress=progress, energy=meter,
-                                    workers=workers)
+                                    workers=workers, worker_build=worker_build)
     failed = {name: run.errors for name, run in runs.items() if run.errors}
     meta = {"created": timestamp(), "suite": suite, "split": loaded.split, "answerable": loaded.answerable,
-            "limit": limit, "workers": workers,
+            "limit": limit, "workers": workers, "worker_processes": processes,
             "git": git_state(), "settings": recorded_settings(settings),
             "models": {tier: model_fingerprint(settings, tier) for tier in ("small", "large")},
             "systems": systems, "command": command,

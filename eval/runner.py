@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,14 +121,40 @@ def _answer(system: System, item: EvalItem, meter: EnergyMeter | None) -> tuple[
     return {"system": system.name, "kind": item.kind, **record, **measured}, ""
 
 
+# The system an evaluation worker process answers with (built once per process by _start_worker).
+_worker_system: System | None = None
+
+
+def _start_worker(build: Callable[[], System]) -> None:
+    global _worker_system
+    _worker_system = build()
+
+
+def _answer_in_worker(item: EvalItem) -> tuple[dict[str, Any] | None, str]:
+    assert _worker_system is not None, "the worker was not started"
+    return _answer(_worker_system, item, None)
+
+
+def _executor(workers: int, worker_build: Callable[[], System] | None) -> Executor:
+    if worker_build is None:
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval")
+    # spawn, not fork: the parent may hold loaded models and threads (llama.cpp, torch) a fork would copy half-made
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(worker_build,))
+
+
 def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progress: bool = True,
                on_record: Callable[[EvalItem, dict[str, Any]], None] | None = None,
-               energy: EnergyMeter | None = None, workers: int = 1) -> SystemRun:
+               energy: EnergyMeter | None = None, workers: int = 1,
+               worker_build: Callable[[], System] | None = None) -> SystemRun:
     """Answer every item not yet cached for this system's fingerprint; return all records for ``items``.
 
     With ``energy``, each answer's joules are measured and stored in its record. ``workers`` items are answered at
-    once (for tiers on a serving engine that batches them); then energy is not measured per item (answers overlap)
-    and per-item times include the wait for a shared model."""
+    once: by threads sharing ``system`` (for tiers on a serving engine that batches them), or, given
+    ``worker_build`` (picklable: it is called in each of ``workers`` processes to make that process's own copy of
+    the system, e.g. its own in-process models), by worker processes. Either way energy is not measured per item
+    (answers overlap), per-item times include any wait for a shared model, and records go to this process's cache
+    under ``system``'s fingerprint."""
     if workers < 1:
         raise EvalError(f"--workers {workers} is not a number of workers", "pass 1 or more, e.g. --workers 4")
     meter = (energy or EnergyMeter()) if workers == 1 else None
@@ -158,11 +186,15 @@ def run_system(system: System, items: list[EvalItem], cache_dir: Path, *, progre
                 for item in todo:
                     keep(item, *_answer(system, item, meter))
             else:
-                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") as pool:
-                    futures = {pool.submit(_answer, system, item, None): item for item in todo}
+                with _executor(workers, worker_build) as pool:
+                    futures = {(pool.submit(_answer, system, item, None) if worker_build is None
+                                else pool.submit(_answer_in_worker, item)): item for item in todo}
                     try:
                         for future in as_completed(futures):  # kept (and cached) in the order they finish
                             keep(futures[future], *future.result())
+                    except BrokenProcessPool:
+                        raise EvalError("an evaluation worker process died (out of memory, or killed)",
+                                        "run the same command again: every answered item is cached") from None
                     except BaseException:
                         pool.shutdown(wait=True, cancel_futures=True)
                         raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -269,6 +270,36 @@ class SystemFactory:
             return PipelineSystem(name, tiers, lambda: self._assistant(*tiers), self.settings,
                                   router=lambda: self._shared()[0])
         raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class WorkerSystem:
+    """Builds run system ``name`` inside an evaluation worker process, with that process's own models (llama.cpp on
+    ``threads`` threads), index and thread store: a picklable recipe for ``run_system``'s ``worker_build``.
+
+    The records go under the parent's fingerprint, whose thread count differs: the count changes llama.cpp's speed,
+    not its numbers (the same token probabilities with 1 and 2 threads, docs/BENCHMARKS.md). What a process's prompt
+    cache holds from its earlier items does change them slightly, as any other order of the items would."""
+
+    settings: Settings
+    name: str
+    scratch: Path
+    threads: int
+
+    def __call__(self) -> System:
+        """The system, in this process."""
+        import torch  # the embedder's thread pool: as many threads as llama.cpp gets here, not one per core
+
+        torch.set_num_threads(self.threads)
+        llama = self.settings.llama.model_copy(update={"n_threads": self.threads})
+        settings = self.settings.model_copy(update={"llama": llama})
+        factory = SystemFactory(settings, self.scratch / f"threads-{os.getpid()}.sqlite", progress=False)
+        return factory.build(self.name)
+
+
+def in_process_tiers(settings: Settings) -> bool:
+    """Whether a tier runs in this process through llama-cpp-python (then workers need processes of their own)."""
+    return any(settings.model_spec(tier).kind != "openai" for tier in ("small", "large"))
 
 
 def expand_systems(names: list[str]) -> tuple[list[str], list[str]]:

@@ -34,8 +34,10 @@ def add_commands(commands: Any, index_commands: Any) -> None:
     run.add_argument("--corpus", type=Path, default=None, help="documents for fact questions (default: the index)")
     run.add_argument("--output", type=Path, default=Path("eval-results"), help="where results and report go")
     run.add_argument("--workers", type=int, default=1, help=(
-        "items answered at once (default 1): for tiers on a serving engine that batches requests; above 1, energy "
-        "is not measured per item and per-item times include waiting for a shared model"))
+        "items answered at once (default 1): with in-process tiers, by N processes each with its own models and "
+        "1/N of llama.cpp's threads; with tiers on a serving engine "
+        "(--llama-engine llama-server or endpoints), by N threads whose requests it batches; above 1, energy is "
+        "not measured per item and per-item times include waiting for a shared core or model"))
     with_settings(run, _eval_run)
     report = eval_commands.add_parser("report", help="re-render report.md and the plots from a results file")
     report.add_argument("location", type=Path, nargs="?", default=Path("eval-results"),

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,63 @@ def _default_settings_environment() -> dict[str, str]:
     """The environment without ASSISTANT_* settings, except the cache directory (CI's is a fresh one)."""
     return {key: value for key, value in os.environ.items()
             if not key.startswith("ASSISTANT_") or key == "ASSISTANT_CACHE_DIR"}
+
+
+def run_with_workers(tmp_path: Path, counts: tuple[int, ...], *options: str) -> dict[int, dict[str, Any]]:
+    """`eval run --workers N` of routed-no-escalation and large-only on QUESTIONS over CORPUS for each N in ``counts``,
+    with fresh item ids per run (neither reads another's cached records): each run's results, the nonce taken off
+    the item ids again."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(item) for item in CORPUS) + "\n")
+    nonce = uuid.uuid4().hex[:8]
+    runs: dict[int, dict[str, Any]] = {}
+    for workers in counts:
+        questions = tmp_path / f"questions-{workers}.jsonl"
+        questions.write_text("\n".join(json.dumps({**item, "id": f"{item['id']}-{nonce}-{workers}"})
+                                       for item in QUESTIONS) + "\n")
+        command = [sys.executable, "-m", "assistant.cli", "eval", "run", "--suite", str(questions), "--corpus",
+                   str(corpus), "--systems", "routed-no-escalation,large-only", *options,
+                   "--workers", str(workers), "--output", str(tmp_path / f"out-{workers}")]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False,
+                              env=_default_settings_environment())
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = load_results(tmp_path / f"out-{workers}")
+        assert results["meta"]["workers"] == workers
+        assert results["meta"]["computed"] == {"routed-no-escalation": 4, "large-only": 4}
+        results["systems"] = {name: {key.rsplit("-", 2)[0]: record for key, record in records.items()}
+                              for name, records in results["systems"].items()}
+        results["stderr"] = done.stderr
+        runs[workers] = results
+    return runs
+
+
+def _answer_of(record: dict[str, Any]) -> dict[str, Any]:
+    """What a record says and what it cost in tokens, without times, token probabilities or restored prompt heads."""
+    said = {key: record.get(key) for key in ("text", "route", "route_stage", "escalated", "answerable",
+                                              "general_knowledge", "not_in_documents", "working")}
+    return {**said, "sources": [(source["chunk_id"], source["used"]) for source in record["sources"]],
+            "usage": [(call["step"], call["tier"], call["prompt_tokens"], call["completion_tokens"])
+                      for call in record["usage"]]}
+
+
+@pytest.mark.slow
+def test_eval_with_worker_processes_answers_as_one_at_a_time(tmp_path: Path) -> None:
+    """`eval run --workers 2` with the tiers in process: two processes, each with its own models on one of the two
+    llama.cpp threads, give the answers of one process answering one item at a time (text, route, sources, tokens
+    sent and generated). llama.cpp's numbers do not depend on its thread count (docs/BENCHMARKS.md); they do on the
+    prompt head a process had cached from its earlier items, which differs between the two orders, so token
+    probabilities (and the confidence made of them) may differ in the third decimal."""
+    runs = run_with_workers(tmp_path, (1, 2))
+    assert runs[2]["meta"]["worker_processes"] is True and runs[1]["meta"]["worker_processes"] is False
+    for name, records in runs[1]["systems"].items():
+        assert set(records) == {item["id"] for item in QUESTIONS}, name
+        for item_id, record in records.items():
+            other = runs[2]["systems"][name][item_id]
+            assert _answer_of(other) == _answer_of(record), (name, item_id)
+            if record["confidence"] is not None:
+                assert other["confidence"] == pytest.approx(record["confidence"], abs=0.05), (name, item_id)
+    assert "Answered 2 items at a time** (`--workers`, in as many processes" in (tmp_path / "out-2" / "report.md"
+                                                                                ).read_text()
 
 
 @pytest.mark.slow

@@ -5,13 +5,9 @@ escalation decision) runs on them with the answers of the in-process engine."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,29 +159,15 @@ def test_eval_with_workers_on_llama_server_answers_every_item_as_one_worker_does
     compared only for being answered: llama.cpp's numerics depend on how prompts were batched together and on the
     prefix a slot had cached, so under concurrency a near-tie can go the other way (on a 40-item mixed-test subset 12
     of 80 records differed, accuracy unchanged; docs/BENCHMARKS.md; one worker matched in-process on 77 of 80)."""
-    from eval.results import load_results
-    from tests.integration.test_eval_real import CORPUS, QUESTIONS, _default_settings_environment
+    from tests.integration.test_eval_real import QUESTIONS, run_with_workers
 
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps(item) for item in CORPUS) + "\n")
-    nonce = uuid.uuid4().hex[:8]
+    runs = run_with_workers(tmp_path, (1, 3), "--llama-engine", "llama-server")
     texts: dict[int, dict[str, dict[str, str]]] = {}
-    for workers in (1, 3):
-        questions = tmp_path / f"questions-{workers}.jsonl"
-        questions.write_text("\n".join(json.dumps({**item, "id": f"{item['id']}-{nonce}-{workers}"})
-                                       for item in QUESTIONS) + "\n")
-        command = [sys.executable, "-m", "assistant.cli", "eval", "run", "--suite", str(questions), "--corpus",
-                   str(corpus), "--systems", "routed-no-escalation,large-only", "--llama-engine", "llama-server",
-                   "--workers", str(workers), "--output", str(tmp_path / f"out-{workers}")]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False,
-                              env=_default_settings_environment())
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert "starting llama-server for small, large" in done.stderr
-        results = load_results(tmp_path / f"out-{workers}")
-        assert results["meta"]["workers"] == workers
+    for workers, results in runs.items():
+        assert "starting llama-server for small, large" in results["stderr"]
         assert results["meta"]["models"]["small"]["engine"] == "endpoint"
-        assert results["meta"]["computed"] == {"routed-no-escalation": 4, "large-only": 4}
-        texts[workers] = {name: {key.rsplit("-", 2)[0]: record["text"] for key, record in records.items()}
+        assert results["meta"]["worker_processes"] is False  # threads: the engine batches their requests
+        texts[workers] = {name: {key: record["text"] for key, record in records.items()}
                           for name, records in results["systems"].items()}
     for name in texts[1]:
         assert set(texts[3][name]) == set(texts[1][name]) == {item["id"] for item in QUESTIONS}, name

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -536,6 +537,58 @@ def test_workers_answer_items_at_once_with_the_records_of_a_sequential_run(tmp_p
     assert resumed.calls == ["q5"]
     with pytest.raises(EvalError, match="--workers 0"):
         run_system(SlowSystem(), items, tmp_path / "zero", progress=False, workers=0)
+
+
+class ProcessSystem(CountingSystem):
+    """Answers with the item id and the answering process's id; exits the process abruptly on ``die_on``."""
+
+    def __init__(self, die_on: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.die_on = die_on
+
+    def answer(self, item: EvalItem) -> dict[str, Any]:
+        if item.id == self.die_on:
+            os._exit(9)  # as a worker killed by the kernel for memory would
+        time.sleep(0.2)
+        return {**super().answer(item), "pid": os.getpid()}
+
+
+@dataclass(frozen=True)
+class BuildProcessSystem:
+    """The picklable recipe each worker process builds its own ProcessSystem from."""
+
+    fail_on: str | None = None
+    die_on: str | None = None
+
+    def __call__(self) -> System:
+        return ProcessSystem(fail_on=self.fail_on, die_on=self.die_on)
+
+
+def test_worker_processes_answer_with_their_own_system_into_the_parents_cache(tmp_path: Path) -> None:
+    items = _items(6)
+    sequential = run_system(CountingSystem(), items, tmp_path / "one", progress=False)
+    parent = CountingSystem()
+    run = run_system(parent, items, tmp_path / "two", progress=False, workers=2,
+                     worker_build=BuildProcessSystem(fail_on="q2"))
+    assert parent.calls == []  # every answer came from a worker process
+    assert list(run.errors) == ["q2"] and "the model crashed" in run.errors["q2"] and run.computed == 5
+    pids = {record.pop("pid") for record in run.records.values()}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert {key: _stable(value) for key, value in run.records.items()} == {
+        key: _stable(value) for key, value in sequential.records.items() if key != "q2"}
+    resumed = CountingSystem()  # the workers' records are in the parent's cache, under its fingerprint
+    assert run_system(resumed, items, tmp_path / "two", progress=False).reused == 5 and resumed.calls == ["q2"]
+
+
+def test_a_worker_process_that_dies_stops_the_run_with_what_it_answered_kept(tmp_path: Path) -> None:
+    items = _items(5)
+    with pytest.raises(EvalError, match="worker process died") as raised:
+        run_system(CountingSystem(), items, tmp_path, progress=False, workers=2,
+                   worker_build=BuildProcessSystem(die_on="q3"))
+    assert "run the same command again" in str(raised.value.hint)
+    resumed = CountingSystem()
+    run = run_system(resumed, items, tmp_path, progress=False)
+    assert "q3" in resumed.calls and sorted(run.records) == [item.id for item in items]
 
 
 def test_an_interrupt_with_workers_keeps_what_finished(tmp_path: Path) -> None:
