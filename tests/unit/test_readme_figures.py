@@ -1,5 +1,5 @@
 """Published figures are re-derived from the committed results files, not typed by hand: the archived headline of
-2026-12-02 (its datasets can no longer be obtained) and the README's headline of 2026-12-07."""
+2026-12-02 (its datasets can no longer be obtained) and the README's headline (commit a74c497)."""
 
 from __future__ import annotations
 
@@ -49,25 +49,26 @@ def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
     assert "nominal FLOPs" in rendered and "tokens computed" in rendered
 
 
-HEADLINE_2026_12_07 = ROOT / "docs" / "eval" / "headline-2026-12-07"
+README_HEADLINE = ROOT / "docs" / "eval" / "headline-a74c497"
 
 
 def test_the_readme_headline_is_the_rendering_of_its_test_results() -> None:
     """The headline table comes from the committed test-split results (the files the README's command names)."""
-    documents = [load_results(HEADLINE_2026_12_07 / name) for name in ("mixed-test", "ood-hotpotqa")]
+    documents = [load_results(README_HEADLINE / name) for name in ("mixed-test", "ood-hotpotqa")]
     assert [document["meta"]["suite"] for document in documents] == ["mixed-test", "ood-hotpotqa"]
     for document in documents:
         assert document["meta"]["split"] == "test"
         assert all(set(item) == {"kind", "source", "split"} for item in document["items"].values())
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "eval headline docs/eval/headline-2026-12-07/mixed-test docs/eval/headline-2026-12-07/ood-hotpotqa" in readme
+    assert ("eval headline docs/eval/headline-a74c497/mixed-test docs/eval/headline-a74c497/ood-hotpotqa"
+            in readme)
     table = readme.split(START, 1)[1].split(END, 1)[0]
     assert table.strip() == render_headline(documents).strip()
 
 
 def test_the_readme_unanswerable_figures_are_counted_from_their_results() -> None:
     """The README's "not in your documents" sentence: flagged FACT turns per half of unanswerable-test."""
-    document = load_results(HEADLINE_2026_12_07 / "unanswerable-test")
+    document = load_results(README_HEADLINE / "unanswerable-test")
     assert document["meta"]["split"] == "test" and document["meta"]["answerable"] is False
     counts: dict[str, list[int]] = {}
     for key, record in document["systems"]["routed-no-escalation"].items():
