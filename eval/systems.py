@@ -278,8 +278,8 @@ class WorkerSystem:
     ``threads`` threads), index and thread store: a picklable recipe for ``run_system``'s ``worker_build``.
 
     The records go under the parent's fingerprint, whose thread count differs: the count changes llama.cpp's speed,
-    not its numbers (the same token probabilities with 1 and 2 threads, docs/BENCHMARKS.md). What a process's prompt
-    cache holds from its earlier items does change them slightly, as any other order of the items would."""
+    not its numbers (the same token probabilities with 1 and 2 threads, docs/BENCHMARKS.md). What a process's context
+    held from its earlier items can move them slightly, as any other order of the items can."""
 
     settings: Settings
     name: str

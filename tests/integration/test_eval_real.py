@@ -76,9 +76,9 @@ def _answer_of(record: dict[str, Any]) -> dict[str, Any]:
 def test_eval_with_worker_processes_answers_as_one_at_a_time(tmp_path: Path) -> None:
     """`eval run --workers 2` with the tiers in process: two processes, each with its own models on one of the two
     llama.cpp threads, give the answers of one process answering one item at a time (text, route, sources, tokens
-    sent and generated). llama.cpp's numbers do not depend on its thread count (docs/BENCHMARKS.md); they do on the
-    prompt head a process had cached from its earlier items, which differs between the two orders, so token
-    probabilities (and the confidence made of them) may differ in the third decimal."""
+    sent and generated). llama.cpp's numbers do not depend on its thread count (docs/BENCHMARKS.md); what a
+    process's context held from its earlier items, which differs between the two orders, can move token
+    probabilities (and the confidence made of them) in the third decimal."""
     runs = run_with_workers(tmp_path, (1, 2))
     assert runs[2]["meta"]["worker_processes"] is True and runs[1]["meta"]["worker_processes"] is False
     for name, records in runs[1]["systems"].items():
