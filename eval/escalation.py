@@ -13,9 +13,10 @@ features the graph saw (``assistant.core.features``) and the score; the models a
 - ``program_<tier>`` / ``working_<tier>``: P(the word problem's answer is right | its features), on word-problem
   turns answered by a program or by working with the calculator, one model per tier that solved them (a tier with
   too few rows is skipped);
-- ``chat``: P(the small model's free answer is acceptable | its features), on CHAT turns: an open prompt's answer as
-  a person labelled it (``eval/data/chat_labels.jsonl``, filed under the answer's digest, so a changed answer is an
-  unlabelled one), a question with a checkable answer (a fact the router sent to chat) as it was scored.
+- ``chat_<tier>``: P(a tier's free answer is acceptable | its features), on CHAT turns of ``routed-no-escalation``
+  (the small model) and ``large-pipeline`` (the large one): an open prompt's answer as a person labelled it
+  (``eval/data/chat_labels.jsonl``, filed under the answer's digest, so a changed answer is an unlabelled one), a
+  question with a checkable answer (a fact the router sent to chat) as it was scored.
 
 Each is an L2-regularised logistic regression (scikit-learn) on standardised features; the regularisation is chosen
 by stratified 5-fold cross-validation on log loss, and the cross-validated predictions give the figures stored with
@@ -45,6 +46,7 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 FOLDS = 5
 SEED = 20261202
 WEAK = "routed-no-escalation"
+STRONG = "large-pipeline"
 
 
 @dataclass
@@ -103,19 +105,18 @@ def training_rows(documents: Iterable[dict[str, Any]], chat_labels: ChatLabels |
     for document in documents:
         suite_answerable = bool(document["meta"].get("answerable", True))
         items = document.get("items", {})
+        for item_id, record in document["runs"].get(STRONG, {}).items():
+            _add_chat_row(rows, item_id, record, chat_labels, "large")
         for item_id, record in document["runs"].get(WEAK, {}).items():
             answerable = item_answerable(items.get(item_id, {}), suite_answerable)
             features = record.get("features") or {}
-            if record.get("route") == "CHAT" and CHAT_FEATURE in features:
-                label = chat_label(item_id, record, chat_labels or {})
-                if label is not None:
-                    rows.setdefault("chat", Rows()).add(features, label)
+            if record.get("route") == "CHAT":
+                _add_chat_row(rows, item_id, record, chat_labels, "small")
                 continue
             kind = "program" if "executes" in features else "working" if "checked" in features else ""
             if kind and record.get("correct") is not None:
-                tier = next((usage["tier"] for usage in record.get("usage", []) if usage.get("step") != "route"),
-                            "large")
-                rows.setdefault(f"{kind}_{tier}", Rows()).add(features, int(float(record["correct"]) >= 1.0))
+                rows.setdefault(f"{kind}_{answering_tier(record)}", Rows()).add(features,
+                                                                                 int(float(record["correct"]) >= 1.0))
             if record.get("route") != "FACT" or "dense_top" not in features:
                 continue
             rows["answerable"].add(features, int(answerable))
@@ -128,6 +129,23 @@ def training_rows(documents: Iterable[dict[str, Any]], chat_labels: ChatLabels |
             elif record.get("correct") is not None:
                 rows["fact"].add(features, int(float(record["correct"]) >= 1.0))
     return rows
+
+
+def _add_chat_row(rows: dict[str, Rows], item_id: str, record: dict[str, Any], labels: ChatLabels | None,
+                  system_tier: str) -> None:
+    """A labelled CHAT turn's row, under ``chat_<tier>`` for the tier that answered it (``system_tier``, the tier
+    the run's system starts on, when the record names none)."""
+    features = record.get("features") or {}
+    if record.get("route") != "CHAT" or CHAT_FEATURE not in features:
+        return
+    label = chat_label(item_id, record, labels or {})
+    if label is not None:
+        rows.setdefault(f"chat_{answering_tier(record, system_tier)}", Rows()).add(features, label)
+
+
+def answering_tier(record: dict[str, Any], default: str = "large") -> str:
+    """The tier of the turn's first model call after routing (``default`` when none is recorded)."""
+    return next((usage["tier"] for usage in record.get("usage", []) if usage.get("step") != "route"), default)
 
 
 def chat_label(item_id: str, record: dict[str, Any], labels: ChatLabels) -> int | None:
@@ -215,7 +233,8 @@ def train_escalation(results: Sequence[Path], output: Path, *, command: str = ""
         documents.append(document)
         provenance.append({"suite": meta.get("suite"), "answerable": meta.get("answerable", True),
                            "commit": (meta.get("git") or {}).get("commit"), "created": meta.get("created"),
-                           "records": len(document["runs"].get(WEAK, {}))})
+                           "records": {name: len(document["runs"].get(name, {})) for name in (WEAK, STRONG)
+                                       if name in document["runs"]}})
     labels_path = chat_labels or (CHAT_LABELS if CHAT_LABELS.exists() else None)
     rows = training_rows(documents, load_chat_labels(labels_path) if labels_path else None)
     models: dict[str, LogisticModel] = {}

@@ -37,6 +37,7 @@ from eval.sweep import (
     record_flops,
     record_nominal_flops,
     routed_records,
+    starting_chat,
     sweep,
     swept,
     uses_large,
@@ -134,13 +135,15 @@ def routing_accuracy(records: dict[str, dict[str, Any]], items: dict[str, dict[s
 
 
 def build_results(items: list[EvalItem], runs: dict[str, dict[str, dict[str, Any]]], *, composed: list[str],
-                  threshold: float, chat_threshold: float | None, meta: dict[str, Any]) -> dict[str, Any]:
+                  threshold: float, chat_threshold: float | None, meta: dict[str, Any],
+                  chat_start: str = "small") -> dict[str, Any]:
     """The results document: items (ids, kinds, sources and splits; no dataset text), every system's scored
     records, summaries, intervals and the sweep."""
     answers = {item.id: {"kind": item.kind, "answers": list(item.answers)} for item in items}
     item_table = {item.id: {"kind": item.kind, "source": item.source, "split": item.split} for item in items}
     scored_runs = {name: scored(records, answers) for name, records in runs.items()}
-    return rescore({"meta": meta | {"threshold": threshold, "chat_threshold": chat_threshold, "composed": composed},
+    return rescore({"meta": meta | {"threshold": threshold, "chat_threshold": chat_threshold, "chat_start": chat_start,
+                                    "composed": composed},
                     "items": item_table,
                     "runs": scored_runs})
 
@@ -153,6 +156,8 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
     systems: dict[str, dict[str, dict[str, Any]]] = dict(runs)
     weak, strong = runs.get("routed-no-escalation"), runs.get("large-pipeline")
     the_sweep: Sweep | None = None
+    if weak is not None:  # results written before the setting existed drafted chat on the small model
+        weak = starting_chat(weak, str(meta.get("chat_start", "small")))
     if weak is not None and strong is not None:
         chat_threshold = meta.get("chat_threshold")
         if "routed" in meta.get("composed", []):
@@ -323,3 +328,13 @@ def load_results(location: Path) -> dict[str, Any]:
         raise EvalError(f"cannot read {path}: {error}", "pass a results_*.json written by `assistant eval run`"
                         ) from None
     return rescore(raw)
+
+
+def recomposed(results: dict[str, Any], source: Path, *, chat_start: str) -> dict[str, Any]:
+    """``results`` with the routed system composed again as if ``assistant.chat_start`` had been ``chat_start``
+    (no model runs: CHAT turns take large-pipeline's record where the large model starts); the meta says so. Sound
+    only when nothing else that answers has changed since the run."""
+    meta = results["meta"] | {"chat_start": chat_start, "recomposed": {
+        "from": str(source), "created": results["meta"].get("created"),
+        "was": {"chat_start": results["meta"].get("chat_start", "small")}}}
+    return rescore({"meta": meta, "items": results["items"], "runs": results["runs"]})

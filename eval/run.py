@@ -183,6 +183,7 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     results = build_results(kept, {name: {key: value for key, value in run.records.items() if key in complete}
                                    for name, run in runs.items()},
                             composed=composed, threshold=settings.assistant.threshold,
-                            chat_threshold=settings.assistant.chat_threshold, meta=meta)
+                            chat_threshold=settings.assistant.chat_threshold,
+                            chat_start=settings.assistant.chat_start, meta=meta)
     written = write_report(results, output, results_name=f"results_{meta['created']}.json")
     return EvalRun(results, written, runs)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from assistant.core.decision import Decision, DecisionInputs, Mode, Thresholds, decide
+from assistant.core.decision import CostBudget, Decision, DecisionInputs, Mode, Thresholds, decide
 
 INFINITE = math.inf
 
@@ -51,6 +51,27 @@ def recorded_inputs(record: dict[str, Any]) -> list[DecisionInputs]:
         return [DecisionInputs(route=str(record.get("route", "")), stage="draft", mode="never",
                                thresholds=Thresholds(0.0, 0.0), confidence=float(record.get("confidence") or 0.0))]
     return []
+
+
+def starting_chat(weak: dict[str, dict[str, Any]], chat_start: str) -> dict[str, dict[str, Any]]:
+    """``weak``'s records as if CHAT turns started on ``chat_start`` (``assistant.chat_start``): a CHAT turn recorded
+    while chat drafted on the small model has no start decision, and with ``large`` gets the one the graph records
+    before any model answers (escalation off in this run, so the small model's answer stands there; replayed with
+    escalation on, the large model starts; its cost estimate, which only a cost cap reads, is the draft's). Records
+    that hold a start decision are left as they are."""
+    if chat_start != "large":
+        return weak
+    started = {}
+    for item_id, record in weak.items():
+        inputs = recorded_inputs(record)
+        if record.get("route") == "CHAT" and inputs and all(point.stage != "start" for point in inputs):
+            draft = inputs[0]
+            start = DecisionInputs(route="CHAT", stage="start", mode=draft.mode, thresholds=draft.thresholds,
+                                   start_tier="large", cost=CostBudget(estimate_usd=draft.cost.estimate_usd,
+                                                                       cap_usd=draft.cost.cap_usd))
+            record = record | {"decisions": [decide(start).to_dict(), *record.get("decisions", [])]}
+        started[item_id] = record
+    return started
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,11 @@ class Running:
         self.thread.join(timeout=10)
 
 
+SMALL_WRITES_CHAT = {"chat_start": "small"}
+"""Assistant settings for servers over fake models whose small model writes the chat answers a test watches (chat
+starts on the large model by default; the server and page behave the same whichever tier writes)."""
+
+
 class GatedModel(FakeChatModel):
     """Streams ``words`` words, one each time the test (or a timer) lets it, and counts what it produced."""
 

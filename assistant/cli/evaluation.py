@@ -42,6 +42,10 @@ def add_commands(commands: Any, index_commands: Any) -> None:
     report = eval_commands.add_parser("report", help="re-render report.md and the plots from a results file")
     report.add_argument("location", type=Path, nargs="?", default=Path("eval-results"),
                         help="a results_*.json or the directory holding it (default: eval-results)")
+    report.add_argument("--chat-start", choices=("small", "large"), default=None, help=(
+        "compose the routed system again as if assistant.chat_start had been this (for results run before it "
+        "changed; nothing else that answers may have changed), and write the new results to --output"))
+    report.add_argument("--output", type=Path, default=None, help="where --chat-start's results and report go")
     with_settings(report, _eval_report)
     headline = eval_commands.add_parser("headline", help="print the README's headline table from results files")
     headline.add_argument("locations", type=Path, nargs="+",
@@ -128,11 +132,19 @@ def _eval_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_report(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.errors import EvalError
     from eval.report import write_report
-    from eval.results import latest_results, load_results
+    from eval.results import latest_results, load_results, recomposed
 
     path = latest_results(args.location)
-    for written in write_report(load_results(path), path.parent):
+    if args.chat_start is None:
+        for written in write_report(load_results(path), path.parent):
+            print(f"wrote {written}")
+        return 0
+    if args.output is None or args.output.resolve() == path.parent.resolve():
+        raise EvalError("--chat-start writes new results: give --output, another directory than the run's")
+    results = recomposed(load_results(path), path, chat_start=args.chat_start)
+    for written in write_report(results, args.output, results_name=path.name):
         print(f"wrote {written}")
     return 0
 

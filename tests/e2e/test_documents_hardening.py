@@ -35,7 +35,7 @@ from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
 from tests.documents import slow_pdf
 from tests.e2e.test_hardening import OverflowingModel
-from tests.servers import Running
+from tests.servers import SMALL_WRITES_CHAT, Running
 from tests.waiting import until
 
 pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
@@ -46,7 +46,7 @@ DOCUMENTS = "/v1/documents"
 
 def _assistant(tmp_path: Path, *, uploads: int = 0, small: FakeChatModel | None = None,
                **retrieval: Any) -> Assistant:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none", **retrieval}})
     retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
     documents = [Document("notes/cli.md", "Added from the command line: the heron nests by the weir.", "CLI")]

@@ -25,7 +25,7 @@ from models.base import Message, StreamItem
 from models.errors import ContextOverflowError
 from models.fake import FakeChatModel
 from retrieval.embedders import FakeEmbedder
-from tests.servers import GatedModel, Running
+from tests.servers import SMALL_WRITES_CHAT, GatedModel, Running
 
 pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
 
@@ -43,7 +43,7 @@ class OverflowingModel(FakeChatModel):
 
 
 def _assistant(tmp_path: Path, small: FakeChatModel, large: FakeChatModel | None = None) -> Assistant:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     return Assistant.from_parts(small, large or FakeChatModel(name="large"), FakeEmbedder(), None, settings,
                                 tmp_path / "threads.sqlite")

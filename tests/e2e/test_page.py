@@ -30,7 +30,7 @@ from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
 from tests.documents import minimal_pdf
 from tests.routers import FixedRouter
-from tests.servers import GatedModel, Running, ask_on_page, browser
+from tests.servers import SMALL_WRITES_CHAT, GatedModel, Running, ask_on_page, browser
 
 pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
 
@@ -70,7 +70,7 @@ class _Deliberate:
 
 
 def _assistant(tmp_path: Path, small: FakeChatModel, route_seconds: float = 0.0) -> Assistant:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
     retriever.add_documents([Document("planted.md", "Visitors note: " + PLANTS, "Planted <b>title</b>",
@@ -396,7 +396,7 @@ def test_a_server_with_a_key_asks_the_page_for_it(tmp_path: Path, page: Any) -> 
 def test_an_empty_index_is_explained_and_the_documents_panel_offered(tmp_path: Path, page: Any) -> None:
     """A new user's page: no knowledge base, nothing indexed. It says so, offers the Documents panel, and the
     notice goes once a file is in."""
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
     instance = Assistant.from_parts(FakeChatModel(name="small", responder=_reply), FakeChatModel(name="large"),
@@ -426,7 +426,7 @@ def test_an_empty_index_is_explained_and_the_documents_panel_offered(tmp_path: P
 
 def test_a_word_problems_working_shows_under_its_toggle_as_text_and_after_a_reload(tmp_path: Path,
                                                                                   page: Any) -> None:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     large = FakeChatModel(name="large").enqueue(
         "She buys 3 * 4 = 13", " <b>pens</b> at $2: 12 * 2 = 25", " dollars.\nAnswer: 24")
@@ -626,7 +626,7 @@ def test_regenerate_with_the_larger_model_and_attach_a_file_from_the_message_box
 
 def test_a_threads_instructions_reach_its_chat_answers_and_come_back_after_a_reload(tmp_path: Path,
                                                                                     page: Any) -> None:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     small = FakeChatModel(name="small", responder=lambda messages: str(messages[0]["content"]).split("\n\n")[-1])
     instance = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]

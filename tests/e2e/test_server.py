@@ -22,7 +22,7 @@ from models.fake import FakeChatModel
 from retrieval.documents import Document
 from retrieval.embedders import FakeEmbedder
 from retrieval.retriever import Retriever
-from tests.servers import Running
+from tests.servers import SMALL_WRITES_CHAT, Running
 
 pytestmark = pytest.mark.usefixtures("untrained_escalation")  # fake models: see tests/conftest.py
 
@@ -35,7 +35,7 @@ def fakes() -> tuple[FakeChatModel, FakeChatModel]:
 
 @pytest.fixture
 def assistant(tmp_path: Path, fakes: tuple[FakeChatModel, FakeChatModel]) -> Iterator[Assistant]:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
     retriever.add_documents([Document("sb50.txt", "The Denver Broncos won Super Bowl 50 in Santa Clara.",
@@ -271,7 +271,7 @@ class BrokenModel(FakeChatModel):
 
 
 def _assistant_with(tmp_path: Path, small: FakeChatModel) -> Assistant:
-    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
+    settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"), "assistant": SMALL_WRITES_CHAT,
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     return Assistant.from_parts(small, FakeChatModel(name="large"), FakeEmbedder(), None, settings,
                                 tmp_path / "threads.sqlite")

@@ -265,6 +265,7 @@ FINE = "Here is a poem about the sea"
 def test_chat_escalation_branches(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                   large: FakeChatModel, draft: str, probability: float, escalation: str,
                                   threshold: float | None, escalated: bool) -> None:
+    settings.assistant.chat_start = "small"  # the small model drafts (chat starts on the large one by default)
     small.enqueue(draft, probability=probability)
     large.enqueue("A better poem about the sea")
     answer = _assistant(settings, retriever, "CHAT", small, large).ask(
@@ -280,9 +281,9 @@ def test_chat_escalation_branches(settings: Settings, retriever: Retriever, smal
 def test_chat_can_start_on_the_large_model(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                            large: FakeChatModel, escalation: str, cap: float | None,
                                            answered_by: str) -> None:
-    """chat_start = large: the large model answers from the start (no small draft, nothing escalated after it),
-    unless escalation is off for the request or the cost cap forbids the large model."""
-    settings.assistant.chat_start = "large"
+    """chat_start = large, the default: the large model answers from the start (no small draft, nothing escalated
+    after it), unless escalation is off for the request or the cost cap forbids the large model."""
+    assert settings.assistant.chat_start == "large"
     small.enqueue(FINE)
     large.enqueue("A better poem about the sea")
     answer = _assistant(settings, retriever, "CHAT", small, large).ask(
@@ -305,6 +306,7 @@ def test_a_cost_cap_keeps_the_small_answer(settings: Settings, retriever: Retrie
 
 def test_cost_is_reported_per_model_and_in_total(settings: Settings, retriever: Retriever, small: FakeChatModel,
                                                  large: FakeChatModel) -> None:
+    settings.assistant.chat_start = "small"  # a small draft, escalated
     small.enqueue(LOOPING)
     large.enqueue("a longer answer")
     answer = _assistant(settings, retriever, "CHAT", small, large).ask("Say something")
@@ -350,15 +352,15 @@ def test_threads_remember_and_stay_isolated_across_restarts(tmp_path: Path, sett
                                                             large: FakeChatModel) -> None:
     database = tmp_path / "threads.sqlite"
     first = _assistant(settings, retriever, "CHAT", small, large, database)
-    small.enqueue("Nice to meet you, Ada.")
+    large.enqueue("Nice to meet you, Ada.")  # chat starts on the large model
     first.ask("My name is Ada.", thread_id="one")
-    small.enqueue("Hello stranger.")
+    large.enqueue("Hello stranger.")
     first.ask("Hello!", thread_id="two")
     first.close()
     second = _assistant(settings, retriever, "CHAT", small, large, database)
-    small.enqueue("Your name is Ada.")
+    large.enqueue("Your name is Ada.")
     second.ask("What is my name?", thread_id="one")
-    prompt = [m["content"] for m in small.calls[-1].messages]
+    prompt = [m["content"] for m in large.calls[-1].messages]
     assert "My name is Ada." in prompt and "Nice to meet you, Ada." in prompt and "Hello!" not in prompt
     assert [m["content"] for m in second.history("two")] == ["Hello!", "Hello stranger."]
     assert len(second.history("one")) == 4
@@ -377,7 +379,8 @@ def test_the_router_sees_the_previous_route_of_the_same_thread_only(settings: Se
 
 def test_stream_yields_steps_tokens_and_the_answer(settings: Settings, retriever: Retriever,
                                                    small: FakeChatModel, large: FakeChatModel) -> None:
-    small.enqueue("again and " * 8)  # a looping answer escalates
+    settings.assistant.chat_start = "small"
+    small.enqueue("again and " * 8)  # a looping draft escalates
     large.enqueue("confident words")
     events = list(_assistant(settings, retriever, "CHAT", small, large).stream("Say something"))
     kinds = [event["type"] for event in events]
@@ -479,10 +482,10 @@ def test_cli_chat_session_keeps_the_thread(monkeypatch: pytest.MonkeyPatch, caps
     monkeypatch.setattr(Assistant, "from_settings", classmethod(lambda cls, settings=None, **_: instance))
     typed = iter(["What is 6 * 7?", "Write a poem about the sea", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
-    small.enqueue("Waves roll in", probability=0.95)
+    large.enqueue("Waves roll in", probability=0.95)  # chat starts on the large model
     assert main(["chat", "--thread", "cli-thread"]) == 0
     out = capsys.readouterr().out
-    assert "42" in out and "Waves roll in" in out and "[CHAT via exemplars; confidence 1.00; not escalated" in out
+    assert "42" in out and "Waves roll in" in out and "[CHAT via exemplars; confidence 1.00; escalated" in out
     reopened = _assistant(settings, retriever, None, small, large, tmp_path / "threads.sqlite")
     assert [m["content"] for m in reopened.history("cli-thread")][::2] == ["What is 6 * 7?",
                                                                              "Write a poem about the sea"]
@@ -517,8 +520,8 @@ def test_regenerating_twice_and_editing_an_earlier_question_fork_the_models_memo
     from tests.routers import FixedRouter
 
     counter = iter(range(1, 100))
-    small = FakeChatModel(name="small", responder=lambda messages: f"answer{next(counter)}")
-    assistant = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+    large = FakeChatModel(name="large", responder=lambda messages: f"answer{next(counter)}")  # chat's first tier
+    assistant = Assistant(FakeChatModel(name="small"), large, FixedRouter("CHAT"), None,  # type: ignore[arg-type]
                           settings, tmp_path / "threads.sqlite")
     assistant.ask("Q1", "t")
     assistant.ask("Q2", "t")
@@ -530,7 +533,7 @@ def test_regenerating_twice_and_editing_an_earlier_question_fork_the_models_memo
         ("Q1", "answer1"), ("Q2", "answer4")]
     assistant.ask("Q3", "t")
     edited = assistant.ask("Q1, edited", "t", edit_turn=0)  # the thread forks before its first turn
-    assert [message["content"] for message in small.calls[-1].messages[1:]] == ["Q1, edited"]
+    assert [message["content"] for message in large.calls[-1].messages[1:]] == ["Q1, edited"]
     assert [message["content"] for message in assistant.history("t")] == ["Q1, edited", edited.text]
     record = assistant.thread("t")
     assert record is not None and [turn.question for turn in record.turns] == ["Q1, edited"]
@@ -568,8 +571,8 @@ def test_a_stopped_turn_is_kept_as_far_as_it_was_written_and_marked_stopped(
     where an unstopped turn would have gone (appended, or in place of the regenerated or edited turn)."""
     from tests.servers import GatedModel
 
-    small = GatedModel("small", words=20, seconds_per_word=0.01)
-    assistant = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+    large = GatedModel("large", words=20, seconds_per_word=0.01)  # chat starts on the large model
+    assistant = Assistant(FakeChatModel(name="small"), large, FixedRouter("CHAT"), None,  # type: ignore[arg-type]
                           settings, tmp_path / "threads.sqlite")
     first = assistant.ask("Q1", "t").text
     assert _stop_after_first_token(assistant, "Tell me about Paris", "t", **fork) == " word0"

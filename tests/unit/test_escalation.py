@@ -231,8 +231,12 @@ def test_chat_rows_come_from_hand_labels_of_the_very_answer_and_from_scored_ques
         "c3": _chat_record("the answer changed since it was labelled", 0.0),  # unlabelled: no row
         "f1": _chat_record("Paris", 0.0, correct=1.0),  # a fact the router sent to chat: its score is its label
     })
+    # the large model's answers (large-pipeline's CHAT turns) are rows of their own model
+    document["runs"]["large-pipeline"] = {"c2": _chat_record("loop loop", 0.9) | {"usage": [
+        {"step": "route", "tier": "small"}, {"step": "chat", "tier": "large"}]}}
     rows = training_rows([document], labels)
-    assert rows["chat"].labels == [1, 0, 1] and "chat" not in training_rows([_results("dev", True, {})], labels)
+    assert rows["chat_small"].labels == [1, 0, 1] and rows["chat_large"].labels == [0]
+    assert not {"chat_small", "chat_large"} & set(training_rows([_results("dev", True, {})], labels))
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"item_id": "c1"}\n', encoding="utf-8")
     with pytest.raises(EvalError, match=r"broken\.jsonl:1 is not a chat label"):
@@ -261,7 +265,7 @@ def test_a_fitted_chat_model_is_the_chat_answers_confidence(tmp_path: Path) -> N
     path = tmp_path / "results_dev.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     fitted = train_escalation([path], tmp_path / "weights.json", chat_labels=labels_file)
-    chat = fitted.models["chat"]
+    chat = fitted.models["chat_small"]
     assert chat.probability({"repetition": 0.05, "p10": 0.5, "answer_log_words": 3.0}) > chat.probability(
         {"repetition": 0.95, "p10": 0.5, "answer_log_words": 3.0})
     assert fitted.meta["data"][-1]["chat_labels"] == "labels.jsonl"
@@ -436,13 +440,34 @@ def test_the_router_sends_a_chat_sounding_question_about_the_documents_to_them(
     answer = _assistant(tuned, retriever, "CHAT", small, large).ask(
         "Tell me which team the Denver Broncos defeated at Super Bowl 50")
     assert answer.route == "FACT" and answer.route_stage == "documents" and answer.text == "Carolina Panthers [1]"
-    small.enqueue("Hello!")
+    large.enqueue("Hello!")  # chat starts on the large model
     chat = _assistant(tuned, retriever, "CHAT", small, large).ask("Write me a haiku about autumn rain")
     assert chat.route == "CHAT" and chat.text == "Hello!"
     off = tuned.model_copy(update={"assistant": tuned.assistant.model_copy(update={"route_coverage": 1.01})})
     small.enqueue("They beat the Panthers.")
     assert _assistant(off, retriever, "CHAT", small, large).ask(
         "Tell me which team the Denver Broncos defeated at Super Bowl 50").route == "CHAT"
+
+
+def test_a_chat_answers_confidence_is_its_tiers_learned_probability_and_an_empty_answer_scores_0(
+        tmp_path: Path, settings: Settings, retriever: Retriever, small: FakeChatModel,  # noqa: F811
+        large: FakeChatModel) -> None:  # noqa: F811
+    """#31 item 6: a chat answer's confidence is calibrated like the others (the tier's model, fitted on hand labels),
+    not 1 minus its looping; the small model's draft then falls below chat_threshold and escalates."""
+    tuned = _with_model(settings, tmp_path, chat_small=_constant(-2.0), chat_large=_constant(0.2))
+    large.enqueue("A poem about the sea")
+    started = _assistant(tuned, retriever, "CHAT", small, large).ask("Write a poem about the sea")
+    assert started.confidence == round(1 / (1 + math.exp(-0.2)), 4) and not small.calls
+    drafting = tuned.model_copy(update={"assistant": tuned.assistant.model_copy(update={"chat_start": "small"})})
+    small.enqueue("Here is a poem about the sea")  # no loop: 1.0 by the old rule
+    large.enqueue("A better poem about the sea")
+    escalated = _assistant(drafting, retriever, "CHAT", small, large).ask("Write a poem about the sea")
+    draft = escalated.decisions[-1]
+    assert draft.inputs.confidence == round(1 / (1 + math.exp(2.0)), 4) and draft.large
+    assert escalated.text == "A better poem about the sea"
+    assert escalated.confidence == round(1 / (1 + math.exp(-0.2)), 4)
+    large.enqueue("")
+    assert _assistant(tuned, retriever, "CHAT", small, large).ask("Write a poem about the sea").confidence == 0.0
 
 
 def test_a_question_naming_a_number_the_documents_never_mention_is_refused_without_a_model(
@@ -660,8 +685,13 @@ def test_the_shipped_weights_load_and_say_where_they_came_from() -> None:
     assert {"fact", "answerable"} <= set(shipped.models)
     assert set(shipped.models["answerable"].features) == set(ANSWERABILITY_FEATURES)
     assert shipped.meta["command"].startswith("assistant eval train-escalation")
-    assert shipped.meta["data"] and all(source["commit"] for source in shipped.meta["data"])
-    assert {source["suite"] for source in shipped.meta["data"]} >= {"facts-dev", "unanswerable-dev"}
+    runs = [source for source in [*shipped.meta["data"], *shipped.meta.get("kept", {}).get("from", {}).get("data", [])]
+            if "suite" in source]
+    assert runs and all(source["commit"] for source in runs)
+    assert {source["suite"] for source in runs} >= {"facts-dev", "unanswerable-dev", "chat-dev"}
+    assert all(source["split"] == "dev" for source in runs if "split" in source)
+    # chat: the large model's free answers are acceptable far more often than the small one's (hand labels)
+    assert shipped.probability("chat_small", {}) < shipped.probability("chat_large", {})  # type: ignore[operator]
     for name, model in shipped.models.items():
         assert all(math.isfinite(value) for value in (*model.coef, model.intercept)), name
         assert 0.0 < model.probability({}) < 1.0

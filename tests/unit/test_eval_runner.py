@@ -377,6 +377,12 @@ def test_report_and_calibrate_from_the_command_line(settings: Settings, parts: P
     (out / "report.md").unlink()
     assert main(["eval", "report", str(out)]) == 0
     assert "| routed |" in (out / "report.md").read_text()
+    assert load_results(out)["meta"]["chat_start"] == settings.assistant.chat_start
+    assert main(["eval", "report", str(out), "--chat-start", "large"]) == 2  # never over the run's own results
+    assert "--output" in capsys.readouterr().err
+    assert main(["eval", "report", str(out), "--chat-start", "large", "--output", str(tmp_path / "again")]) == 0
+    again = load_results(tmp_path / "again")
+    assert again["meta"]["chat_start"] == "large" and again["meta"]["recomposed"]["from"].startswith(str(out))
     toml = tmp_path / "assistant.toml"
     assert main(["eval", "calibrate", "--target-accuracy", "1.0", "--results", str(out),
                  "--settings-file", str(toml)]) == 0

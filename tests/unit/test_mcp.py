@@ -37,7 +37,7 @@ class Endless(FakeChatModel):
     """Streams words until told to stop; records that it stopped."""
 
     def __init__(self) -> None:
-        super().__init__(name="small")
+        super().__init__(name="large")
         self.produced = 0
         self.started = threading.Event()
         self.stopped = threading.Event()
@@ -54,12 +54,12 @@ class Endless(FakeChatModel):
             self.stopped.set()
 
 
-def _assistant(tmp_path: Path, small: FakeChatModel) -> Assistant:
+def _assistant(tmp_path: Path, small: FakeChatModel, large: FakeChatModel | None = None) -> Assistant:
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
     retriever = Retriever.open(tmp_path / "index", FakeEmbedder(), settings.retrieval)
     retriever.add_documents(DOCUMENTS, progress=False)
-    return Assistant.from_parts(small, FakeChatModel(name="large"), FakeEmbedder(), retriever, settings,
+    return Assistant.from_parts(small, large or FakeChatModel(name="large"), FakeEmbedder(), retriever, settings,
                                 tmp_path / "threads.sqlite")
 
 
@@ -149,34 +149,34 @@ def test_bad_calls_get_tool_errors_that_say_what_to_fix(tmp_path: Path) -> None:
 
 
 def test_cancelling_ask_stops_generation(tmp_path: Path) -> None:
-    small = Endless()
-    assistant = _assistant(tmp_path, small)
+    writer = Endless()  # chat starts on the large model: it is the one writing
+    assistant = _assistant(tmp_path, FakeChatModel(name="small"), writer)
 
     async def run() -> None:
         async with _client(assistant) as session:
             request_id = session._request_id  # the id the next request gets
             call = asyncio.ensure_future(session.call_tool("ask", {"question": "Write a long poem about rivers."}))
-            while not small.started.is_set():
+            while not writer.started.is_set():
                 await asyncio.sleep(0.01)
             await session.send_notification(types.ClientNotification(types.CancelledNotification(
                 params=types.CancelledNotificationParams(requestId=request_id, reason="the user pressed stop"))))
-            assert await asyncio.to_thread(small.stopped.wait, 5), "generation went on after the cancel"
+            assert await asyncio.to_thread(writer.stopped.wait, 5), "generation went on after the cancel"
             call.cancel()
 
     asyncio.run(run())
-    assert small.produced < 2000
+    assert writer.produced < 2000
 
 
 def test_ask_past_the_time_limit_is_a_tool_error_and_stops(tmp_path: Path) -> None:
-    small = Endless()
+    writer = Endless()
 
     async def run() -> None:
-        async with _client(_assistant(tmp_path, small), timeout=0.3) as session:
+        async with _client(_assistant(tmp_path, FakeChatModel(name="small"), writer), timeout=0.3) as session:
             result = await session.call_tool("ask", {"question": "Write a long poem about rivers."})
             assert result.isError and "0.3 s limit" in result.content[0].text  # type: ignore[union-attr]
 
     asyncio.run(run())
-    assert small.stopped.wait(5) and small.produced < 2000
+    assert writer.stopped.wait(5) and writer.produced < 2000
 
 
 def test_add_document_only_when_allowed_and_never_a_path(tmp_path: Path) -> None:

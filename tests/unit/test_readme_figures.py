@@ -49,7 +49,7 @@ def test_records_with_evaluated_tokens_get_a_nominal_flops_column() -> None:
     assert "nominal FLOPs" in rendered and "tokens computed" in rendered
 
 
-README_HEADLINE = ROOT / "docs" / "eval" / "headline-a74c497"
+README_HEADLINE = ROOT / "docs" / "eval" / "headline-a74c497-chat-large"
 
 
 def test_the_readme_headline_is_the_rendering_of_its_test_results() -> None:
@@ -60,8 +60,12 @@ def test_the_readme_headline_is_the_rendering_of_its_test_results() -> None:
         assert document["meta"]["split"] == "test"
         assert all(set(item) == {"kind", "source", "split"} for item in document["items"].values())
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert ("eval headline docs/eval/headline-a74c497/mixed-test docs/eval/headline-a74c497/ood-hotpotqa"
-            in readme)
+    assert ("eval headline docs/eval/headline-a74c497-chat-large/mixed-test \\\n"
+            "  docs/eval/headline-a74c497-chat-large/ood-hotpotqa" in readme)
+    # composed as main answers, from the run's own records: the runs are the run's, only the composition differs
+    for document, name in zip(documents, ("mixed-test", "ood-hotpotqa"), strict=True):
+        assert document["meta"]["chat_start"] == "large"
+        assert document["runs"] == load_results(ROOT / "docs" / "eval" / "headline-a74c497" / name)["runs"]
     table = readme.split(START, 1)[1].split(END, 1)[0]
     assert table.strip() == render_headline(documents).strip()
 

@@ -475,17 +475,17 @@ def test_a_threads_system_message_guides_its_chat_answers_and_is_kept_with_it(tm
 
     settings = Settings.load(None, {"cache_dir": str(tmp_path / "cache"),
                                     "retrieval": {"embedder": "fake", "knowledge_base": "none"}})
-    small = FakeChatModel(name="small")
-    assistant = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None,  # type: ignore[arg-type]
+    large = FakeChatModel(name="large")  # chat starts on the large model
+    assistant = Assistant(FakeChatModel(name="small"), large, FixedRouter("CHAT"), None,  # type: ignore[arg-type]
                           settings, tmp_path / "threads.sqlite")
     with _client(assistant) as client:
         messages = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Say hello"}]
         response = client.post(CHAT, json={"messages": messages}, headers={"X-Thread-Id": "fr-1"})
         assert response.status_code == 200 and response.json()["x_assistant"]["route"] == "CHAT"
-        assert small.calls[-1].messages[0]["content"].endswith("\n\nAnswer in French.")
+        assert large.calls[-1].messages[0]["content"].endswith("\n\nAnswer in French.")
         assert client.get("/v1/threads/fr-1").json()["system_prompt"] == "Answer in French."
         client.post(CHAT, json={"messages": [{"role": "user", "content": "Again"}]}, headers={"X-Thread-Id": "fr-1"})
-        assert "French" not in str(small.calls[-1].messages[0]["content"])  # each request carries its own
+        assert "French" not in str(large.calls[-1].messages[0]["content"])  # each request carries its own
         too_long = [{"role": "system", "content": "x" * 4001}, {"role": "user", "content": "hi"}]
         assert client.post(CHAT, json={"messages": too_long}).status_code == 400
         assert client.post(CHAT, json={"model": "small", "messages": too_long}).status_code == 200  # as it was

@@ -36,19 +36,22 @@ class ChatNodes(NodeBase):
         text = completion.text.strip()
         features = chat_features(state["question"], text, completion.token_probabilities,
                                  finish_reason=completion.finish_reason)
-        confidence = self._chat_confidence(features)
+        confidence = self._chat_confidence(tier, features)
         signals = {"repetition": round(features["repetition"], 4), "empty": features["empty"]}
         return {"draft": text, "confidence": confidence, "signals": signals, "features": features,
                 "usage": with_usage(state, step, tier, completion),
                 "trace": step_trace(state, step, started, tier=tier)}
 
-    def _chat_confidence(self, features: dict[str, float]) -> float:
-        """A free-form answer's confidence: the learned ``chat`` model when trained, else 1 minus how much it loops
-        (an empty answer scores 0)."""
-        learned = self.deps.escalation_model.probability("chat", features)
+    def _chat_confidence(self, tier: str, features: dict[str, float]) -> float:
+        """A free-form answer's confidence: an empty answer 0; else the probability that a person finds it
+        acceptable, by the tier's learned ``chat_<tier>`` model (fitted on hand-labelled dev answers), or 1 minus
+        how much it loops where no model was fitted."""
+        if features.get("empty"):
+            return 0.0
+        learned = self.deps.escalation_model.probability(f"chat_{tier}", features)
         if learned is not None:
             return round(learned, 4)
-        return round(0.0 if features.get("empty") else 1.0 - features.get("repetition", 0.0), 4)
+        return round(1.0 - features.get("repetition", 0.0), 4)
 
     def chat(self, state: TurnState) -> TurnState:
         """The person's model choice answers; else the tier the policy starts with (``chat_start``, the large one only
