@@ -278,8 +278,11 @@ class WorkerSystem:
     ``threads`` threads), index and thread store: a picklable recipe for ``run_system``'s ``worker_build``.
 
     The records go under the parent's fingerprint, whose thread count differs: the count changes llama.cpp's speed,
-    not its numbers (the same token probabilities with 1 and 2 threads, docs/BENCHMARKS.md). What a process's context
-    held from its earlier items can move them slightly, as any other order of the items can."""
+    not its numbers (the same token probabilities with 1 and 2 threads, docs/BENCHMARKS.md). The embedder keeps
+    torch's own thread count, as one process answering one item at a time has it: its sums in another thread count
+    round differently (a retrieval margin moved in the eighth decimal), and it runs for milliseconds per item. What a
+    process's context held from its earlier items can move token probabilities slightly, as any other order of the
+    items can, unless ``llama.reuse_prompts`` is off: then the records equal one at a time's."""
 
     settings: Settings
     name: str
@@ -288,9 +291,6 @@ class WorkerSystem:
 
     def __call__(self) -> System:
         """The system, in this process."""
-        import torch  # the embedder's thread pool: as many threads as llama.cpp gets here, not one per core
-
-        torch.set_num_threads(self.threads)
         llama = self.settings.llama.model_copy(update={"n_threads": self.threads})
         settings = self.settings.model_copy(update={"llama": llama})
         factory = SystemFactory(settings, self.scratch / f"threads-{os.getpid()}.sqlite", progress=False)

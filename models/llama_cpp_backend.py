@@ -37,7 +37,9 @@ class LlamaCppModel:
     environment. Every call returns token probabilities, read from the context's logits as each token is sampled
     (no ``logits_all``, no logits processor). The evaluated
     states of recent kinds of prompt are kept (``prompt_cache_entries``) and restored when routes interleave, and
-    every call reports how many prompt tokens were really evaluated (``Usage.evaluated_prompt_tokens``).
+    every call reports how many prompt tokens were really evaluated (``Usage.evaluated_prompt_tokens``). With
+    ``reuse_prompts`` off every prompt is evaluated from an empty context: what a call computes then does not depend
+    on what the model was asked before (a prompt evaluated in other batches gives slightly other logits).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class LlamaCppModel:
         n_batch: int = 512,
         seed: int = 0,
         prompt_cache_entries: int = 4,
+        reuse_prompts: bool = True,
     ) -> None:
         import llama_cpp  # deferred: importing llama_cpp loads the shared library
 
@@ -80,7 +83,8 @@ class LlamaCppModel:
                              "check the file is a chat GGUF model (`assistant models list`)") from error
         self.load_seconds = time.perf_counter() - started
         self.n_ctx = n_ctx
-        self.prompt_states = PromptStates(prompt_cache_entries)
+        self.reuse_prompts = reuse_prompts
+        self.prompt_states = PromptStates(prompt_cache_entries if reuse_prompts else 0)
         self._evaluated: int | None = None
         self._recorder: TokenProbabilityRecorder | None = None
         self._n_vocab = int(self._llama.n_vocab())
@@ -234,6 +238,8 @@ class LlamaCppModel:
         """Restore the saved state sharing most of ``prompt`` when it shares more than the context, and note how
         many prompt tokens llama-cpp-python will evaluate."""
         llama = self._llama
+        if not self.reuse_prompts:
+            llama.reset()
         context = llama.input_ids[: llama.n_tokens]
         saved = self.prompt_states.best(prompt, common_prefix(context, prompt)) if len(self.prompt_states) else None
         if saved is not None:

@@ -80,6 +80,7 @@ def load_model(settings: ModelsConfig, alias: str, *, progress: bool = True) -> 
         n_batch=settings.llama.n_batch,
         seed=settings.llama.seed,
         prompt_cache_entries=settings.llama.prompt_cache_entries,
+        reuse_prompts=settings.llama.reuse_prompts,
     )
 
 

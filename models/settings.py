@@ -81,6 +81,11 @@ class LlamaSettings(BaseModel):
     prompt_cache_entries: int = Field(
         4, ge=0, le=64, description=("Evaluated prompt states each local model keeps (one per kind of prompt) and "
                                      "restores instead of re-evaluating a shared head; 0 turns the cache off."))
+    reuse_prompts: bool = Field(True, description=(
+        "Reuse what a local model's context already evaluated (the previous prompt's shared prefix, the saved prompt "
+        "states). false evaluates every prompt from an empty context: slower, but a prompt's token probabilities no "
+        "longer depend on what was asked before, so an evaluation in any order or any number of worker processes "
+        "writes identical records."))
     engine: Literal["in-process", "llama-server"] = Field("in-process", description=(
         "How local tiers run: inside the process through llama-cpp-python (one generation at a time per model), or "
         "each on llama.cpp's own server (continuous batching over server_slots; build it once with "

@@ -277,3 +277,26 @@ def test_a_final_assistant_message_is_continued_not_answered_again(small_model: 
     assert rest.usage.evaluated_prompt_tokens < rest.usage.prompt_tokens  # the shared head was not evaluated again
     stopped = small_model.chat([*question, {"role": "assistant", "content": head}], max_tokens=24, stop=[","])
     assert "," not in stopped.text and stopped.text.strip()
+
+
+def test_without_prompt_reuse_a_prompt_computes_the_same_whatever_came_before(real_settings: Settings) -> None:
+    """#36 (identical records in any order): with ``llama.reuse_prompts`` off every prompt is evaluated whole from an
+    empty context, so its answer and every token probability are the same after any history; the interleaved
+    prompts asked in two orders give identical completions."""
+    settings = real_settings.model_copy(update={"llama": real_settings.llama.model_copy(
+        update={"reuse_prompts": False})})
+    model = load_model(settings, "tiny", progress=False)
+    assert isinstance(model, LlamaCppModel) and model.prompt_states.capacity == 0
+    prompts = _interleaved()
+
+    def asked(order: list[int]) -> dict[int, tuple[str, list[float], int, int]]:
+        answers = {}
+        for index in order:
+            completion = model.chat(prompts[index], max_tokens=12)
+            answers[index] = (completion.text, completion.token_probabilities, completion.usage.prompt_tokens,
+                              int(completion.usage.evaluated_prompt_tokens or 0))
+        return answers
+
+    forward, backward = asked(list(range(len(prompts)))), asked(list(reversed(range(len(prompts)))))
+    assert forward == backward
+    assert all(prompt == evaluated for _, _, prompt, evaluated in forward.values())

@@ -125,15 +125,15 @@ def test_a_thread_begun_on_one_assistant_continues_on_another(tmp_path: Path, da
     turn with the first one's turns in the models' memory and in the transcript, and forgetting it on one forgets it
     on both."""
     settings = _settings(tmp_path, database_url)
-    small = FakeChatModel(name="small")
-    first = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None, settings)  # type: ignore[arg-type]
-    second = Assistant(small, FakeChatModel(name="large"), FixedRouter("CHAT"), None, settings)  # type: ignore[arg-type]
+    large = FakeChatModel(name="large")  # chat starts on the large model
+    first = Assistant(FakeChatModel(name="small"), large, FixedRouter("CHAT"), None, settings)  # type: ignore[arg-type]
+    second = Assistant(FakeChatModel(name="small"), large, FixedRouter("CHAT"), None, settings)  # type: ignore[arg-type]
     assert first.storage.description.startswith("PostgreSQL postgresql://postgres@127.0.0.1:")
-    small.enqueue("Nice to meet you, Ada.")
+    large.enqueue("Nice to meet you, Ada.")
     first.ask("My name is Ada.", thread_id="replicated")
-    small.enqueue("Your name is Ada.")
+    large.enqueue("Your name is Ada.")
     second.ask("What is my name?", thread_id="replicated")
-    prompt = [message["content"] for message in small.calls[-1].messages]
+    prompt = [message["content"] for message in large.calls[-1].messages]
     assert "My name is Ada." in prompt and "Nice to meet you, Ada." in prompt
     assert [message["content"] for message in first.history("replicated")] == [
         "My name is Ada.", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."]
@@ -141,7 +141,7 @@ def test_a_thread_begun_on_one_assistant_continues_on_another(tmp_path: Path, da
     assert record is not None and [turn.answer for turn in record.turns] == ["Nice to meet you, Ada.",
                                                                              "Your name is Ada."]
     # a regenerated answer on the first replica replaces the second replica's turn in memory and transcript
-    small.enqueue("You are Ada.")
+    large.enqueue("You are Ada.")
     first.ask("What is my name?", thread_id="replicated", replace_last=True)
     assert [message["content"] for message in second.history("replicated")][-1] == "You are Ada."
     second.forget("replicated")
