@@ -141,9 +141,9 @@ def run_eval(settings: Settings, *, suite: str, systems: list[str], limit: int |
     ``build`` makes a run system by name (tests pass fakes); by default the real models and index are used.
     ``workers`` items are answered at once: with local tiers in process, by as many worker processes, each with its
     own models and an equal share of llama.cpp's threads; with tiers on a serving engine, by threads sharing it.
-    Either way a near-tie between two tokens may go either way against one at a time (the engine's batching, or what
-    each process's context held before, moves token probabilities slightly; docs/BENCHMARKS.md).
-    """
+    A near-tie between two tokens may then go either way against one at a time (the engine's batching, or what each
+    process's context held before, moves token probabilities slightly); with local tiers and ``llama.reuse_prompts``
+    off the records equal one at a time's (docs/BENCHMARKS.md)."""
     run_names, composed = expand_systems(systems)
     loaded = load_suite(suite, settings, progress=progress)
     items = stratified_limit(loaded.items, limit)

@@ -12,7 +12,6 @@ import pytest
 from assistant.core.settings import Settings
 from eval.run import corpus_settings, run_eval
 from eval.systems import PipelineSystem, System, SystemFactory
-from models.llama_cpp_backend import LlamaCppModel
 
 POLICY = """# Tarnwick holiday policy
 
@@ -37,31 +36,17 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture
-def from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every llama.cpp call evaluates its whole prompt from an empty context.
-
-    Otherwise a call reuses the prompt prefix the context holds from the model's previous call, and prompt batches
-    split at other positions give slightly different logits: the eval (the small model's word problem before the
-    chat item) and the live run (the large model's) then wrote different haikus in CI, a near-tie at temperature 0
-    flipped by what was answered before, not by any decision."""
-    prepare = LlamaCppModel._prepare
-
-    def from_empty(self: LlamaCppModel, prompt: list[int]) -> None:
-        self.llama.reset()
-        prepare(self, prompt)
-
-    monkeypatch.setattr(LlamaCppModel, "_prepare", from_empty)
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("from_scratch")
 def test_composed_routed_equals_live_routed_on_the_shipped_models(real_settings: Settings, tmp_path: Path) -> None:
     corpus, suite = tmp_path / "tarnwick_policy.md", tmp_path / "suite.jsonl"
     corpus.write_text(POLICY, encoding="utf-8")
     suite.write_text("\n".join(json.dumps(item) for item in QUESTIONS) + "\n", encoding="utf-8")
-    no_saved_states = real_settings.llama.model_copy(update={"prompt_cache_entries": 0})
-    settings = corpus_settings(real_settings.model_copy(update={"llama": no_saved_states}), corpus,
+    # Every prompt evaluated from an empty context: reusing the prefix the context holds from the model's previous
+    # call splits prompt batches at other positions and gives slightly other logits; the eval (the small model's
+    # word problem before the chat item) and the live run then wrote different haikus in CI, a near-tie at
+    # temperature 0 flipped by what was answered before, not by any decision.
+    from_scratch = real_settings.llama.model_copy(update={"reuse_prompts": False})
+    settings = corpus_settings(real_settings.model_copy(update={"llama": from_scratch}), corpus,
                                progress=False)  # an index of the policy alone
     factory = SystemFactory(settings, tmp_path / "threads.sqlite", progress=False)
     built: dict[str, System] = {}
