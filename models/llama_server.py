@@ -136,13 +136,17 @@ class TierServer:
 
 
 def server_command(binary: Path, model: Path, *, alias: str, port: int, slots: int, n_ctx: int,
-                   threads: int, batch: int, extra: list[str] | None = None) -> list[str]:
+                   threads: int, batch: int, reuse_prompts: bool = True, extra: list[str] | None = None) -> list[str]:
     """llama-server's command line for one tier: loopback only, ``slots`` parallel sequences of ``n_ctx`` tokens
     each (continuous batching is llama-server's default), no web UI, and flash attention off as llama-cpp-python
-    has it in process (llama-server's "auto" turns it on for the CPU, and its numerics changed answers)."""
+    has it in process (llama-server's "auto" turns it on for the CPU, and its numerics changed answers). Without
+    ``reuse_prompts`` a slot evaluates every prompt whole instead of the part its cache does not hold (the in-process
+    engine's ``llama.reuse_prompts``): with one slot, a prompt's token probabilities then no longer depend on what
+    was asked before or alongside it."""
     return [str(binary), "--model", str(model), "--alias", alias, "--host", "127.0.0.1", "--port", str(port),
             "--parallel", str(slots), "--ctx-size", str(n_ctx * slots), "--threads", str(threads),
-            "--batch-size", str(batch), "--flash-attn", "off", "--no-webui", "--metrics", *(extra or [])]
+            "--batch-size", str(batch), "--flash-attn", "off", "--no-webui", "--metrics",
+            *([] if reuse_prompts else ["--no-cache-prompt"]), *(extra or [])]
 
 
 class TierServers:
@@ -244,7 +248,8 @@ def tier_servers(settings: ModelsConfig, aliases: list[str], log_dir: Path, *,
         port = free_port() if first_port is None else first_port + len(servers)
         servers[alias] = TierServer(alias, server_command(
             executable, model, alias=alias, port=port, slots=slots, n_ctx=spec.n_ctx or settings.llama.n_ctx,
-            threads=settings.llama.n_threads, batch=settings.llama.n_batch, extra=extra), port,
+            threads=settings.llama.n_threads, batch=settings.llama.n_batch,
+            reuse_prompts=settings.llama.reuse_prompts, extra=extra), port,
             log_dir / f"llama-server-{alias}.log")
     return ServedTiers(TierServers(servers), parameters, weights)
 

@@ -85,7 +85,8 @@ class LlamaSettings(BaseModel):
         "Reuse what a local model's context already evaluated (the previous prompt's shared prefix, the saved prompt "
         "states). false evaluates every prompt from an empty context: slower, but a prompt's token probabilities no "
         "longer depend on what was asked before, so an evaluation in any order or any number of worker processes "
-        "writes identical records."))
+        "writes identical records. On llama-server tiers it turns the slots' prompt cache off; identical records "
+        "there also take server_slots = 1 (llama.cpp's numbers depend on which prompts share a batch)."))
     engine: Literal["in-process", "llama-server"] = Field("in-process", description=(
         "How local tiers run: inside the process through llama-cpp-python (one generation at a time per model), or "
         "each on llama.cpp's own server (continuous batching over server_slots; build it once with "
@@ -93,7 +94,9 @@ class LlamaSettings(BaseModel):
     server_binary: Path | None = Field(None, description=(
         "The llama-server to run (default: the one scripts/build_llama_server.sh built for the installed "
         "llama-cpp-python, under ~/.cache/small-first-assistant-builds)."))
-    server_slots: int = Field(4, ge=1, le=64, description="Sequences each llama-server decodes together.")
+    server_slots: int = Field(4, ge=1, le=64, description=(
+        "Sequences each llama-server decodes together (continuous batching). Batched sequences round differently "
+        "from one alone, so a near-tie between two tokens can go either way; 1 decodes one at a time."))
 
 
 def spec_of(models: Mapping[str, ModelSpec], alias: str) -> ModelSpec:

@@ -175,3 +175,23 @@ def test_eval_with_workers_on_llama_server_answers_every_item_as_one_worker_does
     routed = [texts[workers]["routed-no-escalation"] for workers in (1, 3)]
     assert [answers["mul"] for answers in routed] == ["10063", "10063"]
     assert routed[0]["capital"] == routed[1]["capital"] and routed[0]["capital"].startswith("Fredville")
+
+
+@pytest.mark.slow
+def test_eval_with_workers_on_one_slot_servers_without_prompt_reuse_writes_the_records_of_one_worker(
+        tmp_path: Path) -> None:
+    """With ``llama.server_slots = 1`` and ``llama.reuse_prompts`` off, `eval run --llama-engine llama-server
+    --workers 3` writes the records of one worker, every computed field equal (texts, token probabilities,
+    confidences, tokens, FLOPs): each tier's server decodes one request at a time and evaluates its prompt whole, so
+    neither a batch partner nor a slot's cached prefix moves a number. (With batching, llama.cpp is not batch
+    invariant: docs/BENCHMARKS.md, the sixteenth session.)"""
+    from tests.integration.test_eval_real import QUESTIONS, _computed, run_with_workers
+
+    runs = run_with_workers(tmp_path, (1, 3), "--llama-engine", "llama-server", settings={
+        "ASSISTANT_LLAMA__REUSE_PROMPTS": "false", "ASSISTANT_LLAMA__SERVER_SLOTS": "1"})
+    assert runs[3]["meta"]["settings"]["llama"]["server_slots"] == 1
+    for name, records in runs[1]["systems"].items():
+        assert set(records) == set(runs[3]["systems"][name]) == {item["id"] for item in QUESTIONS}, name
+        for item_id, record in records.items():
+            assert record["text"].strip(), (name, item_id)
+            assert _computed(runs[3]["systems"][name][item_id]) == _computed(record), (name, item_id)

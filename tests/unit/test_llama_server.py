@@ -53,6 +53,13 @@ def test_the_command_line_is_loopback_parallel_slots_and_no_web_page(tmp_path: P
     text = " ".join(command)
     assert "--host 127.0.0.1 --port 8123" in text and "--parallel 4" in text and "--ctx-size 16384" in text
     assert "--alias large" in text and "--no-webui" in text and "--model /m.gguf" in text
+    assert "--no-cache-prompt" not in command
+
+
+def test_without_prompt_reuse_a_slot_evaluates_every_prompt_whole() -> None:
+    command = server_command(Path("/bin/llama-server"), Path("/m.gguf"), alias="large", port=8123, slots=1,
+                             n_ctx=4096, threads=2, batch=512, reuse_prompts=False)
+    assert "--no-cache-prompt" in command and "--parallel 1" in " ".join(command)
 
 
 def test_a_missing_binary_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
