@@ -17,6 +17,7 @@ Stages:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -152,3 +153,14 @@ def decide(inputs: DecisionInputs) -> Decision:
         return Decision(False, f"confidence {confidence:.2f} < threshold {threshold:.2f}, but {cost.refusal()}",
                         inputs)
     return Decision(True, f"confidence {confidence:.2f} < threshold {threshold:.2f}", inputs)
+
+
+def joined_reasons(reasons: list[str]) -> str:
+    """A turn's decisions' reasons, in order and each said once: a later reason with the same head (its words before
+    ``:`` or `` (``, as "escalation disabled for this request") takes the earlier one's place, since it knows more
+    (the draft's confidence)."""
+    by_head: dict[str, str] = {}
+    for reason in reasons:
+        if reason:
+            by_head[re.split(r":| \(", reason, maxsplit=1)[0]] = reason
+    return "; ".join(by_head.values())

@@ -19,7 +19,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from assistant.core.decision import Decision
+from assistant.core.decision import Decision, joined_reasons
 from assistant.core.features import matches_documents
 from assistant.core.nodes.base import GraphDeps, TurnState, budget, final, reset_shown, step_trace, stream_writer
 from assistant.core.nodes.chat import ChatNodes
@@ -98,7 +98,7 @@ class _Nodes(MathNodes, FactNodes, ChatNodes):
         escalate = decision.large and decision.inputs.stage == "draft"
         reasons = [item.reason for item in [*earlier, decision]] if decided else [decision.reason]
         update: TurnState = {"escalated": escalate or state.get("escalated", False), **decided,
-                             "escalation_reason": "; ".join(dict.fromkeys(reason for reason in reasons if reason))}
+                             "escalation_reason": joined_reasons(reasons)}
         if not escalate:
             update |= final(state, state.get("draft", ""))
         update["trace"] = step_trace(state, "check", started, escalate=escalate, reason=decision.reason,

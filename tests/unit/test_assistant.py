@@ -133,7 +133,8 @@ def test_escalation_never_keeps_a_word_problem_on_the_small_model(
                                                                         escalation="never")
     assert answer.text == "4 apples" and large.calls == [] and not answer.escalated
     assert [(item.inputs.stage, item.large) for item in answer.decisions] == [("start", False), ("draft", False)]
-    assert "escalation disabled" in answer.escalation_reason
+    assert answer.escalation_reason.count("escalation disabled") == 1  # said once, with the draft's confidence
+    assert answer.escalation_reason.startswith("escalation disabled for this request (confidence ")
 
 
 def test_word_problems_as_programs_when_asked(settings: Settings, retriever: Retriever,
