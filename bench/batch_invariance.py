@@ -1,6 +1,7 @@
 """Does llama-server give a prompt the same token probabilities alone and alongside others? (#36)
 
-Starts one llama-server on a GGUF file, asks 8 prompts one at a time twice, then 4 at a time, at temperature 0, and
+Starts one llama-server on a GGUF file (the tier servers' command line: flash attention off, 4,096 tokens per slot,
+2 threads), asks 8 prompts one at a time twice, then 4 at a time, at temperature 0, and
 prints how many completions are the same text and the largest difference of a token's log-probability.
 
     python bench/batch_invariance.py --slots 1 --server-args=--no-cache-prompt \
@@ -14,12 +15,11 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import subprocess
-import time
+import tempfile
 import urllib.request
 from pathlib import Path
 
-from models.llama_server import default_binary, free_port
+from models.llama_server import TierServer, default_binary, free_port, server_command
 
 PROMPTS = [
     "Write a haiku about the sea.", "What is the capital of France? Answer in one word.",
@@ -60,18 +60,13 @@ def main() -> None:
     parser.add_argument("--server-args", default="", help="more llama-server arguments, space-separated")
     args = parser.parse_args()
     port = free_port()
-    command = [str(args.binary or default_binary()), "--model", str(args.model.expanduser()), "--host", "127.0.0.1",
-               "--port", str(port), "--parallel", str(args.slots), "--ctx-size", str(4096 * args.slots),
-               "--threads", "2", "--flash-attn", "off", "--no-webui", *args.server_args.split()]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = server_command(args.binary or default_binary(), args.model.expanduser(), alias="bench", port=port,
+                             slots=args.slots, n_ctx=4096, threads=2, batch=512, extra=args.server_args.split())
+    server = TierServer("bench", command, port, Path(tempfile.mkdtemp()) / "llama-server.log")
+    server.spawn()
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
+        server.wait_healthy(timeout=120)
         alone = [ask(url, prompt) for prompt in PROMPTS]
         again = [ask(url, prompt) for prompt in PROMPTS]
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -80,8 +75,7 @@ def main() -> None:
         print(f"  one at a time, twice:       {compare(alone, again)}")
         print(f"  one at a time, 4 at a time: {compare(alone, together)}")
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
 
 
 if __name__ == "__main__":
